@@ -297,12 +297,12 @@ fn parse_header(b64_header: &str) -> Result<Header, Error> {
     Header::from_map(json::parse_object(&bytes, Part::Header)?)
 }
 
-/// Checks header, key and signature; returns the header. The payload is not decoded.
+/// Checks header, encoding, key and signature; returns the header and the decoded (not parsed) payload.
 pub(crate) fn verify_parts(
     parts: &Parts<'_>,
     keys: &(impl VerificationKeys + ?Sized),
     opts: &VerifyOptions,
-) -> Result<Header, Error> {
+) -> Result<(Header, Vec<u8>), Error> {
     let header = parse_header(parts.header)?;
     if !opts.algorithms.contains(header.alg) {
         return Err(Error::AlgorithmNotAllowed(header.alg));
@@ -320,18 +320,19 @@ pub(crate) fn verify_parts(
             return Err(Error::InvalidSignatureLength { expected, found: sig.len() });
         }
     }
+    // Every part must be canonical base64url before any crypto runs.
+    let payload = b64::decode(parts.payload.as_bytes(), Part::Payload)?;
     keys.verify_jws(header.alg, header.kid.as_deref(), parts.signing_input.as_bytes(), &sig)?;
-    Ok(header)
+    Ok((header, payload))
 }
 
 /// Verifies a compact JWS and returns its header and payload.
 ///
 /// Checks, in order: length limit, three parts, header (strict base64url and JSON, known `alg`), the allow-list,
-/// `crit`, `typ`, signature length, key selection and signature. Only then is the payload decoded.
+/// `crit`, `typ`, signature encoding and length, payload encoding, key selection and signature.
 pub fn verify(token: &str, keys: &(impl VerificationKeys + ?Sized), opts: &VerifyOptions) -> Result<Verified, Error> {
     let parts = split(token, opts.token_limit())?;
-    let header = verify_parts(&parts, keys, opts)?;
-    let payload = b64::decode(parts.payload.as_bytes(), Part::Payload)?;
+    let (header, payload) = verify_parts(&parts, keys, opts)?;
     Ok(Verified { header, payload })
 }
 

@@ -8,7 +8,6 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::alg::AlgorithmSet;
-use crate::b64;
 use crate::error::{Error, Part};
 use crate::json;
 use crate::jws::{self, Header, VerifyOptions};
@@ -409,8 +408,7 @@ pub fn decode<T: DeserializeOwned>(
 ) -> Result<Jwt<T>, Error> {
     validation.check_configured()?;
     let parts = jws::split(token, validation.verify.token_limit())?;
-    let header = jws::verify_parts(&parts, keys, &validation.verify)?;
-    let payload = b64::decode(parts.payload.as_bytes(), Part::Payload)?;
+    let (header, payload) = jws::verify_parts(&parts, keys, &validation.verify)?;
     let map = json::parse_object(&payload, Part::Payload)?;
     let registered = RegisteredClaims::from_map(&map)?;
     validation.validate(&registered)?;

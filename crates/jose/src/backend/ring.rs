@@ -71,3 +71,11 @@ pub(super) fn generate_rsa_pkcs8(_bits: usize) -> Result<Vec<u8>, KeyError> {
 pub(super) fn rsa_sig_len(k: &lib::signature::RsaKeyPair) -> usize {
     k.public().modulus_len()
 }
+
+/// *ring* checks the CRT values only when it signs (it verifies each result), so sign once here to refuse an
+/// inconsistent key when it is loaded rather than at first use.
+pub(super) fn rsa_check_private(k: &lib::signature::RsaKeyPair) -> Result<(), KeyError> {
+    let mut out = vec![0; rsa_sig_len(k)];
+    k.sign(&lib::signature::RSA_PKCS1_SHA256, &SystemRandom::new(), b"portcullis key check", &mut out)
+        .map_err(|_| KeyError::Rejected)
+}

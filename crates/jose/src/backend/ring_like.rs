@@ -150,9 +150,9 @@ impl Provider for RingLike {
                     dQ: &private.dq[..],
                     qInv: &private.qi[..],
                 };
-                Private::Rsa(
-                    RsaKeyPair::from_components(&components).map_err(|_| KeyError::Rejected)?,
-                )
+                let kp = RsaKeyPair::from_components(&components).map_err(|_| KeyError::Rejected)?;
+                super::rsa_check_private(&kp)?;
+                Private::Rsa(kp)
             }
         };
         Ok(Arc::new(private))

@@ -77,10 +77,11 @@ pub(crate) fn ec_private_pkcs8_der(curve: EcCurve, d: &[u8], point: &[u8]) -> Re
     wrap(EC_PUBLIC_KEY, Some(AnyRef::from(&oid)), &inner, None)
 }
 
-/// PKCS#8 v2 for an Ed25519 key (RFC 8410).
-pub(crate) fn ed25519_private_pkcs8_der(seed: &[u8], public: &[u8]) -> Result<Vec<u8>, KeyError> {
+/// PKCS#8 v1 for an Ed25519 key (RFC 8410 §7): the seed only, as OpenSSL writes it and every reader accepts.
+/// (Reading accepts v2 with the public key too, and checks that it matches the seed.)
+pub(crate) fn ed25519_private_pkcs8_der(seed: &[u8]) -> Result<Vec<u8>, KeyError> {
     let inner = Zeroizing::new(OctetStringRef::new(seed).map_err(bad)?.to_der().map_err(bad)?);
-    wrap(ED25519, None, &inner, Some(public))
+    wrap(ED25519, None, &inner, None)
 }
 
 /// PKCS#8 for an RSA key (PKCS#1 `RSAPrivateKey` inside).

@@ -228,7 +228,7 @@ impl Provider for RustCrypto {
             }
             GenerateKind::Ed25519 => {
                 let k = ed25519_dalek::SigningKey::generate(&mut OsRng);
-                pkcs8::ed25519_private_pkcs8_der(k.as_bytes(), k.verifying_key().as_bytes())
+                pkcs8::ed25519_private_pkcs8_der(k.as_bytes())
             }
             GenerateKind::Rsa { bits } => {
                 if !(2048..=8192).contains(&bits) {

@@ -622,7 +622,7 @@ impl Jwk {
                 pkcs8::ec_private_pkcs8_der(*curve, d, &point)?
             }
             Material::Rsa { n, e, private: Some(p) } => pkcs8::rsa_private_pkcs8_der(n, e, p)?,
-            Material::Ed25519 { x, d: Some(d) } => pkcs8::ed25519_private_pkcs8_der(d, x)?,
+            Material::Ed25519 { d: Some(d), .. } => pkcs8::ed25519_private_pkcs8_der(d)?,
             Material::Oct { .. } => return Err(KeyError::UnsupportedKeyType("oct".into())),
             _ => return Err(KeyError::NotPrivate),
         };

@@ -11,7 +11,11 @@ use portcullis_jose::{
 use serde_json::{Map, Value, json};
 
 #[derive(Parser)]
-#[command(name = "portcullis-client", version, about = "Portcullis relying-party tools: JWK and JWT verbs")]
+#[command(
+    name = "portcullis-client",
+    version,
+    about = "Portcullis relying-party tools: JWK and JWT verbs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -137,7 +141,8 @@ fn print_json(v: &Value) {
 }
 
 fn load_keys(path: &str) -> Result<JwkSet, Failure> {
-    JwkSet::from_json_or_single(read_input(path)?.as_bytes()).map_err(|e| usage(format!("{path}: {e}")))
+    JwkSet::from_json_or_single(read_input(path)?.as_bytes())
+        .map_err(|e| usage(format!("{path}: {e}")))
 }
 
 fn jwk_command(cmd: JwkCommand) -> Outcome {
@@ -149,7 +154,9 @@ fn jwk_command(cmd: JwkCommand) -> Outcome {
             }
             print_json(&Value::Object(key.to_map()));
         }
-        JwkCommand::Public { file } => print_json(&Value::Object(load_keys(&file)?.to_public().to_map())),
+        JwkCommand::Public { file } => {
+            print_json(&Value::Object(load_keys(&file)?.to_public().to_map()))
+        }
         JwkCommand::Thumbprint { file } => {
             for key in load_keys(&file)?.keys() {
                 println!("{}", key.thumbprint());
@@ -170,7 +177,8 @@ fn sign(key_path: &str, alg: Option<Algorithm>, claims_path: &str) -> Outcome {
         .iter()
         .find(|k| k.is_private() && alg.is_none_or(|a| a.family() == k.family()))
         .ok_or_else(|| usage(format!("{key_path}: no private key fits")))?;
-    let claims: Value = serde_json::from_str(&read_input(claims_path)?).map_err(|e| usage(format!("{claims_path}: {e}")))?;
+    let claims: Value = serde_json::from_str(&read_input(claims_path)?)
+        .map_err(|e| usage(format!("{claims_path}: {e}")))?;
     let token = if key.family() == KeyFamily::Symmetric {
         let hk = HmacKey::from_jwk(key).map_err(usage)?;
         let header = jws::Header::new(alg.unwrap_or(hk.default_algorithm())).with_typ("JWT");
@@ -185,7 +193,11 @@ fn sign(key_path: &str, alg: Option<Algorithm>, claims_path: &str) -> Outcome {
 }
 
 fn read_token(arg: &str) -> Result<String, Failure> {
-    if arg == "-" { Ok(read_input("-")?.trim().to_owned()) } else { Ok(arg.to_owned()) }
+    if arg == "-" {
+        Ok(read_input("-")?.trim().to_owned())
+    } else {
+        Ok(arg.to_owned())
+    }
 }
 
 fn output(header: &jws::Header, claims: Map<String, Value>) -> Value {
@@ -196,21 +208,33 @@ fn verify(a: VerifyArgs) -> Outcome {
     let keys = load_keys(&a.jwks)?;
     let token = read_token(&a.token)?;
     let algs = if a.algs.is_empty() {
-        Algorithm::ALL.iter().copied().filter(|x| !x.is_symmetric()).fold(AlgorithmSet::empty(), AlgorithmSet::with)
+        Algorithm::ALL
+            .iter()
+            .copied()
+            .filter(|x| !x.is_symmetric())
+            .fold(AlgorithmSet::empty(), AlgorithmSet::with)
     } else {
         AlgorithmSet::from(&a.algs[..])
     };
     let mut v = Validation::new(algs).leeway(a.leeway);
-    v = match a.iss { Some(iss) => v.issuer(iss), None => v.any_issuer() };
-    v = match a.aud { Some(aud) => v.audience(aud), None => v.any_audience() };
+    v = match a.iss {
+        Some(iss) => v.issuer(iss),
+        None => v.any_issuer(),
+    };
+    v = match a.aud {
+        Some(aud) => v.audience(aud),
+        None => v.any_audience(),
+    };
     if a.no_time_check {
         v = v.without_time_checks();
     }
     // An oct key given as the trusted key is an HMAC secret; a set of public keys never is.
     let result = match keys.keys() {
-        [single] if single.family() == KeyFamily::Symmetric => {
-            jwt::decode::<Map<String, Value>>(&token, &HmacKey::from_jwk(single).map_err(usage)?, &v)
-        }
+        [single] if single.family() == KeyFamily::Symmetric => jwt::decode::<Map<String, Value>>(
+            &token,
+            &HmacKey::from_jwk(single).map_err(usage)?,
+            &v,
+        ),
         _ => jwt::decode::<Map<String, Value>>(&token, &keys, &v),
     };
     let verified = result.map_err(rejected)?;
@@ -221,7 +245,8 @@ fn verify(a: VerifyArgs) -> Outcome {
 fn decode(token: &str) -> Outcome {
     let token = read_token(token)?;
     let decoded = jws::decode_unverified(&token).map_err(rejected)?;
-    let claims: Map<String, Value> = serde_json::from_slice(&decoded.payload).map_err(|_| rejected("the payload is not a JSON object"))?;
+    let claims: Map<String, Value> = serde_json::from_slice(&decoded.payload)
+        .map_err(|_| rejected("the payload is not a JSON object"))?;
     eprintln!("warning: signature NOT verified; do not trust these claims");
     print_json(&output(&decoded.header, claims));
     Ok(())
@@ -232,19 +257,36 @@ fn demo() -> Outcome {
     let jwks = JwkSet::new(vec![key.to_public().ok_or_else(|| usage("no public key"))?]);
     let now = jwt::NumericDate::now().as_secs();
     let claims = json!({"iss": "https://op.example", "sub": "alice", "aud": "demo-rp", "iat": now, "exp": now + 300});
-    let token = jwt::encode_value(&jws::Header::new(Algorithm::Es256).with_typ("JWT"), &claims, &key.signing_key().map_err(usage)?)
-        .map_err(usage)?;
-    let v = Validation::new(Algorithm::Es256).issuer("https://op.example").audience("demo-rp");
+    let token = jwt::encode_value(
+        &jws::Header::new(Algorithm::Es256).with_typ("JWT"),
+        &claims,
+        &key.signing_key().map_err(usage)?,
+    )
+    .map_err(usage)?;
+    let v = Validation::new(Algorithm::Es256)
+        .issuer("https://op.example")
+        .audience("demo-rp");
     let verified: jwt::Jwt = jwt::decode(&token, &jwks, &v).map_err(rejected)?;
-    println!("Portcullis demo: generated an ES256 key (kid {}), signed and verified a JWT.\n", key.kid().unwrap_or("-"));
+    println!(
+        "Portcullis demo: generated an ES256 key (kid {}), signed and verified a JWT.\n",
+        key.kid().unwrap_or("-")
+    );
     println!("token:\n  {token}\n");
-    println!("verified claims:\n  {}\n", Value::Object(verified.claims.custom));
+    println!(
+        "verified claims:\n  {}\n",
+        Value::Object(verified.claims.custom)
+    );
     println!("Try it yourself:");
     println!("  portcullis-client jwk generate --alg ES256 > key.json");
     println!("  portcullis-client jwk public key.json > jwks.json");
-    println!("  echo '{{\"iss\":\"me\",\"aud\":\"you\",\"exp\":{}}}' > claims.json", now + 3600);
+    println!(
+        "  echo '{{\"iss\":\"me\",\"aud\":\"you\",\"exp\":{}}}' > claims.json",
+        now + 3600
+    );
     println!("  portcullis-client jwt sign --key key.json claims.json > token.txt");
-    println!("  portcullis-client jwt verify --jwks jwks.json --alg ES256 --iss me --aud you - < token.txt");
+    println!(
+        "  portcullis-client jwt verify --jwks jwks.json --alg ES256 --iss me --aud you - < token.txt"
+    );
     println!("(with cargo: cargo run -p portcullis-client -- <verb> ...)");
     Ok(())
 }

@@ -15,8 +15,19 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn run_stdin(args: &[&str], input: &str) -> Output {
-    let mut child = bin().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -54,7 +65,10 @@ impl Drop for Dir {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Generates a key and its public set in `dir`; returns (key path, jwks path).
@@ -84,7 +98,10 @@ fn generate_public_thumbprint() {
         assert_eq!(private["kid"], "k-1");
         assert!(private.get("d").is_some());
         let public: Value = serde_json::from_str(&std::fs::read_to_string(&jwks).unwrap()).unwrap();
-        assert!(public["keys"][0].get("d").is_none(), "{alg}: public set leaks d");
+        assert!(
+            public["keys"][0].get("d").is_none(),
+            "{alg}: public set leaks d"
+        );
         let t1 = run(&["jwk", "thumbprint", &key]);
         let t2 = run(&["jwk", "thumbprint", &jwks]);
         assert!(t1.status.success());
@@ -97,15 +114,34 @@ fn generate_public_thumbprint() {
 fn sign_then_verify_prints_header_and_claims() {
     let dir = Dir::new("verify");
     let (key, jwks) = keypair(&dir, "ES256");
-    let token = sign(&dir, &key, serde_json::json!({"iss": "https://op", "aud": "rp", "sub": "alice", "exp": now() + 300}));
-    let v = run(&["jwt", "verify", "--jwks", &jwks, "--alg", "ES256", "--iss", "https://op", "--aud", "rp", &token]);
+    let token = sign(
+        &dir,
+        &key,
+        serde_json::json!({"iss": "https://op", "aud": "rp", "sub": "alice", "exp": now() + 300}),
+    );
+    let v = run(&[
+        "jwt",
+        "verify",
+        "--jwks",
+        &jwks,
+        "--alg",
+        "ES256",
+        "--iss",
+        "https://op",
+        "--aud",
+        "rp",
+        &token,
+    ]);
     assert!(v.status.success(), "{}", stderr(&v));
     let out: Value = serde_json::from_str(&stdout(&v)).unwrap();
     assert_eq!(out["header"]["alg"], "ES256");
     assert_eq!(out["header"]["kid"], "k-1");
     assert_eq!(out["claims"]["sub"], "alice");
     // From stdin.
-    let v = run_stdin(&["jwt", "verify", "--jwks", &jwks, "-"], &format!("{token}\n"));
+    let v = run_stdin(
+        &["jwt", "verify", "--jwks", &jwks, "-"],
+        &format!("{token}\n"),
+    );
     assert!(v.status.success(), "{}", stderr(&v));
 }
 
@@ -113,11 +149,18 @@ fn sign_then_verify_prints_header_and_claims() {
 fn rejections_exit_1_with_one_line() {
     let dir = Dir::new("reject");
     let (key, jwks) = keypair(&dir, "ES256");
-    let token = sign(&dir, &key, serde_json::json!({"iss": "https://op", "aud": "rp", "exp": now() + 300}));
+    let token = sign(
+        &dir,
+        &key,
+        serde_json::json!({"iss": "https://op", "aud": "rp", "exp": now() + 300}),
+    );
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--aud", "other"], "error: audience mismatch"),
         (vec!["--iss", "https://evil"], "error: issuer mismatch"),
-        (vec!["--alg", "RS256"], "error: algorithm ES256 is not allowed here"),
+        (
+            vec!["--alg", "RS256"],
+            "error: algorithm ES256 is not allowed here",
+        ),
     ];
     for (extra, message) in cases {
         let mut args = vec!["jwt", "verify", "--jwks", &jwks];
@@ -130,8 +173,18 @@ fn rejections_exit_1_with_one_line() {
     }
     let expired = sign(&dir, &key, serde_json::json!({"exp": now() - 3600}));
     let v = run(&["jwt", "verify", "--jwks", &jwks, &expired]);
-    assert_eq!((v.status.code(), stderr(&v).trim()), (Some(1), "error: the token has expired"));
-    let v = run(&["jwt", "verify", "--jwks", &jwks, "--no-time-check", &expired]);
+    assert_eq!(
+        (v.status.code(), stderr(&v).trim()),
+        (Some(1), "error: the token has expired")
+    );
+    let v = run(&[
+        "jwt",
+        "verify",
+        "--jwks",
+        &jwks,
+        "--no-time-check",
+        &expired,
+    ]);
     assert!(v.status.success());
     let mut tampered = token.clone();
     tampered.pop();
@@ -145,15 +198,38 @@ fn rejections_exit_1_with_one_line() {
 fn unusable_arguments_or_files_exit_2() {
     let dir = Dir::new("usage");
     let missing = dir.path("missing.json");
-    assert_eq!(run(&["jwt", "verify", "--jwks", &missing, "x.y.z"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["jwt", "verify", "--jwks", &missing, "x.y.z"])
+            .status
+            .code(),
+        Some(2)
+    );
     let garbage = dir.file("garbage.json", "not json");
-    assert_eq!(run(&["jwt", "verify", "--jwks", &garbage, "x.y.z"]).status.code(), Some(2));
-    assert_eq!(run(&["jwt", "verify", "--jwks", &garbage, "--alg", "none", "x.y.z"]).status.code(), Some(2));
-    assert_eq!(run(&["jwk", "generate", "--alg", "ES512"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["jwt", "verify", "--jwks", &garbage, "x.y.z"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&[
+            "jwt", "verify", "--jwks", &garbage, "--alg", "none", "x.y.z"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["jwk", "generate", "--alg", "ES512"]).status.code(),
+        Some(2)
+    );
     assert_eq!(run(&["jwt", "sign"]).status.code(), Some(2));
     let (_, jwks) = keypair(&dir, "ES256");
     let claims = dir.file("c.json", "{}");
-    assert_eq!(run(&["jwt", "sign", "--key", &jwks, &claims]).status.code(), Some(2));
+    assert_eq!(
+        run(&["jwt", "sign", "--key", &jwks, &claims]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -175,15 +251,31 @@ fn signs_with_pkcs8_pem_and_hmac_keys() {
     // A PEM written by the library.
     let jwk = portcullis_jose::Jwk::generate(portcullis_jose::Algorithm::Es384).unwrap();
     let pem = dir.file("key.pem", &jwk.to_pkcs8_pem().unwrap());
-    let jwks = dir.file("jwks.json", &portcullis_jose::JwkSet::new(vec![jwk.to_public().unwrap()]).to_json());
+    let jwks = dir.file(
+        "jwks.json",
+        &portcullis_jose::JwkSet::new(vec![jwk.to_public().unwrap()]).to_json(),
+    );
     let token = sign(&dir, &pem, serde_json::json!({"exp": now() + 60}));
-    assert!(run(&["jwt", "verify", "--jwks", &jwks, &token]).status.success());
+    assert!(
+        run(&["jwt", "verify", "--jwks", &jwks, &token])
+            .status
+            .success()
+    );
     // An oct key is an HMAC secret, used only when HS256 is named.
     let g = run(&["jwk", "generate", "--alg", "HS256"]);
     let oct = dir.file("oct.json", &stdout(&g));
     let token = sign(&dir, &oct, serde_json::json!({"exp": now() + 60}));
-    assert_eq!(run(&["jwt", "verify", "--jwks", &oct, &token]).status.code(), Some(1));
-    assert!(run(&["jwt", "verify", "--jwks", &oct, "--alg", "HS256", &token]).status.success());
+    assert_eq!(
+        run(&["jwt", "verify", "--jwks", &oct, &token])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert!(
+        run(&["jwt", "verify", "--jwks", &oct, "--alg", "HS256", &token])
+            .status
+            .success()
+    );
 }
 
 #[test]

@@ -143,10 +143,9 @@ impl Algorithm {
             Algorithm::Es384 | Algorithm::Rs384 | Algorithm::Ps384 | Algorithm::Hs384 => {
                 HashAlg::Sha384
             }
-            Algorithm::Rs512
-            | Algorithm::Ps512
-            | Algorithm::Hs512
-            | Algorithm::EdDsa => HashAlg::Sha512,
+            Algorithm::Rs512 | Algorithm::Ps512 | Algorithm::Hs512 | Algorithm::EdDsa => {
+                HashAlg::Sha512
+            }
         }
     }
 
@@ -239,7 +238,9 @@ impl AlgorithmSet {
 
     /// The algorithms in the set.
     pub fn iter(self) -> impl Iterator<Item = Algorithm> {
-        Algorithm::ALL.into_iter().filter(move |a| self.contains(*a))
+        Algorithm::ALL
+            .into_iter()
+            .filter(move |a| self.contains(*a))
     }
 }
 

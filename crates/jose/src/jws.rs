@@ -4,6 +4,7 @@
 //! trusted keys ([`VerificationKeys`]). The header only selects among them: `jku`, `x5u`, `jwk` and `x5c` are
 //! parsed (so a malformed one is an error) but never used to find a key.
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::alg::{Algorithm, AlgorithmSet};
@@ -63,7 +64,10 @@ fn take_str(m: &mut Map<String, Value>, name: &'static str) -> Result<Option<Str
     }
 }
 
-fn take_str_array(m: &mut Map<String, Value>, name: &'static str) -> Result<Option<Vec<String>>, Error> {
+fn take_str_array(
+    m: &mut Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<Vec<String>>, Error> {
     match m.remove(name) {
         None => Ok(None),
         Some(Value::Array(items)) => items
@@ -152,19 +156,71 @@ impl Header {
         put("x5t", &self.x5t);
         put("x5t#S256", &self.x5t_s256);
         if let Some(c) = &self.crit {
-            m.insert("crit".into(), c.iter().map(|s| Value::from(s.as_str())).collect());
+            m.insert(
+                "crit".into(),
+                c.iter().map(|s| Value::from(s.as_str())).collect(),
+            );
         }
         if let Some(j) = &self.jwk {
             m.insert("jwk".into(), Value::Object(j.clone()));
         }
         if let Some(x) = &self.x5c {
-            m.insert("x5c".into(), x.iter().map(|s| Value::from(s.as_str())).collect());
+            m.insert(
+                "x5c".into(),
+                x.iter().map(|s| Value::from(s.as_str())).collect(),
+            );
         }
         m
     }
 
+    /// Builds a header from a raw object, parsing each known parameter once into its type.
+    pub(crate) fn from_raw(obj: json::RawObject<'_>) -> Result<Header, Error> {
+        fn string(raw: &RawValue, name: &'static str) -> Result<Option<String>, Error> {
+            serde_json::from_str::<String>(raw.get())
+                .map(Some)
+                .map_err(|_| Error::InvalidHeader(name))
+        }
+        fn strings(raw: &RawValue, name: &'static str) -> Result<Option<Vec<String>>, Error> {
+            serde_json::from_str::<Vec<String>>(raw.get())
+                .map(Some)
+                .map_err(|_| Error::InvalidHeader(name))
+        }
+        let mut alg = None;
+        let mut h = Header::new(Algorithm::Es256);
+        for (name, raw) in obj.entries {
+            match name.as_ref() {
+                "alg" => {
+                    let s = json::raw_str(raw).ok_or(Error::InvalidHeader("alg"))?;
+                    alg = Some(s.parse::<Algorithm>()?);
+                }
+                "kid" => h.kid = string(raw, "kid")?,
+                "typ" => h.typ = string(raw, "typ")?,
+                "cty" => h.cty = string(raw, "cty")?,
+                "jku" => h.jku = string(raw, "jku")?,
+                "x5u" => h.x5u = string(raw, "x5u")?,
+                "x5t" => h.x5t = string(raw, "x5t")?,
+                "x5t#S256" => h.x5t_s256 = string(raw, "x5t#S256")?,
+                "crit" => h.crit = strings(raw, "crit")?,
+                "x5c" => h.x5c = strings(raw, "x5c")?,
+                "jwk" => match serde_json::from_str::<Value>(raw.get()) {
+                    Ok(Value::Object(m)) => h.jwk = Some(m),
+                    _ => return Err(Error::InvalidHeader("jwk")),
+                },
+                _ => {
+                    let v = serde_json::from_str::<Value>(raw.get())
+                        .map_err(|_| Error::InvalidJson(Part::Header))?;
+                    h.extra.insert(name.into_owned(), v);
+                }
+            }
+        }
+        h.alg = alg.ok_or(Error::MissingAlgorithm)?;
+        Ok(h)
+    }
+
     fn check_crit(&self, understood: &[String]) -> Result<(), Error> {
-        let Some(crit) = &self.crit else { return Ok(()) };
+        let Some(crit) = &self.crit else {
+            return Ok(());
+        };
         if crit.is_empty() {
             return Err(Error::InvalidHeader("crit"));
         }
@@ -283,18 +339,28 @@ pub(crate) struct Parts<'a> {
 
 pub(crate) fn split(token: &str, max_len: usize) -> Result<Parts<'_>, Error> {
     if token.len() > max_len {
-        return Err(Error::TokenTooLarge { len: token.len(), limit: max_len });
+        return Err(Error::TokenTooLarge {
+            len: token.len(),
+            limit: max_len,
+        });
     }
     let mut it = token.splitn(4, '.');
-    let (Some(header), Some(payload), Some(signature), None) = (it.next(), it.next(), it.next(), it.next()) else {
+    let (Some(header), Some(payload), Some(signature), None) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
         return Err(Error::WrongPartCount);
     };
-    Ok(Parts { header, payload, signature, signing_input: &token[..header.len() + 1 + payload.len()] })
+    Ok(Parts {
+        header,
+        payload,
+        signature,
+        signing_input: &token[..header.len() + 1 + payload.len()],
+    })
 }
 
 fn parse_header(b64_header: &str) -> Result<Header, Error> {
     let bytes = b64::decode(b64_header.as_bytes(), Part::Header)?;
-    Header::from_map(json::parse_object(&bytes, Part::Header)?)
+    Header::from_raw(json::parse_raw_object(&bytes, Part::Header)?)
 }
 
 /// Checks header, encoding, key and signature; returns the header and the decoded (not parsed) payload.
@@ -308,21 +374,35 @@ pub(crate) fn verify_parts(
         return Err(Error::AlgorithmNotAllowed(header.alg));
     }
     header.check_crit(&opts.critical)?;
-    if let Some(expected) = &opts.typ {
-        if !header.typ.as_deref().is_some_and(|t| typ_matches(expected, t)) {
-            return Err(Error::TypeMismatch { expected: expected.clone(), found: header.typ.clone() });
-        }
+    if let Some(expected) = &opts.typ
+        && !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| typ_matches(expected, t))
+    {
+        return Err(Error::TypeMismatch {
+            expected: expected.clone(),
+            found: header.typ.clone(),
+        });
     }
     let mut sig = Vec::with_capacity(512);
     b64::decode_into(parts.signature.as_bytes(), &mut sig, Part::Signature)?;
-    if let Some(expected) = header.alg.fixed_signature_len() {
-        if sig.len() != expected {
-            return Err(Error::InvalidSignatureLength { expected, found: sig.len() });
-        }
+    if let Some(expected) = header.alg.fixed_signature_len()
+        && sig.len() != expected
+    {
+        return Err(Error::InvalidSignatureLength {
+            expected,
+            found: sig.len(),
+        });
     }
     // Every part must be canonical base64url before any crypto runs.
     let payload = b64::decode(parts.payload.as_bytes(), Part::Payload)?;
-    keys.verify_jws(header.alg, header.kid.as_deref(), parts.signing_input.as_bytes(), &sig)?;
+    keys.verify_jws(
+        header.alg,
+        header.kid.as_deref(),
+        parts.signing_input.as_bytes(),
+        &sig,
+    )?;
     Ok((header, payload))
 }
 
@@ -330,7 +410,11 @@ pub(crate) fn verify_parts(
 ///
 /// Checks, in order: length limit, three parts, header (strict base64url and JSON, known `alg`), the allow-list,
 /// `crit`, `typ`, signature encoding and length, payload encoding, key selection and signature.
-pub fn verify(token: &str, keys: &(impl VerificationKeys + ?Sized), opts: &VerifyOptions) -> Result<Verified, Error> {
+pub fn verify(
+    token: &str,
+    keys: &(impl VerificationKeys + ?Sized),
+    opts: &VerifyOptions,
+) -> Result<Verified, Error> {
     let parts = split(token, opts.token_limit())?;
     let (header, payload) = verify_parts(&parts, keys, opts)?;
     Ok(Verified { header, payload })
@@ -346,12 +430,16 @@ pub fn decode_unverified(token: &str) -> Result<Unverified, Error> {
 }
 
 /// Signs `payload` into a compact JWS. When the header has no `kid`, the key's `kid` (if any) is used.
-pub fn sign(header: &Header, payload: &[u8], key: &(impl JwsSigner + ?Sized)) -> Result<String, Error> {
+pub fn sign(
+    header: &Header,
+    payload: &[u8],
+    key: &(impl JwsSigner + ?Sized),
+) -> Result<String, Error> {
     let mut map = header.to_map();
-    if header.kid.is_none() {
-        if let Some(kid) = key.jws_kid() {
-            map.insert("kid".into(), kid.into());
-        }
+    if header.kid.is_none()
+        && let Some(kid) = key.jws_kid()
+    {
+        map.insert("kid".into(), kid.into());
     }
     let header_json = serde_json::to_vec(&map).map_err(|e| Error::Serialization(e.to_string()))?;
     let mut out = String::with_capacity((header_json.len() + payload.len()) * 4 / 3 + 100);

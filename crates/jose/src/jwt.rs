@@ -5,6 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::de::value::MapDeserializer;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::alg::AlgorithmSet;
@@ -25,7 +27,11 @@ impl NumericDate {
 
     /// A date from seconds since the epoch; `None` past [`NumericDate::MAX`].
     pub const fn new(secs: u64) -> Option<NumericDate> {
-        if secs <= Self::MAX { Some(NumericDate(secs)) } else { None }
+        if secs <= Self::MAX {
+            Some(NumericDate(secs))
+        } else {
+            None
+        }
     }
 
     /// The current time.
@@ -46,7 +52,9 @@ impl Serialize for NumericDate {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The `aud` claim: one string or an array of strings (RFC 7519 §4.1.3).
@@ -129,7 +137,11 @@ impl RegisteredClaims {
             Some(Value::Array(items)) if !items.is_empty() => Some(Audience::Many(
                 items
                     .iter()
-                    .map(|v| v.as_str().map(str::to_owned).ok_or(Error::InvalidClaim("aud")))
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .ok_or(Error::InvalidClaim("aud"))
+                    })
                     .collect::<Result<_, _>>()?,
             )),
             Some(_) => return Err(Error::InvalidClaim("aud")),
@@ -148,12 +160,58 @@ impl RegisteredClaims {
         })
     }
 
+    /// Reads the registered claims from a raw object, parsing each once.
+    pub(crate) fn from_raw(obj: &json::RawObject<'_>) -> Result<Self, Error> {
+        fn string(raw: &RawValue, name: &'static str) -> Result<Option<String>, Error> {
+            serde_json::from_str::<String>(raw.get())
+                .map(Some)
+                .map_err(|_| Error::InvalidClaim(name))
+        }
+        fn date(raw: &RawValue, name: &'static str) -> Result<Option<NumericDate>, Error> {
+            // u64 refuses negative, fractional, exponent and non-number forms.
+            serde_json::from_str::<u64>(raw.get())
+                .ok()
+                .and_then(NumericDate::new)
+                .map(Some)
+                .ok_or(Error::InvalidClaim(name))
+        }
+        let mut c = RegisteredClaims::default();
+        for (name, raw) in &obj.entries {
+            match name.as_ref() {
+                "iss" => c.iss = string(raw, "iss")?,
+                "sub" => c.sub = string(raw, "sub")?,
+                "jti" => c.jti = string(raw, "jti")?,
+                "azp" => c.azp = string(raw, "azp")?,
+                "nonce" => c.nonce = string(raw, "nonce")?,
+                "exp" => c.exp = date(raw, "exp")?,
+                "nbf" => c.nbf = date(raw, "nbf")?,
+                "iat" => c.iat = date(raw, "iat")?,
+                "auth_time" => c.auth_time = date(raw, "auth_time")?,
+                "aud" => {
+                    c.aud = Some(if raw.get().starts_with('"') {
+                        Audience::One(
+                            serde_json::from_str(raw.get())
+                                .map_err(|_| Error::InvalidClaim("aud"))?,
+                        )
+                    } else {
+                        match serde_json::from_str::<Vec<String>>(raw.get()) {
+                            Ok(v) if !v.is_empty() => Audience::Many(v),
+                            _ => return Err(Error::InvalidClaim("aud")),
+                        }
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+
     fn write(&self, m: &mut Map<String, Value>) -> Result<(), Error> {
         let mut put = |k: &'static str, v: Option<Value>| -> Result<(), Error> {
-            if let Some(v) = v {
-                if m.insert(k.into(), v).is_some() {
-                    return Err(Error::Serialization(format!("claim {k} is set twice")));
-                }
+            if let Some(v) = v
+                && m.insert(k.into(), v).is_some()
+            {
+                return Err(Error::Serialization(format!("claim {k} is set twice")));
             }
             Ok(())
         };
@@ -161,7 +219,12 @@ impl RegisteredClaims {
         let d = |v: &Option<NumericDate>| v.map(|d| Value::from(d.0));
         put("iss", s(&self.iss))?;
         put("sub", s(&self.sub))?;
-        put("aud", self.aud.as_ref().map(|a| serde_json::to_value(a).unwrap_or(Value::Null)))?;
+        put(
+            "aud",
+            self.aud
+                .as_ref()
+                .map(|a| serde_json::to_value(a).unwrap_or(Value::Null)),
+        )?;
         put("exp", d(&self.exp))?;
         put("nbf", d(&self.nbf))?;
         put("iat", d(&self.iat))?;
@@ -188,10 +251,16 @@ pub struct Claims<T = Map<String, Value>> {
 impl<T: Serialize> Claims<T> {
     /// The claims set as one JSON object.
     pub fn to_map(&self) -> Result<Map<String, Value>, Error> {
-        let mut m = match serde_json::to_value(&self.custom).map_err(|e| Error::Serialization(e.to_string()))? {
+        let mut m = match serde_json::to_value(&self.custom)
+            .map_err(|e| Error::Serialization(e.to_string()))?
+        {
             Value::Object(m) => m,
             Value::Null => Map::new(),
-            _ => return Err(Error::Serialization("custom claims must be a JSON object".into())),
+            _ => {
+                return Err(Error::Serialization(
+                    "custom claims must be a JSON object".into(),
+                ));
+            }
         };
         self.registered.write(&mut m)?;
         Ok(m)
@@ -409,25 +478,41 @@ pub fn decode<T: DeserializeOwned>(
     validation.check_configured()?;
     let parts = jws::split(token, validation.verify.token_limit())?;
     let (header, payload) = jws::verify_parts(&parts, keys, &validation.verify)?;
-    let map = json::parse_object(&payload, Part::Payload)?;
-    let registered = RegisteredClaims::from_map(&map)?;
+    let obj = json::parse_raw_object(&payload, Part::Payload)?;
+    let registered = RegisteredClaims::from_raw(&obj)?;
     validation.validate(&registered)?;
-    let value = Value::Object(map);
-    let custom = T::deserialize(&value).map_err(|e| Error::CustomClaims(e.to_string()))?;
-    Ok(Jwt { header, claims: Claims { registered, custom } })
+    // The caller's type reads the same raw members: each value is parsed once more, by T alone.
+    let members = obj.entries.iter().map(|(k, v)| (k.as_ref(), *v));
+    let custom = T::deserialize(MapDeserializer::<_, serde_json::Error>::new(members))
+        .map_err(|e| Error::CustomClaims(e.to_string()))?;
+    Ok(Jwt {
+        header,
+        claims: Claims { registered, custom },
+    })
 }
 
 /// Signs a claims set into a compact JWT.
-pub fn encode<T: Serialize>(header: &Header, claims: &Claims<T>, key: &(impl JwsSigner + ?Sized)) -> Result<String, Error> {
-    let payload = serde_json::to_vec(&claims.to_map()?).map_err(|e| Error::Serialization(e.to_string()))?;
+pub fn encode<T: Serialize>(
+    header: &Header,
+    claims: &Claims<T>,
+    key: &(impl JwsSigner + ?Sized),
+) -> Result<String, Error> {
+    let payload =
+        serde_json::to_vec(&claims.to_map()?).map_err(|e| Error::Serialization(e.to_string()))?;
     jws::sign(header, &payload, key)
 }
 
 /// Signs any serializable JSON object as the claims set.
-pub fn encode_value<T: Serialize + ?Sized>(header: &Header, claims: &T, key: &(impl JwsSigner + ?Sized)) -> Result<String, Error> {
+pub fn encode_value<T: Serialize + ?Sized>(
+    header: &Header,
+    claims: &T,
+    key: &(impl JwsSigner + ?Sized),
+) -> Result<String, Error> {
     let value = serde_json::to_value(claims).map_err(|e| Error::Serialization(e.to_string()))?;
     if !value.is_object() {
-        return Err(Error::Serialization("a JWT claims set must be a JSON object".into()));
+        return Err(Error::Serialization(
+            "a JWT claims set must be a JSON object".into(),
+        ));
     }
     let payload = serde_json::to_vec(&value).map_err(|e| Error::Serialization(e.to_string()))?;
     jws::sign(header, &payload, key)

@@ -115,7 +115,13 @@ impl VerifyingKey {
         rsa_len: usize,
         backend: Backend,
     ) -> Self {
-        VerifyingKey { ops, constraints, kid, rsa_len, backend }
+        VerifyingKey {
+            ops,
+            constraints,
+            kid,
+            rsa_len,
+            backend,
+        }
     }
 
     /// The key family.
@@ -153,7 +159,10 @@ impl VerifyingKey {
         }
         let expected = self.signature_len(alg);
         if sig.len() != expected {
-            return Err(Error::InvalidSignatureLength { expected, found: sig.len() });
+            return Err(Error::InvalidSignatureLength {
+                expected,
+                found: sig.len(),
+            });
         }
         if self.ops.verify(alg, msg, sig) {
             Ok(())
@@ -189,7 +198,12 @@ impl SigningKey {
         kid: Option<String>,
         backend: Backend,
     ) -> Self {
-        SigningKey { ops, constraints, kid, backend }
+        SigningKey {
+            ops,
+            constraints,
+            kid,
+            backend,
+        }
     }
 
     /// The key family.
@@ -210,13 +224,15 @@ impl SigningKey {
     /// The algorithm to use when the caller names none: the JWK's `alg`, else ES256, ES384, RS256 or EdDSA by
     /// family.
     pub fn default_algorithm(&self) -> Algorithm {
-        self.constraints.alg.unwrap_or(match self.constraints.family {
-            KeyFamily::P256 => Algorithm::Es256,
-            KeyFamily::P384 => Algorithm::Es384,
-            KeyFamily::Rsa => Algorithm::Rs256,
-            KeyFamily::Ed25519 => Algorithm::EdDsa,
-            KeyFamily::Symmetric => Algorithm::Hs256,
-        })
+        self.constraints
+            .alg
+            .unwrap_or(match self.constraints.family {
+                KeyFamily::P256 => Algorithm::Es256,
+                KeyFamily::P384 => Algorithm::Es384,
+                KeyFamily::Rsa => Algorithm::Rs256,
+                KeyFamily::Ed25519 => Algorithm::EdDsa,
+                KeyFamily::Symmetric => Algorithm::Hs256,
+            })
     }
 
     /// Whether this key may sign with `alg`.
@@ -256,7 +272,9 @@ pub struct HmacKey {
 
 impl fmt::Debug for HmacKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HmacKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("HmacKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -273,13 +291,21 @@ impl HmacKey {
         }
         Ok(HmacKey {
             secret: Zeroizing::new(secret.to_vec()),
-            constraints: KeyConstraints { family: KeyFamily::Symmetric, alg: None, permitted: true },
+            constraints: KeyConstraints {
+                family: KeyFamily::Symmetric,
+                alg: None,
+                permitted: true,
+            },
             kid: None,
             backend,
         })
     }
 
-    pub(crate) fn with_constraints(mut self, constraints: KeyConstraints, kid: Option<String>) -> Self {
+    pub(crate) fn with_constraints(
+        mut self,
+        constraints: KeyConstraints,
+        kid: Option<String>,
+    ) -> Self {
         self.constraints = constraints;
         self.kid = kid;
         self
@@ -301,7 +327,11 @@ impl HmacKey {
         }
         let min = alg.hash().output_len();
         if self.secret.len() < min {
-            return Err(KeyError::SymmetricKeyTooShort { len: self.secret.len(), min }.into());
+            return Err(KeyError::SymmetricKeyTooShort {
+                len: self.secret.len(),
+                min,
+            }
+            .into());
         }
         Ok(())
     }
@@ -309,7 +339,10 @@ impl HmacKey {
     /// Computes the MAC.
     pub fn sign(&self, alg: Algorithm, msg: &[u8]) -> Result<Vec<u8>, Error> {
         self.check(alg)?;
-        Ok(self.backend.provider().hmac_sign(alg.hash(), &self.secret, msg))
+        Ok(self
+            .backend
+            .provider()
+            .hmac_sign(alg.hash(), &self.secret, msg))
     }
 
     /// Checks the MAC in constant time. Truncated MACs are refused.
@@ -317,9 +350,16 @@ impl HmacKey {
         self.check(alg)?;
         let expected = alg.hash().output_len();
         if tag.len() != expected {
-            return Err(Error::InvalidSignatureLength { expected, found: tag.len() });
+            return Err(Error::InvalidSignatureLength {
+                expected,
+                found: tag.len(),
+            });
         }
-        if self.backend.provider().hmac_verify(alg.hash(), &self.secret, msg, tag) {
+        if self
+            .backend
+            .provider()
+            .hmac_verify(alg.hash(), &self.secret, msg, tag)
+        {
             Ok(())
         } else {
             Err(Error::InvalidSignature)
@@ -378,7 +418,13 @@ pub trait VerificationKeys {
 }
 
 impl VerificationKeys for VerifyingKey {
-    fn verify_jws(&self, alg: Algorithm, _kid: Option<&str>, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
+    fn verify_jws(
+        &self,
+        alg: Algorithm,
+        _kid: Option<&str>,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), Error> {
         if !self.supports(alg) {
             return Err(Error::NoMatchingKey(alg));
         }
@@ -387,7 +433,13 @@ impl VerificationKeys for VerifyingKey {
 }
 
 impl VerificationKeys for HmacKey {
-    fn verify_jws(&self, alg: Algorithm, _kid: Option<&str>, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
+    fn verify_jws(
+        &self,
+        alg: Algorithm,
+        _kid: Option<&str>,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), Error> {
         if !self.constraints.allows(alg) {
             return Err(Error::NoMatchingKey(alg));
         }
@@ -396,7 +448,13 @@ impl VerificationKeys for HmacKey {
 }
 
 impl<K: VerificationKeys + ?Sized> VerificationKeys for &K {
-    fn verify_jws(&self, alg: Algorithm, kid: Option<&str>, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
+    fn verify_jws(
+        &self,
+        alg: Algorithm,
+        kid: Option<&str>,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), Error> {
         (**self).verify_jws(alg, kid, msg, sig)
     }
 }

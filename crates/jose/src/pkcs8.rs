@@ -60,18 +60,37 @@ pub(crate) fn rsa_public_pkcs1_der(n: &[u8], e: &[u8]) -> Result<Vec<u8>, KeyErr
     .map_err(bad)
 }
 
-fn wrap(oid: ObjectIdentifier, params: Option<AnyRef<'_>>, key: &[u8], public: Option<&[u8]>) -> Result<Vec<u8>, KeyError> {
-    let mut info = PrivateKeyInfo::new(AlgorithmIdentifierRef { oid, parameters: params }, key);
+fn wrap(
+    oid: ObjectIdentifier,
+    params: Option<AnyRef<'_>>,
+    key: &[u8],
+    public: Option<&[u8]>,
+) -> Result<Vec<u8>, KeyError> {
+    let mut info = PrivateKeyInfo::new(
+        AlgorithmIdentifierRef {
+            oid,
+            parameters: params,
+        },
+        key,
+    );
     info.public_key = public;
     info.to_der().map_err(bad)
 }
 
 /// PKCS#8 for an EC key (RFC 5915 `ECPrivateKey` inside, with the public point).
-pub(crate) fn ec_private_pkcs8_der(curve: EcCurve, d: &[u8], point: &[u8]) -> Result<Vec<u8>, KeyError> {
+pub(crate) fn ec_private_pkcs8_der(
+    curve: EcCurve,
+    d: &[u8],
+    point: &[u8],
+) -> Result<Vec<u8>, KeyError> {
     let inner = Zeroizing::new(
-        sec1::EcPrivateKey { private_key: d, parameters: None, public_key: Some(point) }
-            .to_der()
-            .map_err(bad)?,
+        sec1::EcPrivateKey {
+            private_key: d,
+            parameters: None,
+            public_key: Some(point),
+        }
+        .to_der()
+        .map_err(bad)?,
     );
     let oid = curve_oid(curve);
     wrap(EC_PUBLIC_KEY, Some(AnyRef::from(&oid)), &inner, None)
@@ -80,12 +99,21 @@ pub(crate) fn ec_private_pkcs8_der(curve: EcCurve, d: &[u8], point: &[u8]) -> Re
 /// PKCS#8 v1 for an Ed25519 key (RFC 8410 §7): the seed only, as OpenSSL writes it and every reader accepts.
 /// (Reading accepts v2 with the public key too, and checks that it matches the seed.)
 pub(crate) fn ed25519_private_pkcs8_der(seed: &[u8]) -> Result<Vec<u8>, KeyError> {
-    let inner = Zeroizing::new(OctetStringRef::new(seed).map_err(bad)?.to_der().map_err(bad)?);
+    let inner = Zeroizing::new(
+        OctetStringRef::new(seed)
+            .map_err(bad)?
+            .to_der()
+            .map_err(bad)?,
+    );
     wrap(ED25519, None, &inner, None)
 }
 
 /// PKCS#8 for an RSA key (PKCS#1 `RSAPrivateKey` inside).
-pub(crate) fn rsa_private_pkcs8_der(n: &[u8], e: &[u8], p: &RsaPrivateParts) -> Result<Vec<u8>, KeyError> {
+pub(crate) fn rsa_private_pkcs8_der(
+    n: &[u8],
+    e: &[u8],
+    p: &RsaPrivateParts,
+) -> Result<Vec<u8>, KeyError> {
     fn u(b: &[u8]) -> Result<UintRef<'_>, KeyError> {
         UintRef::new(b).map_err(bad)
     }
@@ -129,10 +157,10 @@ pub(crate) fn decode_private(der: &[u8]) -> Result<DecodedPrivate, KeyError> {
             other => return Err(KeyError::UnsupportedCurve(other.to_string())),
         };
         let ec = sec1::EcPrivateKey::from_der(info.private_key).map_err(bad)?;
-        if let Some(params) = ec.parameters {
-            if params.named_curve() != Some(curve_oid) {
-                return Err(KeyError::InvalidPkcs8);
-            }
+        if let Some(params) = ec.parameters
+            && params.named_curve() != Some(curve_oid)
+        {
+            return Err(KeyError::InvalidPkcs8);
         }
         let len = curve.coordinate_len();
         let d = Zeroizing::new(pad_to(ec.private_key, len)?);
@@ -181,7 +209,10 @@ pub(crate) fn decode_private(der: &[u8]) -> Result<DecodedPrivate, KeyError> {
             Some(_) => return Err(KeyError::InvalidPkcs8),
             None => None,
         };
-        Ok(DecodedPrivate::Ed25519 { d: Zeroizing::new(seed.as_bytes().to_vec()), x })
+        Ok(DecodedPrivate::Ed25519 {
+            d: Zeroizing::new(seed.as_bytes().to_vec()),
+            x,
+        })
     } else {
         Err(KeyError::UnsupportedKeyType(alg.oid.to_string()))
     }

@@ -53,20 +53,34 @@ fn josekit_verifier(alg: Algorithm, public: &Jwk) -> Verifier {
 /// A private JWK made by josekit (OpenSSL), with `alg` removed so that one key can be tried with its whole family.
 fn josekit_key(alg: Algorithm) -> Jwk {
     let mut k = match alg {
-        Algorithm::Es256 => josekit::jws::ES256.generate_key_pair().unwrap().to_jwk_key_pair(),
-        Algorithm::Es384 => josekit::jws::ES384.generate_key_pair().unwrap().to_jwk_key_pair(),
+        Algorithm::Es256 => josekit::jws::ES256
+            .generate_key_pair()
+            .unwrap()
+            .to_jwk_key_pair(),
+        Algorithm::Es384 => josekit::jws::ES384
+            .generate_key_pair()
+            .unwrap()
+            .to_jwk_key_pair(),
         Algorithm::EdDsa => josekit::jws::EdDSA
             .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
             .unwrap()
             .to_jwk_key_pair(),
         a if a.is_symmetric() => josekit::jwk::Jwk::generate_oct_key(64).unwrap(),
-        _ => josekit::jws::RS256.generate_key_pair(2048).unwrap().to_jwk_key_pair(),
+        _ => josekit::jws::RS256
+            .generate_key_pair(2048)
+            .unwrap()
+            .to_jwk_key_pair(),
     };
     k.set_algorithm(alg.as_str());
     Jwk::from_json(k.to_string().as_bytes()).unwrap()
 }
 
-fn portcullis_verify(token: &str, alg: Algorithm, key: &Jwk, b: portcullis_jose::Backend) -> Result<Vec<u8>, Error> {
+fn portcullis_verify(
+    token: &str,
+    alg: Algorithm,
+    key: &Jwk,
+    b: portcullis_jose::Backend,
+) -> Result<Vec<u8>, Error> {
     let opts = VerifyOptions::new(alg);
     if alg.is_symmetric() {
         jws::verify(token, &HmacKey::from_jwk_with(key, b).unwrap(), &opts).map(|v| v.payload)
@@ -76,7 +90,12 @@ fn portcullis_verify(token: &str, alg: Algorithm, key: &Jwk, b: portcullis_jose:
     }
 }
 
-fn portcullis_sign(alg: Algorithm, key: &Jwk, b: portcullis_jose::Backend, payload: &[u8]) -> String {
+fn portcullis_sign(
+    alg: Algorithm,
+    key: &Jwk,
+    b: portcullis_jose::Backend,
+    payload: &[u8],
+) -> String {
     let header = jws::Header::new(alg);
     if alg.is_symmetric() {
         jws::sign(&header, payload, &HmacKey::from_jwk_with(key, b).unwrap()).unwrap()
@@ -95,17 +114,32 @@ fn josekit_tokens_verify_in_portcullis_and_back() {
             // josekit signs, Portcullis verifies.
             let mut header = josekit::jws::JwsHeader::new();
             header.set_token_type("JWT");
-            let token = josekit::jws::serialize_compact(payload, &header, &*josekit_signer(alg, &key)).unwrap();
-            assert_eq!(portcullis_verify(&token, alg, &key, b).unwrap(), payload, "{alg} on {}", b.name());
+            let token =
+                josekit::jws::serialize_compact(payload, &header, &*josekit_signer(alg, &key))
+                    .unwrap();
+            assert_eq!(
+                portcullis_verify(&token, alg, &key, b).unwrap(),
+                payload,
+                "{alg} on {}",
+                b.name()
+            );
             // Portcullis signs, josekit verifies.
             let ours = portcullis_sign(alg, &key, b, payload);
-            let public = if alg.is_symmetric() { key.clone() } else { key.to_public().unwrap() };
-            let (got, _) = josekit::jws::deserialize_compact(&ours, &*josekit_verifier(alg, &public)).unwrap();
+            let public = if alg.is_symmetric() {
+                key.clone()
+            } else {
+                key.to_public().unwrap()
+            };
+            let (got, _) =
+                josekit::jws::deserialize_compact(&ours, &*josekit_verifier(alg, &public)).unwrap();
             assert_eq!(got, payload, "{alg} on {}", b.name());
             // Tampering is caught by both.
             let tampered = format!("{}A", &ours[..ours.len() - 1]);
             if tampered != ours {
-                assert!(josekit::jws::deserialize_compact(&tampered, &*josekit_verifier(alg, &public)).is_err());
+                assert!(
+                    josekit::jws::deserialize_compact(&tampered, &*josekit_verifier(alg, &public))
+                        .is_err()
+                );
                 assert!(portcullis_verify(&tampered, alg, &key, b).is_err());
             }
             pairs += 1;
@@ -116,17 +150,30 @@ fn josekit_tokens_verify_in_portcullis_and_back() {
 
 #[test]
 fn keys_exported_by_one_import_in_the_other() {
-    for alg in [Algorithm::Es256, Algorithm::Es384, Algorithm::Rs256, Algorithm::EdDsa] {
+    for alg in [
+        Algorithm::Es256,
+        Algorithm::Es384,
+        Algorithm::Rs256,
+        Algorithm::EdDsa,
+    ] {
         // Portcullis → josekit: JWK (done above) and PKCS#8 PEM.
         let ours = Jwk::generate(alg).unwrap();
         let pem = ours.to_pkcs8_pem().unwrap();
         let signer: Signer = match alg {
-            Algorithm::Es256 => Box::new(josekit::jws::ES256.signer_from_pem(pem.as_bytes()).unwrap()),
-            Algorithm::Es384 => Box::new(josekit::jws::ES384.signer_from_pem(pem.as_bytes()).unwrap()),
-            Algorithm::Rs256 => Box::new(josekit::jws::RS256.signer_from_pem(pem.as_bytes()).unwrap()),
+            Algorithm::Es256 => {
+                Box::new(josekit::jws::ES256.signer_from_pem(pem.as_bytes()).unwrap())
+            }
+            Algorithm::Es384 => {
+                Box::new(josekit::jws::ES384.signer_from_pem(pem.as_bytes()).unwrap())
+            }
+            Algorithm::Rs256 => {
+                Box::new(josekit::jws::RS256.signer_from_pem(pem.as_bytes()).unwrap())
+            }
             _ => Box::new(josekit::jws::EdDSA.signer_from_pem(pem.as_bytes()).unwrap()),
         };
-        let token = josekit::jws::serialize_compact(b"x", &josekit::jws::JwsHeader::new(), &*signer).unwrap();
+        let token =
+            josekit::jws::serialize_compact(b"x", &josekit::jws::JwsHeader::new(), &*signer)
+                .unwrap();
         for &b in backends() {
             assert_eq!(portcullis_verify(&token, alg, &ours, b).unwrap(), b"x");
         }
@@ -145,7 +192,9 @@ fn keys_exported_by_one_import_in_the_other() {
                 (kp.to_pem_private_key(), kp.to_jwk_public_key())
             }
             _ => {
-                let kp = josekit::jws::EdDSA.generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519).unwrap();
+                let kp = josekit::jws::EdDSA
+                    .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
+                    .unwrap();
                 (kp.to_pem_private_key(), kp.to_jwk_public_key())
             }
         };
@@ -154,7 +203,10 @@ fn keys_exported_by_one_import_in_the_other() {
         assert_eq!(imported.thumbprint(), their_public.thumbprint(), "{alg}");
         for &b in backends() {
             let token = portcullis_sign(alg, &imported, b, b"y");
-            assert_eq!(portcullis_verify(&token, alg, &their_public, b).unwrap(), b"y");
+            assert_eq!(
+                portcullis_verify(&token, alg, &their_public, b).unwrap(),
+                b"y"
+            );
         }
     }
 }

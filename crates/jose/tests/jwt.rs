@@ -23,7 +23,12 @@ impl Fixture {
     }
 
     fn token(&self, claims: Value) -> String {
-        jwt::encode_value(&Header::new(Algorithm::Es256), &claims, &self.key.signing_key().unwrap()).unwrap()
+        jwt::encode_value(
+            &Header::new(Algorithm::Es256),
+            &claims,
+            &self.key.signing_key().unwrap(),
+        )
+        .unwrap()
     }
 
     fn check(&self, claims: Value, v: &Validation) -> Result<jwt::Jwt, Error> {
@@ -32,7 +37,10 @@ impl Fixture {
 }
 
 fn strict() -> Validation {
-    Validation::new(Algorithm::Es256).issuer("https://op.example").audience("rp").at_time(NOW)
+    Validation::new(Algorithm::Es256)
+        .issuer("https://op.example")
+        .audience("rp")
+        .at_time(NOW)
 }
 
 fn good() -> Value {
@@ -66,16 +74,33 @@ fn accepts_a_valid_token_and_types_its_claims() {
 fn time_checks_with_leeway() {
     let f = Fixture::new();
     let v = strict().leeway(60);
-    assert_eq!(f.check(with(json!({"exp": NOW - 61})), &v).unwrap_err(), Error::Expired);
-    assert_eq!(f.check(with(json!({"exp": NOW - 60})), &v).unwrap_err(), Error::Expired);
+    assert_eq!(
+        f.check(with(json!({"exp": NOW - 61})), &v).unwrap_err(),
+        Error::Expired
+    );
+    assert_eq!(
+        f.check(with(json!({"exp": NOW - 60})), &v).unwrap_err(),
+        Error::Expired
+    );
     f.check(with(json!({"exp": NOW - 59})), &v).unwrap();
-    assert_eq!(f.check(with(json!({"nbf": NOW + 61})), &v).unwrap_err(), Error::NotYetValid);
+    assert_eq!(
+        f.check(with(json!({"nbf": NOW + 61})), &v).unwrap_err(),
+        Error::NotYetValid
+    );
     f.check(with(json!({"nbf": NOW + 60})), &v).unwrap();
-    assert_eq!(f.check(with(json!({"iat": NOW + 61})), &v).unwrap_err(), Error::IssuedInFuture);
-    assert_eq!(f.check(with(json!({"exp": null})), &v).unwrap_err(), Error::MissingClaim("exp"));
-    f.check(with(json!({"exp": null})), &v.clone().exp_optional()).unwrap();
+    assert_eq!(
+        f.check(with(json!({"iat": NOW + 61})), &v).unwrap_err(),
+        Error::IssuedInFuture
+    );
+    assert_eq!(
+        f.check(with(json!({"exp": null})), &v).unwrap_err(),
+        Error::MissingClaim("exp")
+    );
+    f.check(with(json!({"exp": null})), &v.clone().exp_optional())
+        .unwrap();
     // Explicitly off: an expired token passes, but a mistyped one never does.
-    f.check(with(json!({"exp": 1})), &v.clone().without_time_checks()).unwrap();
+    f.check(with(json!({"exp": 1})), &v.clone().without_time_checks())
+        .unwrap();
 }
 
 #[test]
@@ -83,32 +108,72 @@ fn max_age_needs_iat() {
     let f = Fixture::new();
     let v = strict().leeway(0).max_age(100);
     f.check(with(json!({"iat": NOW - 100})), &v).unwrap();
-    assert_eq!(f.check(with(json!({"iat": NOW - 101})), &v).unwrap_err(), Error::TooOld);
-    assert_eq!(f.check(with(json!({"iat": null})), &v).unwrap_err(), Error::MissingClaim("iat"));
+    assert_eq!(
+        f.check(with(json!({"iat": NOW - 101})), &v).unwrap_err(),
+        Error::TooOld
+    );
+    assert_eq!(
+        f.check(with(json!({"iat": null})), &v).unwrap_err(),
+        Error::MissingClaim("iat")
+    );
 }
 
 #[test]
 fn issuer_and_audience_are_required_and_checked() {
     let f = Fixture::new();
-    assert_eq!(f.check(with(json!({"iss": "https://evil.example"})), &strict()).unwrap_err(), Error::IssuerMismatch);
-    assert_eq!(f.check(with(json!({"iss": null})), &strict()).unwrap_err(), Error::MissingClaim("iss"));
-    assert_eq!(f.check(with(json!({"aud": "other"})), &strict()).unwrap_err(), Error::AudienceMismatch);
-    assert_eq!(f.check(with(json!({"aud": ["a", "b"]})), &strict()).unwrap_err(), Error::AudienceMismatch);
-    assert_eq!(f.check(with(json!({"aud": null})), &strict()).unwrap_err(), Error::MissingClaim("aud"));
-    f.check(with(json!({"aud": ["other", "rp"]})), &strict()).unwrap();
+    assert_eq!(
+        f.check(with(json!({"iss": "https://evil.example"})), &strict())
+            .unwrap_err(),
+        Error::IssuerMismatch
+    );
+    assert_eq!(
+        f.check(with(json!({"iss": null})), &strict()).unwrap_err(),
+        Error::MissingClaim("iss")
+    );
+    assert_eq!(
+        f.check(with(json!({"aud": "other"})), &strict())
+            .unwrap_err(),
+        Error::AudienceMismatch
+    );
+    assert_eq!(
+        f.check(with(json!({"aud": ["a", "b"]})), &strict())
+            .unwrap_err(),
+        Error::AudienceMismatch
+    );
+    assert_eq!(
+        f.check(with(json!({"aud": null})), &strict()).unwrap_err(),
+        Error::MissingClaim("aud")
+    );
+    f.check(with(json!({"aud": ["other", "rp"]})), &strict())
+        .unwrap();
     // Several accepted values.
-    f.check(with(json!({"aud": "second"})), &strict().audience("second")).unwrap();
-    f.check(with(json!({"iss": "https://b"})), &strict().issuer("https://b")).unwrap();
+    f.check(with(json!({"aud": "second"})), &strict().audience("second"))
+        .unwrap();
+    f.check(
+        with(json!({"iss": "https://b"})),
+        &strict().issuer("https://b"),
+    )
+    .unwrap();
 }
 
 #[test]
 fn unconfigured_issuer_or_audience_is_an_error_not_a_pass() {
     let f = Fixture::new();
     let token = f.token(good());
-    let no_iss = Validation::new(Algorithm::Es256).audience("rp").at_time(NOW);
-    assert_eq!(jwt::decode::<Value>(&token, &f.set, &no_iss).unwrap_err(), Error::UnconfiguredCheck("iss"));
-    let no_aud = Validation::new(Algorithm::Es256).issuer("https://op.example").at_time(NOW);
-    assert_eq!(jwt::decode::<Value>(&token, &f.set, &no_aud).unwrap_err(), Error::UnconfiguredCheck("aud"));
+    let no_iss = Validation::new(Algorithm::Es256)
+        .audience("rp")
+        .at_time(NOW);
+    assert_eq!(
+        jwt::decode::<Value>(&token, &f.set, &no_iss).unwrap_err(),
+        Error::UnconfiguredCheck("iss")
+    );
+    let no_aud = Validation::new(Algorithm::Es256)
+        .issuer("https://op.example")
+        .at_time(NOW);
+    assert_eq!(
+        jwt::decode::<Value>(&token, &f.set, &no_aud).unwrap_err(),
+        Error::UnconfiguredCheck("aud")
+    );
     // Explicit waivers.
     jwt::decode::<Value>(&token, &f.set, &no_iss.any_issuer()).unwrap();
     jwt::decode::<Value>(&token, &f.set, &no_aud.any_audience()).unwrap();
@@ -142,10 +207,15 @@ fn mistyped_claims_are_errors_never_absent() {
         for (k, val) in claims.as_object().unwrap() {
             c[k] = val.clone();
         }
-        assert_eq!(f.check(c, &v).unwrap_err(), Error::InvalidClaim(name), "{claims}");
+        assert_eq!(
+            f.check(c, &v).unwrap_err(),
+            Error::InvalidClaim(name),
+            "{claims}"
+        );
     }
     // The last representable second is fine.
-    f.check(with(json!({"exp": NumericDate::MAX})), &strict()).unwrap();
+    f.check(with(json!({"exp": NumericDate::MAX})), &strict())
+        .unwrap();
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -172,37 +242,65 @@ fn custom_claims_round_trip_through_a_serde_type() {
             jti: Some("id-1".into()),
             nbf: None,
         },
-        custom: IdTokenExtras { email: "alice@example.com".into(), email_verified: true, amr: vec!["pwd".into()] },
+        custom: IdTokenExtras {
+            email: "alice@example.com".into(),
+            email_verified: true,
+            amr: vec!["pwd".into()],
+        },
     };
-    let token = jwt::encode(&Header::new(Algorithm::Es256).with_typ("JWT"), &claims, &f.key.signing_key().unwrap()).unwrap();
+    let token = jwt::encode(
+        &Header::new(Algorithm::Es256).with_typ("JWT"),
+        &claims,
+        &f.key.signing_key().unwrap(),
+    )
+    .unwrap();
     let out: jwt::Jwt<IdTokenExtras> = jwt::decode(&token, &f.set, &strict()).unwrap();
     assert_eq!(out.claims, claims);
     assert_eq!(out.header.typ.as_deref(), Some("JWT"));
     // A claims set that does not fit the caller's type is a precise error.
     let bad = f.token(with(json!({"email": 5, "email_verified": true})));
-    assert!(matches!(jwt::decode::<IdTokenExtras>(&bad, &f.set, &strict()).unwrap_err(), Error::CustomClaims(_)));
+    assert!(matches!(
+        jwt::decode::<IdTokenExtras>(&bad, &f.set, &strict()).unwrap_err(),
+        Error::CustomClaims(_)
+    ));
 }
 
 #[test]
 fn encoding_refuses_ambiguous_claims() {
     let f = Fixture::new();
     let claims = Claims {
-        registered: RegisteredClaims { iss: Some("a".into()), ..Default::default() },
+        registered: RegisteredClaims {
+            iss: Some("a".into()),
+            ..Default::default()
+        },
         custom: json!({"iss": "b"}),
     };
     assert!(matches!(
-        jwt::encode(&Header::new(Algorithm::Es256), &claims, &f.key.signing_key().unwrap()).unwrap_err(),
+        jwt::encode(
+            &Header::new(Algorithm::Es256),
+            &claims,
+            &f.key.signing_key().unwrap()
+        )
+        .unwrap_err(),
         Error::Serialization(_)
     ));
     assert!(matches!(
-        jwt::encode_value(&Header::new(Algorithm::Es256), &json!([1]), &f.key.signing_key().unwrap()).unwrap_err(),
+        jwt::encode_value(
+            &Header::new(Algorithm::Es256),
+            &json!([1]),
+            &f.key.signing_key().unwrap()
+        )
+        .unwrap_err(),
         Error::Serialization(_)
     ));
 }
 
 #[test]
 fn numeric_date_bounds() {
-    assert_eq!(NumericDate::new(NumericDate::MAX).map(NumericDate::as_secs), Some(253_402_300_799));
+    assert_eq!(
+        NumericDate::new(NumericDate::MAX).map(NumericDate::as_secs),
+        Some(253_402_300_799)
+    );
     assert_eq!(NumericDate::new(NumericDate::MAX + 1), None);
     assert!(NumericDate::now().as_secs() > NOW);
 }

@@ -13,7 +13,12 @@ use serde_json::{Map, Value};
 /// One key per asymmetric algorithm, generated once (RSA generation is slow).
 fn keys() -> &'static Vec<(Algorithm, Jwk)> {
     static KEYS: OnceLock<Vec<(Algorithm, Jwk)>> = OnceLock::new();
-    KEYS.get_or_init(|| ASYMMETRIC.iter().map(|&a| (a, Jwk::generate(a).unwrap())).collect())
+    KEYS.get_or_init(|| {
+        ASYMMETRIC
+            .iter()
+            .map(|&a| (a, Jwk::generate(a).unwrap()))
+            .collect()
+    })
 }
 
 fn claim_value() -> impl Strategy<Value = Value> {
@@ -29,12 +34,26 @@ fn claims() -> impl Strategy<Value = Map<String, Value>> {
     prop::collection::btree_map("[a-z_]{1,12}", claim_value(), 0..10).prop_map(|m| {
         let mut out: Map<String, Value> = m.into_iter().collect();
         // Registered names with their proper types.
-        for name in ["exp", "nbf", "iat", "auth_time", "iss", "sub", "aud", "jti", "azp", "nonce"] {
+        for name in [
+            "exp",
+            "nbf",
+            "iat",
+            "auth_time",
+            "iss",
+            "sub",
+            "aud",
+            "jti",
+            "azp",
+            "nonce",
+        ] {
             out.remove(name);
         }
         out.insert("iss".into(), "https://op.example".into());
         out.insert("aud".into(), "rp".into());
-        out.insert("exp".into(), (jwt::NumericDate::now().as_secs() + 600).into());
+        out.insert(
+            "exp".into(),
+            (jwt::NumericDate::now().as_secs() + 600).into(),
+        );
         out
     })
 }

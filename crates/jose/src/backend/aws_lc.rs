@@ -5,11 +5,15 @@ use std::sync::OnceLock;
 
 pub(super) use aws_lc_rs as lib;
 use lib::encoding::AsDer;
-use lib::signature::{self, EcdsaKeyPair, EcdsaSigningAlgorithm, ParsedPublicKey, VerificationAlgorithm};
+use lib::signature::{
+    self, EcdsaKeyPair, EcdsaSigningAlgorithm, ParsedPublicKey, VerificationAlgorithm,
+};
 
 use crate::alg::Algorithm;
 use crate::error::KeyError;
 
+// The same source serves aws-lc-rs and ring (their APIs have one shape), each time over its own `lib`.
+#[allow(clippy::duplicate_mod)]
 #[path = "ring_like.rs"]
 mod imp;
 
@@ -58,7 +62,10 @@ fn rsa_slot(alg: Algorithm) -> Option<usize> {
 impl RsaPublic {
     pub(super) fn new(n: &[u8], e: &[u8]) -> Result<Self, KeyError> {
         let der = crate::pkcs8::rsa_public_pkcs1_der(n, e)?;
-        let key = RsaPublic { der, parsed: Default::default() };
+        let key = RsaPublic {
+            der,
+            parsed: Default::default(),
+        };
         let first = ParsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &key.der)
             .map_err(|_| KeyError::Rejected)?;
         let _ = key.parsed[0].set(Some(first));

@@ -12,7 +12,9 @@ use crate::error::{Error, KeyError};
 use crate::key::{EcCurve, RsaPrivateParts};
 
 #[cfg(not(any(feature = "aws-lc", feature = "ring", feature = "rustcrypto")))]
-compile_error!("portcullis-jose needs at least one crypto backend feature: aws-lc, ring or rustcrypto");
+compile_error!(
+    "portcullis-jose needs at least one crypto backend feature: aws-lc, ring or rustcrypto"
+);
 
 #[cfg(feature = "aws-lc")]
 mod aws_lc;
@@ -93,16 +95,37 @@ impl Backend {
 
 /// Public key material, already checked for shape (lengths) by the JWK layer.
 pub(crate) enum PublicParts<'a> {
-    Ec { curve: EcCurve, x: &'a [u8], y: &'a [u8] },
-    Rsa { n: &'a [u8], e: &'a [u8] },
-    Ed25519 { x: &'a [u8] },
+    Ec {
+        curve: EcCurve,
+        x: &'a [u8],
+        y: &'a [u8],
+    },
+    Rsa {
+        n: &'a [u8],
+        e: &'a [u8],
+    },
+    Ed25519 {
+        x: &'a [u8],
+    },
 }
 
 /// Private key material, already checked for shape by the JWK layer.
 pub(crate) enum PrivateParts<'a> {
-    Ec { curve: EcCurve, d: &'a [u8], x: &'a [u8], y: &'a [u8] },
-    Rsa { n: &'a [u8], e: &'a [u8], private: &'a RsaPrivateParts },
-    Ed25519 { d: &'a [u8], x: &'a [u8] },
+    Ec {
+        curve: EcCurve,
+        d: &'a [u8],
+        x: &'a [u8],
+        y: &'a [u8],
+    },
+    Rsa {
+        n: &'a [u8],
+        e: &'a [u8],
+        private: &'a RsaPrivateParts,
+    },
+    Ed25519 {
+        d: &'a [u8],
+        x: &'a [u8],
+    },
 }
 
 /// What kind of key to generate.

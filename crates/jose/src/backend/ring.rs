@@ -5,11 +5,15 @@ use std::fmt;
 pub(super) use ::ring as lib;
 use lib::rand::SystemRandom;
 use lib::rsa::PublicKeyComponents;
-use lib::signature::{EcdsaKeyPair, EcdsaSigningAlgorithm, UnparsedPublicKey, VerificationAlgorithm};
+use lib::signature::{
+    EcdsaKeyPair, EcdsaSigningAlgorithm, UnparsedPublicKey, VerificationAlgorithm,
+};
 
 use crate::alg::Algorithm;
 use crate::error::KeyError;
 
+// The same source serves aws-lc-rs and ring (their APIs have one shape), each time over its own `lib`.
+#[allow(clippy::duplicate_mod)]
 #[path = "ring_like.rs"]
 mod imp;
 
@@ -42,16 +46,22 @@ impl fmt::Debug for RsaPublic {
 
 impl RsaPublic {
     pub(super) fn new(n: &[u8], e: &[u8]) -> Result<Self, KeyError> {
-        Ok(RsaPublic { n: n.to_vec(), e: e.to_vec() })
+        Ok(RsaPublic {
+            n: n.to_vec(),
+            e: e.to_vec(),
+        })
     }
 
     pub(super) fn verify_rsa(&self, alg: Algorithm, msg: &[u8], sig: &[u8]) -> bool {
         let Some(params) = imp::rsa_params(alg) else {
             return false;
         };
-        PublicKeyComponents { n: &self.n[..], e: &self.e[..] }
-            .verify(params, msg, sig)
-            .is_ok()
+        PublicKeyComponents {
+            n: &self.n[..],
+            e: &self.e[..],
+        }
+        .verify(params, msg, sig)
+        .is_ok()
     }
 }
 
@@ -76,6 +86,11 @@ pub(super) fn rsa_sig_len(k: &lib::signature::RsaKeyPair) -> usize {
 /// inconsistent key when it is loaded rather than at first use.
 pub(super) fn rsa_check_private(k: &lib::signature::RsaKeyPair) -> Result<(), KeyError> {
     let mut out = vec![0; rsa_sig_len(k)];
-    k.sign(&lib::signature::RSA_PKCS1_SHA256, &SystemRandom::new(), b"portcullis key check", &mut out)
-        .map_err(|_| KeyError::Rejected)
+    k.sign(
+        &lib::signature::RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        b"portcullis key check",
+        &mut out,
+    )
+    .map_err(|_| KeyError::Rejected)
 }

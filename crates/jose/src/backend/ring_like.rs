@@ -95,12 +95,17 @@ impl PrivateKeyOps for Private {
     fn sign(&self, alg: Algorithm, msg: &[u8]) -> Result<Vec<u8>, Error> {
         let rng = SystemRandom::new();
         match self {
-            Private::Ec(k) => Ok(k.sign(&rng, msg).map_err(|_| Error::Crypto)?.as_ref().to_vec()),
+            Private::Ec(k) => Ok(k
+                .sign(&rng, msg)
+                .map_err(|_| Error::Crypto)?
+                .as_ref()
+                .to_vec()),
             Private::Ed(k) => Ok(k.sign(msg).as_ref().to_vec()),
             Private::Rsa(k) => {
                 let padding = rsa_padding(alg).ok_or(Error::KeyAlgorithmMismatch(alg))?;
                 let mut out = vec![0; super::rsa_sig_len(k)];
-                k.sign(padding, &rng, msg, &mut out).map_err(|_| Error::Crypto)?;
+                k.sign(padding, &rng, msg, &mut out)
+                    .map_err(|_| Error::Crypto)?;
                 Ok(out)
             }
         }
@@ -132,11 +137,9 @@ impl Provider for RingLike {
 
     fn private_key(&self, parts: PrivateParts<'_>) -> Result<Arc<dyn PrivateKeyOps>, KeyError> {
         let private = match parts {
-            PrivateParts::Ec { curve, d, x, y } => Private::Ec(ecdsa_from_parts(
-                ec_sign_alg(curve),
-                d,
-                &sec1_point(x, y),
-            )?),
+            PrivateParts::Ec { curve, d, x, y } => {
+                Private::Ec(ecdsa_from_parts(ec_sign_alg(curve), d, &sec1_point(x, y))?)
+            }
             PrivateParts::Ed25519 { d, x } => Private::Ed(
                 Ed25519KeyPair::from_seed_and_public_key(d, x).map_err(|_| KeyError::Rejected)?,
             ),
@@ -150,7 +153,8 @@ impl Provider for RingLike {
                     dQ: &private.dq[..],
                     qInv: &private.qi[..],
                 };
-                let kp = RsaKeyPair::from_components(&components).map_err(|_| KeyError::Rejected)?;
+                let kp =
+                    RsaKeyPair::from_components(&components).map_err(|_| KeyError::Rejected)?;
                 super::rsa_check_private(&kp)?;
                 Private::Rsa(kp)
             }
@@ -172,7 +176,9 @@ impl Provider for RingLike {
     }
 
     fn hmac_sign(&self, hash: HashAlg, key: &[u8], msg: &[u8]) -> Vec<u8> {
-        hmac::sign(&hmac::Key::new(hmac_alg(hash), key), msg).as_ref().to_vec()
+        hmac::sign(&hmac::Key::new(hmac_alg(hash), key), msg)
+            .as_ref()
+            .to_vec()
     }
 
     fn hmac_verify(&self, hash: HashAlg, key: &[u8], msg: &[u8], tag: &[u8]) -> bool {

@@ -67,10 +67,12 @@ impl PublicKeyOps for Public {
     fn verify(&self, alg: Algorithm, msg: &[u8], sig: &[u8]) -> bool {
         use ecdsa_verify::Verifier as _;
         match self {
-            Public::P256(k) => p256::ecdsa::Signature::from_slice(sig)
-                .is_ok_and(|s| k.verify(msg, &s).is_ok()),
-            Public::P384(k) => p384::ecdsa::Signature::from_slice(sig)
-                .is_ok_and(|s| k.verify(msg, &s).is_ok()),
+            Public::P256(k) => {
+                p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok())
+            }
+            Public::P384(k) => {
+                p384::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok())
+            }
             Public::Ed25519(k) => ed25519_dalek::Signature::from_slice(sig)
                 .is_ok_and(|s| k.verify_strict(msg, &s).is_ok()),
             Public::Rsa(k) => {
@@ -135,8 +137,9 @@ fn array32(b: &[u8]) -> Result<&[u8; 32], KeyError> {
 
 fn rsa_private(n: &[u8], e: &[u8], p: &RsaPrivateParts) -> Result<RsaPrivateKey, KeyError> {
     let big = BigUint::from_bytes_be;
-    let mut key = RsaPrivateKey::from_components(big(n), big(e), big(&p.d), vec![big(&p.p), big(&p.q)])
-        .map_err(|_| KeyError::Rejected)?;
+    let mut key =
+        RsaPrivateKey::from_components(big(n), big(e), big(&p.d), vec![big(&p.p), big(&p.q)])
+            .map_err(|_| KeyError::Rejected)?;
     key.validate().map_err(|_| KeyError::Rejected)?;
     key.precompute().map_err(|_| KeyError::Rejected)?;
     // The crate recomputes the CRT values; refuse a JWK whose own CRT values disagree.
@@ -144,9 +147,7 @@ fn rsa_private(n: &[u8], e: &[u8], p: &RsaPrivateParts) -> Result<RsaPrivateKey,
     if !(same(key.dp(), &p.dp) && same(key.dq(), &p.dq)) {
         return Err(KeyError::Rejected);
     }
-    let qinv_ok = key
-        .crt_coefficient()
-        .is_some_and(|c| c == big(&p.qi));
+    let qinv_ok = key.crt_coefficient().is_some_and(|c| c == big(&p.qi));
     if !qinv_ok {
         return Err(KeyError::Rejected);
     }
@@ -160,11 +161,19 @@ impl Provider for RustCrypto {
 
     fn public_key(&self, parts: PublicParts<'_>) -> Result<Arc<dyn PublicKeyOps>, KeyError> {
         let key = match parts {
-            PublicParts::Ec { curve: EcCurve::P256, x, y } => Public::P256(
+            PublicParts::Ec {
+                curve: EcCurve::P256,
+                x,
+                y,
+            } => Public::P256(
                 p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1_point(x, y))
                     .map_err(|_| KeyError::Rejected)?,
             ),
-            PublicParts::Ec { curve: EcCurve::P384, x, y } => Public::P384(
+            PublicParts::Ec {
+                curve: EcCurve::P384,
+                x,
+                y,
+            } => Public::P384(
                 p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1_point(x, y))
                     .map_err(|_| KeyError::Rejected)?,
             ),
@@ -186,14 +195,24 @@ impl Provider for RustCrypto {
 
     fn private_key(&self, parts: PrivateParts<'_>) -> Result<Arc<dyn PrivateKeyOps>, KeyError> {
         let key = match parts {
-            PrivateParts::Ec { curve: EcCurve::P256, d, x, y } => {
+            PrivateParts::Ec {
+                curve: EcCurve::P256,
+                d,
+                x,
+                y,
+            } => {
                 let k = p256::ecdsa::SigningKey::from_slice(d).map_err(|_| KeyError::Rejected)?;
                 if k.verifying_key().to_encoded_point(false).as_bytes() != sec1_point(x, y) {
                     return Err(KeyError::Rejected);
                 }
                 Private::P256(k)
             }
-            PrivateParts::Ec { curve: EcCurve::P384, d, x, y } => {
+            PrivateParts::Ec {
+                curve: EcCurve::P384,
+                d,
+                x,
+                y,
+            } => {
                 let k = p384::ecdsa::SigningKey::from_slice(d).map_err(|_| KeyError::Rejected)?;
                 if k.verifying_key().to_encoded_point(false).as_bytes() != sec1_point(x, y) {
                     return Err(KeyError::Rejected);

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use crate::alg::{Algorithm, HashAlg, KeyFamily};
-use crate::backend::{Backend, GenerateKind, PrivateParts, PublicParts};
 use crate::b64;
+use crate::backend::{Backend, GenerateKind, PrivateParts, PublicParts};
 use crate::error::{Error, KeyError, Part};
 use crate::json;
 use crate::key::{EcCurve, HmacKey, KeyConstraints, RsaPrivateParts, SigningKey, VerifyingKey};
@@ -155,7 +155,11 @@ fn required(m: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, KeyEr
     b64_member(m, name)?.ok_or(KeyError::MissingMember(name))
 }
 
-fn fixed(m: &Map<String, Value>, name: &'static str, len: usize) -> Result<Option<Vec<u8>>, KeyError> {
+fn fixed(
+    m: &Map<String, Value>,
+    name: &'static str,
+    len: usize,
+) -> Result<Option<Vec<u8>>, KeyError> {
     match b64_member(m, name)? {
         Some(v) if v.len() != len => Err(KeyError::InvalidMember(name)),
         other => Ok(other),
@@ -172,7 +176,8 @@ fn uint(m: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, KeyError>
 }
 
 fn modulus_bits(n: &[u8]) -> usize {
-    n.first().map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize)
+    n.first()
+        .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize)
 }
 
 fn check_rsa_public(n: &[u8], e: &[u8]) -> Result<(), KeyError> {
@@ -193,14 +198,18 @@ fn check_rsa_public(n: &[u8], e: &[u8]) -> Result<(), KeyError> {
 }
 
 const KNOWN_MEMBERS: &[&str] = &[
-    "kty", "use", "key_ops", "alg", "kid", "crv", "x", "y", "d", "n", "e", "p", "q", "dp", "dq", "qi", "oth", "k",
+    "kty", "use", "key_ops", "alg", "kid", "crv", "x", "y", "d", "n", "e", "p", "q", "dp", "dq",
+    "qi", "oth", "k",
 ];
 
 impl Jwk {
     /// Parses one JWK from JSON bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Jwk, Error> {
         if bytes.len() > MAX_JWK_LEN {
-            return Err(Error::TokenTooLarge { len: bytes.len(), limit: MAX_JWK_LEN });
+            return Err(Error::TokenTooLarge {
+                len: bytes.len(),
+                limit: MAX_JWK_LEN,
+            });
         }
         let map = json::parse_object(bytes, Part::Jwk)?;
         Ok(Jwk::from_map(&map)?)
@@ -212,7 +221,8 @@ impl Jwk {
         let material = match kty {
             "EC" => {
                 let crv = get_str(m, "crv")?.ok_or(KeyError::MissingMember("crv"))?;
-                let curve = EcCurve::from_name(crv).ok_or_else(|| KeyError::UnsupportedCurve(crv.chars().take(32).collect()))?;
+                let curve = EcCurve::from_name(crv)
+                    .ok_or_else(|| KeyError::UnsupportedCurve(crv.chars().take(32).collect()))?;
                 let len = curve.coordinate_len();
                 Material::Ec {
                     curve,
@@ -258,9 +268,15 @@ impl Jwk {
                 if k.is_empty() {
                     return Err(KeyError::InvalidMember("k"));
                 }
-                Material::Oct { k: Zeroizing::new(k) }
+                Material::Oct {
+                    k: Zeroizing::new(k),
+                }
             }
-            other => return Err(KeyError::UnsupportedKeyType(other.chars().take(32).collect())),
+            other => {
+                return Err(KeyError::UnsupportedKeyType(
+                    other.chars().take(32).collect(),
+                ));
+            }
         };
         let key_use = get_str(m, "use")?.map(|s| match s {
             "sig" => KeyUse::Signature,
@@ -290,7 +306,14 @@ impl Jwk {
             Some(_) => return Err(KeyError::InvalidMember("key_ops")),
         };
         let kid = get_str(m, "kid")?.map(str::to_owned);
-        let mut jwk = Jwk { material, kid, key_use, key_ops, alg: None, extra: Map::new() };
+        let mut jwk = Jwk {
+            material,
+            kid,
+            key_use,
+            key_ops,
+            alg: None,
+            extra: Map::new(),
+        };
         if let Some(a) = get_str(m, "alg")? {
             jwk.alg = Some(match a.parse::<Algorithm>() {
                 Ok(alg) if alg.family() == jwk.family() => JwkAlgorithm::Jws(alg),
@@ -378,9 +401,21 @@ impl Jwk {
     /// `None` for an `oct` key, which has no public part.
     pub fn to_public(&self) -> Option<Jwk> {
         let material = match &self.material {
-            Material::Ec { curve, x, y, .. } => Material::Ec { curve: *curve, x: x.clone(), y: y.clone(), d: None },
-            Material::Rsa { n, e, .. } => Material::Rsa { n: n.clone(), e: e.clone(), private: None },
-            Material::Ed25519 { x, .. } => Material::Ed25519 { x: x.clone(), d: None },
+            Material::Ec { curve, x, y, .. } => Material::Ec {
+                curve: *curve,
+                x: x.clone(),
+                y: y.clone(),
+                d: None,
+            },
+            Material::Rsa { n, e, .. } => Material::Rsa {
+                n: n.clone(),
+                e: e.clone(),
+                private: None,
+            },
+            Material::Ed25519 { x, .. } => Material::Ed25519 {
+                x: x.clone(),
+                d: None,
+            },
             Material::Oct { .. } => return None,
         };
         let key_ops = self.key_ops.as_ref().map(|ops| {
@@ -418,7 +453,14 @@ impl Jwk {
                 m.insert("n".into(), s(n));
                 m.insert("e".into(), s(e));
                 if let Some(p) = private {
-                    for (name, v) in [("d", &p.d), ("p", &p.p), ("q", &p.q), ("dp", &p.dp), ("dq", &p.dq), ("qi", &p.qi)] {
+                    for (name, v) in [
+                        ("d", &p.d),
+                        ("p", &p.p),
+                        ("q", &p.q),
+                        ("dp", &p.dp),
+                        ("dq", &p.dq),
+                        ("qi", &p.qi),
+                    ] {
                         m.insert(name.into(), s(v));
                     }
                 }
@@ -441,7 +483,10 @@ impl Jwk {
             m.insert("use".into(), u.as_str().into());
         }
         if let Some(ops) = &self.key_ops {
-            m.insert("key_ops".into(), ops.iter().map(|o| Value::from(o.as_str())).collect());
+            m.insert(
+                "key_ops".into(),
+                ops.iter().map(|o| Value::from(o.as_str())).collect(),
+            );
         }
         match &self.alg {
             Some(JwkAlgorithm::Jws(a)) => {
@@ -473,10 +518,19 @@ impl Jwk {
         let e = b64::encode;
         let canonical = match &self.material {
             Material::Ec { curve, x, y, .. } => {
-                format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, curve.name(), e(x), e(y))
+                format!(
+                    r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+                    curve.name(),
+                    e(x),
+                    e(y)
+                )
             }
-            Material::Rsa { n, e: exp, .. } => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, e(exp), e(n)),
-            Material::Ed25519 { x, .. } => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, e(x)),
+            Material::Rsa { n, e: exp, .. } => {
+                format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, e(exp), e(n))
+            }
+            Material::Ed25519 { x, .. } => {
+                format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, e(x))
+            }
             Material::Oct { k } => format!(r#"{{"k":"{}","kty":"oct"}}"#, e(k)),
         };
         b64::encode(&backend.digest(hash, canonical.as_bytes()))
@@ -489,9 +543,20 @@ impl Jwk {
             Some(JwkAlgorithm::Other(_)) => return Err(KeyError::InvalidMember("alg")),
         };
         let use_ok = matches!(self.key_use, None | Some(KeyUse::Signature));
-        let wanted = if verify { KeyOperation::Verify } else { KeyOperation::Sign };
-        let ops_ok = self.key_ops.as_ref().is_none_or(|ops| ops.contains(&wanted));
-        Ok(KeyConstraints { family: self.family(), alg, permitted: use_ok && ops_ok })
+        let wanted = if verify {
+            KeyOperation::Verify
+        } else {
+            KeyOperation::Sign
+        };
+        let ops_ok = self
+            .key_ops
+            .as_ref()
+            .is_none_or(|ops| ops.contains(&wanted));
+        Ok(KeyConstraints {
+            family: self.family(),
+            alg,
+            permitted: use_ok && ops_ok,
+        })
     }
 
     /// Builds a verification key on the default backend. `oct` keys are refused: use [`HmacKey::from_jwk`].
@@ -503,13 +568,26 @@ impl Jwk {
     pub fn verifying_key_with(&self, backend: Backend) -> Result<VerifyingKey, KeyError> {
         let constraints = self.constraints(true)?;
         let (parts, rsa_len) = match &self.material {
-            Material::Ec { curve, x, y, .. } => (PublicParts::Ec { curve: *curve, x, y }, 0),
+            Material::Ec { curve, x, y, .. } => (
+                PublicParts::Ec {
+                    curve: *curve,
+                    x,
+                    y,
+                },
+                0,
+            ),
             Material::Rsa { n, e, .. } => (PublicParts::Rsa { n, e }, n.len()),
             Material::Ed25519 { x, .. } => (PublicParts::Ed25519 { x }, 0),
             Material::Oct { .. } => return Err(KeyError::UnsupportedKeyType("oct".into())),
         };
         let ops = backend.provider().public_key(parts)?;
-        Ok(VerifyingKey::new(ops, constraints, self.kid.clone(), rsa_len, backend))
+        Ok(VerifyingKey::new(
+            ops,
+            constraints,
+            self.kid.clone(),
+            rsa_len,
+            backend,
+        ))
     }
 
     /// Builds a signing key on the default backend (needs the private members). `oct` keys are refused: use
@@ -522,8 +600,22 @@ impl Jwk {
     pub fn signing_key_with(&self, backend: Backend) -> Result<SigningKey, KeyError> {
         let constraints = self.constraints(false)?;
         let parts = match &self.material {
-            Material::Ec { curve, x, y, d: Some(d) } => PrivateParts::Ec { curve: *curve, d, x, y },
-            Material::Rsa { n, e, private: Some(p) } => PrivateParts::Rsa { n, e, private: p },
+            Material::Ec {
+                curve,
+                x,
+                y,
+                d: Some(d),
+            } => PrivateParts::Ec {
+                curve: *curve,
+                d,
+                x,
+                y,
+            },
+            Material::Rsa {
+                n,
+                e,
+                private: Some(p),
+            } => PrivateParts::Rsa { n, e, private: p },
             Material::Ed25519 { x, d: Some(d) } => PrivateParts::Ed25519 { d, x },
             Material::Oct { .. } => return Err(KeyError::UnsupportedKeyType("oct".into())),
             _ => return Err(KeyError::NotPrivate),
@@ -537,11 +629,20 @@ impl Jwk {
         if secret.is_empty() {
             return Err(KeyError::InvalidMember("k"));
         }
-        Ok(Jwk::bare(Material::Oct { k: Zeroizing::new(secret.to_vec()) }))
+        Ok(Jwk::bare(Material::Oct {
+            k: Zeroizing::new(secret.to_vec()),
+        }))
     }
 
     fn bare(material: Material) -> Jwk {
-        Jwk { material, kid: None, key_use: None, key_ops: None, alg: None, extra: Map::new() }
+        Jwk {
+            material,
+            kid: None,
+            key_use: None,
+            key_ops: None,
+            alg: None,
+            extra: Map::new(),
+        }
     }
 
     /// Generates a new private key for `alg` on the default backend, with `alg`, `use: "sig"` and the RFC 7638
@@ -559,7 +660,9 @@ impl Jwk {
             KeyFamily::Ed25519 => GenerateKind::Ed25519,
             KeyFamily::Symmetric => {
                 let mut k = Zeroizing::new(vec![0u8; alg.hash().output_len()]);
-                backend.fill_random(&mut k).map_err(|_| KeyError::Rejected)?;
+                backend
+                    .fill_random(&mut k)
+                    .map_err(|_| KeyError::Rejected)?;
                 let mut jwk = Jwk::bare(Material::Oct { k });
                 jwk.finish_generated(alg, backend);
                 return Ok(jwk);
@@ -584,20 +687,32 @@ impl Jwk {
 
     fn from_pkcs8_der_with(der: &[u8], backend: Backend) -> Result<Jwk, KeyError> {
         let material = match pkcs8::decode_private(der)? {
-            DecodedPrivate::Ec { curve, d, x, y } => Material::Ec { curve, x, y, d: Some(d) },
+            DecodedPrivate::Ec { curve, d, x, y } => Material::Ec {
+                curve,
+                x,
+                y,
+                d: Some(d),
+            },
             DecodedPrivate::Rsa { n, e, parts } => {
                 if n.first() == Some(&0) || e.first() == Some(&0) {
                     return Err(KeyError::InvalidPkcs8);
                 }
                 check_rsa_public(&n, &e)?;
-                Material::Rsa { n, e, private: Some(Box::new(parts)) }
+                Material::Rsa {
+                    n,
+                    e,
+                    private: Some(Box::new(parts)),
+                }
             }
             DecodedPrivate::Ed25519 { d, x } => {
                 let derived = backend.provider().ed25519_public(&d)?;
                 if x.as_ref().is_some_and(|x| *x != derived) {
                     return Err(KeyError::Rejected);
                 }
-                Material::Ed25519 { x: derived, d: Some(d) }
+                Material::Ed25519 {
+                    x: derived,
+                    d: Some(d),
+                }
             }
         };
         let jwk = Jwk::bare(material);
@@ -615,13 +730,22 @@ impl Jwk {
     /// Writes the private key as PKCS#8 DER. Public-only and `oct` keys are refused.
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let der = match &self.material {
-            Material::Ec { curve, x, y, d: Some(d) } => {
+            Material::Ec {
+                curve,
+                x,
+                y,
+                d: Some(d),
+            } => {
                 let mut point = vec![4];
                 point.extend_from_slice(x);
                 point.extend_from_slice(y);
                 pkcs8::ec_private_pkcs8_der(*curve, d, &point)?
             }
-            Material::Rsa { n, e, private: Some(p) } => pkcs8::rsa_private_pkcs8_der(n, e, p)?,
+            Material::Rsa {
+                n,
+                e,
+                private: Some(p),
+            } => pkcs8::rsa_private_pkcs8_der(n, e, p)?,
             Material::Ed25519 { d: Some(d), .. } => pkcs8::ed25519_private_pkcs8_der(d)?,
             Material::Oct { .. } => return Err(KeyError::UnsupportedKeyType("oct".into())),
             _ => return Err(KeyError::NotPrivate),

@@ -94,7 +94,10 @@ impl JwkSet {
     /// [`MAX_JWKS_LEN`] bytes), without duplicate member names anywhere.
     pub fn from_json_with(bytes: &[u8], backend: Backend) -> Result<JwkSet, Error> {
         if bytes.len() > MAX_JWKS_LEN {
-            return Err(Error::TokenTooLarge { len: bytes.len(), limit: MAX_JWKS_LEN });
+            return Err(Error::TokenTooLarge {
+                len: bytes.len(),
+                limit: MAX_JWKS_LEN,
+            });
         }
         let map = json::parse_object(bytes, Part::Jwk)?;
         let Some(Value::Array(items)) = map.get("keys") else {
@@ -119,7 +122,10 @@ impl JwkSet {
     /// Parses either a JWK Set or a single JWK (as a one-key set).
     pub fn from_json_or_single(bytes: &[u8]) -> Result<JwkSet, Error> {
         if bytes.len() > MAX_JWK_LEN.max(MAX_JWKS_LEN) {
-            return Err(Error::TokenTooLarge { len: bytes.len(), limit: MAX_JWKS_LEN });
+            return Err(Error::TokenTooLarge {
+                len: bytes.len(),
+                limit: MAX_JWKS_LEN,
+            });
         }
         let map = json::parse_object(bytes, Part::Jwk)?;
         if map.contains_key("keys") {
@@ -150,14 +156,26 @@ impl JwkSet {
 
     /// The set with every key's public part only (`oct` keys dropped).
     pub fn to_public(&self) -> JwkSet {
-        let backend = self.verifiers.first().map_or_else(Backend::default, |v| v.backend());
-        JwkSet::new_with(self.keys.iter().filter_map(Jwk::to_public).collect(), backend)
+        let backend = self
+            .verifiers
+            .first()
+            .map_or_else(Backend::default, |v| v.backend());
+        JwkSet::new_with(
+            self.keys.iter().filter_map(Jwk::to_public).collect(),
+            backend,
+        )
     }
 
     /// The JSON object `{"keys":[...]}` (private members included if the keys have them).
     pub fn to_map(&self) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert("keys".into(), self.keys.iter().map(|k| Value::Object(k.to_map())).collect());
+        m.insert(
+            "keys".into(),
+            self.keys
+                .iter()
+                .map(|k| Value::Object(k.to_map()))
+                .collect(),
+        );
         m
     }
 
@@ -189,7 +207,13 @@ impl JwkSet {
 }
 
 impl VerificationKeys for JwkSet {
-    fn verify_jws(&self, alg: Algorithm, kid: Option<&str>, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
+    fn verify_jws(
+        &self,
+        alg: Algorithm,
+        kid: Option<&str>,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), Error> {
         match kid {
             Some(kid) => {
                 let found = self.by_kid.get(kid).ok_or(Error::UnknownKeyId)?;

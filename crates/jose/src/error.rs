@@ -82,8 +82,8 @@ pub enum KeyError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The token is longer than the configured limit (checked before anything else).
-    #[error("token of {len} bytes exceeds the limit of {limit} bytes")]
+    /// The input (a token, JWK or JWK Set) is longer than its limit (checked before anything else).
+    #[error("input of {len} bytes exceeds the limit of {limit} bytes")]
     TokenTooLarge {
         /// Length of the input.
         len: usize,

@@ -56,32 +56,6 @@ pub struct Header {
     pub extra: Map<String, Value>,
 }
 
-fn take_str(m: &mut Map<String, Value>, name: &'static str) -> Result<Option<String>, Error> {
-    match m.remove(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(Error::InvalidHeader(name)),
-    }
-}
-
-fn take_str_array(
-    m: &mut Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<Vec<String>>, Error> {
-    match m.remove(name) {
-        None => Ok(None),
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s),
-                _ => Err(Error::InvalidHeader(name)),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(Error::InvalidHeader(name)),
-    }
-}
-
 impl Header {
     /// A header with only `alg`.
     pub fn new(alg: Algorithm) -> Header {
@@ -111,32 +85,6 @@ impl Header {
     pub fn with_typ(mut self, typ: impl Into<String>) -> Header {
         self.typ = Some(typ.into());
         self
-    }
-
-    /// Parses a header from its JSON object. `alg` must be a supported algorithm.
-    pub fn from_map(mut m: Map<String, Value>) -> Result<Header, Error> {
-        let alg = match m.remove("alg") {
-            None => return Err(Error::MissingAlgorithm),
-            Some(Value::String(s)) => s.parse::<Algorithm>()?,
-            Some(_) => return Err(Error::InvalidHeader("alg")),
-        };
-        let mut h = Header::new(alg);
-        h.kid = take_str(&mut m, "kid")?;
-        h.typ = take_str(&mut m, "typ")?;
-        h.cty = take_str(&mut m, "cty")?;
-        h.crit = take_str_array(&mut m, "crit")?;
-        h.jku = take_str(&mut m, "jku")?;
-        h.x5u = take_str(&mut m, "x5u")?;
-        h.jwk = match m.remove("jwk") {
-            None => None,
-            Some(Value::Object(o)) => Some(o),
-            Some(_) => return Err(Error::InvalidHeader("jwk")),
-        };
-        h.x5c = take_str_array(&mut m, "x5c")?;
-        h.x5t = take_str(&mut m, "x5t")?;
-        h.x5t_s256 = take_str(&mut m, "x5t#S256")?;
-        h.extra = m;
-        Ok(h)
     }
 
     /// The header as a JSON object.

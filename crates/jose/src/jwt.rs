@@ -108,58 +108,7 @@ pub struct RegisteredClaims {
     pub auth_time: Option<NumericDate>,
 }
 
-fn claim_str(m: &Map<String, Value>, name: &'static str) -> Result<Option<String>, Error> {
-    match m.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(Error::InvalidClaim(name)),
-    }
-}
-
-fn claim_date(m: &Map<String, Value>, name: &'static str) -> Result<Option<NumericDate>, Error> {
-    match m.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(NumericDate::new)
-            .map(Some)
-            .ok_or(Error::InvalidClaim(name)),
-        Some(_) => Err(Error::InvalidClaim(name)),
-    }
-}
-
 impl RegisteredClaims {
-    /// Reads the registered claims from a claims set. A present claim of the wrong type is an error.
-    pub fn from_map(m: &Map<String, Value>) -> Result<Self, Error> {
-        let aud = match m.get("aud") {
-            None => None,
-            Some(Value::String(s)) => Some(Audience::One(s.clone())),
-            Some(Value::Array(items)) if !items.is_empty() => Some(Audience::Many(
-                items
-                    .iter()
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_owned)
-                            .ok_or(Error::InvalidClaim("aud"))
-                    })
-                    .collect::<Result<_, _>>()?,
-            )),
-            Some(_) => return Err(Error::InvalidClaim("aud")),
-        };
-        Ok(RegisteredClaims {
-            iss: claim_str(m, "iss")?,
-            sub: claim_str(m, "sub")?,
-            aud,
-            exp: claim_date(m, "exp")?,
-            nbf: claim_date(m, "nbf")?,
-            iat: claim_date(m, "iat")?,
-            jti: claim_str(m, "jti")?,
-            azp: claim_str(m, "azp")?,
-            nonce: claim_str(m, "nonce")?,
-            auth_time: claim_date(m, "auth_time")?,
-        })
-    }
-
     /// Reads the registered claims from a raw object, parsing each once.
     pub(crate) fn from_raw(obj: &json::RawObject<'_>) -> Result<Self, Error> {
         fn string(raw: &RawValue, name: &'static str) -> Result<Option<String>, Error> {

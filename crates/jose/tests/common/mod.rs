@@ -33,9 +33,25 @@ pub const ASYMMETRIC: [Algorithm; 9] = [
     Algorithm::EdDsa,
 ];
 
-/// A fresh private key for `alg`. RSA keys come from the default backend (ring cannot generate them).
+/// A fresh private key for `alg` from the default backend. Where that backend cannot generate the key (RSA on
+/// ring alone), one of the fixed keys in `tests/vectors/rsa_test_keys.json`, in rotation, with `alg` and `kid` set
+/// as generation would.
 pub fn key_for(alg: Algorithm) -> Jwk {
-    Jwk::generate(alg).unwrap()
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    match Jwk::generate(alg) {
+        Ok(k) => k,
+        Err(portcullis_jose::KeyError::UnsupportedByBackend(_)) => {
+            let keys = vector("rsa_test_keys.json");
+            let keys = keys["keys"].as_array().unwrap();
+            let mut k = jwk(&keys[NEXT.fetch_add(1, Ordering::Relaxed) % keys.len()]);
+            k.set_alg(alg).unwrap();
+            k.set_key_use(Some(portcullis_jose::KeyUse::Signature));
+            k.set_kid(Some(k.thumbprint()));
+            k
+        }
+        Err(e) => panic!("cannot make a {alg} key: {e}"),
+    }
 }
 
 pub fn b64(s: &str) -> Vec<u8> {

@@ -1,0 +1,94 @@
+//! Errors, each mapped to the OAuth 2.0 / OpenID Connect `error` code the endpoint must answer with.
+
+/// An OAuth 2.0 / OpenID Connect `error` code (RFC 6749 §4.1.2.1, §5.2; OIDC Core §3.1.2.6; RFC 9101; RFC 9126).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// `invalid_request`
+    InvalidRequest,
+    /// `invalid_client`
+    InvalidClient,
+    /// `invalid_grant`
+    InvalidGrant,
+    /// `unauthorized_client`
+    UnauthorizedClient,
+    /// `unsupported_grant_type`
+    UnsupportedGrantType,
+    /// `unsupported_response_type`
+    UnsupportedResponseType,
+    /// `invalid_scope`
+    InvalidScope,
+    /// `access_denied`
+    AccessDenied,
+    /// `invalid_request_object`
+    InvalidRequestObject,
+    /// `request_not_supported`
+    RequestNotSupported,
+    /// `request_uri_not_supported`
+    RequestUriNotSupported,
+}
+
+impl ErrorCode {
+    /// The wire value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+        }
+    }
+}
+
+/// Why a message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OidcError {
+    /// The body or query is larger than [`MAX_FORM_LEN`](crate::MAX_FORM_LEN).
+    #[error("request too large")]
+    TooLarge,
+    /// Not valid `application/x-www-form-urlencoded` (bad percent-encoding or UTF-8).
+    #[error("malformed form encoding")]
+    MalformedForm,
+    /// A parameter appears more than once (RFC 6749 §3.1).
+    #[error("parameter {0:?} is repeated")]
+    RepeatedParameter(String),
+    /// A required parameter is absent (or empty).
+    #[error("missing parameter {0:?}")]
+    MissingParameter(&'static str),
+    /// A parameter has an invalid value.
+    #[error("invalid value for {0:?}")]
+    InvalidParameter(&'static str),
+    /// `response_type` is not one this crate supports.
+    #[error("unsupported response_type")]
+    UnsupportedResponseType,
+    /// `grant_type` is not one this crate supports.
+    #[error("unsupported grant_type")]
+    UnsupportedGrantType,
+    /// PKCE parameters are malformed or use a refused method.
+    #[error("PKCE: {0}")]
+    Pkce(#[from] portcullis_pkce::PkceError),
+    /// Client authentication material is malformed, ambiguous (several methods at once) or inconsistent.
+    #[error("invalid client authentication: {0}")]
+    ClientAuthentication(&'static str),
+    /// `request` and `request_uri` were both given.
+    #[error("request and request_uri are mutually exclusive")]
+    RequestAndRequestUri,
+}
+
+impl OidcError {
+    /// The `error` code to answer with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            OidcError::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
+            OidcError::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
+            OidcError::ClientAuthentication(_) => ErrorCode::InvalidClient,
+            _ => ErrorCode::InvalidRequest,
+        }
+    }
+}

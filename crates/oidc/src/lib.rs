@@ -1,0 +1,43 @@
+//! # portcullis-oidc
+//!
+//! The OpenID Connect and OAuth 2.0 vocabulary shared by the provider and the client: messages parsed from the
+//! wire into types that cannot hold an invalid request, every refusal mapped to its OAuth `error` code. Sans-IO.
+//!
+//! This first slice covers the closed sets (`response_type`, `response_mode`, `grant_type`, `prompt`, `display`,
+//! client authentication methods), strict form parsing, the authorization request, the token request with its
+//! client authentication material, and the `at_hash` / `c_hash` / `s_hash` ID token hashes.
+//!
+//! ```
+//! use portcullis_oidc::{AuthorizationRequest, ResponseMode, ResponseType};
+//!
+//! let req = AuthorizationRequest::parse(
+//!     "response_type=id_token%20code&client_id=s6BhdRkqt3&redirect_uri=https%3A%2F%2Fclient.example.org%2Fcb\
+//!      &scope=openid%20profile%20email&state=af0ifjsldkj&nonce=n-0S6_WzA2Mj\
+//!      &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+//! )?;
+//! assert_eq!(req.response_type, ResponseType::CODE_ID_TOKEN);   // any order on the wire
+//! assert_eq!(req.response_type.to_string(), "code id_token");
+//! assert_eq!(req.effective_response_mode(), ResponseMode::Fragment);
+//! assert!(req.scope.contains("openid"));
+//!
+//! // A parameter given twice is refused, with the OAuth error code to send back.
+//! let err = AuthorizationRequest::parse("client_id=a&client_id=b&response_type=code").unwrap_err();
+//! assert_eq!(err.code().as_str(), "invalid_request");
+//! # Ok::<(), portcullis_oidc::OidcError>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod authorize;
+mod error;
+mod hashes;
+mod params;
+mod token;
+mod types;
+
+pub use authorize::{AuthorizationRequest, Scope};
+pub use error::{ErrorCode, OidcError};
+pub use hashes::{check_token_hash, token_hash};
+pub use params::{MAX_FORM_LEN, Params};
+pub use token::{ClientAuthentication, Grant, TokenRequest};
+pub use types::{ClientAuthMethod, Display, GrantType, Prompt, ResponseMode, ResponseType};

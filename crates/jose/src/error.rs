@@ -16,6 +16,8 @@ pub enum Part {
     Signature,
     /// A JSON Web Key or JWK Set.
     Jwk,
+    /// Another JSON document (metadata, a request object's claims, ...).
+    Document,
 }
 
 impl std::fmt::Display for Part {
@@ -25,6 +27,7 @@ impl std::fmt::Display for Part {
             Part::Payload => "payload",
             Part::Signature => "signature",
             Part::Jwk => "JWK",
+            Part::Document => "document",
         })
     }
 }

@@ -55,6 +55,20 @@ pub use jws::VerifyOptions;
 pub use jwt::Validation;
 pub use key::{EcCurve, HmacKey, JwsSigner, SigningKey, VerificationKeys, VerifyingKey};
 
+/// Parses a JSON document that must be one object without duplicate member names at any depth, as every JOSE
+/// structure here is parsed. Errors: [`Error::InvalidJson`], [`Error::NotAnObject`], [`Error::DuplicateMember`]
+/// (all with [`Part::Document`]).
+///
+/// ```
+/// assert!(portcullis_jose::parse_strict_object(br#"{"a":1}"#).is_ok());
+/// assert!(portcullis_jose::parse_strict_object(br#"{"a":1,"a":2}"#).is_err());
+/// ```
+pub fn parse_strict_object(
+    bytes: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    json::parse_object(bytes, Part::Document)
+}
+
 /// Base64url without padding, as JOSE uses it (strict on decode).
 pub mod base64url {
     /// Encodes without padding.

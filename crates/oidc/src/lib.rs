@@ -3,7 +3,7 @@
 //! The OpenID Connect and OAuth 2.0 vocabulary shared by the provider and the client: messages parsed from the
 //! wire into types that cannot hold an invalid request, every refusal mapped to its OAuth `error` code. Sans-IO.
 //!
-//! This first slice covers the closed sets (`response_type`, `response_mode`, `grant_type`, `prompt`, `display`,
+//! This first slice covers provider metadata (discovery), the closed sets (`response_type`, `response_mode`, `grant_type`, `prompt`, `display`,
 //! client authentication methods), strict form parsing, the authorization request, the token request with its
 //! client authentication material, and the `at_hash` / `c_hash` / `s_hash` ID token hashes.
 //!
@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod authorize;
+mod discovery;
 mod error;
 mod hashes;
 mod params;
@@ -36,6 +37,7 @@ mod token;
 mod types;
 
 pub use authorize::{AuthorizationRequest, Scope};
+pub use discovery::{MAX_METADATA_LEN, MetadataError, ProviderMetadata};
 pub use error::{ErrorCode, OidcError};
 pub use hashes::{check_token_hash, token_hash};
 pub use params::{MAX_FORM_LEN, Params};

@@ -28,6 +28,34 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code.
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::InvalidClient,
+        ErrorCode::InvalidGrant,
+        ErrorCode::UnauthorizedClient,
+        ErrorCode::UnsupportedGrantType,
+        ErrorCode::UnsupportedResponseType,
+        ErrorCode::InvalidScope,
+        ErrorCode::AccessDenied,
+        ErrorCode::InvalidRequestObject,
+        ErrorCode::RequestNotSupported,
+        ErrorCode::RequestUriNotSupported,
+    ];
+
+    /// Parses a wire value this crate knows.
+    pub fn parse(s: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The HTTP status of a token endpoint error (RFC 6749 §5.2): 401 for `invalid_client`, else 400.
+    pub const fn token_endpoint_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidClient => 401,
+            _ => 400,
+        }
+    }
+
     /// The wire value.
     pub const fn as_str(self) -> &'static str {
         match self {

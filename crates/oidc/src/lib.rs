@@ -33,6 +33,7 @@ mod discovery;
 mod error;
 mod hashes;
 mod params;
+mod responses;
 mod token;
 mod types;
 
@@ -41,5 +42,9 @@ pub use discovery::{MAX_METADATA_LEN, MetadataError, ProviderMetadata};
 pub use error::{ErrorCode, OidcError};
 pub use hashes::{check_token_hash, token_hash};
 pub use params::{MAX_FORM_LEN, Params};
+pub use responses::{
+    AuthorizationResponse, NO_STORE_HEADERS, TokenErrorResponse, TokenResponse, form_post_html,
+    redirect_with, sanitize_description,
+};
 pub use token::{ClientAuthentication, Grant, TokenRequest};
 pub use types::{ClientAuthMethod, Display, GrantType, Prompt, ResponseMode, ResponseType};

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod authorize;
+mod client;
 mod discovery;
 mod error;
 mod hashes;
@@ -38,6 +39,10 @@ mod token;
 mod types;
 
 pub use authorize::{AuthorizationRequest, Scope};
+pub use client::{
+    AssertionError, ClientMetadata, RedirectUriRule, acceptable_redirect_uri,
+    verify_client_assertion,
+};
 pub use discovery::{MAX_METADATA_LEN, MetadataError, ProviderMetadata};
 pub use error::{ErrorCode, OidcError};
 pub use hashes::{check_token_hash, token_hash};

@@ -104,6 +104,10 @@ pub enum OidcError {
     /// Client authentication material is malformed, ambiguous (several methods at once) or inconsistent.
     #[error("invalid client authentication: {0}")]
     ClientAuthentication(&'static str),
+    /// A request object (RFC 9101) was refused: signature, type, issuer, audience, expiry or `client_id`
+    /// disagreement.
+    #[error("invalid request object: {0}")]
+    RequestObject(&'static str),
     /// `request` and `request_uri` were both given.
     #[error("request and request_uri are mutually exclusive")]
     RequestAndRequestUri,
@@ -116,6 +120,7 @@ impl OidcError {
             OidcError::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
             OidcError::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
             OidcError::ClientAuthentication(_) => ErrorCode::InvalidClient,
+            OidcError::RequestObject(_) => ErrorCode::InvalidRequestObject,
             _ => ErrorCode::InvalidRequest,
         }
     }

@@ -33,6 +33,7 @@ mod client;
 mod discovery;
 mod error;
 mod hashes;
+mod jar;
 mod params;
 mod responses;
 mod token;
@@ -46,10 +47,16 @@ pub use client::{
 pub use discovery::{MAX_METADATA_LEN, MetadataError, ProviderMetadata};
 pub use error::{ErrorCode, OidcError};
 pub use hashes::{check_token_hash, token_hash};
+pub use jar::{
+    PAR_REQUEST_URI_PREFIX, PushedAuthorizationRequest, PushedAuthorizationResponse,
+    RequestObjectPolicy, is_par_request_uri, new_par_request_uri, verify_request_object,
+};
 pub use params::{MAX_FORM_LEN, Params};
 pub use responses::{
     AuthorizationResponse, NO_STORE_HEADERS, TokenErrorResponse, TokenResponse, form_post_html,
     redirect_with, sanitize_description,
 };
-pub use token::{ClientAuthentication, Grant, TokenRequest};
+pub use token::{
+    ClientAuthentication, Grant, JWT_BEARER_ASSERTION, TokenRequest, client_authentication,
+};
 pub use types::{ClientAuthMethod, Display, GrantType, Prompt, ResponseMode, ResponseType};

@@ -137,54 +137,66 @@ impl TokenRequest {
                 scope: p.get("scope").map(Scope::parse).transpose()?,
             },
         };
-        let body_id = p.get("client_id");
-        let body_secret = p.get("client_secret");
-        let assertion = p.get("client_assertion");
-        let assertion_type = p.get("client_assertion_type");
-        if assertion.is_some() != assertion_type.is_some() {
-            return Err(OidcError::ClientAuthentication(
-                "client_assertion and client_assertion_type go together",
-            ));
-        }
-        if assertion_type.is_some_and(|t| t != JWT_BEARER_ASSERTION) {
-            return Err(OidcError::ClientAuthentication(
-                "unsupported client_assertion_type",
-            ));
-        }
-        let client = match (authorization, body_secret, assertion) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (None, Some(_), Some(_)) => {
-                return Err(OidcError::ClientAuthentication(
-                    "more than one client authentication method",
-                ));
-            }
-            (Some(h), None, None) => {
-                let (client_id, secret) = parse_basic(h)?;
-                if body_id.is_some_and(|b| b != client_id) {
-                    return Err(OidcError::ClientAuthentication(
-                        "client_id differs from the Basic credentials",
-                    ));
-                }
-                ClientAuthentication::SecretBasic { client_id, secret }
-            }
-            (None, Some(secret), None) => {
-                let client_id = body_id.ok_or(OidcError::ClientAuthentication(
-                    "client_secret without client_id",
-                ))?;
-                ClientAuthentication::SecretPost {
-                    client_id: client_id.to_owned(),
-                    secret: secret.to_owned(),
-                }
-            }
-            (None, None, Some(a)) => ClientAuthentication::JwtAssertion {
-                client_id: body_id.map(str::to_owned),
-                assertion: a.to_owned(),
-            },
-            (None, None, None) => ClientAuthentication::None {
-                client_id: body_id
-                    .ok_or(OidcError::ClientAuthentication("no client identification"))?
-                    .to_owned(),
-            },
-        };
+        let client = client_authentication(&p, authorization)?;
         Ok(TokenRequest { grant, client })
     }
+}
+
+/// The client authentication material of a token, PAR, revocation or introspection request (RFC 6749 §2.3).
+///
+/// More than one method at once is refused, as is a body `client_id` that disagrees with the Basic credentials, a
+/// `client_secret` without `client_id`, and an assertion of another type than JWT bearer.
+pub fn client_authentication(
+    p: &Params,
+    authorization: Option<&str>,
+) -> Result<ClientAuthentication, OidcError> {
+    let body_id = p.get("client_id");
+    let body_secret = p.get("client_secret");
+    let assertion = p.get("client_assertion");
+    let assertion_type = p.get("client_assertion_type");
+    if assertion.is_some() != assertion_type.is_some() {
+        return Err(OidcError::ClientAuthentication(
+            "client_assertion and client_assertion_type go together",
+        ));
+    }
+    if assertion_type.is_some_and(|t| t != JWT_BEARER_ASSERTION) {
+        return Err(OidcError::ClientAuthentication(
+            "unsupported client_assertion_type",
+        ));
+    }
+    let client = match (authorization, body_secret, assertion) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (None, Some(_), Some(_)) => {
+            return Err(OidcError::ClientAuthentication(
+                "more than one client authentication method",
+            ));
+        }
+        (Some(h), None, None) => {
+            let (client_id, secret) = parse_basic(h)?;
+            if body_id.is_some_and(|b| b != client_id) {
+                return Err(OidcError::ClientAuthentication(
+                    "client_id differs from the Basic credentials",
+                ));
+            }
+            ClientAuthentication::SecretBasic { client_id, secret }
+        }
+        (None, Some(secret), None) => {
+            let client_id = body_id.ok_or(OidcError::ClientAuthentication(
+                "client_secret without client_id",
+            ))?;
+            ClientAuthentication::SecretPost {
+                client_id: client_id.to_owned(),
+                secret: secret.to_owned(),
+            }
+        }
+        (None, None, Some(a)) => ClientAuthentication::JwtAssertion {
+            client_id: body_id.map(str::to_owned),
+            assertion: a.to_owned(),
+        },
+        (None, None, None) => ClientAuthentication::None {
+            client_id: body_id
+                .ok_or(OidcError::ClientAuthentication("no client identification"))?
+                .to_owned(),
+        },
+    };
+    Ok(client)
 }

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod authorize;
+mod claims;
 mod client;
 mod discovery;
 mod error;
@@ -40,6 +41,9 @@ mod token;
 mod types;
 
 pub use authorize::{AuthorizationRequest, Scope};
+pub use claims::{
+    Address, IdToken, IdTokenError, IdTokenExpectations, ScopeClaims, UserInfo, verify_id_token,
+};
 pub use client::{
     AssertionError, ClientMetadata, RedirectUriRule, acceptable_redirect_uri,
     verify_client_assertion,

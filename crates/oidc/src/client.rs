@@ -184,18 +184,7 @@ pub fn acceptable_redirect_uri(uri: &str) -> bool {
                 .split(['/', '?'])
                 .next()
                 .unwrap_or("");
-            let host = if authority.starts_with('[') {
-                authority.split(']').next().map(|h| &h[1..]).unwrap_or("")
-            } else {
-                authority.split(':').next().unwrap_or("")
-            };
-            host == "localhost"
-                || host
-                    .parse::<std::net::Ipv4Addr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-                || host
-                    .parse::<std::net::Ipv6Addr>()
-                    .is_ok_and(|ip| ip.is_loopback())
+            crate::discovery::is_loopback_host(crate::discovery::authority_host(authority))
         }
         // Private-use URI schemes for native apps must be reverse domain names (RFC 8252 §7.1).
         s => {

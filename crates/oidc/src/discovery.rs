@@ -116,6 +116,26 @@ pub struct ProviderMetadata {
     pub extra: Map<String, Value>,
 }
 
+/// The host of an `authority` (`host`, `host:port`, `[v6]`, `[v6]:port`).
+pub(crate) fn authority_host(authority: &str) -> &str {
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    }
+}
+
+/// Loopback by value: `localhost` exactly, or an IP literal that is a loopback address (so not
+/// `127.0.0.1.evil.example`).
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// https, or http on a loopback host; no fragment.
 fn acceptable_url(s: &str) -> bool {
     let Some((scheme, rest)) = s.split_once("://") else {
@@ -128,23 +148,9 @@ fn acceptable_url(s: &str) -> bool {
     if authority.is_empty() || authority.contains('@') {
         return false;
     }
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
-    };
     match scheme {
         "https" => true,
-        // Loopback only, by value: an IP literal that parses as loopback, or `localhost` exactly.
-        "http" => {
-            host == "localhost"
-                || host
-                    .parse::<std::net::Ipv4Addr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-                || host
-                    .parse::<std::net::Ipv6Addr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
+        "http" => is_loopback_host(authority_host(authority)),
         _ => false,
     }
 }

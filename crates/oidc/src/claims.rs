@@ -262,3 +262,138 @@ pub fn verify_id_token(
     }
     Ok(t)
 }
+
+/// Builds a provider's ID token (OIDC Core §2), computing `at_hash`, `c_hash` and `s_hash` with the hash of the
+/// algorithm it is actually signed with.
+///
+/// ```
+/// use portcullis_jose::{Algorithm, Jwk, JwkSet};
+/// use portcullis_oidc::{IdTokenBuilder, IdTokenExpectations, verify_id_token};
+///
+/// let key = Jwk::generate(Algorithm::Es256)?;
+/// let token = IdTokenBuilder::new("https://op.example", "user-1", "client-1")
+///     .nonce("n-0S6_WzA2Mj")
+///     .auth_time(1_700_000_000)
+///     .code("SplxlOBeZQQYbYS6WxSbIA")
+///     .amr(&["pwd", "hwk"])
+///     .sign(Algorithm::Es256, &key.signing_key()?)?;
+/// let keys = JwkSet::new(vec![key.to_public().unwrap()]);
+/// let e = IdTokenExpectations {
+///     issuer: "https://op.example", client_id: "client-1", nonce: Some("n-0S6_WzA2Mj"), max_age: None,
+///     access_token: None, access_token_from_front_channel: false, code: Some("SplxlOBeZQQYbYS6WxSbIA"), leeway: 60,
+/// };
+/// verify_id_token(&token, &keys, Algorithm::Es256, &e)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct IdTokenBuilder {
+    claims: Map<String, Value>,
+    lifetime: u64,
+    access_token: Option<String>,
+    code: Option<String>,
+    state: Option<String>,
+}
+
+impl IdTokenBuilder {
+    /// An ID token from `issuer` about `subject` for `client_id`, valid for 5 minutes.
+    pub fn new(issuer: &str, subject: &str, client_id: &str) -> Self {
+        let mut claims = Map::new();
+        claims.insert("iss".into(), issuer.into());
+        claims.insert("sub".into(), subject.into());
+        claims.insert("aud".into(), client_id.into());
+        IdTokenBuilder {
+            claims,
+            lifetime: 300,
+            access_token: None,
+            code: None,
+            state: None,
+        }
+    }
+
+    /// Lifetime in seconds.
+    pub fn lifetime(mut self, secs: u64) -> Self {
+        self.lifetime = secs;
+        self
+    }
+    /// `nonce` from the authorization request.
+    pub fn nonce(self, nonce: &str) -> Self {
+        self.claim("nonce", nonce.into())
+    }
+    /// `auth_time`.
+    pub fn auth_time(self, secs: u64) -> Self {
+        self.claim("auth_time", secs.into())
+    }
+    /// `acr`.
+    pub fn acr(self, acr: &str) -> Self {
+        self.claim("acr", acr.into())
+    }
+    /// `amr` (RFC 8176 values).
+    pub fn amr(self, amr: &[&str]) -> Self {
+        self.claim("amr", amr.iter().map(|s| Value::from(*s)).collect())
+    }
+    /// `sid` (session id, for logout).
+    pub fn sid(self, sid: &str) -> Self {
+        self.claim("sid", sid.into())
+    }
+    /// `azp`.
+    pub fn azp(self, azp: &str) -> Self {
+        self.claim("azp", azp.into())
+    }
+    /// The access token issued with it: adds `at_hash`.
+    pub fn access_token(mut self, token: &str) -> Self {
+        self.access_token = Some(token.to_owned());
+        self
+    }
+    /// The code issued with it (hybrid): adds `c_hash`.
+    pub fn code(mut self, code: &str) -> Self {
+        self.code = Some(code.to_owned());
+        self
+    }
+    /// The `state` returned with it: adds `s_hash`.
+    pub fn state(mut self, state: &str) -> Self {
+        self.state = Some(state.to_owned());
+        self
+    }
+    /// Any other claim (e.g. released profile claims). Registered ones set above are not overridden.
+    pub fn claim(mut self, name: &str, value: Value) -> Self {
+        if !matches!(
+            name,
+            "iss" | "sub" | "aud" | "exp" | "iat" | "at_hash" | "c_hash" | "s_hash"
+        ) {
+            self.claims.insert(name.to_owned(), value);
+        }
+        self
+    }
+
+    /// Signs at the current time.
+    pub fn sign(
+        self,
+        alg: portcullis_jose::Algorithm,
+        key: &(impl portcullis_jose::JwsSigner + ?Sized),
+    ) -> Result<String, portcullis_jose::Error> {
+        self.sign_at(alg, key, jwt::NumericDate::now().as_secs())
+    }
+
+    /// Signs as if at `now`.
+    pub fn sign_at(
+        mut self,
+        alg: portcullis_jose::Algorithm,
+        key: &(impl portcullis_jose::JwsSigner + ?Sized),
+        now: u64,
+    ) -> Result<String, portcullis_jose::Error> {
+        self.claims.insert("iat".into(), now.into());
+        self.claims
+            .insert("exp".into(), (now + self.lifetime).into());
+        for (name, value) in [
+            ("at_hash", &self.access_token),
+            ("c_hash", &self.code),
+            ("s_hash", &self.state),
+        ] {
+            if let Some(v) = value {
+                self.claims
+                    .insert(name.into(), crate::token_hash(alg, v).into());
+            }
+        }
+        jwt::encode_value(&portcullis_jose::jws::Header::new(alg), &self.claims, key)
+    }
+}

@@ -42,7 +42,8 @@ mod types;
 
 pub use authorize::{AuthorizationRequest, Scope};
 pub use claims::{
-    Address, IdToken, IdTokenError, IdTokenExpectations, ScopeClaims, UserInfo, verify_id_token,
+    Address, IdToken, IdTokenBuilder, IdTokenError, IdTokenExpectations, ScopeClaims, UserInfo,
+    verify_id_token,
 };
 pub use client::{
     AssertionError, ClientMetadata, RedirectUriRule, acceptable_redirect_uri,

@@ -1,6 +1,7 @@
 //! ID token verification as a careful RP does it, UserInfo, and scope → claims.
 
 use portcullis_jose::{Algorithm, Jwk, JwkSet, jws, jwt};
+use portcullis_oidc::{IdTokenBuilder, check_token_hash};
 use portcullis_oidc::{
     IdTokenError, IdTokenExpectations, Scope, ScopeClaims, UserInfo, token_hash, verify_id_token,
 };
@@ -278,4 +279,59 @@ fn scopes_release_only_their_claims_including_custom_scopes() {
             .claims
             .is_empty()
     );
+}
+
+#[test]
+fn built_id_tokens_carry_hashes_for_their_algorithm() {
+    let at = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+    let code = "Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk";
+    for alg in [
+        Algorithm::Es256,
+        Algorithm::Es384,
+        Algorithm::Rs256,
+        Algorithm::EdDsa,
+    ] {
+        let key = Jwk::generate(alg).unwrap();
+        let keys = JwkSet::new(vec![key.to_public().unwrap()]);
+        let token = IdTokenBuilder::new(ISS, "248289761001", CLIENT)
+            .nonce("n-0S6_WzA2Mj")
+            .auth_time(now() - 5)
+            .acr("urn:mace:incommon:iap:silver")
+            .amr(&["pwd", "mfa"])
+            .sid("s-1")
+            .access_token(at)
+            .code(code)
+            .state("af0ifjsldkj")
+            .claim("iss", json!("https://evil.example"))
+            .claim("email", json!("jane@example.com"))
+            .sign(alg, &key.signing_key().unwrap())
+            .unwrap();
+        let e = IdTokenExpectations {
+            access_token: Some(at),
+            access_token_from_front_channel: true,
+            code: Some(code),
+            max_age: Some(60),
+            ..expect()
+        };
+        let t = verify_id_token(&token, &keys, alg, &e).unwrap();
+        let c = &t.claims.custom;
+        assert!(check_token_hash(
+            alg,
+            "af0ifjsldkj",
+            c["s_hash"].as_str().unwrap()
+        ));
+        assert_eq!(
+            (c["sid"].as_str(), c["acr"].as_str(), c["email"].as_str()),
+            (
+                Some("s-1"),
+                Some("urn:mace:incommon:iap:silver"),
+                Some("jane@example.com")
+            )
+        );
+        assert_eq!(c["iss"], ISS, "registered claims cannot be overridden");
+        assert_eq!(
+            t.claims.registered.exp.unwrap().as_secs() - t.claims.registered.iat.unwrap().as_secs(),
+            300
+        );
+    }
 }

@@ -3,10 +3,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use crate::{ClaimsRequest, Display, OidcError, Params, Prompt, ResponseMode, ResponseType};
 use portcullis_pkce::{CodeChallenge, Policy};
-use serde_json::{Map, Value};
-
-use crate::{Display, OidcError, Params, Prompt, ResponseMode, ResponseType};
 
 /// A `scope`: a set of scope tokens (RFC 6749 §3.3), in first-seen order, without repeats.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,8 +84,8 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// `acr_values`
     pub acr_values: Vec<String>,
-    /// `claims` (OIDC Core §5.5): a JSON object whose `userinfo` and `id_token` members, if present, are objects.
-    pub claims: Option<Map<String, Value>>,
+    /// `claims` (OIDC Core §5.5), typed.
+    pub claims: Option<ClaimsRequest>,
     /// `code_challenge` with its method (S256 unless the policy allows plain).
     pub code_challenge: Option<CodeChallenge>,
     /// `request` (a request object, RFC 9101), not yet verified.
@@ -182,19 +180,7 @@ impl AuthorizationRequest {
             Some(_) => return Err(OidcError::InvalidParameter("max_age")),
         };
         let display = p.get("display").map(Display::parse).transpose()?;
-        let claims = match p.get("claims") {
-            None => None,
-            Some(text) => match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(m))
-                    if ["userinfo", "id_token"]
-                        .iter()
-                        .all(|k| m.get(*k).is_none_or(Value::is_object)) =>
-                {
-                    Some(m)
-                }
-                _ => return Err(OidcError::InvalidParameter("claims")),
-            },
-        };
+        let claims = p.get("claims").map(ClaimsRequest::parse).transpose()?;
         let code_challenge = match (p.get("code_challenge"), p.get("code_challenge_method")) {
             (Some(c), m) => Some(CodeChallenge::parse(c, m, pkce)?),
             (None, Some(_)) => return Err(OidcError::InvalidParameter("code_challenge_method")),
@@ -288,9 +274,7 @@ impl AuthorizationRequest {
         opt("acr_values", Some(join(&self.acr_values)));
         opt(
             "claims",
-            self.claims
-                .as_ref()
-                .map(|c| Cow::Owned(Value::Object(c.clone()).to_string())),
+            self.claims.as_ref().map(|c| Cow::Owned(c.to_json())),
         );
         if let Some(c) = &self.code_challenge {
             opt("code_challenge", Some(Cow::Borrowed(c.as_str())));

@@ -8,7 +8,7 @@ use portcullis_jose::{AlgorithmSet, Validation, VerificationKeys};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{Scope, check_token_hash};
+use crate::{ClaimsRequest, Scope, check_token_hash};
 
 /// The `address` claim (OIDC Core §5.1.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,11 +134,11 @@ impl ScopeClaims {
         sub: &str,
         all: &Map<String, Value>,
         scope: &Scope,
-        claims_request: Option<&Map<String, Value>>,
+        claims_request: Option<&ClaimsRequest>,
     ) -> UserInfo {
         let mut allowed = self.claims_for(scope);
-        if let Some(Value::Object(requested)) = claims_request.and_then(|c| c.get("userinfo")) {
-            allowed.extend(requested.keys().cloned());
+        if let Some(requested) = claims_request {
+            allowed.extend(requested.userinfo_names().map(str::to_owned));
         }
         let claims = all
             .iter()
@@ -150,7 +150,52 @@ impl ScopeClaims {
             claims,
         }
     }
+    /// The user claims that go into the ID token: those named in the `claims` request's `id_token` member,
+    /// plus, when no access token is issued (`response_type=id_token`), those the granted scope releases
+    /// (OIDC Core §5.4). Claims the provider sets itself (`iss`, `sub`, `aud`, `exp`, `iat`, `nonce`,
+    /// `auth_time`, `acr`, `amr`, `azp`, `sid` and the hashes) are never taken from `all`.
+    pub fn id_token_claims(
+        &self,
+        all: &Map<String, Value>,
+        scope: &Scope,
+        claims_request: Option<&ClaimsRequest>,
+        access_token_issued: bool,
+    ) -> Map<String, Value> {
+        let mut allowed = if access_token_issued {
+            BTreeSet::new()
+        } else {
+            self.claims_for(scope)
+        };
+        if let Some(requested) = claims_request {
+            allowed.extend(requested.id_token_names().map(str::to_owned));
+        }
+        all.iter()
+            .filter(|(k, _)| allowed.contains(k.as_str()) && !PROVIDER_SET.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
 }
+
+/// ID token claims only the provider sets.
+const PROVIDER_SET: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "nonce",
+    "auth_time",
+    "acr",
+    "amr",
+    "azp",
+    "sid",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "cnf",
+];
 
 /// Why an ID token was refused by a relying party.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -30,6 +30,7 @@
 
 mod authorize;
 mod claims;
+mod claims_request;
 mod client;
 mod discovery;
 mod error;
@@ -45,6 +46,7 @@ pub use claims::{
     Address, IdToken, IdTokenBuilder, IdTokenError, IdTokenExpectations, ScopeClaims, UserInfo,
     verify_id_token,
 };
+pub use claims_request::{ClaimRequest, ClaimsRequest, MAX_REQUESTED_CLAIMS};
 pub use client::{
     AssertionError, ClientMetadata, RedirectUriRule, acceptable_redirect_uri,
     verify_client_assertion,

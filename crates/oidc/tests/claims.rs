@@ -1,10 +1,11 @@
 //! ID token verification as a careful RP does it, UserInfo, and scope → claims.
 
 use portcullis_jose::{Algorithm, Jwk, JwkSet, jws, jwt};
-use portcullis_oidc::{IdTokenBuilder, check_token_hash};
 use portcullis_oidc::{
-    IdTokenError, IdTokenExpectations, Scope, ScopeClaims, UserInfo, token_hash, verify_id_token,
+    ClaimsRequest, IdTokenError, IdTokenExpectations, Scope, ScopeClaims, UserInfo, token_hash,
+    verify_id_token,
 };
+use portcullis_oidc::{IdTokenBuilder, check_token_hash};
 use serde_json::{Map, Value, json};
 
 const ISS: &str = "https://server.example.com";
@@ -259,13 +260,11 @@ fn scopes_release_only_their_claims_including_custom_scopes() {
     let u = map.userinfo("s1", &user(), &Scope::parse("openid").unwrap(), None);
     assert!(u.claims.is_empty());
     // The claims request parameter adds individual claims; never anything the user does not have.
-    let req = json!({"userinfo": {"phone_number": null, "ssn": {"essential": true}}});
-    let u = map.userinfo(
-        "s1",
-        &user(),
-        &Scope::parse("openid").unwrap(),
-        req.as_object(),
-    );
+    let req = ClaimsRequest::parse(
+        &json!({"userinfo": {"phone_number": null, "ssn": {"essential": true}}}).to_string(),
+    )
+    .unwrap();
+    let u = map.userinfo("s1", &user(), &Scope::parse("openid").unwrap(), Some(&req));
     assert_eq!(u.claims.keys().collect::<Vec<_>>(), vec!["phone_number"]);
     assert!(
         !map.claims_for(&Scope::parse("openid profile email phone address").unwrap())

@@ -50,11 +50,7 @@ fn signed_request_object_is_verified_and_used_alone() {
     assert_eq!(r.response_type, ResponseType::CODE_ID_TOKEN);
     assert_eq!(r.max_age, Some(86400));
     assert_eq!(r.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
-    assert!(
-        r.claims.unwrap()["userinfo"]["email"]["essential"]
-            .as_bool()
-            .unwrap()
-    );
+    assert!(r.claims.unwrap().userinfo["email"].essential);
     assert!(r.extra.is_empty(), "JWT claims are not parameters");
 }
 

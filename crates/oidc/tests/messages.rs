@@ -126,11 +126,9 @@ fn full_request_with_pkce_claims_and_unknown_parameters() {
     assert_eq!(r.display, Some(Display::Popup));
     assert_eq!(r.ui_locales, vec!["fr-CA", "fr", "en"]);
     assert_eq!(r.code_challenge.as_ref().unwrap().method(), Method::S256);
-    assert!(
-        r.claims.as_ref().unwrap()["userinfo"]["email"]["essential"]
-            .as_bool()
-            .unwrap()
-    );
+    let c = r.claims.as_ref().unwrap();
+    assert!(c.userinfo["email"].essential);
+    assert!(c.id_token["auth_time"].essential);
     assert_eq!(r.extra.get("x-unknown").map(String::as_str), Some("kept"));
     assert_eq!(r.effective_response_mode(), ResponseMode::FormPostJwt);
     assert_eq!(

@@ -151,6 +151,21 @@ pub struct ClientMetadata {
     /// `tls_client_auth_subject_dn` (RFC 8705)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_client_auth_subject_dn: Option<String>,
+    /// `tls_client_auth_san_dns` (RFC 8705 §2.1.2)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_dns: Option<String>,
+    /// `tls_client_auth_san_uri`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_uri: Option<String>,
+    /// `tls_client_auth_san_ip` (IPv4 dotted decimal or IPv6 text)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_ip: Option<String>,
+    /// `tls_client_auth_san_email`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_email: Option<String>,
+    /// `tls_client_certificate_bound_access_tokens` (RFC 8705 §3.4)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_client_certificate_bound_access_tokens: bool,
     /// Other members.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -260,8 +275,30 @@ impl ClientMetadata {
         {
             return Err(OidcError::MissingParameter("jwks"));
         }
-        if method == ClientAuthMethod::TlsClientAuth && self.tls_client_auth_subject_dn.is_none() {
-            return Err(OidcError::MissingParameter("tls_client_auth_subject_dn"));
+        // RFC 8705 §2.1.2: exactly one of the subject DN / SAN members, and only for tls_client_auth.
+        let tls_members = [
+            &self.tls_client_auth_subject_dn,
+            &self.tls_client_auth_san_dns,
+            &self.tls_client_auth_san_uri,
+            &self.tls_client_auth_san_ip,
+            &self.tls_client_auth_san_email,
+        ]
+        .iter()
+        .filter(|m| m.is_some())
+        .count();
+        match (method == ClientAuthMethod::TlsClientAuth, tls_members) {
+            (true, 0) => return Err(OidcError::MissingParameter("tls_client_auth_subject_dn")),
+            (true, 1) | (false, 0) => {}
+            _ => return Err(OidcError::InvalidParameter("tls_client_auth_subject_dn")),
+        }
+        if method == ClientAuthMethod::TlsClientAuth {
+            crate::mtls::TlsClientAuthRule::from_metadata(self)?;
+        }
+        if method == ClientAuthMethod::SelfSignedTlsClientAuth
+            && self.jwks.is_none()
+            && self.jwks_uri.is_none()
+        {
+            return Err(OidcError::MissingParameter("jwks"));
         }
         if let Some(st) = &self.subject_type
             && st != "public"

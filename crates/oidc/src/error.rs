@@ -108,6 +108,16 @@ pub enum OidcError {
     /// disagreement.
     #[error("invalid request object: {0}")]
     RequestObject(&'static str),
+    /// The grant (code, refresh token) is invalid, expired, revoked, or bound to another client, redirect URI
+    /// or PKCE challenge.
+    #[error("invalid grant: {0}")]
+    InvalidGrant(&'static str),
+    /// The client is not registered for this grant or response type.
+    #[error("unauthorized client: {0}")]
+    UnauthorizedClient(&'static str),
+    /// The requested scope is unknown, not allowed for the client, or wider than the original grant.
+    #[error("invalid scope")]
+    InvalidScope,
     /// `request` and `request_uri` were both given.
     #[error("request and request_uri are mutually exclusive")]
     RequestAndRequestUri,
@@ -121,6 +131,9 @@ impl OidcError {
             OidcError::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
             OidcError::ClientAuthentication(_) => ErrorCode::InvalidClient,
             OidcError::RequestObject(_) => ErrorCode::InvalidRequestObject,
+            OidcError::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            OidcError::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
+            OidcError::InvalidScope => ErrorCode::InvalidScope,
             _ => ErrorCode::InvalidRequest,
         }
     }

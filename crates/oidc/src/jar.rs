@@ -150,7 +150,12 @@ impl PushedAuthorizationRequest {
             return Err(OidcError::InvalidParameter("request_uri"));
         }
         let client = client_authentication(&p, authorization)?;
-        let request = AuthorizationRequest::from_params(&p, pkce)?;
+        let mut request = AuthorizationRequest::from_params(&p, pkce)?;
+        // Client credentials are not authorization parameters: never keep a secret or an assertion with the
+        // stored request.
+        for k in ["client_secret", "client_assertion", "client_assertion_type"] {
+            request.extra.remove(k);
+        }
         if client.client_id().is_some_and(|c| c != request.client_id) {
             return Err(OidcError::ClientAuthentication(
                 "client_id differs from the authenticated client",

@@ -34,8 +34,10 @@ mod claims_request;
 mod client;
 mod discovery;
 mod error;
+mod grants;
 mod hashes;
 mod jar;
+mod mtls;
 mod params;
 mod responses;
 mod token;
@@ -53,10 +55,15 @@ pub use client::{
 };
 pub use discovery::{MAX_METADATA_LEN, MetadataError, ProviderMetadata};
 pub use error::{ErrorCode, OidcError};
+pub use grants::{ClientPermissions, IssuedCode};
 pub use hashes::{check_token_hash, token_hash};
 pub use jar::{
     PAR_REQUEST_URI_PREFIX, PushedAuthorizationRequest, PushedAuthorizationResponse,
     RequestObjectPolicy, is_par_request_uri, new_par_request_uri, verify_request_object,
+};
+pub use mtls::{
+    ClientCertificate, DistinguishedName, MAX_CERTIFICATE_LEN, MtlsError, TlsClientAuthRule,
+    certificate_thumbprint_s256, check_certificate_binding, check_self_signed,
 };
 pub use params::{MAX_FORM_LEN, Params};
 pub use responses::{

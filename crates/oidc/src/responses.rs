@@ -108,6 +108,64 @@ impl AuthorizationResponse {
         Params::from_pairs(pairs)
     }
 
+    /// Parses the parameters a client received at its redirect URI (the client side of
+    /// [`to_params`](Self::to_params)), with the mix-up defence of RFC 9207 §2.4: an `iss` parameter must equal
+    /// `expected_issuer` (the issuer the login started with), and must be present when `iss_required` (the
+    /// provider advertises `authorization_response_iss_parameter_supported`). A success carries at least one of
+    /// `code`, `id_token`, `access_token`; `token_type` must be `Bearer` when an access token comes.
+    pub fn from_params(
+        p: &Params,
+        expected_issuer: &str,
+        iss_required: bool,
+    ) -> Result<AuthorizationResponse, OidcError> {
+        match p.get("iss") {
+            Some(i) if i == expected_issuer => {}
+            Some(_) => return Err(OidcError::InvalidParameter("iss")),
+            None if iss_required => return Err(OidcError::MissingParameter("iss")),
+            None => {}
+        }
+        let iss = expected_issuer.to_owned();
+        let state = p.get("state").map(str::to_owned);
+        if let Some(e) = p.get("error") {
+            let error = ErrorCode::parse(e).ok_or(OidcError::InvalidParameter("error"))?;
+            return Ok(AuthorizationResponse::Error {
+                error,
+                description: p.get("error_description").map(str::to_owned),
+                state,
+                iss,
+            });
+        }
+        let code = p.get("code").map(str::to_owned);
+        let id_token = p.get("id_token").map(str::to_owned);
+        let access_token = p.get("access_token").map(str::to_owned);
+        let expires_in = match p.get("expires_in") {
+            None => None,
+            Some(e) if !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()) => Some(
+                e.parse()
+                    .map_err(|_| OidcError::InvalidParameter("expires_in"))?,
+            ),
+            Some(_) => return Err(OidcError::InvalidParameter("expires_in")),
+        };
+        if access_token.is_some()
+            && !p
+                .get("token_type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
+        {
+            return Err(OidcError::InvalidParameter("token_type"));
+        }
+        if code.is_none() && id_token.is_none() && access_token.is_none() {
+            return Err(OidcError::MissingParameter("code"));
+        }
+        Ok(AuthorizationResponse::Success {
+            code,
+            id_token,
+            access_token,
+            expires_in: expires_in.filter(|_| p.get("access_token").is_some()),
+            state,
+            iss,
+        })
+    }
+
     /// The URL to redirect to in `query` or `fragment` mode (the `.jwt` variants take a `response` parameter
     /// from [`AuthorizationResponse::to_jarm`]: use [`redirect_with`]). `form_post` modes have no URL: use
     /// [`form_post_html`].

@@ -142,6 +142,88 @@ impl TokenRequest {
     }
 }
 
+impl ClientAuthentication {
+    /// The body parameters and `Authorization` header value that carry this authentication (the client side of
+    /// [`client_authentication`]); Basic credentials are form-encoded before base64 (RFC 6749 §2.3.1).
+    pub fn to_wire(&self) -> (Vec<(&'static str, String)>, Option<String>) {
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        match self {
+            ClientAuthentication::None { client_id } => {
+                (vec![("client_id", client_id.clone())], None)
+            }
+            ClientAuthentication::SecretBasic { client_id, secret } => (
+                Vec::new(),
+                Some(format!(
+                    "Basic {}",
+                    STANDARD.encode(format!("{}:{}", enc(client_id), enc(secret)))
+                )),
+            ),
+            ClientAuthentication::SecretPost { client_id, secret } => (
+                vec![
+                    ("client_id", client_id.clone()),
+                    ("client_secret", secret.clone()),
+                ],
+                None,
+            ),
+            ClientAuthentication::JwtAssertion {
+                client_id,
+                assertion,
+            } => {
+                let mut v = vec![
+                    ("client_assertion_type", JWT_BEARER_ASSERTION.to_owned()),
+                    ("client_assertion", assertion.clone()),
+                ];
+                if let Some(id) = client_id {
+                    v.push(("client_id", id.clone()));
+                }
+                (v, None)
+            }
+        }
+    }
+}
+
+impl TokenRequest {
+    /// The form body and `Authorization` header to send (the client side of [`TokenRequest::parse`]).
+    pub fn to_wire(&self) -> (String, Option<String>) {
+        let mut pairs: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::new();
+        match &self.grant {
+            Grant::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                pairs.push(("grant_type", "authorization_code".into()));
+                pairs.push(("code", code.into()));
+                if let Some(r) = redirect_uri {
+                    pairs.push(("redirect_uri", r.into()));
+                }
+                if let Some(v) = code_verifier {
+                    pairs.push(("code_verifier", v.into()));
+                }
+            }
+            Grant::RefreshToken {
+                refresh_token,
+                scope,
+            } => {
+                pairs.push(("grant_type", "refresh_token".into()));
+                pairs.push(("refresh_token", refresh_token.into()));
+                if let Some(s) = scope.as_ref().filter(|s| !s.is_empty()) {
+                    pairs.push(("scope", s.to_string().into()));
+                }
+            }
+            Grant::ClientCredentials { scope } => {
+                pairs.push(("grant_type", "client_credentials".into()));
+                if let Some(s) = scope.as_ref().filter(|s| !s.is_empty()) {
+                    pairs.push(("scope", s.to_string().into()));
+                }
+            }
+        }
+        let (auth_pairs, header) = self.client.to_wire();
+        pairs.extend(auth_pairs.into_iter().map(|(k, v)| (k, v.into())));
+        (Params::from_pairs(pairs).to_form(), header)
+    }
+}
+
 /// The client authentication material of a token, PAR, revocation or introspection request (RFC 6749 §2.3).
 ///
 /// More than one method at once is refused, as is a body `client_id` that disagrees with the Basic credentials, a

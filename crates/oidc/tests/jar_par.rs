@@ -226,3 +226,23 @@ fn rfc9126_par_request_and_response() {
         Err(OidcError::InvalidParameter("request_uri"))
     );
 }
+
+#[test]
+fn par_never_keeps_client_credentials_with_the_request() {
+    // Found by the PAR round-trip proptest: the secret used to sit in `extra`, to be stored with the request.
+    let body = "response_type=code&client_id=c1&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid\
+                &client_secret=hunter2&x-kept=1";
+    let par = PushedAuthorizationRequest::parse(body, None, &Policy::default()).unwrap();
+    assert_eq!(par.client.client_id(), Some("c1"));
+    assert!(!par.request.extra.contains_key("client_secret"));
+    assert_eq!(
+        par.request.extra.get("x-kept").map(String::as_str),
+        Some("1")
+    );
+    let body = "response_type=code&client_id=c1&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid\
+                &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+                &client_assertion=eyJhbGciOiJFUzI1NiJ9.e30.sig";
+    let par = PushedAuthorizationRequest::parse(body, None, &Policy::default()).unwrap();
+    assert!(par.request.extra.is_empty());
+    assert!(!format!("{:?}", par.request.to_params().to_form()).contains("client_assertion"));
+}

@@ -1,0 +1,324 @@
+//! `portcullis-provider`: run the OpenID Provider, or administer its clients, users and keys.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use portcullis_op::{Config, admin, keys, open_store};
+
+#[derive(Parser)]
+#[command(
+    name = "portcullis-provider",
+    version,
+    about = "The Portcullis OpenID Provider.\n\nWith no subcommand it serves: by default on http://127.0.0.1:8080 with an SQLite \
+             database under ./portcullis-data/, a demo client and a demo user. Settings come from the TOML file given \
+             by --config, then PORTCULLIS_* environment variables, then these flags."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args)]
+struct Global {
+    /// TOML configuration file (every key optional; unknown keys are errors). See docs/provider.md.
+    #[arg(long, env = "PORTCULLIS_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Issuer identifier (https, or http on loopback; no trailing slash). Default http://127.0.0.1:8080.
+    #[arg(long, env = "PORTCULLIS_ISSUER", global = true)]
+    issuer: Option<String>,
+    /// Address to listen on. Default 127.0.0.1:8080.
+    #[arg(long, env = "PORTCULLIS_LISTEN", global = true)]
+    listen: Option<String>,
+    /// Directory of the embedded SQLite database. Default ./portcullis-data.
+    #[arg(long, env = "PORTCULLIS_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (several provider nodes may share one PostgreSQL).
+    #[arg(long, env = "PORTCULLIS_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// Create the demo client and user on first run (true/false). Default true.
+    #[arg(long, env = "PORTCULLIS_DEMO", global = true)]
+    demo: Option<bool>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Manage clients.
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum ClientCmd {
+    /// Register (or replace) a client from RFC 7591 metadata JSON; prints the secret once for secret-based methods.
+    Add {
+        /// client_id
+        id: String,
+        /// Metadata JSON, e.g. '{"redirect_uris":["https://rp.example/cb"],"token_endpoint_auth_method":"client_secret_basic"}'.
+        /// Portcullis members: client_name, scope (allowed scopes), require_pkce (default true), post_logout_redirect_uris.
+        metadata: String,
+    },
+    /// List client ids.
+    List,
+    /// Remove a client and revoke its grants.
+    Remove {
+        /// client_id
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user.
+    Add {
+        /// Login name.
+        username: String,
+        /// Password (at least 8 characters). Prefer PORTCULLIS_PASSWORD to keep it out of the process list.
+        #[arg(long, env = "PORTCULLIS_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Claims as a JSON object (name, email, picture, address, payment_details, ...).
+        #[arg(long, default_value = "{}")]
+        claims: String,
+    },
+    /// List users (id and username).
+    List,
+    /// Set a user's password.
+    SetPassword {
+        /// Login name.
+        username: String,
+        /// New password (or PORTCULLIS_PASSWORD).
+        #[arg(long, env = "PORTCULLIS_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// List signing keys with their state (next, current, retired).
+    List,
+    /// Rotate every key family: next starts signing, current retires (still published until its tokens expire),
+    /// a new next key is published.
+    Rotate,
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Check the configuration and print it as TOML.
+    Check,
+}
+
+fn config(g: &Global) -> Result<Config, String> {
+    let mut c = match &g.config {
+        Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(v) = &g.issuer {
+        c.issuer = v.clone();
+    }
+    if let Some(v) = &g.listen {
+        c.listen = v.clone();
+    }
+    if let Some(v) = &g.data_dir {
+        c.data_dir = v.clone();
+    }
+    if let Some(v) = &g.database_url {
+        c.database_url = Some(v.clone());
+    }
+    if let Some(v) = g.demo {
+        c.demo = v;
+    }
+    c.check().map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+fn print_next_steps(r: &portcullis_op::Running) {
+    let iss = &r.provider.cfg.issuer;
+    println!("Portcullis provider listening on http://{}", r.addr);
+    println!("  issuer:     {iss}");
+    println!("  discovery:  {iss}/.well-known/openid-configuration");
+    println!("  database:   {}", redact(&r.provider.cfg.database_url()));
+    if let Some(demo) = &r.first_run {
+        println!();
+        if demo.created {
+            println!("First run: created signing keys, the demo client and the demo user.");
+        }
+        println!(
+            "  demo client: {} (public, PKCE S256 required, redirect {})",
+            admin::DEMO_CLIENT,
+            admin::DEMO_REDIRECT
+        );
+        match &demo.password {
+            Some(pw) => println!("  demo user:   {} / {pw}", admin::DEMO_USER),
+            None => println!(
+                "  demo user:   {} (password changed; see `user set-password`)",
+                admin::DEMO_USER
+            ),
+        }
+        let verifier = portcullis_pkce::CodeVerifier::generate();
+        let challenge = portcullis_pkce::CodeChallenge::s256(&verifier);
+        let url = format!(
+            "{iss}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile%20email&state={}&nonce={}&code_challenge={}&code_challenge_method=S256",
+            admin::DEMO_CLIENT,
+            "http%3A%2F%2F127.0.0.1%3A8081%2Fcallback",
+            &portcullis_op::random_token()[..16],
+            &portcullis_op::random_token()[..16],
+            challenge.as_str()
+        );
+        println!();
+        println!("Log in with the demo client in two commands:");
+        println!(
+            "  cargo run --release -p portcullis-client -- login --issuer {iss} --client-id demo --port 8081"
+        );
+        println!("or open this authorization URL in a browser:");
+        println!("  {url}");
+        println!(
+            "  (code_verifier for the token request: {})",
+            verifier.as_str()
+        );
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let cfg = config(&cli.global)?;
+    let now = portcullis_op::now();
+    match cli.command {
+        None | Some(Command::Serve) => {
+            let running = portcullis_op::start(cfg).await?;
+            print_next_steps(&running);
+            running.run().await
+        }
+        Some(Command::Config(ConfigCmd::Check)) => {
+            println!("{}", toml::to_string(&cfg).map_err(|e| e.to_string())?);
+            eprintln!("configuration OK");
+            Ok(())
+        }
+        Some(cmd) => {
+            let store = open_store(&cfg).await?;
+            let e = |e: admin::AdminError| e.to_string();
+            let s = |e: portcullis_op::StoreError| e.to_string();
+            match cmd {
+                Command::Client(ClientCmd::Add { id, metadata }) => {
+                    let m: serde_json::Value = serde_json::from_str(&metadata)
+                        .map_err(|err| format!("metadata: {err}"))?;
+                    match admin::add_client(&store, &id, &m).await.map_err(e)? {
+                        Some(secret) => {
+                            println!("client {id} registered; client_secret (shown once): {secret}")
+                        }
+                        None => println!("client {id} registered"),
+                    }
+                }
+                Command::Client(ClientCmd::List) => {
+                    for id in store.client_ids().await.map_err(s)? {
+                        println!("{id}");
+                    }
+                }
+                Command::Client(ClientCmd::Remove { id }) => {
+                    if !store.remove_client(&id).await.map_err(s)? {
+                        return Err(format!("no client {id}"));
+                    }
+                    println!("client {id} removed");
+                }
+                Command::User(UserCmd::Add {
+                    username,
+                    password,
+                    claims,
+                }) => {
+                    let c: serde_json::Value =
+                        serde_json::from_str(&claims).map_err(|err| format!("claims: {err}"))?;
+                    let id = admin::add_user(&store, &username, &password, &c)
+                        .await
+                        .map_err(e)?;
+                    println!("user {username} added (sub {id})");
+                }
+                Command::User(UserCmd::List) => {
+                    for u in store.users().await.map_err(s)? {
+                        println!("{}\t{}", u.id, u.username);
+                    }
+                }
+                Command::User(UserCmd::SetPassword { username, password }) => {
+                    admin::set_password(&store, &username, &password)
+                        .await
+                        .map_err(e)?;
+                    println!("password set for {username}");
+                }
+                Command::Keys(KeysCmd::List) => {
+                    for k in store.keys().await.map_err(s)? {
+                        println!(
+                            "{}\t{}\t{}\tcreated {}{}",
+                            k.kid,
+                            k.family,
+                            k.state,
+                            k.created_at,
+                            k.retired_at
+                                .map(|r| format!("\tretired {r}"))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+                Command::Keys(KeysCmd::Rotate) => {
+                    keys::KeyRing::load(&store, now, cfg.retired_key_lifetime as i64)
+                        .await
+                        .map_err(s)?;
+                    keys::rotate(&store, now, cfg.retired_key_lifetime as i64)
+                        .await
+                        .map_err(s)?;
+                    println!(
+                        "rotated: next keys now sign, previous keys stay published for {} s",
+                        cfg.retired_key_lifetime
+                    );
+                }
+                Command::Serve | Command::Config(_) => unreachable!("handled above"),
+            }
+            store.close().await;
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

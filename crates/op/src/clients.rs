@@ -1,0 +1,205 @@
+//! Registered clients as the provider uses them: metadata validated by `portcullis-oidc`, plus the
+//! Portcullis members (`require_pkce`, `scope`, `client_name`, `post_logout_redirect_uris`), and client
+//! authentication at the token, PAR, revocation and introspection endpoints.
+
+use portcullis_jose::{Algorithm, JwkSet};
+use portcullis_oidc::{
+    ClientAuthMethod, ClientAuthentication, ClientMetadata, ClientPermissions, GrantType,
+    OidcError, ResponseType, Scope,
+};
+use portcullis_pairwise::{SectorIdentifier, SubjectType};
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+use crate::store::ClientRow;
+
+/// A client, ready to use.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// `client_id`
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Validated metadata.
+    pub meta: ClientMetadata,
+    /// Registered token endpoint authentication method.
+    pub auth_method: ClientAuthMethod,
+    /// SHA-256 (base64url) of the secret, for `client_secret_basic` / `client_secret_post`.
+    pub secret_hash: Option<String>,
+    /// What it may ask for.
+    pub perms: ClientPermissions,
+    /// PKCE (S256) required for the code flow (default true).
+    pub require_pkce: bool,
+    /// `public` or `pairwise` subjects.
+    pub subject_type: SubjectType,
+    /// The pairwise sector.
+    pub sector: Option<SectorIdentifier>,
+    /// ID token signing algorithm (default ES256).
+    pub id_token_alg: Algorithm,
+    /// JARM signing algorithm (default ES256).
+    pub jarm_alg: Algorithm,
+    /// Registered keys (`jwks` by value), for `private_key_jwt` and request objects.
+    pub jwks: Option<JwkSet>,
+    /// `post_logout_redirect_uris`
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+fn alg(v: Option<&str>, default: Algorithm) -> Result<Algorithm, String> {
+    match v {
+        None => Ok(default),
+        Some(a) => {
+            let a: Algorithm = a
+                .parse()
+                .map_err(|_| format!("unsupported algorithm {a}"))?;
+            if crate::keys::SIGNING_ALGS.contains(&a) {
+                Ok(a)
+            } else {
+                Err(format!("the provider does not sign with {a}"))
+            }
+        }
+    }
+}
+
+impl Client {
+    /// Builds a client from its stored row (validating the metadata again).
+    pub fn from_row(row: &ClientRow) -> Result<Client, String> {
+        let meta = ClientMetadata::from_json(row.metadata.as_bytes()).map_err(|e| e.to_string())?;
+        let auth_method =
+            ClientAuthMethod::parse(&meta.token_endpoint_auth_method).map_err(|e| e.to_string())?;
+        if matches!(
+            auth_method,
+            ClientAuthMethod::ClientSecretJwt
+                | ClientAuthMethod::TlsClientAuth
+                | ClientAuthMethod::SelfSignedTlsClientAuth
+        ) {
+            return Err(format!(
+                "token_endpoint_auth_method {} is not offered by this provider",
+                auth_method.as_str()
+            ));
+        }
+        if meta.jwks_uri.is_some() {
+            return Err("jwks_uri is not supported; register jwks by value".into());
+        }
+        let mut grant_types = Vec::new();
+        let mut implicit = false;
+        for g in &meta.grant_types {
+            if g == "implicit" {
+                implicit = true;
+            } else {
+                grant_types.push(GrantType::parse(g).map_err(|e| e.to_string())?);
+            }
+        }
+        let response_types = meta
+            .response_types
+            .iter()
+            .map(|r| ResponseType::parse(r))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let extra = &meta.extra;
+        let scopes = Scope::parse(
+            extra
+                .get("scope")
+                .and_then(Value::as_str)
+                .unwrap_or("openid profile email phone address offline_access"),
+        )
+        .map_err(|e| e.to_string())?;
+        let subject_type = SubjectType::parse(meta.subject_type.as_deref().unwrap_or("public"))
+            .ok_or("bad subject_type")?;
+        let uris: Vec<&str> = meta.redirect_uris.iter().map(String::as_str).collect();
+        let sector = match subject_type {
+            SubjectType::Pairwise => Some(
+                SectorIdentifier::from_redirect_uris(&uris, meta.sector_identifier_uri.as_deref())
+                    .map_err(|e| e.to_string())?,
+            ),
+            SubjectType::Public => None,
+        };
+        let jwks = match &meta.jwks {
+            Some(m) => Some(
+                JwkSet::from_json(Value::Object(m.clone()).to_string().as_bytes())
+                    .map_err(|e| format!("jwks: {e}"))?,
+            ),
+            None => None,
+        };
+        if auth_method != ClientAuthMethod::None
+            && auth_method != ClientAuthMethod::PrivateKeyJwt
+            && row.secret_hash.is_none()
+        {
+            return Err("a secret is required for this authentication method".into());
+        }
+        Ok(Client {
+            id: row.id.clone(),
+            name: extra
+                .get("client_name")
+                .and_then(Value::as_str)
+                .unwrap_or(&row.id)
+                .to_owned(),
+            auth_method,
+            secret_hash: row.secret_hash.clone(),
+            perms: ClientPermissions {
+                grant_types,
+                implicit,
+                response_types,
+                scopes,
+            },
+            require_pkce: extra
+                .get("require_pkce")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            subject_type,
+            sector,
+            id_token_alg: alg(
+                meta.id_token_signed_response_alg.as_deref(),
+                Algorithm::Es256,
+            )?,
+            jarm_alg: alg(
+                meta.authorization_signed_response_alg.as_deref(),
+                Algorithm::Es256,
+            )?,
+            jwks,
+            post_logout_redirect_uris: extra
+                .get("post_logout_redirect_uris")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            meta,
+        })
+    }
+
+    /// Whether the client is confidential (authenticates itself).
+    pub fn is_confidential(&self) -> bool {
+        self.auth_method != ClientAuthMethod::None
+    }
+
+    /// Checks the presented authentication material against the registration (not JWT assertions, whose
+    /// verification needs the store for `jti`: see the token endpoint).
+    pub fn check_secret_auth(&self, auth: &ClientAuthentication) -> Result<(), OidcError> {
+        let bad = || OidcError::ClientAuthentication("client authentication failed");
+        match (self.auth_method, auth) {
+            (ClientAuthMethod::None, ClientAuthentication::None { .. }) => Ok(()),
+            (
+                ClientAuthMethod::ClientSecretBasic,
+                ClientAuthentication::SecretBasic { secret, .. },
+            )
+            | (
+                ClientAuthMethod::ClientSecretPost,
+                ClientAuthentication::SecretPost { secret, .. },
+            ) => {
+                let expected = self.secret_hash.as_deref().ok_or_else(bad)?;
+                let got = crate::hash(secret);
+                if bool::from(got.as_bytes().ct_eq(expected.as_bytes())) {
+                    Ok(())
+                } else {
+                    Err(bad())
+                }
+            }
+            _ => Err(OidcError::ClientAuthentication(
+                "authentication method differs from the registered one",
+            )),
+        }
+    }
+}

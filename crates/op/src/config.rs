@@ -1,0 +1,181 @@
+//! Configuration: one TOML file, overridden by `PORTCULLIS_*` environment variables and command-line flags
+//! (the binary does the overriding; this module holds the shape, the defaults and the checks).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    /// The TOML did not parse or has unknown keys.
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    /// A value is out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The provider's configuration. Every field has a default, so an empty file (or none) is a working
+/// development provider on `http://127.0.0.1:8080`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The issuer identifier: an https URL (http only on loopback), no query or fragment, no trailing slash.
+    pub issuer: String,
+    /// Socket address to listen on.
+    pub listen: String,
+    /// Directory for the SQLite database (and nothing else).
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite://...` (default: `<data_dir>/portcullis.db`) or `postgres://...`.
+    pub database_url: Option<String>,
+    /// Authorization code lifetime, seconds (at most 60).
+    pub code_lifetime: u64,
+    /// Access token lifetime, seconds.
+    pub access_token_lifetime: u64,
+    /// ID token lifetime, seconds.
+    pub id_token_lifetime: u64,
+    /// Refresh token lifetime, seconds.
+    pub refresh_token_lifetime: u64,
+    /// Login session lifetime, seconds.
+    pub session_lifetime: u64,
+    /// How long a retired signing key stays in the JWKS, seconds (at least the ID token lifetime).
+    pub retired_key_lifetime: u64,
+    /// Create the demo client and user on first run.
+    pub demo: bool,
+    /// Custom scopes and the claims each releases (added to the standard `profile`, `email`, `phone`,
+    /// `address`).
+    pub scopes: BTreeMap<String, Vec<String>>,
+    /// Largest request body and header block, bytes.
+    pub max_request_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut scopes = BTreeMap::new();
+        scopes.insert("avatar".into(), vec!["nickname".into(), "picture".into()]);
+        scopes.insert("payment_details".into(), vec!["payment_details".into()]);
+        Config {
+            issuer: "http://127.0.0.1:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("portcullis-data"),
+            database_url: None,
+            code_lifetime: 60,
+            access_token_lifetime: 600,
+            id_token_lifetime: 600,
+            refresh_token_lifetime: 30 * 24 * 3600,
+            session_lifetime: 8 * 3600,
+            retired_key_lifetime: 24 * 3600,
+            demo: true,
+            scopes,
+            max_request_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file (unknown keys are errors).
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+        Self::from_toml(&text)
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("portcullis.db").display()
+            )
+        })
+    }
+
+    /// Checks the values.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let url = url::Url::parse(&self.issuer)
+            .map_err(|_| ConfigError::Invalid("issuer is not a URL".into()))?;
+        let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+            || url.host_str() == Some("localhost");
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => return bad("issuer must be https (http only on loopback)"),
+        }
+        if url.query().is_some() || url.fragment().is_some() || self.issuer.ends_with('/') {
+            return bad("issuer must have no query, fragment or trailing slash");
+        }
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad("listen must be an address:port");
+        }
+        if self.code_lifetime == 0 || self.code_lifetime > 60 {
+            return bad("code_lifetime must be 1..=60 seconds");
+        }
+        for (name, v) in [
+            ("access_token_lifetime", self.access_token_lifetime),
+            ("id_token_lifetime", self.id_token_lifetime),
+            ("refresh_token_lifetime", self.refresh_token_lifetime),
+            ("session_lifetime", self.session_lifetime),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be positive")));
+            }
+        }
+        if self.retired_key_lifetime < self.id_token_lifetime {
+            return bad("retired_key_lifetime must be at least id_token_lifetime");
+        }
+        if !(1024..=1024 * 1024).contains(&self.max_request_bytes) {
+            return bad("max_request_bytes must be 1 KiB..=1 MiB");
+        }
+        for name in self.scopes.keys() {
+            if [
+                "openid",
+                "profile",
+                "email",
+                "phone",
+                "address",
+                "offline_access",
+            ]
+            .contains(&name.as_str())
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "scope {name} is standard and cannot be redefined"
+                )));
+            }
+            if portcullis_oidc::Scope::parse(name).map(|s| s.iter().count()) != Ok(1) {
+                return Err(ConfigError::Invalid(format!(
+                    "scope {name:?} is not a scope token"
+                )));
+            }
+        }
+        if let Some(u) = &self.database_url
+            && !(u.starts_with("sqlite:")
+                || u.starts_with("postgres:")
+                || u.starts_with("postgresql:"))
+        {
+            return bad("database_url must be sqlite:// or postgres://");
+        }
+        Ok(())
+    }
+
+    /// The scope → claims map in effect.
+    pub fn scope_claims(&self) -> portcullis_oidc::ScopeClaims {
+        let mut m = portcullis_oidc::ScopeClaims::standard();
+        for (scope, claims) in &self.scopes {
+            let c: Vec<&str> = claims.iter().map(String::as_str).collect();
+            m = m.with_scope(scope, &c);
+        }
+        m
+    }
+}

@@ -1,0 +1,140 @@
+//! # portcullis-op
+//!
+//! The Portcullis OpenID Provider as a library: an axum router over hyper/tokio serving discovery, JWKS,
+//! authorization (code, implicit, hybrid; query, fragment, form_post and JARM), PAR, token (authorization
+//! code with PKCE, refresh with rotation and reuse detection, client credentials), UserInfo, revocation,
+//! introspection and RP-initiated logout, with login and consent pages; storage in SQLite or PostgreSQL
+//! ([`store::Store`]). The protocol rules come from `portcullis-oidc`; this crate adds state and HTTP.
+//!
+//! The `portcullis-provider` binary is a thin `main.rs` over [`serve`] and the [`admin`] operations.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod clients;
+pub mod config;
+pub mod keys;
+pub mod pages;
+pub mod passwords;
+pub mod provider;
+pub mod store;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::{Config, ConfigError};
+pub use provider::{Provider, router};
+pub use store::{Store, StoreError};
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// 32 random bytes, base64url (43 characters): codes, tokens, ids.
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    portcullis_jose::Backend::default()
+        .fill_random(&mut b)
+        .expect("the system CSPRNG is available");
+    portcullis_jose::base64url::encode(&b)
+}
+
+/// SHA-256, base64url: how secrets are stored.
+pub fn hash(s: &str) -> String {
+    portcullis_jose::base64url::encode(
+        &portcullis_jose::Backend::default().digest(portcullis_jose::HashAlg::Sha256, s.as_bytes()),
+    )
+}
+
+/// Opens the configured store (creating the data directory for SQLite).
+pub async fn open_store(cfg: &Config) -> Result<Store, String> {
+    let url = cfg.database_url();
+    if url.starts_with("sqlite:") && cfg.database_url.is_none() {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
+    }
+    Store::open(&url).await.map_err(|e| e.to_string())
+}
+
+/// A bound, ready provider: call [`Running::run`] to serve.
+pub struct Running {
+    /// The provider state.
+    pub provider: Arc<Provider>,
+    listener: tokio::net::TcpListener,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// What first-run set-up created (demo credentials), if anything.
+    pub first_run: Option<admin::DemoSetup>,
+}
+
+/// Opens storage, runs first-run set-up, loads keys and binds the listener.
+pub async fn start(cfg: Config) -> Result<Running, String> {
+    cfg.check().map_err(|e| e.to_string())?;
+    let store = open_store(&cfg).await?;
+    let first_run = if cfg.demo {
+        admin::ensure_demo(&store)
+            .await
+            .map_err(|e| e.to_string())?
+    } else {
+        None
+    };
+    let provider = Provider::new(cfg.clone(), store)
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    Ok(Running {
+        provider,
+        listener,
+        addr,
+        first_run,
+    })
+}
+
+impl Running {
+    /// Serves until the process ends. Each connection is HTTP/1.1 with the header block limited to the
+    /// configured request size (larger gets 431 from hyper); keys are reloaded every 30 s so that a rotation
+    /// on any node reaches every node.
+    pub async fn run(self) -> Result<(), String> {
+        let provider = self.provider.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                if let Err(e) = provider.reload_keys().await {
+                    tracing::warn!("key reload failed: {e}");
+                }
+            }
+        });
+        let app = router(self.provider.clone());
+        let max = self.provider.cfg.max_request_bytes.max(8192);
+        loop {
+            let (stream, _) = match self.listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+            tokio::spawn(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .max_buf_size(max)
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .serve_connection(io, svc)
+                    .await;
+            });
+        }
+    }
+}

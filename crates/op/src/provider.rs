@@ -1,0 +1,1617 @@
+//! The provider: state, the router, and every endpoint.
+
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use portcullis_jose::{Algorithm, AlgorithmSet, Jwk, Validation, jwt};
+use portcullis_oidc::{
+    AuthorizationRequest, AuthorizationResponse, ClaimsRequest, ClientAuthMethod,
+    ClientAuthentication, ErrorCode, Grant, IdTokenBuilder, IssuedCode, OidcError, Params, Prompt,
+    PushedAuthorizationRequest, RedirectUriRule, RequestObjectPolicy, ResponseMode, Scope,
+    ScopeClaims, TokenRequest, client_authentication, form_post_html, redirect_with,
+    verify_client_assertion, verify_request_object,
+};
+use portcullis_pairwise::{PairwiseSecret, SubjectType, subject_for};
+use portcullis_pkce::{CodeChallenge, Method as PkceMethod, Policy};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::clients::Client;
+use crate::config::Config;
+use crate::keys::{KeyRing, SIGNING_ALGS};
+use crate::store::{
+    CodeRow, Consumed, GrantRow, PendingRow, SessionRow, Store, StoreError, UserRow,
+};
+use crate::web::{self, PAGE_CSP};
+use crate::{hash, now, pages, random_token};
+
+/// How long a pending login/consent request or a pushed request lives.
+const PENDING_LIFETIME: i64 = 600;
+const PAR_LIFETIME: i64 = 60;
+const AMR: &[&str] = &["pwd"];
+const ACR: &str = "urn:portcullis:acr:password";
+
+/// The running provider's shared state.
+pub struct Provider {
+    /// Configuration in effect.
+    pub cfg: Config,
+    /// Storage.
+    pub store: Store,
+    keys: RwLock<Arc<KeyRing>>,
+    scope_claims: ScopeClaims,
+    pairwise: PairwiseSecret,
+    metadata: String,
+}
+
+/// An error at an endpoint, already in its HTTP form.
+type HttpResult<T> = Result<T, Response>;
+
+fn db(e: StoreError) -> Response {
+    tracing::error!("storage: {e}");
+    web::unavailable()
+}
+
+impl Provider {
+    /// Opens the store, loads (or creates) keys and the pairwise secret.
+    pub async fn new(cfg: Config, store: Store) -> Result<Arc<Provider>, StoreError> {
+        let t = now();
+        let keys = KeyRing::load(&store, t, cfg.retired_key_lifetime as i64).await?;
+        let secret = store
+            .setting_or_insert("pairwise_secret", &random_token())
+            .await?;
+        let secret = portcullis_jose::base64url::decode(&secret)
+            .map_err(|_| StoreError::Corrupt("pairwise secret".into()))?;
+        let pairwise = PairwiseSecret::new(1, &secret)
+            .map_err(|e| StoreError::Corrupt(format!("pairwise secret: {e}")))?;
+        let metadata = metadata(&cfg).to_string();
+        Ok(Arc::new(Provider {
+            scope_claims: cfg.scope_claims(),
+            cfg,
+            store,
+            keys: RwLock::new(Arc::new(keys)),
+            pairwise,
+            metadata,
+        }))
+    }
+
+    /// Reloads signing keys from the store (after `keys rotate` on any node).
+    pub async fn reload_keys(&self) -> Result<(), StoreError> {
+        let ring = KeyRing::from_rows(
+            &self.store.keys().await?,
+            now(),
+            self.cfg.retired_key_lifetime as i64,
+        )?;
+        *self.keys.write().expect("key lock") = Arc::new(ring);
+        Ok(())
+    }
+
+    fn keys(&self) -> Arc<KeyRing> {
+        self.keys.read().expect("key lock").clone()
+    }
+
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.cfg.issuer)
+    }
+
+    async fn client(&self, id: &str) -> HttpResult<Option<Client>> {
+        match self.store.client(id).await.map_err(db)? {
+            None => Ok(None),
+            Some(row) => match Client::from_row(&row) {
+                Ok(c) => Ok(Some(c)),
+                Err(e) => {
+                    tracing::warn!("client {id} has unusable metadata: {e}");
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    fn subject(&self, client: &Client, user_id: &str) -> String {
+        match (&client.sector, client.subject_type) {
+            (Some(sector), SubjectType::Pairwise) => {
+                subject_for(SubjectType::Pairwise, &self.pairwise, sector, user_id)
+            }
+            _ => user_id.to_owned(),
+        }
+    }
+
+    fn secure_cookies(&self) -> bool {
+        self.cfg.issuer.starts_with("https://")
+    }
+}
+
+/// The discovery document.
+fn metadata(cfg: &Config) -> Value {
+    let iss = &cfg.issuer;
+    let mut scopes: Vec<String> = [
+        "openid",
+        "profile",
+        "email",
+        "phone",
+        "address",
+        "offline_access",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    scopes.extend(cfg.scopes.keys().cloned());
+    let algs: Vec<&str> = SIGNING_ALGS.iter().map(|a| a.as_str()).collect();
+    json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/authorize"),
+        "token_endpoint": format!("{iss}/token"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "jwks_uri": format!("{iss}/jwks"),
+        "revocation_endpoint": format!("{iss}/revoke"),
+        "introspection_endpoint": format!("{iss}/introspect"),
+        "end_session_endpoint": format!("{iss}/end_session"),
+        "pushed_authorization_request_endpoint": format!("{iss}/par"),
+        "scopes_supported": scopes,
+        "response_types_supported": ["code", "id_token", "id_token token", "code id_token", "code token", "code id_token token"],
+        "response_modes_supported": ["query", "fragment", "form_post", "jwt", "query.jwt", "fragment.jwt", "form_post.jwt"],
+        "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": algs,
+        "userinfo_signing_alg_values_supported": [],
+        "request_object_signing_alg_values_supported": algs,
+        "authorization_signing_alg_values_supported": algs,
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",
+                             "name", "given_name", "family_name", "nickname", "preferred_username", "picture",
+                             "email", "email_verified", "phone_number", "address", "payment_details"],
+        "claims_parameter_supported": true,
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": true,
+        "require_request_uri_registration": true,
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": [ACR],
+        "display_values_supported": ["page"],
+        "ui_locales_supported": ["en"],
+    })
+}
+
+/// The router with every endpoint.
+pub fn router(p: Arc<Provider>) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwks", get(jwks))
+        .route("/authorize", get(authorize).post(authorize))
+        .route("/login", post(login))
+        .route("/consent", post(consent))
+        .route("/token", post(token))
+        .route("/userinfo", get(userinfo).post(userinfo))
+        .route("/revoke", post(revoke))
+        .route("/introspect", post(introspect))
+        .route("/par", post(par))
+        .route("/end_session", get(end_session).post(end_session))
+        .route("/health", get(|| async { "ok" }))
+        .fallback(|| async {
+            web::oauth_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .with_state(p)
+}
+
+async fn discovery(State(p): State<Arc<Provider>>) -> Response {
+    let mut r = Response::new(Body::from(p.metadata.clone()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=300"),
+    );
+    r
+}
+
+async fn jwks(State(p): State<Arc<Provider>>) -> Response {
+    let mut r = Response::new(Body::from(p.keys().jwks_json().to_owned()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=60"),
+    );
+    r
+}
+
+// ------------------------------------------------------------------------------------------------
+// Authorization endpoint
+// ------------------------------------------------------------------------------------------------
+
+/// An authorization request whose client and redirect URI are established: errors from here on go back to
+/// the client.
+struct Validated {
+    client: Client,
+    req: AuthorizationRequest,
+    redirect_uri: String,
+    mode: ResponseMode,
+}
+
+/// Where to send an authorization error once the redirect URI is trusted.
+struct ErrorTarget {
+    client: Client,
+    redirect_uri: String,
+    mode: ResponseMode,
+    state: Option<String>,
+}
+
+fn pkce_policy() -> Policy {
+    Policy::default()
+}
+
+impl Provider {
+    /// Sends an authorization response (success or error) to the client in its response mode.
+    fn deliver(
+        &self,
+        client: &Client,
+        redirect_uri: &str,
+        mode: ResponseMode,
+        resp: &AuthorizationResponse,
+    ) -> Response {
+        deliver_params(self, client, redirect_uri, mode, resp.to_params())
+    }
+
+    fn auth_error(&self, t: &ErrorTarget, code: ErrorCode, description: &str) -> Response {
+        let resp = AuthorizationResponse::Error {
+            error: code,
+            description: Some(description.to_owned()),
+            state: t.state.clone(),
+            iss: self.cfg.issuer.clone(),
+        };
+        self.deliver(&t.client, &t.redirect_uri, t.mode, &resp)
+    }
+
+    /// Steps 1–2 of the authorization endpoint: establish the client and the redirect URI. Everything that
+    /// fails before that is an error page, never a redirect.
+    async fn validate_authorization(
+        &self,
+        raw: &Params,
+    ) -> HttpResult<Result<Validated, (ErrorTarget, OidcError)>> {
+        let page = |code: &str, d: &str| web::error_page(StatusCode::BAD_REQUEST, code, d);
+        let Some(client_id) = raw.get("client_id") else {
+            return Err(page("invalid_request", "client_id is missing"));
+        };
+        let Some(client) = self.client(client_id).await? else {
+            return Err(page("invalid_client", "unknown client_id"));
+        };
+        // A pushed request (RFC 9126) replaces the query entirely; the client_id must agree.
+        let (params, from_par) = match raw.get("request_uri") {
+            Some(uri) => {
+                if !portcullis_oidc::is_par_request_uri(uri) {
+                    return Err(page(
+                        "invalid_request_uri",
+                        "request_uri must come from the PAR endpoint",
+                    ));
+                }
+                let id = &uri[portcullis_oidc::PAR_REQUEST_URI_PREFIX.len()..];
+                let Some(row) = self.store.pending(id, "par", now()).await.map_err(db)? else {
+                    return Err(page(
+                        "invalid_request_uri",
+                        "unknown or expired request_uri",
+                    ));
+                };
+                if row.client_id != client.id {
+                    return Err(page(
+                        "invalid_request_uri",
+                        "request_uri belongs to another client",
+                    ));
+                }
+                // Single use.
+                if !self.store.take_pending(id).await.map_err(db)? {
+                    return Err(page("invalid_request_uri", "request_uri already used"));
+                }
+                (
+                    Params::parse(&row.params)
+                        .map_err(|_| page("invalid_request", "stored request"))?,
+                    true,
+                )
+            }
+            None => (raw.clone(), false),
+        };
+        let redirect_uri = params.get("redirect_uri");
+        let redirect_uri = match redirect_uri {
+            Some(r) if RedirectUriRule::Exact.matches(&client.meta.redirect_uris, r) => {
+                r.to_owned()
+            }
+            Some(_) => {
+                return Err(page(
+                    "invalid_request",
+                    "redirect_uri is not registered for this client",
+                ));
+            }
+            None => return Err(page("invalid_request", "redirect_uri is missing")),
+        };
+        // The redirect URI is trusted from here on. Work out the response mode for errors.
+        let rt = params
+            .get("response_type")
+            .and_then(|r| portcullis_oidc::ResponseType::parse(r).ok());
+        let mode = params
+            .get("response_mode")
+            .and_then(|m| ResponseMode::parse(m).ok())
+            .map(|m| match rt {
+                Some(rt) => m.resolve(rt),
+                None => m.resolve(portcullis_oidc::ResponseType::CODE),
+            })
+            .unwrap_or_else(|| rt.map(|r| r.default_mode()).unwrap_or(ResponseMode::Query));
+        let target = ErrorTarget {
+            client: client.clone(),
+            redirect_uri: redirect_uri.clone(),
+            mode,
+            state: params.get("state").map(str::to_owned),
+        };
+        // A signed request object (RFC 9101) carries the whole request.
+        let parsed = match params.get("request") {
+            Some(_) if from_par => Err(OidcError::InvalidParameter("request")),
+            Some(obj) => match &client.jwks {
+                None => Err(OidcError::RequestObject(
+                    "the client has no registered keys",
+                )),
+                Some(keys) => {
+                    let algs = AlgorithmSet::from(SIGNING_ALGS);
+                    verify_request_object(
+                        obj,
+                        &client.id,
+                        &self.cfg.issuer,
+                        keys,
+                        &RequestObjectPolicy::new(algs),
+                        &pkce_policy(),
+                    )
+                }
+            },
+            None => AuthorizationRequest::from_params(&params, &pkce_policy()),
+        };
+        let req = match parsed {
+            Ok(r) => r,
+            Err(e) => return Ok(Err((target, e))),
+        };
+        // The request object's redirect_uri must also be registered (it replaced the query's).
+        if req.redirect_uri.as_deref() != Some(redirect_uri.as_str()) {
+            return Err(page(
+                "invalid_request",
+                "redirect_uri differs inside the request object",
+            ));
+        }
+        let mode = req.effective_response_mode();
+        Ok(Ok(Validated {
+            client,
+            req,
+            redirect_uri,
+            mode,
+        }))
+    }
+
+    /// The client-level rules once the request parsed.
+    fn check_request(&self, v: &Validated) -> Result<(), OidcError> {
+        let req = &v.req;
+        if !req.scope.contains("openid") {
+            return Err(OidcError::InvalidScope);
+        }
+        v.client.perms.check_response_type(req.response_type)?;
+        if req.response_type.is_front_channel_token() && !v.client.perms.implicit {
+            return Err(OidcError::UnauthorizedClient(
+                "implicit grant not registered",
+            ));
+        }
+        v.client.perms.grant_scope(Some(&req.scope), &req.scope)?;
+        if req.response_type.has_code() && v.client.require_pkce && req.code_challenge.is_none() {
+            return Err(OidcError::MissingParameter("code_challenge"));
+        }
+        if let Some(c) = &req.claims {
+            c.required_sub()?;
+        }
+        Ok(())
+    }
+
+    async fn current_session(
+        &self,
+        headers: &HeaderMap,
+    ) -> HttpResult<Option<(String, SessionRow)>> {
+        let Some(token) = web::cookie(headers, web::SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let h = hash(token);
+        Ok(self
+            .store
+            .session(&h, now())
+            .await
+            .map_err(db)?
+            .map(|s| (h, s)))
+    }
+
+    /// The `sub` an `id_token_hint` names, if it is an ID token we issued to this client (expired ones are
+    /// accepted as hints, OIDC Core §3.1.2.1).
+    fn hint_subject(&self, hint: &str, client: &Client) -> Option<String> {
+        let keys = self.keys();
+        let algs = AlgorithmSet::from(SIGNING_ALGS);
+        let v = Validation::new(algs)
+            .issuer(self.cfg.issuer.clone())
+            .audience(client.id.clone())
+            .without_time_checks();
+        let t: jwt::Jwt<Map<String, Value>> = jwt::decode(hint, keys.public(), &v).ok()?;
+        t.claims.registered.sub
+    }
+}
+
+async fn authorize(
+    State(p): State<Arc<Provider>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    let raw = if method == Method::POST {
+        let bytes = match web::read_body(body, p.cfg.max_request_bytes).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        match web::form_body(&headers, &bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                return web::error_page(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
+            }
+        }
+    } else {
+        match Params::parse(query.as_deref().unwrap_or("")) {
+            Ok(p) => p,
+            Err(e) => {
+                return web::error_page(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
+            }
+        }
+    };
+    authorize_params(&p, &headers, &raw)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> HttpResult<Response> {
+    let v = match p.validate_authorization(raw).await? {
+        Ok(v) => v,
+        Err((target, e)) => return Ok(p.auth_error(&target, e.code(), &e.to_string())),
+    };
+    let target = ErrorTarget {
+        client: v.client.clone(),
+        redirect_uri: v.redirect_uri.clone(),
+        mode: v.mode,
+        state: v.req.state.clone(),
+    };
+    if let Err(e) = p.check_request(&v) {
+        return Ok(p.auth_error(&target, e.code(), &e.to_string()));
+    }
+    let req = &v.req;
+    let prompt_none = req.prompt.contains(&Prompt::None);
+    let session = p.current_session(headers).await?;
+    let t = now();
+    // Does the current session satisfy the request?
+    let mut need_login = session.is_none() || req.prompt.contains(&Prompt::Login);
+    if let (Some((_, s)), Some(max_age)) = (&session, req.max_age)
+        && (t - s.auth_time) as u64 >= max_age.max(1)
+    {
+        need_login = true;
+    }
+    if let Some((_, s)) = &session {
+        let sub = p.subject(&v.client, &s.user_id);
+        if let Some(hint) = &req.id_token_hint {
+            match p.hint_subject(hint, &v.client) {
+                Some(hsub) if hsub == sub => {}
+                Some(_) if prompt_none => {
+                    return Ok(oidc_error_response(
+                        p,
+                        &target,
+                        "login_required",
+                        "id_token_hint names another user",
+                    ));
+                }
+                Some(_) => need_login = true,
+                None => {
+                    return Ok(p.auth_error(
+                        &target,
+                        ErrorCode::InvalidRequest,
+                        "id_token_hint is not a valid ID token from this provider",
+                    ));
+                }
+            }
+        }
+        if let Some(Some(required)) = req.claims.as_ref().map(|c| c.required_sub().ok().flatten())
+            && required != sub
+        {
+            if prompt_none {
+                return Ok(oidc_error_response(
+                    p,
+                    &target,
+                    "login_required",
+                    "the claims request names another user",
+                ));
+            }
+            need_login = true;
+        }
+    }
+    if need_login && prompt_none {
+        return Ok(login_required(p, &target));
+    }
+    let pending = PendingRow {
+        id: random_token(),
+        kind: "authorize".into(),
+        client_id: v.client.id.clone(),
+        params: req.to_params().to_form(),
+        csrf: random_token(),
+        expires_at: t + PENDING_LIFETIME,
+    };
+    if need_login {
+        p.store.put_pending(&pending).await.map_err(db)?;
+        return Ok(web::html(
+            StatusCode::OK,
+            pages::login(
+                &pending.id,
+                &pending.csrf,
+                &v.client.name,
+                req.login_hint.as_deref(),
+                None,
+            ),
+            PAGE_CSP,
+        ));
+    }
+    let (_, session) = session.expect("logged in");
+    after_login(p, v, session, pending).await
+}
+
+fn login_required(p: &Provider, target: &ErrorTarget) -> Response {
+    oidc_error_response(
+        p,
+        target,
+        "login_required",
+        "prompt=none but the user must log in",
+    )
+}
+
+/// An authorization error with an OIDC Core §3.1.2.6 code.
+fn oidc_error_response(
+    p: &Provider,
+    target: &ErrorTarget,
+    code: &str,
+    description: &str,
+) -> Response {
+    let mut params = vec![
+        ("error", code.to_owned()),
+        (
+            "error_description",
+            portcullis_oidc::sanitize_description(description),
+        ),
+    ];
+    if let Some(s) = &target.state {
+        params.push(("state", s.clone()));
+    }
+    params.push(("iss", p.cfg.issuer.clone()));
+    let params = Params::from_pairs(params.iter().map(|(k, v)| (*k, v.as_str().into())));
+    deliver_params(p, &target.client, &target.redirect_uri, target.mode, params)
+}
+
+fn deliver_params(
+    p: &Provider,
+    client: &Client,
+    redirect_uri: &str,
+    mode: ResponseMode,
+    params: Params,
+) -> Response {
+    let params = if mode.is_jwt() {
+        let keys = p.keys();
+        let Some(key) = keys.signer(client.jarm_alg) else {
+            return web::error_page(StatusCode::BAD_REQUEST, "server_error", "no signing key");
+        };
+        let mut claims: Map<String, Value> = params
+            .iter()
+            .map(|(k, v)| (k.to_owned(), Value::from(v)))
+            .collect();
+        claims.insert("aud".into(), client.id.clone().into());
+        claims.insert("exp".into(), (now() + 300).into());
+        let header = portcullis_jose::jws::Header::new(client.jarm_alg);
+        match jwt::encode_value(&header, &claims, key) {
+            Ok(t) => Params::from_pairs([("response", t.into())]),
+            Err(_) => {
+                return web::error_page(StatusCode::BAD_REQUEST, "server_error", "cannot sign");
+            }
+        }
+    } else {
+        params
+    };
+    match mode {
+        ResponseMode::FormPost | ResponseMode::FormPostJwt => web::html(
+            StatusCode::OK,
+            form_post_html(redirect_uri, &params),
+            web::FORM_POST_CSP,
+        ),
+        _ => match redirect_with(redirect_uri, mode, &params) {
+            Ok(url) => web::redirect(&url),
+            Err(_) => web::error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "bad redirect URI",
+            ),
+        },
+    }
+}
+
+/// After the user is known: consent, then the response.
+async fn after_login(
+    p: &Provider,
+    v: Validated,
+    session: SessionRow,
+    pending: PendingRow,
+) -> HttpResult<Response> {
+    let target = ErrorTarget {
+        client: v.client.clone(),
+        redirect_uri: v.redirect_uri.clone(),
+        mode: v.mode,
+        state: v.req.state.clone(),
+    };
+    let consented = p
+        .store
+        .consent(&session.user_id, &v.client.id)
+        .await
+        .map_err(db)?
+        .map(|s| Scope::parse(&s).unwrap_or_default())
+        .unwrap_or_default();
+    let covered = v.req.scope.iter().all(|s| consented.contains(s));
+    if !covered || v.req.prompt.contains(&Prompt::Consent) {
+        if v.req.prompt.contains(&Prompt::None) {
+            return Ok(oidc_error_response(
+                p,
+                &target,
+                "consent_required",
+                "prompt=none but consent is needed",
+            ));
+        }
+        p.store.put_pending(&pending).await.map_err(db)?;
+        let scopes: Vec<&str> = v.req.scope.iter().collect();
+        return Ok(web::html(
+            StatusCode::OK,
+            pages::consent(&pending.id, &pending.csrf, &v.client.name, &scopes),
+            PAGE_CSP,
+        ));
+    }
+    issue_authorization(p, &v, &session).await
+}
+
+/// Issues the code / tokens of a successful authorization and sends them.
+async fn issue_authorization(
+    p: &Provider,
+    v: &Validated,
+    session: &SessionRow,
+) -> HttpResult<Response> {
+    let t = now();
+    let req = &v.req;
+    let client = &v.client;
+    let user = p.store.user(&session.user_id).await.map_err(db)?;
+    let Some(user) = user else {
+        return Err(web::error_page(
+            StatusCode::BAD_REQUEST,
+            "login_required",
+            "the user no longer exists",
+        ));
+    };
+    let rt = req.response_type;
+    let grant_id = random_token();
+    let code = rt.has_code().then(random_token);
+    let access = rt.has_token().then(random_token);
+    let grant = GrantRow {
+        id: grant_id.clone(),
+        client_id: client.id.clone(),
+        user_id: Some(user.id.clone()),
+        scope: req.scope.to_string(),
+        claims: req.claims.as_ref().map(ClaimsRequest::to_json),
+        auth_time: Some(session.auth_time),
+        nonce: req.nonce.clone(),
+        sid: Some(session.sid.clone()),
+        cnf: None,
+        revoked: false,
+    };
+    let code_row = code.as_ref().map(|_| CodeRow {
+        grant_id: grant_id.clone(),
+        client_id: client.id.clone(),
+        redirect_uri: Some(v.redirect_uri.clone()),
+        code_challenge: req.code_challenge.as_ref().map(|c| c.as_str().to_owned()),
+        code_challenge_method: req
+            .code_challenge
+            .as_ref()
+            .map(|c| c.method().as_str().to_owned()),
+        expires_at: t + p.cfg.code_lifetime as i64,
+    });
+    let code_hash = code.as_deref().map(hash);
+    let at_hash = access.as_deref().map(hash);
+    let scope_text = req.scope.to_string();
+    p.store
+        .issue(
+            &grant,
+            code_hash.as_deref().zip(code_row.as_ref()),
+            at_hash.as_deref().map(|h| {
+                (
+                    h,
+                    scope_text.as_str(),
+                    t + p.cfg.access_token_lifetime as i64,
+                )
+            }),
+            None,
+            t,
+        )
+        .await
+        .map_err(db)?;
+    let id_token = if rt.has_id_token() {
+        Some(
+            p.id_token(
+                client,
+                &user,
+                &grant,
+                access.as_deref(),
+                code.as_deref(),
+                req.state.as_deref(),
+                !rt.has_token() && !rt.has_code(),
+            )
+            .map_err(|e| web::error_page(StatusCode::BAD_REQUEST, "server_error", &e))?,
+        )
+    } else {
+        None
+    };
+    let resp = AuthorizationResponse::Success {
+        code,
+        id_token,
+        access_token: access,
+        expires_in: rt.has_token().then_some(p.cfg.access_token_lifetime),
+        state: req.state.clone(),
+        iss: p.cfg.issuer.clone(),
+    };
+    Ok(p.deliver(client, &v.redirect_uri, v.mode, &resp))
+}
+
+impl Provider {
+    /// Signs an ID token for a grant.
+    #[allow(clippy::too_many_arguments)]
+    fn id_token(
+        &self,
+        client: &Client,
+        user: &UserRow,
+        grant: &GrantRow,
+        access_token: Option<&str>,
+        code: Option<&str>,
+        state: Option<&str>,
+        scope_claims_in_id_token: bool,
+    ) -> Result<String, String> {
+        let sub = self.subject(client, &user.id);
+        let mut b = IdTokenBuilder::new(&self.cfg.issuer, &sub, &client.id)
+            .lifetime(self.cfg.id_token_lifetime)
+            .acr(ACR)
+            .amr(AMR)
+            .azp(&client.id);
+        if let Some(n) = &grant.nonce {
+            b = b.nonce(n);
+        }
+        if let Some(a) = grant.auth_time {
+            b = b.auth_time(a as u64);
+        }
+        if let Some(s) = &grant.sid {
+            b = b.sid(s);
+        }
+        if let Some(a) = access_token {
+            b = b.access_token(a);
+        }
+        if let Some(c) = code {
+            b = b.code(c);
+        }
+        if let Some(s) = state {
+            b = b.state(s);
+        }
+        let all: Map<String, Value> = serde_json::from_str(&user.claims).unwrap_or_default();
+        let scope = Scope::parse(&grant.scope).unwrap_or_default();
+        let claims_req = grant
+            .claims
+            .as_deref()
+            .and_then(|c| ClaimsRequest::parse(c).ok());
+        for (k, v) in self.scope_claims.id_token_claims(
+            &all,
+            &scope,
+            claims_req.as_ref(),
+            !scope_claims_in_id_token,
+        ) {
+            b = b.claim(&k, v);
+        }
+        let keys = self.keys();
+        let key = keys
+            .signer(client.id_token_alg)
+            .ok_or("no key for the client's algorithm")?;
+        b.sign(client.id_token_alg, key).map_err(|e| e.to_string())
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Login and consent
+// ------------------------------------------------------------------------------------------------
+
+/// Loads a pending request named in a login/consent form, checking its CSRF token.
+async fn pending_from_form(p: &Provider, form: &Params) -> HttpResult<(PendingRow, Validated)> {
+    let bad = |d: &str| web::error_page(StatusCode::BAD_REQUEST, "invalid_request", d);
+    let id = form.get("pending").ok_or_else(|| bad("missing request"))?;
+    let csrf = form.get("csrf").ok_or_else(|| bad("missing CSRF token"))?;
+    let row = p
+        .store
+        .pending(id, "authorize", now())
+        .await
+        .map_err(db)?
+        .ok_or_else(|| bad("the sign-in request expired; start again from the application"))?;
+    if !bool::from(row.csrf.as_bytes().ct_eq(csrf.as_bytes())) {
+        return Err(web::error_page(
+            StatusCode::FORBIDDEN,
+            "invalid_request",
+            "CSRF token mismatch",
+        ));
+    }
+    let params = Params::parse(&row.params).map_err(|_| bad("stored request"))?;
+    let v = match p.validate_authorization(&params).await? {
+        Ok(v) => v,
+        Err(_) => return Err(bad("the stored request is no longer valid")),
+    };
+    Ok((row, v))
+}
+
+async fn read_form(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Params> {
+    let bytes = web::read_body(body, p.cfg.max_request_bytes).await?;
+    web::form_body(headers, &bytes)
+        .map_err(|e| web::error_page(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()))
+}
+
+async fn login(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
+    login_inner(&p, &headers, body).await.unwrap_or_else(|r| r)
+}
+
+async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+    let form = read_form(p, headers, body).await?;
+    let (row, v) = pending_from_form(p, &form).await?;
+    let username = form.get("username").unwrap_or("");
+    let password = form.get("password").unwrap_or("").to_owned();
+    let user = p.store.user_by_name(username).await.map_err(db)?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let ok =
+        tokio::task::spawn_blocking(move || crate::passwords::verify(&password, stored.as_deref()))
+            .await
+            .unwrap_or(false);
+    let Some(user) = user.filter(|_| ok) else {
+        return Ok(web::html(
+            StatusCode::UNAUTHORIZED,
+            pages::login(
+                &row.id,
+                &row.csrf,
+                &v.client.name,
+                Some(username),
+                Some("Wrong username or password."),
+            ),
+            PAGE_CSP,
+        ));
+    };
+    // A claims-request `sub` or an id_token_hint naming someone else cannot be satisfied by this login.
+    let t = now();
+    let token = random_token();
+    let session = SessionRow {
+        sid: random_token(),
+        user_id: user.id.clone(),
+        auth_time: t,
+        expires_at: t + p.cfg.session_lifetime as i64,
+    };
+    p.store
+        .put_session(&hash(&token), &session)
+        .await
+        .map_err(db)?;
+    if !p.store.take_pending(&row.id).await.map_err(db)? {
+        return Err(web::error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "request already completed",
+        ));
+    }
+    let fresh = PendingRow {
+        id: random_token(),
+        csrf: random_token(),
+        ..row
+    };
+    let mut resp = after_login(p, v, session, fresh).await?;
+    if let Ok(h) = HeaderValue::from_str(&web::session_cookie(
+        &token,
+        p.cfg.session_lifetime,
+        p.secure_cookies(),
+    )) {
+        resp.headers_mut().append(header::SET_COOKIE, h);
+    }
+    Ok(resp)
+}
+
+async fn consent(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
+    consent_inner(&p, &headers, body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn consent_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+    let form = read_form(p, headers, body).await?;
+    let (row, v) = pending_from_form(p, &form).await?;
+    let Some((_, session)) = p.current_session(headers).await? else {
+        return Err(web::error_page(
+            StatusCode::FORBIDDEN,
+            "login_required",
+            "no session",
+        ));
+    };
+    if !p.store.take_pending(&row.id).await.map_err(db)? {
+        return Err(web::error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "request already completed",
+        ));
+    }
+    if form.get("decision") != Some("allow") {
+        let target = ErrorTarget {
+            client: v.client.clone(),
+            redirect_uri: v.redirect_uri.clone(),
+            mode: v.mode,
+            state: v.req.state.clone(),
+        };
+        return Ok(p.auth_error(&target, ErrorCode::AccessDenied, "the user denied access"));
+    }
+    // Remember the union of what was consented before and now.
+    let mut scope = p
+        .store
+        .consent(&session.user_id, &v.client.id)
+        .await
+        .map_err(db)?
+        .unwrap_or_default();
+    for s in v.req.scope.iter() {
+        if !scope.split(' ').any(|x| x == s) {
+            if !scope.is_empty() {
+                scope.push(' ');
+            }
+            scope.push_str(s);
+        }
+    }
+    p.store
+        .put_consent(&session.user_id, &v.client.id, &scope)
+        .await
+        .map_err(db)?;
+    issue_authorization(p, &v, &session).await
+}
+
+// ------------------------------------------------------------------------------------------------
+// Token endpoint and friends
+// ------------------------------------------------------------------------------------------------
+
+impl Provider {
+    /// Authenticates the client of a back-channel request.
+    async fn authenticate(&self, auth: &ClientAuthentication) -> Result<Client, OidcError> {
+        let fail = OidcError::ClientAuthentication("client authentication failed");
+        let client_id = match auth {
+            ClientAuthentication::JwtAssertion {
+                client_id: None,
+                assertion,
+            } => {
+                // The assertion's iss names the client; verified below.
+                portcullis_jose::jws::decode_unverified(assertion)
+                    .ok()
+                    .and_then(|u| serde_json::from_slice::<Map<String, Value>>(&u.payload).ok())
+                    .and_then(|m| m.get("iss").and_then(Value::as_str).map(str::to_owned))
+                    .ok_or(fail.clone())?
+            }
+            other => other.client_id().ok_or(fail.clone())?.to_owned(),
+        };
+        let client = self
+            .client(&client_id)
+            .await
+            .map_err(|_| OidcError::ClientAuthentication("storage unavailable"))?
+            .ok_or(fail.clone())?;
+        match auth {
+            ClientAuthentication::JwtAssertion { assertion, .. } => {
+                if client.auth_method != ClientAuthMethod::PrivateKeyJwt {
+                    return Err(OidcError::ClientAuthentication(
+                        "authentication method differs from the registered one",
+                    ));
+                }
+                let keys = client.jwks.as_ref().ok_or(fail.clone())?;
+                let algs = AlgorithmSet::from(SIGNING_ALGS)
+                    .with(Algorithm::Es384)
+                    .with(Algorithm::Ps384)
+                    .with(Algorithm::Rs384);
+                let token_ep = self.endpoint("/token");
+                let par_ep = self.endpoint("/par");
+                let mut seen: Option<(String, u64)> = None;
+                let mut first_use = |jti: &str, exp: u64| {
+                    seen = Some((jti.to_owned(), exp));
+                    true
+                };
+                verify_client_assertion(
+                    assertion,
+                    &client.id,
+                    keys,
+                    algs,
+                    &[&token_ep, &self.cfg.issuer, &par_ep],
+                    300,
+                    &mut first_use,
+                )
+                .map_err(|_| fail.clone())?;
+                let (jti, exp) = seen.ok_or(fail.clone())?;
+                let fresh = self
+                    .store
+                    .record_jti(&client.id, &jti, exp as i64, now())
+                    .await
+                    .map_err(|_| OidcError::ClientAuthentication("storage unavailable"))?;
+                if !fresh {
+                    return Err(OidcError::ClientAuthentication("assertion replayed"));
+                }
+                Ok(client)
+            }
+            other => {
+                client.check_secret_auth(other)?;
+                Ok(client)
+            }
+        }
+    }
+}
+
+async fn read_back_channel(
+    p: &Provider,
+    headers: &HeaderMap,
+    body: Body,
+) -> HttpResult<(Params, Option<String>)> {
+    let bytes = web::read_body(body, p.cfg.max_request_bytes).await?;
+    let form = web::form_body(headers, &bytes).map_err(|e| web::oidc_error(&e))?;
+    let auth = web::header_str(headers, header::AUTHORIZATION)
+        .map_err(|e| web::oidc_error(&e))?
+        .map(str::to_owned);
+    Ok((form, auth))
+}
+
+async fn token(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
+    token_inner(&p, &headers, body).await.unwrap_or_else(|r| r)
+}
+
+fn oerr(e: OidcError) -> Response {
+    web::oidc_error(&e)
+}
+
+async fn token_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+    let bytes = web::read_body(body, p.cfg.max_request_bytes).await?;
+    if !web::is_form(headers) {
+        return Err(oerr(OidcError::InvalidParameter("content-type")));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| oerr(OidcError::MalformedForm))?;
+    let auth = web::header_str(headers, header::AUTHORIZATION).map_err(oerr)?;
+    let req = TokenRequest::parse(text, auth).map_err(oerr)?;
+    let client = p.authenticate(&req.client).await.map_err(oerr)?;
+    let t = now();
+    match req.grant {
+        Grant::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            client
+                .perms
+                .check_grant(portcullis_oidc::GrantType::AuthorizationCode)
+                .map_err(oerr)?;
+            let row = match p.store.consume_code(&hash(&code)).await.map_err(db)? {
+                Consumed::Fresh(r) => r,
+                Consumed::Replayed(grant_id) => {
+                    // A code used twice: revoke everything issued from it (RFC 6749 §4.1.2).
+                    p.store.revoke_grant(&grant_id).await.map_err(db)?;
+                    return Err(oerr(OidcError::InvalidGrant(
+                        "code already used; tokens revoked",
+                    )));
+                }
+                Consumed::Unknown => return Err(oerr(OidcError::InvalidGrant("unknown code"))),
+            };
+            let challenge = match (&row.code_challenge, row.code_challenge_method.as_deref()) {
+                (Some(c), m) => Some(
+                    CodeChallenge::parse(c, m, &pkce_policy())
+                        .map_err(|_| oerr(OidcError::InvalidGrant("stored challenge")))?,
+                ),
+                (None, _) => None,
+            };
+            let issued = IssuedCode {
+                client_id: row.client_id.clone(),
+                redirect_uri: row.redirect_uri.clone(),
+                code_challenge: challenge,
+                expires_at: row.expires_at.max(0) as u64,
+            };
+            issued
+                .check_redemption(
+                    &client.id,
+                    redirect_uri.as_deref(),
+                    code_verifier.as_deref(),
+                    &pkce_policy(),
+                    t as u64,
+                )
+                .map_err(oerr)?;
+            if client.require_pkce && issued.code_challenge.is_none() {
+                return Err(oerr(OidcError::InvalidGrant("PKCE required")));
+            }
+            let grant = p.store.grant(&row.grant_id).await.map_err(db)?;
+            let Some(grant) = grant.filter(|g| !g.revoked) else {
+                return Err(oerr(OidcError::InvalidGrant("grant revoked")));
+            };
+            issue_tokens(p, &client, &grant, &grant.scope.clone(), true).await
+        }
+        Grant::RefreshToken {
+            refresh_token,
+            scope,
+        } => {
+            client
+                .perms
+                .check_grant(portcullis_oidc::GrantType::RefreshToken)
+                .map_err(oerr)?;
+            let (grant, token_scope) = match p
+                .store
+                .consume_refresh(&hash(&refresh_token), t)
+                .await
+                .map_err(db)?
+            {
+                Consumed::Fresh(x) => x,
+                Consumed::Replayed(grant_id) => {
+                    // Reuse of a rotated refresh token: revoke the whole family.
+                    p.store.revoke_grant(&grant_id).await.map_err(db)?;
+                    return Err(oerr(OidcError::InvalidGrant(
+                        "refresh token reused; grant revoked",
+                    )));
+                }
+                Consumed::Unknown => {
+                    return Err(oerr(OidcError::InvalidGrant("unknown refresh token")));
+                }
+            };
+            if grant.client_id != client.id {
+                return Err(oerr(OidcError::InvalidGrant(
+                    "refresh token was issued to another client",
+                )));
+            }
+            if grant.revoked {
+                return Err(oerr(OidcError::InvalidGrant("grant revoked")));
+            }
+            let original = Scope::parse(&token_scope).unwrap_or_default();
+            let narrowed = original.narrow(scope.as_ref()).map_err(oerr)?;
+            issue_tokens(p, &client, &grant, &narrowed.to_string(), false).await
+        }
+        Grant::ClientCredentials { scope } => {
+            if !client.is_confidential() {
+                return Err(oerr(OidcError::UnauthorizedClient(
+                    "public clients cannot use client_credentials",
+                )));
+            }
+            client
+                .perms
+                .check_grant(portcullis_oidc::GrantType::ClientCredentials)
+                .map_err(oerr)?;
+            let granted = client
+                .perms
+                .grant_scope(scope.as_ref(), &Scope::default())
+                .map_err(oerr)?;
+            if granted.contains("openid") || granted.contains("offline_access") {
+                return Err(oerr(OidcError::InvalidScope));
+            }
+            let grant = GrantRow {
+                id: random_token(),
+                client_id: client.id.clone(),
+                user_id: None,
+                scope: granted.to_string(),
+                claims: None,
+                auth_time: None,
+                nonce: None,
+                sid: None,
+                cnf: None,
+                revoked: false,
+            };
+            let at = random_token();
+            p.store
+                .issue(
+                    &grant,
+                    None,
+                    Some((
+                        &hash(&at),
+                        &grant.scope,
+                        t + p.cfg.access_token_lifetime as i64,
+                    )),
+                    None,
+                    t,
+                )
+                .await
+                .map_err(db)?;
+            let mut body = json!({"access_token": at, "token_type": "Bearer", "expires_in": p.cfg.access_token_lifetime});
+            if !granted.is_empty() {
+                body["scope"] = json!(grant.scope);
+            }
+            Ok(web::json_response(StatusCode::OK, &body, true))
+        }
+    }
+}
+
+/// Issues an access token (and a rotated refresh token, and an ID token for `openid`) on a grant.
+async fn issue_tokens(
+    p: &Provider,
+    client: &Client,
+    grant: &GrantRow,
+    scope: &str,
+    from_code: bool,
+) -> HttpResult<Response> {
+    let t = now();
+    let at = random_token();
+    let rt = client
+        .perms
+        .grant_types
+        .contains(&portcullis_oidc::GrantType::RefreshToken)
+        .then(random_token);
+    let at_hash = hash(&at);
+    let rt_hash = rt.as_deref().map(hash);
+    p.store
+        .add_tokens(
+            &grant.id,
+            Some((&at_hash, scope, t + p.cfg.access_token_lifetime as i64)),
+            rt_hash
+                .as_deref()
+                .map(|h| (h, scope, t + p.cfg.refresh_token_lifetime as i64)),
+        )
+        .await
+        .map_err(db)?;
+    let mut body = json!({
+        "access_token": at,
+        "token_type": "Bearer",
+        "expires_in": p.cfg.access_token_lifetime,
+        "scope": scope,
+    });
+    if let Some(r) = rt {
+        body["refresh_token"] = json!(r);
+    }
+    if Scope::parse(scope).unwrap_or_default().contains("openid")
+        && let Some(user_id) = &grant.user_id
+    {
+        let user = p.store.user(user_id).await.map_err(db)?;
+        let Some(user) = user else {
+            return Err(oerr(OidcError::InvalidGrant("the user no longer exists")));
+        };
+        // On refresh, the nonce is not repeated (OIDC Core §12.2).
+        let mut g = grant.clone();
+        if !from_code {
+            g.nonce = None;
+        }
+        let idt = p
+            .id_token(client, &user, &g, Some(&at), None, None, false)
+            .map_err(|e| {
+                oerr(OidcError::InvalidGrant(if e.is_empty() {
+                    ""
+                } else {
+                    "cannot sign the ID token"
+                }))
+            })?;
+        body["id_token"] = json!(idt);
+    }
+    Ok(web::json_response(StatusCode::OK, &body, true))
+}
+
+fn bearer_error(status: StatusCode, code: &str, description: &str) -> Response {
+    let mut r = web::json_response(
+        status,
+        &json!({"error": code, "error_description": description}),
+        true,
+    );
+    let v = if code.is_empty() {
+        "Bearer realm=\"portcullis\"".to_owned()
+    } else {
+        format!(
+            "Bearer realm=\"portcullis\", error=\"{code}\", error_description=\"{description}\""
+        )
+    };
+    if let Ok(h) = HeaderValue::from_str(&v) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, h);
+    }
+    r
+}
+
+async fn userinfo(
+    State(p): State<Arc<Provider>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    userinfo_inner(&p, method, &headers, body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn userinfo_inner(
+    p: &Provider,
+    method: Method,
+    headers: &HeaderMap,
+    body: Body,
+) -> HttpResult<Response> {
+    let invalid = |d: &str| bearer_error(StatusCode::BAD_REQUEST, "invalid_request", d);
+    let from_header = match web::header_str(headers, header::AUTHORIZATION)
+        .map_err(|_| invalid("bad Authorization header"))?
+    {
+        Some(h) => match h.split_once(' ') {
+            Some((scheme, token))
+                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+            {
+                Some(token.trim().to_owned())
+            }
+            _ => return Err(invalid("the Authorization header must be a Bearer token")),
+        },
+        None => None,
+    };
+    let from_body = if method == Method::POST {
+        let bytes = web::read_body(body, p.cfg.max_request_bytes).await?;
+        if bytes.is_empty() {
+            None
+        } else {
+            let form = web::form_body(headers, &bytes).map_err(|e| invalid(&e.to_string()))?;
+            form.get("access_token").map(str::to_owned)
+        }
+    } else {
+        None
+    };
+    let token = match (from_header, from_body) {
+        (Some(_), Some(_)) => return Err(invalid("more than one access token")),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return Err(bearer_error(StatusCode::UNAUTHORIZED, "", "")),
+    };
+    let t = now();
+    let Some(at) = p.store.access_token(&hash(&token), t).await.map_err(db)? else {
+        return Err(bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the access token is invalid or expired",
+        ));
+    };
+    let scope = Scope::parse(&at.scope).unwrap_or_default();
+    let Some(user_id) = at
+        .grant
+        .user_id
+        .as_deref()
+        .filter(|_| scope.contains("openid"))
+    else {
+        return Err(bearer_error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "the token has no openid scope",
+        ));
+    };
+    let user = p.store.user(user_id).await.map_err(db)?;
+    let client = p.client(&at.grant.client_id).await?;
+    let (Some(user), Some(client)) = (user, client) else {
+        return Err(bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the grant is gone",
+        ));
+    };
+    let all: Map<String, Value> = serde_json::from_str(&user.claims).unwrap_or_default();
+    let claims_req = at
+        .grant
+        .claims
+        .as_deref()
+        .and_then(|c| ClaimsRequest::parse(c).ok());
+    let info = p.scope_claims.userinfo(
+        &p.subject(&client, &user.id),
+        &all,
+        &scope,
+        claims_req.as_ref(),
+    );
+    Ok(web::json_response(
+        StatusCode::OK,
+        &serde_json::to_value(&info).unwrap_or_default(),
+        true,
+    ))
+}
+
+async fn revoke(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
+    revoke_inner(&p, &headers, body).await.unwrap_or_else(|r| r)
+}
+
+async fn revoke_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+    let (form, auth) = read_back_channel(p, headers, body).await?;
+    let client_auth = client_authentication(&form, auth.as_deref()).map_err(oerr)?;
+    let client = p.authenticate(&client_auth).await.map_err(oerr)?;
+    let token = form.require("token").map_err(oerr)?;
+    let h = hash(token);
+    let t = now();
+    // RFC 7009 §2.2: unknown tokens and tokens of other clients get 200 too (nothing to reveal).
+    if let Some(at) = p.store.access_token(&h, t).await.map_err(db)?
+        && at.grant.client_id == client.id
+    {
+        p.store.delete_access_token(&h).await.map_err(db)?;
+    } else if let Some((g, _, _)) = p.store.refresh_token_grant(&h, t).await.map_err(db)?
+        && g.client_id == client.id
+    {
+        p.store.revoke_grant(&g.id).await.map_err(db)?;
+    }
+    Ok(web::json_response(StatusCode::OK, &json!({}), true))
+}
+
+async fn introspect(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
+    introspect_inner(&p, &headers, body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn introspect_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+    let (form, auth) = read_back_channel(p, headers, body).await?;
+    let client_auth = client_authentication(&form, auth.as_deref()).map_err(oerr)?;
+    let client = p.authenticate(&client_auth).await.map_err(oerr)?;
+    if !client.is_confidential() {
+        return Err(oerr(OidcError::ClientAuthentication(
+            "introspection needs an authenticated client",
+        )));
+    }
+    let token = form.require("token").map_err(oerr)?;
+    let h = hash(token);
+    let t = now();
+    let describe = |g: &GrantRow, scope: &str, exp: i64, kind: &str, sub: Option<String>| {
+        let mut v = json!({"active": true, "scope": scope, "client_id": g.client_id, "exp": exp,
+                           "iss": p.cfg.issuer, "token_type": kind});
+        if let Some(s) = sub {
+            v["sub"] = json!(s);
+        }
+        v
+    };
+    // Only the client the token was issued to learns about it.
+    let body = if let Some(at) = p.store.access_token(&h, t).await.map_err(db)?
+        && at.grant.client_id == client.id
+    {
+        let sub = at.grant.user_id.as_deref().map(|u| p.subject(&client, u));
+        describe(&at.grant, &at.scope, at.expires_at, "Bearer", sub)
+    } else if let Some((g, scope, exp)) = p.store.refresh_token_grant(&h, t).await.map_err(db)?
+        && g.client_id == client.id
+    {
+        let sub = g.user_id.as_deref().map(|u| p.subject(&client, u));
+        describe(&g, &scope, exp, "refresh_token", sub)
+    } else {
+        json!({"active": false})
+    };
+    Ok(web::json_response(StatusCode::OK, &body, true))
+}
+
+async fn par(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
+    par_inner(&p, &headers, body).await.unwrap_or_else(|r| r)
+}
+
+async fn par_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+    let bytes = web::read_body(body, p.cfg.max_request_bytes).await?;
+    if !web::is_form(headers) {
+        return Err(oerr(OidcError::InvalidParameter("content-type")));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| oerr(OidcError::MalformedForm))?;
+    let auth = web::header_str(headers, header::AUTHORIZATION).map_err(oerr)?;
+    let pushed = PushedAuthorizationRequest::parse(text, auth, &pkce_policy()).map_err(oerr)?;
+    let client = p.authenticate(&pushed.client).await.map_err(oerr)?;
+    if pushed.request.client_id != client.id {
+        return Err(oerr(OidcError::ClientAuthentication(
+            "client_id differs from the authenticated client",
+        )));
+    }
+    let redirect_ok = pushed
+        .request
+        .redirect_uri
+        .as_deref()
+        .is_some_and(|r| RedirectUriRule::Exact.matches(&client.meta.redirect_uris, r));
+    if !redirect_ok {
+        return Err(oerr(OidcError::InvalidParameter("redirect_uri")));
+    }
+    let v = Validated {
+        redirect_uri: pushed.request.redirect_uri.clone().unwrap_or_default(),
+        mode: pushed.request.effective_response_mode(),
+        client,
+        req: pushed.request,
+    };
+    p.check_request(&v).map_err(oerr)?;
+    let id = random_token();
+    let row = PendingRow {
+        id: id.clone(),
+        kind: "par".into(),
+        client_id: v.client.id.clone(),
+        params: v.req.to_params().to_form(),
+        csrf: String::new(),
+        expires_at: now() + PAR_LIFETIME,
+    };
+    p.store.put_pending(&row).await.map_err(db)?;
+    Ok(web::json_response(
+        StatusCode::CREATED,
+        &json!({"request_uri": format!("{}{id}", portcullis_oidc::PAR_REQUEST_URI_PREFIX), "expires_in": PAR_LIFETIME}),
+        true,
+    ))
+}
+
+async fn end_session(
+    State(p): State<Arc<Provider>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    end_session_inner(&p, method, &headers, query, body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn end_session_inner(
+    p: &Provider,
+    method: Method,
+    headers: &HeaderMap,
+    query: Option<String>,
+    body: Body,
+) -> HttpResult<Response> {
+    let bad = |d: &str| web::error_page(StatusCode::BAD_REQUEST, "invalid_request", d);
+    let params = if method == Method::POST {
+        read_form(p, headers, body).await?
+    } else {
+        Params::parse(query.as_deref().unwrap_or("")).map_err(|e| bad(&e.to_string()))?
+    };
+    // Which client? From id_token_hint's aud, or client_id; they must agree.
+    let mut client_id = params.get("client_id").map(str::to_owned);
+    if let Some(hint) = params.get("id_token_hint") {
+        let aud = portcullis_jose::jws::decode_unverified(hint)
+            .ok()
+            .and_then(|u| serde_json::from_slice::<Map<String, Value>>(&u.payload).ok())
+            .and_then(|m| m.get("aud").and_then(|a| a.as_str().map(str::to_owned)));
+        let Some(aud) = aud else {
+            return Err(bad("id_token_hint is not an ID token from this provider"));
+        };
+        if client_id.as_deref().is_some_and(|c| c != aud) {
+            return Err(bad("client_id differs from the id_token_hint audience"));
+        }
+        let client = p.client(&aud).await?.ok_or_else(|| bad("unknown client"))?;
+        if p.hint_subject(hint, &client).is_none() {
+            return Err(bad("id_token_hint is not an ID token from this provider"));
+        }
+        client_id = Some(aud);
+    }
+    if let Some((h, _)) = p.current_session(headers).await? {
+        p.store.delete_session(&h).await.map_err(db)?;
+    }
+    let clear = web::session_cookie("", 0, p.secure_cookies());
+    let mut resp = match (params.get("post_logout_redirect_uri"), client_id) {
+        (Some(uri), Some(cid)) => {
+            let client = p.client(&cid).await?.ok_or_else(|| bad("unknown client"))?;
+            if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
+                return Err(bad("post_logout_redirect_uri is not registered"));
+            }
+            let mut pairs: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::new();
+            if let Some(s) = params.get("state") {
+                pairs.push(("state", s.into()));
+            }
+            match redirect_with(uri, ResponseMode::Query, &Params::from_pairs(pairs)) {
+                Ok(u) => web::redirect(&u),
+                Err(_) => return Err(bad("bad post_logout_redirect_uri")),
+            }
+        }
+        (Some(_), None) => {
+            return Err(bad(
+                "post_logout_redirect_uri needs id_token_hint or client_id",
+            ));
+        }
+        _ => web::html(StatusCode::OK, pages::logged_out(), PAGE_CSP),
+    };
+    if let Ok(h) = HeaderValue::from_str(&clear) {
+        resp.headers_mut().append(header::SET_COOKIE, h);
+    }
+    Ok(resp)
+}
+
+/// Parses a JWK for admin use.
+pub fn parse_jwk(text: &str) -> Result<Jwk, String> {
+    Jwk::from_json(text.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// Method names used in logs.
+pub fn pkce_method_name(m: PkceMethod) -> &'static str {
+    m.as_str()
+}

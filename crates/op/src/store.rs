@@ -1,0 +1,924 @@
+//! Storage: everything the provider must remember, in SQLite (embedded default, WAL) or PostgreSQL (several
+//! provider nodes sharing one database). One portable schema and one set of queries serve both through sqlx's
+//! `Any` driver; the differences (connection set-up, pragmas) are in [`Store::open`].
+//!
+//! Authenticating secrets (codes, access and refresh tokens, session ids) are stored only as SHA-256 hashes.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// A storage failure. Surfaces as a 503 over HTTP (never as a detail to the client).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Stored data did not decode (corruption or a newer schema).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The URL names an unsupported database.
+    #[error("unsupported database URL (use sqlite:// or postgres://)")]
+    UnsupportedUrl,
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// The provider's storage.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    kind: DbKind,
+}
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+
+/// A client row.
+#[derive(Debug, Clone)]
+pub struct ClientRow {
+    /// `client_id`
+    pub id: String,
+    /// Argon2 hash of the secret (confidential clients).
+    pub secret_hash: Option<String>,
+    /// Registration metadata (RFC 7591 JSON plus Portcullis members).
+    pub metadata: String,
+}
+
+/// A user row.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    /// Local account id (the public `sub`).
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// Claims as a JSON object.
+    pub claims: String,
+}
+
+/// A signing key row.
+#[derive(Debug, Clone)]
+pub struct KeyRow {
+    /// `kid`
+    pub kid: String,
+    /// `EC`, `RSA` or `OKP`.
+    pub family: String,
+    /// Private JWK JSON.
+    pub jwk: String,
+    /// `next`, `current` or `retired`.
+    pub state: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// When it stopped signing.
+    pub retired_at: Option<i64>,
+}
+
+/// A pending authorization request (waiting for login or consent) or a pushed one (PAR).
+#[derive(Debug, Clone)]
+pub struct PendingRow {
+    /// Unguessable id.
+    pub id: String,
+    /// `authorize` or `par`.
+    pub kind: String,
+    /// The client.
+    pub client_id: String,
+    /// The request as a form string.
+    pub params: String,
+    /// CSRF token for the login and consent forms.
+    pub csrf: String,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+/// A login session.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    /// Public session id (the `sid` claim).
+    pub sid: String,
+    /// The user.
+    pub user_id: String,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+/// A grant: what one authorization (or client credentials request) allowed; every token hangs off one.
+#[derive(Debug, Clone)]
+pub struct GrantRow {
+    /// Id.
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user (none for client credentials).
+    pub user_id: Option<String>,
+    /// Granted scope.
+    pub scope: String,
+    /// The `claims` request JSON.
+    pub claims: Option<String>,
+    /// Authentication time.
+    pub auth_time: Option<i64>,
+    /// `nonce` of the authorization request.
+    pub nonce: Option<String>,
+    /// Session id.
+    pub sid: Option<String>,
+    /// Confirmation (`x5t#S256`) for certificate-bound tokens.
+    pub cnf: Option<String>,
+    /// Whether revoked.
+    pub revoked: bool,
+}
+
+/// An authorization code row.
+#[derive(Debug, Clone)]
+pub struct CodeRow {
+    /// The grant.
+    pub grant_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The authorization request's `redirect_uri`.
+    pub redirect_uri: Option<String>,
+    /// PKCE challenge.
+    pub code_challenge: Option<String>,
+    /// PKCE method.
+    pub code_challenge_method: Option<String>,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+/// What happened when a single-use secret (code, refresh token) was presented.
+#[derive(Debug)]
+pub enum Consumed<T> {
+    /// First use: here it is, now marked used.
+    Fresh(T),
+    /// Already used: a replay. Carries the grant id, so the caller can revoke it.
+    Replayed(String),
+    /// Unknown.
+    Unknown,
+}
+
+/// An access token's view at the resource (userinfo, introspection).
+#[derive(Debug, Clone)]
+pub struct AccessTokenRow {
+    /// The grant (not revoked).
+    pub grant: GrantRow,
+    /// Scope of this token.
+    pub scope: String,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+fn grant_from(row: &AnyRow) -> Result<GrantRow> {
+    Ok(GrantRow {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        user_id: row.try_get("user_id")?,
+        scope: row.try_get("scope")?,
+        claims: row.try_get("claims")?,
+        auth_time: row.try_get("auth_time")?,
+        nonce: row.try_get("nonce")?,
+        sid: row.try_get("sid")?,
+        cnf: row.try_get("cnf")?,
+        revoked: row.try_get::<i64, _>("revoked")? != 0,
+    })
+}
+
+const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.scope, g.claims, g.auth_time, g.nonce, g.sid, g.cnf, g.revoked";
+
+fn sqlite_pragmas<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> futures_core::future::BoxFuture<'c, std::result::Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        use sqlx::Executor as _;
+        conn.execute(
+            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+impl Store {
+    /// Opens (creating when needed) and migrates the database at `url`: `sqlite://path` or
+    /// `postgres://...`.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let kind = if url.starts_with("sqlite:") {
+            DbKind::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            DbKind::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let pool = match kind {
+            DbKind::Sqlite => {
+                // Create the file, switch it to WAL once (a property of the file), then pool connections that
+                // each wait for locks rather than failing.
+                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10));
+                drop(sqlx::SqlitePool::connect_with(opts).await?);
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(sqlite_pragmas)
+                    .connect(url)
+                    .await?
+            }
+            DbKind::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .connect(url)
+                    .await?
+            }
+        };
+        let store = Store { pool, kind };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Which database this is.
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
+            .execute(&self.pool)
+            .await?;
+        for (version, sql) in MIGRATIONS {
+            let mut tx = self.pool.begin().await?;
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if done.is_none() {
+                sqlx::raw_sql(sql).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+                    .bind(*version)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- settings ----
+
+    /// A stored setting.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Stores a setting unless it exists; returns the stored value (the first writer wins on a shared DB).
+    pub async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        self.setting(name)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("setting vanished".into()))
+    }
+
+    // ---- clients ----
+
+    /// Inserts or replaces a client.
+    pub async fn put_client(&self, c: &ClientRow, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO clients (id, secret_hash, metadata, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, metadata = excluded.metadata",
+        )
+        .bind(&c.id)
+        .bind(&c.secret_hash)
+        .bind(&c.metadata)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A client by id.
+    pub async fn client(&self, id: &str) -> Result<Option<ClientRow>> {
+        let row = sqlx::query("SELECT id, secret_hash, metadata FROM clients WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(ClientRow {
+                id: r.try_get("id")?,
+                secret_hash: r.try_get("secret_hash")?,
+                metadata: r.try_get("metadata")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every client id.
+    pub async fn client_ids(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT id FROM clients ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Removes a client and revokes its grants. Returns whether it existed.
+    pub async fn remove_client(&self, id: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("UPDATE grants SET revoked = 1 WHERE client_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    // ---- users ----
+
+    /// Inserts a user; false when the username is taken.
+    pub async fn add_user(&self, u: &UserRow, now: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "INSERT INTO users (id, username, password_hash, claims, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&u.id)
+        .bind(&u.username)
+        .bind(&u.password_hash)
+        .bind(&u.claims)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    fn user_from(r: &AnyRow) -> Result<UserRow> {
+        Ok(UserRow {
+            id: r.try_get("id")?,
+            username: r.try_get("username")?,
+            password_hash: r.try_get("password_hash")?,
+            claims: r.try_get("claims")?,
+        })
+    }
+
+    /// A user by login name.
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>> {
+        sqlx::query("SELECT id, username, password_hash, claims FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(Self::user_from)
+            .transpose()
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: &str) -> Result<Option<UserRow>> {
+        sqlx::query("SELECT id, username, password_hash, claims FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(Self::user_from)
+            .transpose()
+    }
+
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<UserRow>> {
+        sqlx::query("SELECT id, username, password_hash, claims FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Self::user_from)
+            .collect()
+    }
+
+    /// Sets a user's password hash; false when there is no such user.
+    pub async fn set_password(&self, username: &str, hash: &str) -> Result<bool> {
+        Ok(
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+                .bind(hash)
+                .bind(username)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    // ---- keys ----
+
+    /// Every signing key.
+    pub async fn keys(&self) -> Result<Vec<KeyRow>> {
+        sqlx::query(
+            "SELECT kid, family, jwk, state, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(KeyRow {
+                kid: r.try_get("kid")?,
+                family: r.try_get("family")?,
+                jwk: r.try_get("jwk")?,
+                state: r.try_get("state")?,
+                created_at: r.try_get("created_at")?,
+                retired_at: r.try_get("retired_at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Adds keys for a family when it has none (first run); a concurrent first run on another node loses
+    /// cleanly (the check and inserts are one transaction).
+    pub async fn add_keys_if_family_empty(&self, family: &str, keys: &[KeyRow]) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE family = $1")
+            .bind(family)
+            .fetch_one(&mut *tx)
+            .await?;
+        if n > 0 {
+            return Ok(false);
+        }
+        for k in keys {
+            Self::insert_key(&mut tx, k).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_key(tx: &mut sqlx::Transaction<'_, sqlx::Any>, k: &KeyRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, family, jwk, state, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&k.kid)
+        .bind(&k.family)
+        .bind(&k.jwk)
+        .bind(&k.state)
+        .bind(k.created_at)
+        .bind(k.retired_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Rotates a family: current → retired (at `now`), next → current, `new_next` becomes next; retired keys
+    /// retired before `prune_before` are deleted.
+    pub async fn rotate_keys(
+        &self,
+        family: &str,
+        new_next: &KeyRow,
+        now: i64,
+        prune_before: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE family = $2 AND state = 'current'",
+        )
+        .bind(now)
+        .bind(family)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE signing_keys SET state = 'current' WHERE family = $1 AND state = 'next'",
+        )
+        .bind(family)
+        .execute(&mut *tx)
+        .await?;
+        Self::insert_key(&mut tx, new_next).await?;
+        sqlx::query(
+            "DELETE FROM signing_keys WHERE family = $1 AND state = 'retired' AND retired_at < $2",
+        )
+        .bind(family)
+        .bind(prune_before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- pending requests ----
+
+    /// Stores a pending or pushed request.
+    pub async fn put_pending(&self, p: &PendingRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO pending_requests (id, kind, client_id, params, csrf, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&p.id)
+        .bind(&p.kind)
+        .bind(&p.client_id)
+        .bind(&p.params)
+        .bind(&p.csrf)
+        .bind(p.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A pending request that has not expired.
+    pub async fn pending(&self, id: &str, kind: &str, now: i64) -> Result<Option<PendingRow>> {
+        let r = sqlx::query(
+            "SELECT id, kind, client_id, params, csrf, expires_at FROM pending_requests \
+             WHERE id = $1 AND kind = $2 AND expires_at > $3",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.map(|r| {
+            Ok(PendingRow {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                client_id: r.try_get("client_id")?,
+                params: r.try_get("params")?,
+                csrf: r.try_get("csrf")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Deletes a pending request; true when this call removed it (single use).
+    pub async fn take_pending(&self, id: &str) -> Result<bool> {
+        Ok(sqlx::query("DELETE FROM pending_requests WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
+    // ---- sessions ----
+
+    /// Stores a session.
+    pub async fn put_session(&self, id_hash: &str, s: &SessionRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, sid, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id_hash)
+        .bind(&s.sid)
+        .bind(&s.user_id)
+        .bind(s.auth_time)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A live session.
+    pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRow>> {
+        let r = sqlx::query(
+            "SELECT sid, user_id, auth_time, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.map(|r| {
+            Ok(SessionRow {
+                sid: r.try_get("sid")?,
+                user_id: r.try_get("user_id")?,
+                auth_time: r.try_get("auth_time")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- consents ----
+
+    /// The scope a user consented to for a client.
+    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Remembers consent.
+    pub async fn put_consent(&self, user_id: &str, client_id: &str, scope: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scope) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scope)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- grants and tokens ----
+
+    /// Stores a grant and, in the same transaction, the code, access token and refresh token issued with it.
+    pub async fn issue(
+        &self,
+        g: &GrantRow,
+        code: Option<(&str, &CodeRow)>,
+        access: Option<(&str, &str, i64)>,
+        refresh: Option<(&str, &str, i64)>,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.user_id)
+        .bind(&g.scope)
+        .bind(&g.claims)
+        .bind(g.auth_time)
+        .bind(&g.nonce)
+        .bind(&g.sid)
+        .bind(&g.cnf)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if let Some((hash, c)) = code {
+            sqlx::query(
+                "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at, used) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0)",
+            )
+            .bind(hash)
+            .bind(&c.grant_id)
+            .bind(&c.client_id)
+            .bind(&c.redirect_uri)
+            .bind(&c.code_challenge)
+            .bind(&c.code_challenge_method)
+            .bind(c.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Self::insert_tokens(&mut tx, &g.id, access, refresh).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_tokens(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        grant_id: &str,
+        access: Option<(&str, &str, i64)>,
+        refresh: Option<(&str, &str, i64)>,
+    ) -> Result<()> {
+        if let Some((hash, scope, exp)) = access {
+            sqlx::query("INSERT INTO access_tokens (hash, grant_id, scope, expires_at) VALUES ($1, $2, $3, $4)")
+                .bind(hash)
+                .bind(grant_id)
+                .bind(scope)
+                .bind(exp)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if let Some((hash, scope, exp)) = refresh {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES ($1, $2, $3, $4, 0)",
+            )
+            .bind(hash)
+            .bind(grant_id)
+            .bind(scope)
+            .bind(exp)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds tokens to an existing grant (code exchange, refresh).
+    pub async fn add_tokens(
+        &self,
+        grant_id: &str,
+        access: Option<(&str, &str, i64)>,
+        refresh: Option<(&str, &str, i64)>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        Self::insert_tokens(&mut tx, grant_id, access, refresh).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A grant by id.
+    pub async fn grant(&self, id: &str) -> Result<Option<GrantRow>> {
+        sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS} FROM grants g WHERE g.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(grant_from)
+        .transpose()
+    }
+
+    /// Revokes a grant and deletes every token issued from it.
+    pub async fn revoke_grant(&self, id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE grants SET revoked = 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM access_tokens WHERE grant_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE grant_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Consumes a code: marks it used if it was not, atomically.
+    pub async fn consume_code(&self, hash: &str) -> Result<Consumed<CodeRow>> {
+        let n = sqlx::query("UPDATE codes SET used = 1 WHERE hash = $1 AND used = 0")
+            .bind(hash)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let row = sqlx::query(
+            "SELECT grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at FROM codes WHERE hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else {
+            return Ok(Consumed::Unknown);
+        };
+        let c = CodeRow {
+            grant_id: r.try_get("grant_id")?,
+            client_id: r.try_get("client_id")?,
+            redirect_uri: r.try_get("redirect_uri")?,
+            code_challenge: r.try_get("code_challenge")?,
+            code_challenge_method: r.try_get("code_challenge_method")?,
+            expires_at: r.try_get("expires_at")?,
+        };
+        Ok(if n == 1 {
+            Consumed::Fresh(c)
+        } else {
+            Consumed::Replayed(c.grant_id)
+        })
+    }
+
+    /// Consumes a refresh token (rotation): marks it used if it was not, atomically. Returns the grant and
+    /// the token's scope.
+    pub async fn consume_refresh(
+        &self,
+        hash: &str,
+        now: i64,
+    ) -> Result<Consumed<(GrantRow, String)>> {
+        let n = sqlx::query(
+            "UPDATE refresh_tokens SET used = 1 WHERE hash = $1 AND used = 0 AND expires_at > $2",
+        )
+        .bind(hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let row = sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS}, r.scope AS token_scope, r.used AS token_used, r.expires_at AS token_exp \
+             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else {
+            return Ok(Consumed::Unknown);
+        };
+        let g = grant_from(&r)?;
+        let exp: i64 = r.try_get("token_exp")?;
+        if n == 1 {
+            Ok(Consumed::Fresh((g, r.try_get("token_scope")?)))
+        } else if exp <= now {
+            Ok(Consumed::Unknown)
+        } else {
+            Ok(Consumed::Replayed(g.id))
+        }
+    }
+
+    /// A live access token with its (unrevoked) grant.
+    pub async fn access_token(&self, hash: &str, now: i64) -> Result<Option<AccessTokenRow>> {
+        let r = sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS}, a.scope AS token_scope, a.expires_at AS token_exp \
+             FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
+             WHERE a.hash = $1 AND a.expires_at > $2 AND g.revoked = 0"
+        ))
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.map(|r| {
+            Ok(AccessTokenRow {
+                grant: grant_from(&r)?,
+                scope: r.try_get("token_scope")?,
+                expires_at: r.try_get("token_exp")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// A live refresh token's grant id and client (for revocation and introspection).
+    pub async fn refresh_token_grant(
+        &self,
+        hash: &str,
+        now: i64,
+    ) -> Result<Option<(GrantRow, String, i64)>> {
+        let r = sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS}, r.scope AS token_scope, r.expires_at AS token_exp \
+             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
+             WHERE r.hash = $1 AND r.expires_at > $2 AND r.used = 0 AND g.revoked = 0"
+        ))
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.map(|r| {
+            Ok((
+                grant_from(&r)?,
+                r.try_get("token_scope")?,
+                r.try_get("token_exp")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Deletes one access token.
+    pub async fn delete_access_token(&self, hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM access_tokens WHERE hash = $1")
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a client assertion `jti`; false when it was seen before (replay).
+    pub async fn record_jti(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool> {
+        sqlx::query("DELETE FROM seen_jtis WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query(
+            "INSERT INTO seen_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+}

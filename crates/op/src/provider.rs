@@ -8,7 +8,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use portcullis_jose::{Algorithm, AlgorithmSet, Jwk, Validation, jwt};
+use portcullis_jose::{Algorithm, AlgorithmSet, Validation, jwt};
 use portcullis_oidc::{
     AuthorizationRequest, AuthorizationResponse, ClaimsRequest, ClientAuthMethod,
     ClientAuthentication, ErrorCode, Grant, IdTokenBuilder, IssuedCode, OidcError, Params, Prompt,
@@ -17,7 +17,7 @@ use portcullis_oidc::{
     verify_client_assertion, verify_request_object,
 };
 use portcullis_pairwise::{PairwiseSecret, SubjectType, subject_for};
-use portcullis_pkce::{CodeChallenge, Method as PkceMethod, Policy};
+use portcullis_pkce::{CodeChallenge, Policy};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
@@ -198,7 +198,33 @@ pub fn router(p: Arc<Provider>) -> Router {
         .fallback(|| async {
             web::oauth_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            p.clone(),
+            limit_headers,
+        ))
         .with_state(p)
+}
+
+/// Refuses header blocks larger than the configured limit (431), whatever the transport's buffering did.
+async fn limit_headers(
+    State(p): State<Arc<Provider>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + req.uri().to_string().len();
+    if size > p.cfg.max_request_bytes {
+        return web::oauth_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "invalid_request",
+            "request headers too large",
+        );
+    }
+    next.run(req).await
 }
 
 async fn discovery(State(p): State<Arc<Provider>>) -> Response {
@@ -1604,14 +1630,4 @@ async fn end_session_inner(
         resp.headers_mut().append(header::SET_COOKIE, h);
     }
     Ok(resp)
-}
-
-/// Parses a JWK for admin use.
-pub fn parse_jwk(text: &str) -> Result<Jwk, String> {
-    Jwk::from_json(text.as_bytes()).map_err(|e| e.to_string())
-}
-
-/// Method names used in logs.
-pub fn pkce_method_name(m: PkceMethod) -> &'static str {
-    m.as_str()
 }

@@ -135,10 +135,10 @@ pub fn form_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, OidcError> 
 }
 
 /// A header as text (refusing non-visible-ASCII values).
-pub fn header_str<'a>(
-    headers: &'a HeaderMap,
+pub fn header_str(
+    headers: &HeaderMap,
     name: header::HeaderName,
-) -> Result<Option<&'a str>, OidcError> {
+) -> Result<Option<&str>, OidcError> {
     match headers.get_all(&name).iter().count() {
         0 => Ok(None),
         1 => headers

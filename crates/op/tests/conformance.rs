@@ -1,0 +1,1379 @@
+//! The provider over HTTP on a real loopback socket, one test per rule of the OpenID Foundation's OP
+//! conformance plans (named after them where they have a name), on SQLite — and every case again on a
+//! throwaway PostgreSQL cluster (`postgres_every_case`).
+
+mod common;
+
+use common::*;
+use portcullis_jose::{Algorithm, AlgorithmSet, Jwk, JwkSet, jwt};
+use portcullis_oidc::{AuthorizationResponse, IdTokenExpectations, verify_id_token};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn expect<'a>(op: &'a Op, client: &'a str, nonce: &'a str) -> IdTokenExpectations<'a> {
+    IdTokenExpectations {
+        issuer: &op.base,
+        client_id: client,
+        nonce: Some(nonce),
+        max_age: None,
+        access_token: None,
+        access_token_from_front_channel: false,
+        code: None,
+        leeway: 5,
+    }
+}
+
+mod cases {
+    use super::*;
+
+    /// oidcc-server: discovery, code flow with PKCE, ID token verified with the published keys, UserInfo.
+    pub async fn oidcc_server_code_flow(op: &Op) {
+        let meta: Value = op
+            .http
+            .get(op.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let parsed =
+            portcullis_oidc::ProviderMetadata::parse_for(&op.base, meta.to_string().as_bytes())
+                .unwrap();
+        assert_eq!(parsed.issuer, op.base);
+        let mut b = Browser::default();
+        let (req, tokens) = code_flow(op, &mut b, "alice", "openid profile email").await;
+        let at = tokens["access_token"].as_str().unwrap();
+        let mut e = expect(op, "public", &req.nonce);
+        e.access_token = Some(at);
+        let idt = verify_id_token(
+            tokens["id_token"].as_str().unwrap(),
+            &op.jwks().await,
+            ALGS,
+            &e,
+        )
+        .unwrap();
+        let sub = idt.claims.registered.sub.clone().unwrap();
+        assert!(idt.claims.custom.contains_key("auth_time"));
+        assert!(idt.claims.custom.contains_key("sid"));
+        assert_eq!(idt.header.alg, Algorithm::Es256);
+        assert!(tokens["refresh_token"].is_string());
+        let (s, info) = userinfo(op, at).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(info["sub"], sub);
+        assert_eq!(info["email"], "demo@portcullis.example");
+        assert_eq!(info["name"], "Dee Mo");
+        assert!(
+            info.get("phone_number").is_none(),
+            "phone scope not granted"
+        );
+    }
+
+    /// oidcc-ensure-registered-redirect-uri: an unregistered redirect_uri gets an error page, never a redirect.
+    pub async fn oidcc_ensure_registered_redirect_uri(op: &Op) {
+        let mut b = Browser::default();
+        for bad in [
+            "https://attacker.example/cb",
+            "https://rp.example/cb/",
+            "https://rp.example/cb?x=1",
+            "https://RP.example/cb",
+        ] {
+            let q = AuthReq::new("public", "code", "openid")
+                .set("redirect_uri", bad)
+                .query();
+            match b.authorize(op, &q).await {
+                Step::ErrorPage(s, body) => {
+                    assert_eq!(s, StatusCode::BAD_REQUEST);
+                    assert!(body.contains("redirect_uri"), "{body}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let q = AuthReq::new("public", "code", "openid")
+            .without("redirect_uri")
+            .query();
+        assert!(matches!(
+            b.authorize(op, &q).await,
+            Step::ErrorPage(StatusCode::BAD_REQUEST, _)
+        ));
+    }
+
+    /// Unknown client_id: an error page, never a redirect.
+    pub async fn oidcc_unknown_client_id(op: &Op) {
+        let mut b = Browser::default();
+        let q = AuthReq::new("nobody", "code", "openid").query();
+        match b.authorize(op, &q).await {
+            Step::ErrorPage(s, body) => {
+                assert_eq!(s, StatusCode::BAD_REQUEST);
+                assert!(body.contains("invalid_client"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// oidcc-codereuse: a code is single use; its second use revokes the tokens issued from it.
+    pub async fn oidcc_codereuse_revokes_tokens(op: &Op) {
+        let mut b = Browser::default();
+        let req = AuthReq::new("public", "code", "openid");
+        let step = b.authorize(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        let (s, tokens) = redeem(op, &cb["code"], req.verifier.as_str()).await;
+        assert_eq!(s, StatusCode::OK);
+        let at = tokens["access_token"].as_str().unwrap();
+        assert_eq!(userinfo(op, at).await.0, StatusCode::OK);
+        let (s, err) = redeem(op, &cb["code"], req.verifier.as_str()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(err["error"], "invalid_grant");
+        assert_eq!(
+            userinfo(op, at).await.0,
+            StatusCode::UNAUTHORIZED,
+            "tokens from a replayed code are revoked"
+        );
+        let rt = tokens["refresh_token"].as_str().unwrap();
+        let (s, err) = token(
+            op,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt),
+                ("client_id", "public"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, err["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+    }
+
+    /// The code is bound to the client, the redirect URI and the PKCE challenge.
+    pub async fn oidcc_code_bound_to_client_redirect_and_pkce(op: &Op) {
+        let mut b = Browser::default();
+        let req = AuthReq::new("public", "code", "openid");
+        let step = b.authorize(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        let code = cb["code"].clone();
+        // Another client (authenticated) cannot redeem it. Each failure burns the code? No: binding failures
+        // happen after the atomic consume, so the code is gone after the first attempt, as RFC 6749 allows.
+        let (s, err) = token(
+            op,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", RP),
+                ("code_verifier", req.verifier.as_str()),
+            ],
+            Some(("confidential", "s3cret-s3cret")),
+        )
+        .await;
+        assert_eq!(
+            (s, err["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        for (redirect, verifier, what) in [
+            ("https://rp.example/other", None, "redirect_uri"),
+            (
+                RP,
+                Some(portcullis_pkce::CodeVerifier::generate()),
+                "code_verifier",
+            ),
+        ] {
+            let req = AuthReq::new("public", "code", "openid");
+            let step = b.authorize(op, &req.query()).await;
+            let cb = b.complete(op, step, "alice").await.redirect();
+            let v = verifier
+                .as_ref()
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_else(|| req.verifier.as_str().to_owned());
+            let (s, err) = token(
+                op,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &cb["code"]),
+                    ("redirect_uri", redirect),
+                    ("client_id", "public"),
+                    ("code_verifier", &v),
+                ],
+                None,
+            )
+            .await;
+            assert_eq!(
+                (s, err["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+                "{what}"
+            );
+        }
+        // Missing verifier when a challenge was sent.
+        let req = AuthReq::new("public", "code", "openid");
+        let step = b.authorize(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        let (s, err) = token(
+            op,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &cb["code"]),
+                ("redirect_uri", RP),
+                ("client_id", "public"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, err["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+    }
+
+    /// The nonce is carried into the ID token and required for implicit and hybrid responses with an ID token.
+    pub async fn oidcc_nonce_required_for_implicit_and_hybrid(op: &Op) {
+        let mut b = Browser::default();
+        for rt in [
+            "id_token",
+            "id_token token",
+            "code id_token",
+            "code id_token token",
+        ] {
+            let q = AuthReq::new("public", rt, "openid")
+                .without("nonce")
+                .query();
+            let cb = b.authorize(op, &q).await.redirect();
+            assert_eq!(cb["error"], "invalid_request", "{rt}");
+            assert!(cb.contains_key("iss"));
+        }
+        // code alone does not need one.
+        let q = AuthReq::new("public", "code", "openid")
+            .without("nonce")
+            .query();
+        assert!(matches!(b.authorize(op, &q).await, Step::Login(_)));
+    }
+
+    /// oidcc-response-type-missing: the error goes back to the (registered) redirect URI.
+    pub async fn oidcc_response_type_missing(op: &Op) {
+        let mut b = Browser::default();
+        let req = AuthReq::new("public", "code", "openid").without("response_type");
+        let cb = b.authorize(op, &req.query()).await.redirect();
+        assert_eq!(cb["error"], "invalid_request");
+        assert_eq!(cb["state"], req.state);
+        let cb = b
+            .authorize(op, &AuthReq::new("public", "token", "openid").query())
+            .await
+            .redirect();
+        assert_eq!(cb["error"], "unsupported_response_type");
+    }
+
+    /// oidcc-unknown-parameters: unknown parameters are ignored.
+    pub async fn oidcc_unknown_parameters_ignored(op: &Op) {
+        let mut b = Browser::default();
+        let req = AuthReq::new("public", "code", "openid")
+            .set("x_extra", "whatever")
+            .set("foo", "bar");
+        let step = b.authorize(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        assert!(cb.contains_key("code"));
+    }
+
+    /// oidcc-prompt-none-not-logged-in: login_required.
+    pub async fn oidcc_prompt_none_not_logged_in(op: &Op) {
+        let mut b = Browser::default();
+        let req = AuthReq::new("public", "code", "openid").set("prompt", "none");
+        let cb = b.authorize(op, &req.query()).await.redirect();
+        assert_eq!(cb["error"], "login_required");
+        assert_eq!(cb["state"], req.state);
+    }
+
+    /// oidcc-prompt-none-logged-in, oidcc-prompt-login and consent remembered per client and scope set.
+    pub async fn oidcc_prompt_none_logged_in_and_prompt_login(op: &Op) {
+        let mut b = Browser::default();
+        code_flow(op, &mut b, "alice", "openid email").await;
+        let cb = b
+            .authorize(
+                op,
+                &AuthReq::new("public", "code", "openid email")
+                    .set("prompt", "none")
+                    .query(),
+            )
+            .await
+            .redirect();
+        assert!(cb.contains_key("code"), "session and consent remembered");
+        // A wider scope needs consent again; with prompt=none that is consent_required.
+        let cb = b
+            .authorize(
+                op,
+                &AuthReq::new("public", "code", "openid email phone")
+                    .set("prompt", "none")
+                    .query(),
+            )
+            .await
+            .redirect();
+        assert_eq!(cb["error"], "consent_required");
+        assert!(matches!(
+            b.authorize(
+                op,
+                &AuthReq::new("public", "code", "openid email")
+                    .set("prompt", "login")
+                    .query()
+            )
+            .await,
+            Step::Login(_)
+        ));
+        assert!(matches!(
+            b.authorize(
+                op,
+                &AuthReq::new("public", "code", "openid email")
+                    .set("prompt", "consent")
+                    .query()
+            )
+            .await,
+            Step::Consent(_)
+        ));
+    }
+
+    /// oidcc-max-age-1: an old authentication forces a new login; auth_time is in the ID token.
+    pub async fn oidcc_max_age_1_forces_login(op: &Op) {
+        let mut b = Browser::default();
+        code_flow(op, &mut b, "alice", "openid").await;
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let req = AuthReq::new("public", "code", "openid").set("max_age", "1");
+        let step = b.authorize(op, &req.query()).await;
+        assert!(matches!(step, Step::Login(_)), "{step:?}");
+        let cb = b.complete(op, step, "alice").await.redirect();
+        let (_, tokens) = redeem(op, &cb["code"], req.verifier.as_str()).await;
+        let mut e = expect(op, "public", &req.nonce);
+        e.max_age = Some(1);
+        verify_id_token(
+            tokens["id_token"].as_str().unwrap(),
+            &op.jwks().await,
+            ALGS,
+            &e,
+        )
+        .unwrap();
+        let cb = b
+            .authorize(
+                op,
+                &AuthReq::new("public", "code", "openid")
+                    .set("max_age", "1")
+                    .set("prompt", "none")
+                    .query(),
+            )
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let _ = cb;
+        let cb = b
+            .authorize(
+                op,
+                &AuthReq::new("public", "code", "openid")
+                    .set("max_age", "1")
+                    .set("prompt", "none")
+                    .query(),
+            )
+            .await
+            .redirect();
+        assert_eq!(cb["error"], "login_required");
+    }
+
+    /// oidcc-id-token-hint: a hint naming another user than the session's, with prompt=none, is login_required;
+    /// a matching hint passes; a forged hint is refused.
+    pub async fn oidcc_id_token_hint(op: &Op) {
+        let mut bob = Browser::default();
+        let (_, bob_tokens) = code_flow(op, &mut bob, "bob", "openid").await;
+        let mut alice = Browser::default();
+        let (_, alice_tokens) = code_flow(op, &mut alice, "alice", "openid").await;
+        let hint = |t: &Value| t["id_token"].as_str().unwrap().to_owned();
+        let cb = alice
+            .authorize(
+                op,
+                &AuthReq::new("public", "code", "openid")
+                    .set("prompt", "none")
+                    .set("id_token_hint", &hint(&bob_tokens))
+                    .query(),
+            )
+            .await
+            .redirect();
+        assert_eq!(cb["error"], "login_required");
+        let cb = alice
+            .authorize(
+                op,
+                &AuthReq::new("public", "code", "openid")
+                    .set("prompt", "none")
+                    .set("id_token_hint", &hint(&alice_tokens))
+                    .query(),
+            )
+            .await
+            .redirect();
+        assert!(cb.contains_key("code"));
+        let forged = {
+            let k = Jwk::generate(Algorithm::Es256).unwrap();
+            let claims = json!({"iss": op.base, "aud": "public", "sub": "x", "exp": 4102444800u64, "iat": 1});
+            jwt::encode_value(
+                &portcullis_jose::jws::Header::new(Algorithm::Es256),
+                &claims,
+                &k.signing_key().unwrap(),
+            )
+            .unwrap()
+        };
+        let cb = alice
+            .authorize(
+                op,
+                &AuthReq::new("public", "code", "openid")
+                    .set("prompt", "none")
+                    .set("id_token_hint", &forged)
+                    .query(),
+            )
+            .await
+            .redirect();
+        assert_eq!(cb["error"], "invalid_request");
+    }
+
+    /// oidcc-ensure-post-request-succeeds: the authorization request as a POST form.
+    pub async fn oidcc_post_authorization_request(op: &Op) {
+        let mut b = Browser::default();
+        let req = AuthReq::new("public", "code", "openid");
+        let step = b.authorize_post(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        assert_eq!(
+            redeem(op, &cb["code"], req.verifier.as_str()).await.0,
+            StatusCode::OK
+        );
+        // The wrong content type is refused.
+        let resp = op
+            .http
+            .post(op.url("/authorize"))
+            .header("content-type", "application/json")
+            .body(req.query())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    }
+
+    /// PKCE: plain is refused (S256 required), a missing challenge is refused for this client.
+    pub async fn pkce_plain_refused_and_challenge_required(op: &Op) {
+        let mut b = Browser::default();
+        let req = AuthReq::new("public", "code", "openid")
+            .set("code_challenge", &"a".repeat(43))
+            .set("code_challenge_method", "plain");
+        let cb = b.authorize(op, &req.query()).await.redirect();
+        assert_eq!(cb["error"], "invalid_request");
+        let req = AuthReq::new("public", "code", "openid")
+            .without("code_challenge")
+            .without("code_challenge_method");
+        let cb = b.authorize(op, &req.query()).await.redirect();
+        assert_eq!(cb["error"], "invalid_request");
+        assert!(cb["error_description"].contains("code_challenge"));
+    }
+
+    /// oidcc-refresh-token: rotation; reuse of a rotated token revokes the family.
+    pub async fn oidcc_refresh_token_rotation_and_reuse(op: &Op) {
+        let mut b = Browser::default();
+        let (req, t1) = code_flow(op, &mut b, "alice", "openid email offline_access").await;
+        let rt1 = t1["refresh_token"].as_str().unwrap().to_owned();
+        let refresh = |rt: String, scope: Option<&'static str>| async move {
+            let mut body = vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", rt),
+                ("client_id", "public".to_owned()),
+            ];
+            if let Some(s) = scope {
+                body.push(("scope", s.to_owned()));
+            }
+            let body: Vec<(&str, &str)> = body.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            token(op, &body, None).await
+        };
+        let (s, t2) = refresh(rt1.clone(), Some("openid email")).await;
+        assert_eq!(s, StatusCode::OK, "{t2}");
+        assert_eq!(t2["scope"], "openid email");
+        let rt2 = t2["refresh_token"].as_str().unwrap().to_owned();
+        assert_ne!(rt1, rt2);
+        let mut e = expect(op, "public", &req.nonce);
+        e.nonce = None;
+        verify_id_token(t2["id_token"].as_str().unwrap(), &op.jwks().await, ALGS, &e).unwrap();
+        // Widening is invalid_scope.
+        let (s, err) = refresh(rt2.clone(), Some("openid phone")).await;
+        assert_eq!(
+            (s, err["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+        );
+        // rt2 was consumed by the failed attempt? No: scope is checked after the atomic consume, so rt2 is used.
+        // Reuse of rt1 (rotated) revokes the whole family, including t2's access token.
+        let (s, err) = refresh(rt1, None).await;
+        assert_eq!(
+            (s, err["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        assert_eq!(
+            userinfo(op, t2["access_token"].as_str().unwrap()).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        let (s, _) = refresh(rt2, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+    }
+
+    /// oidcc-implicit and hybrid flows, with at_hash / c_hash checked.
+    pub async fn oidcc_implicit_and_hybrid(op: &Op) {
+        let mut b = Browser::default();
+        let jwks = op.jwks().await;
+        for rt in [
+            "id_token",
+            "id_token token",
+            "code id_token",
+            "code token",
+            "code id_token token",
+        ] {
+            let req = AuthReq::new("public", rt, "openid email");
+            let step = b.authorize(op, &req.query()).await;
+            let step = b.complete(op, step, "alice").await;
+            assert!(
+                step.location().starts_with("https://rp.example/cb#"),
+                "{rt}: fragment by default"
+            );
+            let cb = step.redirect();
+            assert_eq!(cb["iss"], op.base);
+            if rt.contains("id_token") {
+                let mut e = expect(op, "public", &req.nonce);
+                e.access_token = cb.get("access_token").map(String::as_str);
+                e.access_token_from_front_channel = cb.contains_key("access_token");
+                e.code = cb.get("code").map(String::as_str);
+                let t = verify_id_token(&cb["id_token"], &jwks, ALGS, &e)
+                    .unwrap_or_else(|err| panic!("{rt}: {err}"));
+                if rt == "id_token" {
+                    assert_eq!(
+                        t.claims.custom["email"], "demo@portcullis.example",
+                        "no access token: scope claims in the ID token"
+                    );
+                }
+            }
+            if rt.contains("token") && !rt.ends_with("id_token") {
+                assert_eq!(cb["token_type"], "Bearer");
+                assert_eq!(userinfo(op, &cb["access_token"]).await.0, StatusCode::OK);
+            }
+            if rt.starts_with("code") {
+                assert_eq!(
+                    redeem(op, &cb["code"], req.verifier.as_str()).await.0,
+                    StatusCode::OK,
+                    "{rt}"
+                );
+            }
+        }
+    }
+
+    /// Response modes: form_post (escaped auto-submit page) and JARM (signed response JWT).
+    pub async fn response_modes_form_post_and_jarm(op: &Op) {
+        let mut b = Browser::default();
+        let req = AuthReq::new("public", "code", "openid").set("response_mode", "form_post");
+        let step = b.authorize(op, &req.query()).await;
+        match b.complete(op, step, "alice").await {
+            Step::FormPost(html) => {
+                assert!(html.contains("action=\"https://rp.example/cb\""));
+                assert!(hidden(&html, "code").is_some());
+                assert_eq!(hidden(&html, "state").unwrap(), req.state);
+            }
+            other => panic!("{other:?}"),
+        }
+        let jwks = op.jwks().await;
+        for (mode, sep) in [("jwt", '?'), ("query.jwt", '?'), ("fragment.jwt", '#')] {
+            let req = AuthReq::new("public", "code", "openid").set("response_mode", mode);
+            let step = b.authorize(op, &req.query()).await;
+            let step = b.complete(op, step, "alice").await;
+            let loc = step.location().to_owned();
+            assert!(
+                loc.starts_with(&format!("https://rp.example/cb{sep}response=")),
+                "{mode}: {loc}"
+            );
+            let cb = step.redirect();
+            let resp =
+                AuthorizationResponse::from_jarm(&cb["response"], &op.base, "public", &jwks, ALGS)
+                    .unwrap();
+            match resp {
+                AuthorizationResponse::Success {
+                    code: Some(code),
+                    state,
+                    ..
+                } => {
+                    assert_eq!(state.as_deref(), Some(req.state.as_str()));
+                    assert_eq!(
+                        redeem(op, &code, req.verifier.as_str()).await.0,
+                        StatusCode::OK
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+            // A JARM response is not accepted for another client.
+            assert!(
+                AuthorizationResponse::from_jarm(&cb["response"], &op.base, "other", &jwks, ALGS)
+                    .is_err()
+            );
+        }
+    }
+
+    /// Bad input gets a 4xx with the spec's error body: oversized body and headers, invalid UTF-8, wrong
+    /// content type, repeated parameters.
+    pub async fn bad_input_gets_4xx_never_5xx(op: &Op) {
+        let post = |body: Vec<u8>, ct: &'static str| {
+            op.http
+                .post(op.url("/token"))
+                .header("content-type", ct)
+                .body(body)
+                .send()
+        };
+        let r = post(vec![b'a'; 70 * 1024], "application/x-www-form-urlencoded")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+        let r = post(
+            b"grant_type=authorization_code&code=\xff\xfe".to_vec(),
+            "application/x-www-form-urlencoded",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+        let r = post(
+            b"{\"grant_type\":\"client_credentials\"}".to_vec(),
+            "application/json",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+        let r = post(
+            b"grant_type=client_credentials&grant_type=client_credentials&client_id=public"
+                .to_vec(),
+            "application/x-www-form-urlencoded",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+        let r = post(
+            b"grant_type=password&username=a&password=b&client_id=public".to_vec(),
+            "application/x-www-form-urlencoded",
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "unsupported_grant_type"
+        );
+        // Headers over the limit.
+        let r = op
+            .http
+            .get(op.url("/jwks"))
+            .header("x-big", "a".repeat(70 * 1024))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        // Repeated authorization parameters: error page (the redirect URI is not established yet).
+        let mut b = Browser::default();
+        let q = format!(
+            "{}&client_id=public",
+            AuthReq::new("public", "code", "openid").query()
+        );
+        assert!(matches!(
+            b.authorize(op, &q).await,
+            Step::ErrorPage(StatusCode::BAD_REQUEST, _)
+        ));
+        // Invalid percent-encoding / UTF-8 in the query.
+        assert!(matches!(
+            b.authorize(op, "client_id=%ff%fe&response_type=code").await,
+            Step::ErrorPage(StatusCode::BAD_REQUEST, _)
+        ));
+        // Unknown endpoint: 404 JSON; wrong method: 405.
+        assert_eq!(
+            op.http.get(op.url("/nope")).send().await.unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            op.http.get(op.url("/token")).send().await.unwrap().status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        // Userinfo: no token, a bad token, two tokens.
+        let r = op.http.get(op.url("/userinfo")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
+        assert_eq!(
+            userinfo(op, "not-a-token").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        let r = op
+            .http
+            .post(op.url("/userinfo"))
+            .bearer_auth("a")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("access_token=b")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+
+    /// Client authentication: client_secret_basic, client_credentials, wrong secrets, wrong methods.
+    pub async fn client_credentials_and_client_authentication(op: &Op) {
+        let (s, t) = token(
+            op,
+            &[("grant_type", "client_credentials"), ("scope", "api:read")],
+            Some(("confidential", "s3cret-s3cret")),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{t}");
+        assert_eq!(t["scope"], "api:read");
+        assert!(t.get("refresh_token").is_none() && t.get("id_token").is_none());
+        let (s, e) = token(
+            op,
+            &[("grant_type", "client_credentials")],
+            Some(("confidential", "wrong")),
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+        );
+        let (s, e) = token(
+            op,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "confidential"),
+                ("client_secret", "s3cret-s3cret"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+            "registered for basic, not post"
+        );
+        let (s, e) = token(
+            op,
+            &[("grant_type", "client_credentials"), ("scope", "openid")],
+            Some(("confidential", "s3cret-s3cret")),
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+        );
+        let (s, e) = token(
+            op,
+            &[("grant_type", "client_credentials"), ("scope", "admin")],
+            Some(("confidential", "s3cret-s3cret")),
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+        );
+        let (s, e) = token(
+            op,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "public"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+        );
+        let (s, e) = token(
+            op,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "nobody"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+        );
+        // The public client registered no client_credentials; the pairwise client no refresh_token.
+        let (s, e) = token(
+            op,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "x"),
+                ("client_id", "pairwise-a"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+        );
+    }
+
+    /// private_key_jwt: a signed assertion authenticates; a replayed one does not.
+    pub async fn private_key_jwt_client(op: &Op) {
+        let key = Jwk::generate(Algorithm::Es256).unwrap();
+        let public = JwkSet::new(vec![key.to_public().unwrap()]);
+        portcullis_op::admin::add_client(
+            &op.provider.store,
+            "pkjwt",
+            &json!({"redirect_uris": [RP], "token_endpoint_auth_method": "private_key_jwt", "jwks": public.to_map(),
+                    "response_types": [], "grant_types": ["client_credentials"], "scope": "api:read"}),
+        )
+        .await
+        .unwrap();
+        let now = portcullis_op::now();
+        let assertion = jwt::encode_value(
+            &portcullis_jose::jws::Header::new(Algorithm::Es256),
+            &json!({"iss": "pkjwt", "sub": "pkjwt", "aud": op.url("/token"), "exp": now + 60, "iat": now, "jti": portcullis_op::random_token()}),
+            &key.signing_key().unwrap(),
+        )
+        .unwrap();
+        let body = [
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+        ];
+        let (s, t) = token(op, &body, None).await;
+        assert_eq!(s, StatusCode::OK, "{t}");
+        let (s, e) = token(op, &body, None).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+            "replayed jti"
+        );
+        let other = Jwk::generate(Algorithm::Es256).unwrap();
+        let forged = jwt::encode_value(
+            &portcullis_jose::jws::Header::new(Algorithm::Es256),
+            &json!({"iss": "pkjwt", "sub": "pkjwt", "aud": op.url("/token"), "exp": now + 60, "jti": "x"}),
+            &other.signing_key().unwrap(),
+        )
+        .unwrap();
+        let (s, _) = token(
+            op,
+            &[body[0], body[1], ("client_assertion", forged.as_str())],
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+
+    /// RFC 7009 revocation and RFC 7662 introspection.
+    pub async fn revocation_and_introspection(op: &Op) {
+        let (_, t) = token(
+            op,
+            &[("grant_type", "client_credentials"), ("scope", "api:read")],
+            Some(("confidential", "s3cret-s3cret")),
+        )
+        .await;
+        let at = t["access_token"].as_str().unwrap();
+        let intro = |tok: String| async move {
+            let r = op
+                .http
+                .post(op.url("/introspect"))
+                .basic_auth("confidential", Some("s3cret-s3cret"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("token={tok}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        };
+        let i = intro(at.to_owned()).await;
+        assert_eq!(i["active"], true);
+        assert_eq!(i["client_id"], "confidential");
+        assert_eq!(i["scope"], "api:read");
+        assert_eq!(intro("garbage".into()).await, json!({"active": false}));
+        let r = op
+            .http
+            .post(op.url("/revoke"))
+            .basic_auth("confidential", Some("s3cret-s3cret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={at}&token_type_hint=access_token"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(intro(at.to_owned()).await["active"], false);
+        // Unknown tokens: 200 as well. Bad client credentials: 401.
+        let r = op
+            .http
+            .post(op.url("/revoke"))
+            .basic_auth("confidential", Some("s3cret-s3cret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("token=unknown")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = op
+            .http
+            .post(op.url("/revoke"))
+            .basic_auth("confidential", Some("nope"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("token=unknown")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        // Public clients cannot introspect; refresh token revocation kills the grant.
+        let mut b = Browser::default();
+        let (_, t) = code_flow(op, &mut b, "alice", "openid").await;
+        let r = op
+            .http
+            .post(op.url("/introspect"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "token={}&client_id=public",
+                t["access_token"].as_str().unwrap()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = op
+            .http
+            .post(op.url("/revoke"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "token={}&client_id=public",
+                t["refresh_token"].as_str().unwrap()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            userinfo(op, t["access_token"].as_str().unwrap()).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    /// RFC 9126: push, then authorize with the request_uri only; single use; bound to the client.
+    pub async fn pushed_authorization_requests(op: &Op) {
+        let req = AuthReq::new("confidential", "code", "openid email");
+        let r = op
+            .http
+            .post(op.url("/par"))
+            .basic_auth("confidential", Some("s3cret-s3cret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(req.query())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        let uri = v["request_uri"].as_str().unwrap().to_owned();
+        assert!(uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+        let q = |client: &str| {
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("client_id", client)
+                .append_pair("request_uri", &uri)
+                .finish()
+        };
+        let mut b = Browser::default();
+        assert!(
+            matches!(
+                b.authorize(op, &q("public")).await,
+                Step::ErrorPage(StatusCode::BAD_REQUEST, _)
+            ),
+            "another client"
+        );
+        let step = b.authorize(op, &q("confidential")).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        assert_eq!(cb["state"], req.state);
+        let (s, t) = token(
+            op,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &cb["code"]),
+                ("redirect_uri", RP),
+                ("code_verifier", req.verifier.as_str()),
+            ],
+            Some(("confidential", "s3cret-s3cret")),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{t}");
+        assert!(
+            matches!(
+                b.authorize(op, &q("confidential")).await,
+                Step::ErrorPage(StatusCode::BAD_REQUEST, _)
+            ),
+            "single use"
+        );
+        // Unauthenticated or with an unregistered redirect: refused with JSON errors.
+        let r = op
+            .http
+            .post(op.url("/par"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(req.query())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let bad = AuthReq::new("confidential", "code", "openid")
+            .set("redirect_uri", "https://evil.example/cb");
+        let r = op
+            .http
+            .post(op.url("/par"))
+            .basic_auth("confidential", Some("s3cret-s3cret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(bad.query())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+
+    /// RP-initiated logout: the session ends; only registered post-logout URIs are redirected to.
+    pub async fn rp_initiated_logout(op: &Op) {
+        let mut b = Browser::default();
+        let (_, t) = code_flow(op, &mut b, "alice", "openid").await;
+        let hint = t["id_token"].as_str().unwrap();
+        let bad = format!(
+            "/end_session?id_token_hint={hint}&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F"
+        );
+        let r = op
+            .http
+            .get(op.url(&bad))
+            .header(
+                "cookie",
+                format!("portcullis_session={}", b.session.clone().unwrap()),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let good = format!(
+            "/end_session?id_token_hint={hint}&post_logout_redirect_uri=https%3A%2F%2Frp.example%2Fbye&state=s1"
+        );
+        let r = op
+            .http
+            .get(op.url(&good))
+            .header(
+                "cookie",
+                format!("portcullis_session={}", b.session.clone().unwrap()),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "https://rp.example/bye?state=s1");
+        let cb = b
+            .authorize(
+                op,
+                &AuthReq::new("public", "code", "openid")
+                    .set("prompt", "none")
+                    .query(),
+            )
+            .await
+            .redirect();
+        assert_eq!(cb["error"], "login_required", "the session is gone");
+    }
+
+    /// Pairwise subjects differ per sector and stay stable; custom scopes release their claims.
+    pub async fn pairwise_subjects_and_custom_scopes(op: &Op) {
+        let mut b = Browser::default();
+        let mut subs = Vec::new();
+        for (client, redirect) in [
+            ("pairwise-a", "https://a.example/cb"),
+            ("pairwise-b", "https://b.example/cb"),
+            ("pairwise-a", "https://a.example/cb"),
+        ] {
+            let req = AuthReq::new(client, "code", "openid").set("redirect_uri", redirect);
+            let step = b.authorize(op, &req.query()).await;
+            let cb = b.complete(op, step, "alice").await.redirect();
+            let (s, t) = token(
+                op,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &cb["code"]),
+                    ("redirect_uri", redirect),
+                    ("client_id", client),
+                    ("code_verifier", req.verifier.as_str()),
+                ],
+                None,
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK, "{t}");
+            let idt = verify_id_token(
+                t["id_token"].as_str().unwrap(),
+                &op.jwks().await,
+                ALGS,
+                &expect(op, client, &req.nonce),
+            )
+            .unwrap();
+            subs.push(idt.claims.registered.sub.unwrap());
+        }
+        assert_ne!(subs[0], subs[1]);
+        assert_eq!(subs[0], subs[2]);
+        assert_eq!(subs[0].len(), 43);
+        let (_, t) = code_flow(op, &mut b, "alice", "openid avatar payment_details").await;
+        let (_, info) = userinfo(op, t["access_token"].as_str().unwrap()).await;
+        assert_eq!(info["nickname"], "dee");
+        assert_eq!(info["payment_details"]["holder"], "Dee Mo");
+        assert!(info.get("email").is_none());
+        // The claims request adds one claim.
+        let claims = r#"{"userinfo":{"phone_number":null}}"#;
+        let req = AuthReq::new("public", "code", "openid").set("claims", claims);
+        let step = b.authorize(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        let (_, t) = redeem(op, &cb["code"], req.verifier.as_str()).await;
+        let (_, info) = userinfo(op, t["access_token"].as_str().unwrap()).await;
+        assert_eq!(info["phone_number"], "+1 555 0100");
+        assert!(info.get("name").is_none());
+    }
+
+    /// Login: wrong password, CSRF token, expired pending request.
+    pub async fn login_form_rejects(op: &Op) {
+        let mut b = Browser::default();
+        let step = b
+            .authorize(op, &AuthReq::new("public", "code", "openid").query())
+            .await;
+        let Step::Login(page) = step else {
+            panic!("{step:?}")
+        };
+        let again = b
+            .submit(
+                op,
+                &page,
+                "/login",
+                &[("username", "alice"), ("password", "wrong password")],
+            )
+            .await;
+        assert!(matches!(again, Step::Login(_)));
+        assert!(b.session.is_none());
+        let again = b
+            .submit(
+                op,
+                &page,
+                "/login",
+                &[("username", "mallory"), ("password", PASSWORD)],
+            )
+            .await;
+        assert!(matches!(again, Step::Login(_)));
+        let forged = page.replace(&hidden(&page, "csrf").unwrap(), "forged");
+        match b
+            .submit(
+                op,
+                &forged,
+                "/login",
+                &[("username", "alice"), ("password", PASSWORD)],
+            )
+            .await
+        {
+            Step::ErrorPage(s, _) => assert_eq!(s, StatusCode::FORBIDDEN),
+            other => panic!("{other:?}"),
+        }
+        // The login page is escaped and framed by strict headers.
+        let r = op
+            .http
+            .get(op.url(&format!(
+                    "/authorize?{}",
+                    AuthReq::new("public", "code", "openid")
+                        .set("login_hint", "\"><script>x</script>")
+                        .query()
+                )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["x-frame-options"], "DENY");
+        assert!(
+            r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        let body = r.text().await.unwrap();
+        assert!(!body.contains("<script>x"));
+        assert!(body.contains("&quot;&gt;&lt;script&gt;"));
+        // Deny at consent: access_denied.
+        let step = b.login(op, &page, "alice").await;
+        let Step::Consent(c) = step else {
+            panic!("{step:?}")
+        };
+        assert!(b.session.is_some());
+        let cb = b
+            .submit(op, &c, "/consent", &[("decision", "deny")])
+            .await
+            .redirect();
+        assert_eq!(cb["error"], "access_denied");
+    }
+
+    /// Discovery and JWKS: every advertised member, keys with kid, never a private member.
+    pub async fn discovery_and_jwks(op: &Op) {
+        let meta: Value = op
+            .http
+            .get(op.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(meta["issuer"], op.base);
+        assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
+        assert!(
+            meta["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("avatar"))
+        );
+        let raw: Value = op
+            .http
+            .get(op.url("/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let keys = raw["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 6, "current and next for EC, RSA, OKP");
+        for k in keys {
+            assert!(k["kid"].is_string());
+            for private in ["d", "p", "q", "dp", "dq", "qi"] {
+                assert!(k.get(private).is_none());
+            }
+        }
+        let _ = AlgorithmSet::from(ALGS);
+    }
+}
+
+macro_rules! every_case {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let op = Op::sqlite().await;
+                cases::$name(&op).await;
+            }
+        )*
+
+        /// Every case again, each on its own database in one throwaway PostgreSQL cluster.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn postgres_every_case() {
+            let pg = PgCluster::start();
+            $(
+                {
+                    let url = pg.create_db(stringify!($name)).await;
+                    let dir = tempfile::tempdir().unwrap();
+                    let port = free_port();
+                    let cfg = config(dir.path(), port, Some(url));
+                    let op = Op::start_cfg(cfg, dir).await;
+                    assert_eq!(op.provider.store.kind(), portcullis_op::store::DbKind::Postgres);
+                    eprintln!("postgres: {}", stringify!($name));
+                    cases::$name(&op).await;
+                }
+            )*
+        }
+    };
+}
+
+every_case!(
+    oidcc_server_code_flow,
+    oidcc_ensure_registered_redirect_uri,
+    oidcc_unknown_client_id,
+    oidcc_codereuse_revokes_tokens,
+    oidcc_code_bound_to_client_redirect_and_pkce,
+    oidcc_nonce_required_for_implicit_and_hybrid,
+    oidcc_response_type_missing,
+    oidcc_unknown_parameters_ignored,
+    oidcc_prompt_none_not_logged_in,
+    oidcc_prompt_none_logged_in_and_prompt_login,
+    oidcc_max_age_1_forces_login,
+    oidcc_id_token_hint,
+    oidcc_post_authorization_request,
+    pkce_plain_refused_and_challenge_required,
+    oidcc_refresh_token_rotation_and_reuse,
+    oidcc_implicit_and_hybrid,
+    response_modes_form_post_and_jarm,
+    bad_input_gets_4xx_never_5xx,
+    client_credentials_and_client_authentication,
+    private_key_jwt_client,
+    revocation_and_introspection,
+    pushed_authorization_requests,
+    rp_initiated_logout,
+    pairwise_subjects_and_custom_scopes,
+    login_form_rejects,
+    discovery_and_jwks,
+);
+
+/// oidcc-codereuse-30seconds / code lifetime: a code older than its lifetime is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_expires() {
+    let op = Op::start_with(|mut c| {
+        c.code_lifetime = 1;
+        c
+    })
+    .await;
+    let mut b = Browser::default();
+    let req = AuthReq::new("public", "code", "openid");
+    let step = b.authorize(&op, &req.query()).await;
+    let cb = b.complete(&op, step, "alice").await.redirect();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (s, e) = redeem(&op, &cb["code"], req.verifier.as_str()).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+}
+
+/// A second start on the same data reuses keys, clients and users; a rotation publishes the next key first
+/// and keeps the retired one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_reuses_data_and_rotation_keeps_keys_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), port, None);
+    let running = portcullis_op::start(portcullis_op::Config {
+        demo: true,
+        ..cfg.clone()
+    })
+    .await
+    .unwrap();
+    assert!(running.first_run.as_ref().unwrap().created);
+    let jwks1 = running.provider.store.keys().await.unwrap();
+    running.provider.store.close().await;
+    drop(running);
+    let running = portcullis_op::start(portcullis_op::Config {
+        demo: true,
+        ..cfg.clone()
+    })
+    .await
+    .unwrap();
+    let demo = running.first_run.as_ref().unwrap();
+    assert!(!demo.created, "second start reuses the demo data");
+    assert!(demo.password.is_some());
+    let jwks2 = running.provider.store.keys().await.unwrap();
+    assert_eq!(
+        jwks1.iter().map(|k| &k.kid).collect::<Vec<_>>(),
+        jwks2.iter().map(|k| &k.kid).collect::<Vec<_>>()
+    );
+    let store = running.provider.store.clone();
+    let before: Vec<_> = jwks2
+        .iter()
+        .map(|k| (k.kid.clone(), k.state.clone()))
+        .collect();
+    portcullis_op::keys::rotate(&store, portcullis_op::now(), 3600)
+        .await
+        .unwrap();
+    let after = store.keys().await.unwrap();
+    for (kid, state) in &before {
+        let now_state = &after.iter().find(|k| &k.kid == kid).unwrap().state;
+        match state.as_str() {
+            "current" => assert_eq!(now_state, "retired"),
+            "next" => assert_eq!(now_state, "current", "the published next key signs now"),
+            _ => {}
+        }
+    }
+    assert_eq!(after.iter().filter(|k| k.state == "next").count(), 3);
+    running.provider.reload_keys().await.unwrap();
+}

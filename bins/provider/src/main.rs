@@ -178,14 +178,15 @@ fn print_next_steps(r: &portcullis_op::Running) {
             challenge.as_str()
         );
         println!();
-        println!("Log in with the demo client in two commands:");
-        println!(
-            "  cargo run --release -p portcullis-client -- login --issuer {iss} --client-id demo --port 8081"
-        );
-        println!("or open this authorization URL in a browser:");
+        println!("Next: open this authorization URL in a browser and sign in as the demo user:");
         println!("  {url}");
         println!(
-            "  (code_verifier for the token request: {})",
+            "The browser then lands on {}?code=... (nothing listens there yet); redeem the code within 60 s:",
+            admin::DEMO_REDIRECT
+        );
+        println!(
+            "  curl -s {iss}/token -d grant_type=authorization_code -d client_id=demo -d code=CODE --data-urlencode redirect_uri={} -d code_verifier={}",
+            admin::DEMO_REDIRECT,
             verifier.as_str()
         );
     }
@@ -262,6 +263,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                     println!("password set for {username}");
                 }
                 Command::Keys(KeysCmd::List) => {
+                    // Creates the first keys when none exist yet, as the first serve would.
+                    keys::KeyRing::load(&store, now, cfg.retired_key_lifetime as i64)
+                        .await
+                        .map_err(s)?;
                     for k in store.keys().await.map_err(s)? {
                         println!(
                             "{}\t{}\t{}\tcreated {}{}",

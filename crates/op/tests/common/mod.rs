@@ -17,6 +17,51 @@ use serde_json::{Value, json};
 pub const PASSWORD: &str = "correct horse battery";
 pub const RP: &str = "https://rp.example/cb";
 
+/// Anything the browser and token helpers can talk to: an in-process provider or a spawned binary.
+pub trait Target {
+    fn base(&self) -> &str;
+    fn http(&self) -> &reqwest::Client;
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+}
+
+/// A provider reached only over HTTP (a spawned `portcullis-provider`).
+pub struct Remote {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Remote {
+    pub fn new(base: &str) -> Remote {
+        Remote {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+}
+
+impl Target for Remote {
+    fn base(&self) -> &str {
+        &self.base
+    }
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+impl Target for Op {
+    fn base(&self) -> &str {
+        &self.base
+    }
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
 pub struct Op {
     pub base: String,
     pub provider: Arc<Provider>,
@@ -138,10 +183,6 @@ impl Op {
             .unwrap();
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     pub async fn jwks(&self) -> JwkSet {
         let body = self
             .http
@@ -237,15 +278,15 @@ impl Browser {
         }
     }
 
-    pub async fn authorize(&mut self, op: &Op, query: &str) -> Step {
-        let r = self.with_cookie(op.http.get(format!("{}?{query}", op.url("/authorize"))));
+    pub async fn authorize(&mut self, op: &impl Target, query: &str) -> Step {
+        let r = self.with_cookie(op.http().get(format!("{}?{query}", op.url("/authorize"))));
         let resp = r.send().await.unwrap();
         self.step(resp).await
     }
 
-    pub async fn authorize_post(&mut self, op: &Op, body: &str) -> Step {
+    pub async fn authorize_post(&mut self, op: &impl Target, body: &str) -> Step {
         let r = self.with_cookie(
-            op.http
+            op.http()
                 .post(op.url("/authorize"))
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(body.to_owned()),
@@ -256,7 +297,7 @@ impl Browser {
 
     pub async fn submit(
         &mut self,
-        op: &Op,
+        op: &impl Target,
         page: &str,
         action: &str,
         fields: &[(&str, &str)],
@@ -268,7 +309,7 @@ impl Browser {
             form.append_pair(k, v);
         }
         let r = self.with_cookie(
-            op.http
+            op.http()
                 .post(op.url(action))
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(form.finish()),
@@ -277,7 +318,7 @@ impl Browser {
         self.step(resp).await
     }
 
-    pub async fn login(&mut self, op: &Op, page: &str, user: &str) -> Step {
+    pub async fn login(&mut self, op: &impl Target, page: &str, user: &str) -> Step {
         self.submit(
             op,
             page,
@@ -288,7 +329,7 @@ impl Browser {
     }
 
     /// Drives login and consent as needed until the provider answers the client.
-    pub async fn complete(&mut self, op: &Op, mut step: Step, user: &str) -> Step {
+    pub async fn complete(&mut self, op: &impl Target, mut step: Step, user: &str) -> Step {
         for _ in 0..4 {
             step = match step {
                 Step::Login(page) => self.login(op, &page, user).await,
@@ -356,7 +397,7 @@ impl AuthReq {
 }
 
 pub async fn token(
-    op: &Op,
+    op: &impl Target,
     body: &[(&str, &str)],
     basic: Option<(&str, &str)>,
 ) -> (StatusCode, Value) {
@@ -365,7 +406,7 @@ pub async fn token(
         form.append_pair(k, v);
     }
     let mut r = op
-        .http
+        .http()
         .post(op.url("/token"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form.finish());
@@ -378,7 +419,7 @@ pub async fn token(
     (status, resp.json().await.unwrap())
 }
 
-pub async fn redeem(op: &Op, code: &str, verifier: &str) -> (StatusCode, Value) {
+pub async fn redeem(op: &impl Target, code: &str, verifier: &str) -> (StatusCode, Value) {
     token(
         op,
         &[
@@ -393,9 +434,9 @@ pub async fn redeem(op: &Op, code: &str, verifier: &str) -> (StatusCode, Value) 
     .await
 }
 
-pub async fn userinfo(op: &Op, at: &str) -> (StatusCode, Value) {
+pub async fn userinfo(op: &impl Target, at: &str) -> (StatusCode, Value) {
     let resp = op
-        .http
+        .http()
         .get(op.url("/userinfo"))
         .bearer_auth(at)
         .send()
@@ -407,7 +448,7 @@ pub async fn userinfo(op: &Op, at: &str) -> (StatusCode, Value) {
 
 /// A full code flow for `user`: returns the token response.
 pub async fn code_flow(
-    op: &Op,
+    op: &impl Target,
     browser: &mut Browser,
     user: &str,
     scope: &str,
@@ -416,7 +457,7 @@ pub async fn code_flow(
     let step = browser.authorize(op, &req.query()).await;
     let cb = browser.complete(op, step, user).await.redirect();
     assert_eq!(cb["state"], req.state);
-    assert_eq!(cb["iss"], op.base);
+    assert_eq!(cb["iss"], op.base());
     let (status, tokens) = redeem(op, &cb["code"], req.verifier.as_str()).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     (req, tokens)

@@ -46,7 +46,13 @@ pub struct Provider {
     scope_claims: ScopeClaims,
     pairwise: PairwiseSecret,
     metadata: String,
+    /// Parsed clients, each kept for [`CLIENT_CACHE_SECS`] (registration changes made on another node or by the
+    /// admin command reach this node within that time).
+    clients: RwLock<std::collections::HashMap<String, (i64, Option<Client>)>>,
 }
+
+/// How long a parsed client registration is reused.
+pub const CLIENT_CACHE_SECS: i64 = 5;
 
 /// An error at an endpoint, already in its HTTP form.
 type HttpResult<T> = Result<T, Response>;
@@ -76,6 +82,7 @@ impl Provider {
             keys: RwLock::new(Arc::new(keys)),
             pairwise,
             metadata,
+            clients: RwLock::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -99,6 +106,22 @@ impl Provider {
     }
 
     async fn client(&self, id: &str) -> HttpResult<Option<Client>> {
+        let t = now();
+        if let Some((at, c)) = self.clients.read().expect("client cache").get(id)
+            && t - at < CLIENT_CACHE_SECS
+        {
+            return Ok(c.clone());
+        }
+        let c = self.load_client(id).await?;
+        let mut cache = self.clients.write().expect("client cache");
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(id.to_owned(), (t, c.clone()));
+        Ok(c)
+    }
+
+    async fn load_client(&self, id: &str) -> HttpResult<Option<Client>> {
         match self.store.client(id).await.map_err(db)? {
             None => Ok(None),
             Some(row) => match Client::from_row(&row) {

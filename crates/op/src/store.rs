@@ -40,6 +40,9 @@ pub enum DbKind {
 pub struct Store {
     pool: AnyPool,
     kind: DbKind,
+    /// SQLite allows one writer at a time and makes waiting writers poll with growing sleeps; serializing
+    /// writes in-process instead keeps write latency flat. (PostgreSQL needs no such lock.)
+    write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
@@ -245,9 +248,22 @@ impl Store {
                     .await?
             }
         };
-        let store = Store { pool, kind };
+        let write_lock =
+            (kind == DbKind::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
+        let store = Store {
+            pool,
+            kind,
+            write_lock,
+        };
         store.migrate().await?;
         Ok(store)
+    }
+
+    async fn write(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_lock {
+            Some(l) => Some(l.lock().await),
+            None => None,
+        }
     }
 
     /// Which database this is.
@@ -256,6 +272,7 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
+        let _w = self.write().await;
         sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
             .execute(&self.pool)
             .await?;
@@ -297,6 +314,7 @@ impl Store {
 
     /// Stores a setting unless it exists; returns the stored value (the first writer wins on a shared DB).
     pub async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String> {
+        let _w = self.write().await;
         sqlx::query(
             "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
@@ -313,6 +331,7 @@ impl Store {
 
     /// Inserts or replaces a client.
     pub async fn put_client(&self, c: &ClientRow, now: i64) -> Result<()> {
+        let _w = self.write().await;
         sqlx::query(
             "INSERT INTO clients (id, secret_hash, metadata, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, metadata = excluded.metadata",
@@ -351,6 +370,7 @@ impl Store {
 
     /// Removes a client and revokes its grants. Returns whether it existed.
     pub async fn remove_client(&self, id: &str) -> Result<bool> {
+        let _w = self.write().await;
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)
@@ -369,6 +389,7 @@ impl Store {
 
     /// Inserts a user; false when the username is taken.
     pub async fn add_user(&self, u: &UserRow, now: i64) -> Result<bool> {
+        let _w = self.write().await;
         let n = sqlx::query(
             "INSERT INTO users (id, username, password_hash, claims, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT DO NOTHING",
@@ -427,6 +448,7 @@ impl Store {
 
     /// Sets a user's password hash; false when there is no such user.
     pub async fn set_password(&self, username: &str, hash: &str) -> Result<bool> {
+        let _w = self.write().await;
         Ok(
             sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
                 .bind(hash)
@@ -464,6 +486,7 @@ impl Store {
     /// Adds keys for a family when it has none (first run); a concurrent first run on another node loses
     /// cleanly (the check and inserts are one transaction).
     pub async fn add_keys_if_family_empty(&self, family: &str, keys: &[KeyRow]) -> Result<bool> {
+        let _w = self.write().await;
         let mut tx = self.pool.begin().await?;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE family = $1")
             .bind(family)
@@ -503,6 +526,7 @@ impl Store {
         now: i64,
         prune_before: i64,
     ) -> Result<()> {
+        let _w = self.write().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE signing_keys SET state = 'retired', retired_at = $1 WHERE family = $2 AND state = 'current'",
@@ -533,6 +557,7 @@ impl Store {
 
     /// Stores a pending or pushed request.
     pub async fn put_pending(&self, p: &PendingRow) -> Result<()> {
+        let _w = self.write().await;
         sqlx::query(
             "INSERT INTO pending_requests (id, kind, client_id, params, csrf, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -573,6 +598,7 @@ impl Store {
 
     /// Deletes a pending request; true when this call removed it (single use).
     pub async fn take_pending(&self, id: &str) -> Result<bool> {
+        let _w = self.write().await;
         Ok(sqlx::query("DELETE FROM pending_requests WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
@@ -585,6 +611,7 @@ impl Store {
 
     /// Stores a session.
     pub async fn put_session(&self, id_hash: &str, s: &SessionRow) -> Result<()> {
+        let _w = self.write().await;
         sqlx::query(
             "INSERT INTO sessions (id_hash, sid, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -620,6 +647,7 @@ impl Store {
 
     /// Ends a session.
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        let _w = self.write().await;
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
             .execute(&self.pool)
@@ -642,6 +670,7 @@ impl Store {
 
     /// Remembers consent.
     pub async fn put_consent(&self, user_id: &str, client_id: &str, scope: &str) -> Result<()> {
+        let _w = self.write().await;
         sqlx::query(
             "INSERT INTO consents (user_id, client_id, scope) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope",
@@ -665,6 +694,7 @@ impl Store {
         refresh: Option<(&str, &str, i64)>,
         now: i64,
     ) -> Result<()> {
+        let _w = self.write().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, created_at) \
@@ -738,6 +768,7 @@ impl Store {
         access: Option<(&str, &str, i64)>,
         refresh: Option<(&str, &str, i64)>,
     ) -> Result<()> {
+        let _w = self.write().await;
         let mut tx = self.pool.begin().await?;
         Self::insert_tokens(&mut tx, grant_id, access, refresh).await?;
         tx.commit().await?;
@@ -759,6 +790,7 @@ impl Store {
 
     /// Revokes a grant and deletes every token issued from it.
     pub async fn revoke_grant(&self, id: &str) -> Result<()> {
+        let _w = self.write().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE grants SET revoked = 1 WHERE id = $1")
             .bind(id)
@@ -778,33 +810,34 @@ impl Store {
 
     /// Consumes a code: marks it used if it was not, atomically.
     pub async fn consume_code(&self, hash: &str) -> Result<Consumed<CodeRow>> {
-        let n = sqlx::query("UPDATE codes SET used = 1 WHERE hash = $1 AND used = 0")
-            .bind(hash)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let _w = self.write().await;
+        // One statement on the fast path: mark used and read the row.
         let row = sqlx::query(
-            "SELECT grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at FROM codes WHERE hash = $1",
+            "UPDATE codes SET used = 1 WHERE hash = $1 AND used = 0 \
+             RETURNING grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at",
         )
         .bind(hash)
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else {
-            return Ok(Consumed::Unknown);
+            let used: Option<String> =
+                sqlx::query_scalar("SELECT grant_id FROM codes WHERE hash = $1")
+                    .bind(hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            return Ok(match used {
+                Some(grant_id) => Consumed::Replayed(grant_id),
+                None => Consumed::Unknown,
+            });
         };
-        let c = CodeRow {
+        Ok(Consumed::Fresh(CodeRow {
             grant_id: r.try_get("grant_id")?,
             client_id: r.try_get("client_id")?,
             redirect_uri: r.try_get("redirect_uri")?,
             code_challenge: r.try_get("code_challenge")?,
             code_challenge_method: r.try_get("code_challenge_method")?,
             expires_at: r.try_get("expires_at")?,
-        };
-        Ok(if n == 1 {
-            Consumed::Fresh(c)
-        } else {
-            Consumed::Replayed(c.grant_id)
-        })
+        }))
     }
 
     /// Consumes a refresh token (rotation): marks it used if it was not, atomically. Returns the grant and
@@ -814,6 +847,7 @@ impl Store {
         hash: &str,
         now: i64,
     ) -> Result<Consumed<(GrantRow, String)>> {
+        let _w = self.write().await;
         let n = sqlx::query(
             "UPDATE refresh_tokens SET used = 1 WHERE hash = $1 AND used = 0 AND expires_at > $2",
         )
@@ -891,6 +925,7 @@ impl Store {
 
     /// Deletes one access token.
     pub async fn delete_access_token(&self, hash: &str) -> Result<()> {
+        let _w = self.write().await;
         sqlx::query("DELETE FROM access_tokens WHERE hash = $1")
             .bind(hash)
             .execute(&self.pool)
@@ -906,6 +941,7 @@ impl Store {
         expires_at: i64,
         now: i64,
     ) -> Result<bool> {
+        let _w = self.write().await;
         sqlx::query("DELETE FROM seen_jtis WHERE expires_at < $1")
             .bind(now)
             .execute(&self.pool)

@@ -722,6 +722,12 @@ async fn after_login(
                 "prompt=none but consent is needed",
             ));
         }
+        // The consent form is bound to the session that will answer it: a consent page obtained by someone
+        // else cannot be submitted from the victim's browser (the session id is the CSRF token's suffix).
+        let pending = PendingRow {
+            csrf: format!("{}.{}", random_token(), session.sid),
+            ..pending
+        };
         p.store.put_pending(&pending).await.map_err(db)?;
         let scopes: Vec<&str> = v.req.scope.iter().collect();
         return Ok(web::html(
@@ -998,6 +1004,13 @@ async fn consent_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRes
             "no session",
         ));
     };
+    if !row.csrf.ends_with(&format!(".{}", session.sid)) {
+        return Err(web::error_page(
+            StatusCode::FORBIDDEN,
+            "invalid_request",
+            "this consent request belongs to another session",
+        ));
+    }
     if !p.store.take_pending(&row.id).await.map_err(db)? {
         return Err(web::error_page(
             StatusCode::BAD_REQUEST,

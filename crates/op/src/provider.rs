@@ -546,7 +546,8 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
     // Does the current session satisfy the request?
     let mut need_login = session.is_none() || req.prompt.contains(&Prompt::Login);
     if let (Some((_, s)), Some(max_age)) = (&session, req.max_age)
-        && (t - s.auth_time) as u64 >= max_age.max(1)
+        // OIDC Core §3.1.2.1: re-authenticate when more than max_age seconds passed; max_age=0 always.
+        && (max_age == 0 || (t - s.auth_time).max(0) as u64 > max_age)
     {
         need_login = true;
     }
@@ -1349,11 +1350,8 @@ async fn issue_tokens(
         let idt = p
             .id_token(client, &user, &g, Some(&at), None, None, false)
             .map_err(|e| {
-                oerr(OidcError::InvalidGrant(if e.is_empty() {
-                    ""
-                } else {
-                    "cannot sign the ID token"
-                }))
+                tracing::error!("signing an ID token: {e}");
+                web::unavailable()
             })?;
         body["id_token"] = json!(idt);
     }

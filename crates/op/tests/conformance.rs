@@ -347,17 +347,20 @@ mod cases {
             &e,
         )
         .unwrap();
+        // Right after the login the session is fresh enough for max_age=10000 and prompt=none…
         let cb = b
             .authorize(
                 op,
                 &AuthReq::new("public", "code", "openid")
-                    .set("max_age", "1")
+                    .set("max_age", "10000")
                     .set("prompt", "none")
                     .query(),
             )
-            .await;
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        let _ = cb;
+            .await
+            .redirect();
+        assert!(cb.contains_key("code"), "{cb:?}");
+        // …but not, two seconds later, for max_age=1.
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         let cb = b
             .authorize(
                 op,
@@ -863,6 +866,89 @@ mod cases {
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
 
+    /// oidcc-request-object (RFC 9101): a request object signed with the client's registered key carries the
+    /// request; a forged or unsigned one is invalid_request_object, sent back to the registered redirect URI.
+    pub async fn signed_request_objects(op: &Op) {
+        let key = Jwk::generate(Algorithm::Es256).unwrap();
+        portcullis_op::admin::add_client(
+            &op.provider.store,
+            "jar",
+            &json!({"redirect_uris": [RP], "token_endpoint_auth_method": "none",
+                    "jwks": JwkSet::new(vec![key.to_public().unwrap()]).to_map()}),
+        )
+        .await
+        .unwrap();
+        let req = AuthReq::new("jar", "code", "openid email");
+        let now = portcullis_op::now();
+        let mut claims: serde_json::Map<String, Value> = req
+            .pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        claims.insert("iss".into(), json!("jar"));
+        claims.insert("aud".into(), json!(op.base));
+        claims.insert("exp".into(), json!(now + 300));
+        let sign = |k: &Jwk, c: &serde_json::Map<String, Value>| {
+            jwt::encode_value(
+                &portcullis_jose::jws::Header::new(Algorithm::Es256),
+                c,
+                &k.signing_key().unwrap(),
+            )
+            .unwrap()
+        };
+        let outer = |request: &str| {
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("client_id", "jar")
+                .append_pair("response_type", "code")
+                .append_pair("scope", "openid")
+                .append_pair("redirect_uri", RP)
+                .append_pair("request", request)
+                .finish()
+        };
+        let mut b = Browser::default();
+        let step = b.authorize(op, &outer(&sign(&key, &claims))).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        assert_eq!(
+            cb["state"], req.state,
+            "the request object's state, not the query's"
+        );
+        let (s, t) = token(
+            op,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &cb["code"]),
+                ("redirect_uri", RP),
+                ("client_id", "jar"),
+                ("code_verifier", req.verifier.as_str()),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{t}");
+        let forged = sign(&Jwk::generate(Algorithm::Es256).unwrap(), &claims);
+        let cb = b.authorize(op, &outer(&forged)).await.redirect();
+        assert_eq!(cb["error"], "invalid_request_object");
+        let mut wrong_aud = claims.clone();
+        wrong_aud.insert("aud".into(), json!("https://other.example"));
+        let cb = b
+            .authorize(op, &outer(&sign(&key, &wrong_aud)))
+            .await
+            .redirect();
+        assert_eq!(cb["error"], "invalid_request_object");
+        let unsigned = format!(
+            "eyJhbGciOiJub25lIn0.{}.",
+            portcullis_jose::base64url::encode(
+                Value::Object(claims.clone()).to_string().as_bytes()
+            )
+        );
+        let cb = b.authorize(op, &outer(&unsigned)).await.redirect();
+        assert_eq!(cb["error"], "invalid_request_object");
+        // A client without registered keys cannot use request objects.
+        let q = outer(&sign(&key, &claims)).replace("client_id=jar", "client_id=public");
+        let cb = b.authorize(op, &q).await.redirect();
+        assert_eq!(cb["error"], "invalid_request_object");
+    }
+
     /// RFC 7009 revocation and RFC 7662 introspection.
     pub async fn revocation_and_introspection(op: &Op) {
         let (_, t) = token(
@@ -1298,6 +1384,7 @@ every_case!(
     bad_input_gets_4xx_never_5xx,
     client_credentials_and_client_authentication,
     private_key_jwt_client,
+    signed_request_objects,
     revocation_and_introspection,
     pushed_authorization_requests,
     rp_initiated_logout,

@@ -146,7 +146,12 @@ fn config(g: &Global) -> Result<Config, String> {
 
 fn print_next_steps(r: &portcullis_op::Running) {
     let iss = &r.provider.cfg.issuer;
-    println!("Portcullis provider listening on http://{}", r.addr);
+    let scheme = if r.provider.cfg.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("Portcullis provider listening on {scheme}://{}", r.addr);
     println!("  issuer:     {iss}");
     println!("  discovery:  {iss}/.well-known/openid-configuration");
     println!("  database:   {}", redact(&r.provider.cfg.database_url()));

@@ -5,7 +5,7 @@
 use portcullis_jose::{Algorithm, JwkSet};
 use portcullis_oidc::{
     ClientAuthMethod, ClientAuthentication, ClientMetadata, ClientPermissions, GrantType,
-    OidcError, ResponseType, Scope,
+    OidcError, ResponseType, Scope, TlsClientAuthRule,
 };
 use portcullis_pairwise::{SectorIdentifier, SubjectType};
 use serde_json::Value;
@@ -42,6 +42,11 @@ pub struct Client {
     pub jwks: Option<JwkSet>,
     /// `post_logout_redirect_uris`
     pub post_logout_redirect_uris: Vec<String>,
+    /// The registered subject DN / SAN for `tls_client_auth`.
+    pub tls_rule: Option<TlsClientAuthRule>,
+    /// Whether access tokens are bound to the client certificate (always for mutual-TLS clients, else when
+    /// `tls_client_certificate_bound_access_tokens` is registered and a certificate is presented).
+    pub bind_tokens: bool,
 }
 
 fn alg(v: Option<&str>, default: Algorithm) -> Result<Algorithm, String> {
@@ -66,12 +71,7 @@ impl Client {
         let meta = ClientMetadata::from_json(row.metadata.as_bytes()).map_err(|e| e.to_string())?;
         let auth_method =
             ClientAuthMethod::parse(&meta.token_endpoint_auth_method).map_err(|e| e.to_string())?;
-        if matches!(
-            auth_method,
-            ClientAuthMethod::ClientSecretJwt
-                | ClientAuthMethod::TlsClientAuth
-                | ClientAuthMethod::SelfSignedTlsClientAuth
-        ) {
+        if auth_method == ClientAuthMethod::ClientSecretJwt {
             return Err(format!(
                 "token_endpoint_auth_method {} is not offered by this provider",
                 auth_method.as_str()
@@ -120,9 +120,22 @@ impl Client {
             ),
             None => None,
         };
-        if auth_method != ClientAuthMethod::None
-            && auth_method != ClientAuthMethod::PrivateKeyJwt
-            && row.secret_hash.is_none()
+        let tls_rule = match auth_method {
+            ClientAuthMethod::TlsClientAuth => {
+                Some(TlsClientAuthRule::from_metadata(&meta).map_err(|e| e.to_string())?)
+            }
+            _ => None,
+        };
+        if auth_method == ClientAuthMethod::SelfSignedTlsClientAuth && jwks.is_none() {
+            return Err("self_signed_tls_client_auth needs jwks".into());
+        }
+        let bind_tokens = tls_rule.is_some()
+            || auth_method == ClientAuthMethod::SelfSignedTlsClientAuth
+            || meta.tls_client_certificate_bound_access_tokens;
+        if matches!(
+            auth_method,
+            ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost
+        ) && row.secret_hash.is_none()
         {
             return Err("a secret is required for this authentication method".into());
         }
@@ -166,6 +179,8 @@ impl Client {
                         .collect()
                 })
                 .unwrap_or_default(),
+            tls_rule,
+            bind_tokens,
             meta,
         })
     }

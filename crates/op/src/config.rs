@@ -52,6 +52,21 @@ pub struct Config {
     pub scopes: BTreeMap<String, Vec<String>>,
     /// Largest request body and header block, bytes.
     pub max_request_bytes: usize,
+    /// Serve HTTPS (rustls) with optional client certificates (RFC 8705).
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Server certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Server private key, PEM (PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+    /// CA certificates (PEM) that issue `tls_client_auth` client certificates. Without it, only
+    /// `self_signed_tls_client_auth` clients can use mutual TLS.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -73,6 +88,7 @@ impl Default for Config {
             demo: true,
             scopes,
             max_request_bytes: 64 * 1024,
+            tls: None,
         }
     }
 }
@@ -115,6 +131,9 @@ impl Config {
         }
         if url.query().is_some() || url.fragment().is_some() || self.issuer.ends_with('/') {
             return bad("issuer must have no query, fragment or trailing slash");
+        }
+        if self.tls.is_some() && url.scheme() != "https" {
+            return bad("with tls configured the issuer must be https");
         }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return bad("listen must be an address:port");

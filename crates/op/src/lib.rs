@@ -18,6 +18,7 @@ pub mod pages;
 pub mod passwords;
 pub mod provider;
 pub mod store;
+pub mod tls;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -84,7 +85,15 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
     } else {
         None
     };
-    let provider = Provider::new(cfg.clone(), store)
+    let tls = match &cfg.tls {
+        Some(t) => Some(Arc::new(tls::Tls::load(
+            &t.cert,
+            &t.key,
+            t.client_ca.as_deref(),
+        )?)),
+        None => None,
+    };
+    let provider = Provider::new(cfg.clone(), store, tls)
         .await
         .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
@@ -125,15 +134,49 @@ impl Running {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+            let app = app.clone();
+            let tls = self.provider.tls.clone();
             tokio::spawn(async move {
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .max_buf_size(max)
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(io, svc)
-                    .await;
+                let builder = || {
+                    let mut b = hyper::server::conn::http1::Builder::new();
+                    b.max_buf_size(max)
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10));
+                    b
+                };
+                match tls {
+                    None => {
+                        let svc = hyper_util::service::TowerToHyperService::new(app);
+                        let io = hyper_util::rt::TokioIo::new(stream);
+                        let _ = builder().serve_connection(io, svc).await;
+                    }
+                    Some(tls) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
+                        let accepted =
+                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                                .await;
+                        let Ok(Ok(stream)) = accepted else { return };
+                        // The client certificate of this connection travels with each request.
+                        let peer = tls::PeerCertificate(
+                            stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .map(|c| Arc::new(c.to_vec())),
+                        );
+                        let svc = tower::ServiceExt::map_request(
+                            app,
+                            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                                req.extensions_mut().insert(peer.clone());
+                                req
+                            },
+                        );
+                        let svc = hyper_util::service::TowerToHyperService::new(svc);
+                        let io = hyper_util::rt::TokioIo::new(stream);
+                        let _ = builder().serve_connection(io, svc).await;
+                    }
+                }
             });
         }
     }

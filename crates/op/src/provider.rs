@@ -11,10 +11,11 @@ use axum::routing::{get, post};
 use portcullis_jose::{Algorithm, AlgorithmSet, Validation, jwt};
 use portcullis_oidc::{
     AuthorizationRequest, AuthorizationResponse, ClaimsRequest, ClientAuthMethod,
-    ClientAuthentication, ErrorCode, Grant, IdTokenBuilder, IssuedCode, OidcError, Params, Prompt,
-    PushedAuthorizationRequest, RedirectUriRule, RequestObjectPolicy, ResponseMode, Scope,
-    ScopeClaims, TokenRequest, client_authentication, form_post_html, redirect_with,
-    verify_client_assertion, verify_request_object,
+    ClientAuthentication, ClientCertificate, ErrorCode, Grant, IdTokenBuilder, IssuedCode,
+    OidcError, Params, Prompt, PushedAuthorizationRequest, RedirectUriRule, RequestObjectPolicy,
+    ResponseMode, Scope, ScopeClaims, TokenRequest, certificate_thumbprint_s256,
+    check_certificate_binding, check_self_signed, client_authentication, form_post_html,
+    redirect_with, verify_client_assertion, verify_request_object,
 };
 use portcullis_pairwise::{PairwiseSecret, SubjectType, subject_for};
 use portcullis_pkce::{CodeChallenge, Policy};
@@ -27,6 +28,7 @@ use crate::keys::{KeyRing, SIGNING_ALGS};
 use crate::store::{
     CodeRow, Consumed, GrantRow, PendingRow, SessionRow, Store, StoreError, UserRow,
 };
+use crate::tls::{PeerCertificate, Tls};
 use crate::web::{self, PAGE_CSP};
 use crate::{hash, now, pages, random_token};
 
@@ -49,6 +51,8 @@ pub struct Provider {
     /// Parsed clients, each kept for [`CLIENT_CACHE_SECS`] (registration changes made on another node or by the
     /// admin command reach this node within that time).
     clients: RwLock<std::collections::HashMap<String, (i64, Option<Client>)>>,
+    /// TLS material when serving HTTPS (mutual-TLS client authentication needs it).
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// How long a parsed client registration is reused.
@@ -64,7 +68,11 @@ fn db(e: StoreError) -> Response {
 
 impl Provider {
     /// Opens the store, loads (or creates) keys and the pairwise secret.
-    pub async fn new(cfg: Config, store: Store) -> Result<Arc<Provider>, StoreError> {
+    pub async fn new(
+        cfg: Config,
+        store: Store,
+        tls: Option<Arc<Tls>>,
+    ) -> Result<Arc<Provider>, StoreError> {
         let t = now();
         let keys = KeyRing::load(&store, t, cfg.retired_key_lifetime as i64).await?;
         let secret = store
@@ -74,7 +82,7 @@ impl Provider {
             .map_err(|_| StoreError::Corrupt("pairwise secret".into()))?;
         let pairwise = PairwiseSecret::new(1, &secret)
             .map_err(|e| StoreError::Corrupt(format!("pairwise secret: {e}")))?;
-        let metadata = metadata(&cfg).to_string();
+        let metadata = metadata(&cfg, tls.is_some()).to_string();
         Ok(Arc::new(Provider {
             scope_claims: cfg.scope_claims(),
             cfg,
@@ -83,6 +91,7 @@ impl Provider {
             pairwise,
             metadata,
             clients: RwLock::new(std::collections::HashMap::new()),
+            tls,
         }))
     }
 
@@ -149,7 +158,7 @@ impl Provider {
 }
 
 /// The discovery document.
-fn metadata(cfg: &Config) -> Value {
+fn metadata(cfg: &Config, mtls: bool) -> Value {
     let iss = &cfg.issuer;
     let mut scopes: Vec<String> = [
         "openid",
@@ -164,7 +173,7 @@ fn metadata(cfg: &Config) -> Value {
     .collect();
     scopes.extend(cfg.scopes.keys().cloned());
     let algs: Vec<&str> = SIGNING_ALGS.iter().map(|a| a.as_str()).collect();
-    json!({
+    let mut m = json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/authorize"),
         "token_endpoint": format!("{iss}/token"),
@@ -200,7 +209,19 @@ fn metadata(cfg: &Config) -> Value {
         "acr_values_supported": [ACR],
         "display_values_supported": ["page"],
         "ui_locales_supported": ["en"],
-    })
+    });
+    if mtls {
+        m["token_endpoint_auth_methods_supported"] = json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "tls_client_auth",
+            "self_signed_tls_client_auth"
+        ]);
+        m["tls_client_certificate_bound_access_tokens"] = json!(true);
+    }
+    m
 }
 
 /// The router with every endpoint.
@@ -796,6 +817,8 @@ async fn issue_authorization(
                     h,
                     scope_text.as_str(),
                     t + p.cfg.access_token_lifetime as i64,
+                    // Front-channel tokens cannot be bound (RFC 8705 §6.4).
+                    None,
                 )
             }),
             None,
@@ -1056,7 +1079,11 @@ async fn consent_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRes
 
 impl Provider {
     /// Authenticates the client of a back-channel request.
-    async fn authenticate(&self, auth: &ClientAuthentication) -> Result<Client, OidcError> {
+    async fn authenticate(
+        &self,
+        auth: &ClientAuthentication,
+        peer: Option<&[u8]>,
+    ) -> Result<Client, OidcError> {
         let fail = OidcError::ClientAuthentication("client authentication failed");
         let client_id = match auth {
             ClientAuthentication::JwtAssertion {
@@ -1077,6 +1104,35 @@ impl Provider {
             .await
             .map_err(|_| OidcError::ClientAuthentication("storage unavailable"))?
             .ok_or(fail.clone())?;
+        // Mutual TLS (RFC 8705): the certificate of the connection authenticates, nothing in the body may.
+        if matches!(
+            client.auth_method,
+            ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth
+        ) {
+            if !matches!(auth, ClientAuthentication::None { .. }) {
+                return Err(OidcError::ClientAuthentication(
+                    "authentication method differs from the registered one",
+                ));
+            }
+            let der = peer.ok_or(OidcError::ClientAuthentication("no client certificate"))?;
+            let cert = ClientCertificate::from_der(der).map_err(|_| fail.clone())?;
+            let ok = match client.auth_method {
+                ClientAuthMethod::TlsClientAuth => {
+                    self.tls
+                        .as_ref()
+                        .is_some_and(|t| t.chains_to_client_ca(der))
+                        && client
+                            .tls_rule
+                            .as_ref()
+                            .is_some_and(|r| r.check(&cert).is_ok())
+                }
+                _ => client
+                    .jwks
+                    .as_ref()
+                    .is_some_and(|k| check_self_signed(&cert, k).is_ok()),
+            };
+            return if ok { Ok(client) } else { Err(fail) };
+        }
         match auth {
             ClientAuthentication::JwtAssertion { assertion, .. } => {
                 if client.auth_method != ClientAuthMethod::PrivateKeyJwt {
@@ -1138,15 +1194,31 @@ async fn read_back_channel(
     Ok((form, auth))
 }
 
-async fn token(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
-    token_inner(&p, &headers, body).await.unwrap_or_else(|r| r)
+async fn token(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<PeerCertificate>>,
+    body: Body,
+) -> Response {
+    token_inner(&p, peer_der(peer), &headers, body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+fn peer_der(peer: Option<axum::Extension<PeerCertificate>>) -> Option<Arc<Vec<u8>>> {
+    peer.and_then(|axum::Extension(PeerCertificate(c))| c)
 }
 
 fn oerr(e: OidcError) -> Response {
     web::oidc_error(&e)
 }
 
-async fn token_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+async fn token_inner(
+    p: &Provider,
+    peer: Option<Arc<Vec<u8>>>,
+    headers: &HeaderMap,
+    body: Body,
+) -> HttpResult<Response> {
     let bytes = web::read_body(body, p.cfg.max_request_bytes).await?;
     if !web::is_form(headers) {
         return Err(oerr(OidcError::InvalidParameter("content-type")));
@@ -1154,8 +1226,17 @@ async fn token_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
     let text = std::str::from_utf8(&bytes).map_err(|_| oerr(OidcError::MalformedForm))?;
     let auth = web::header_str(headers, header::AUTHORIZATION).map_err(oerr)?;
     let req = TokenRequest::parse(text, auth).map_err(oerr)?;
-    let client = p.authenticate(&req.client).await.map_err(oerr)?;
+    let client = p
+        .authenticate(&req.client, peer.as_deref().map(Vec::as_slice))
+        .await
+        .map_err(oerr)?;
     let t = now();
+    // Certificate-bound access tokens (RFC 8705 §3).
+    let cnf = if client.bind_tokens {
+        peer.as_deref().map(|d| certificate_thumbprint_s256(d))
+    } else {
+        None
+    };
     match req.grant {
         Grant::AuthorizationCode {
             code,
@@ -1206,7 +1287,15 @@ async fn token_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
             let Some(grant) = grant.filter(|g| !g.revoked) else {
                 return Err(oerr(OidcError::InvalidGrant("grant revoked")));
             };
-            issue_tokens(p, &client, &grant, &grant.scope.clone(), true).await
+            issue_tokens(
+                p,
+                &client,
+                &grant,
+                &grant.scope.clone(),
+                true,
+                cnf.as_deref(),
+            )
+            .await
         }
         Grant::RefreshToken {
             refresh_token,
@@ -1244,7 +1333,15 @@ async fn token_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
             }
             let original = Scope::parse(&token_scope).unwrap_or_default();
             let narrowed = original.narrow(scope.as_ref()).map_err(oerr)?;
-            issue_tokens(p, &client, &grant, &narrowed.to_string(), false).await
+            issue_tokens(
+                p,
+                &client,
+                &grant,
+                &narrowed.to_string(),
+                false,
+                cnf.as_deref(),
+            )
+            .await
         }
         Grant::ClientCredentials { scope } => {
             if !client.is_confidential() {
@@ -1284,6 +1381,7 @@ async fn token_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
                         &hash(&at),
                         &grant.scope,
                         t + p.cfg.access_token_lifetime as i64,
+                        cnf.as_deref(),
                     )),
                     None,
                     t,
@@ -1306,6 +1404,7 @@ async fn issue_tokens(
     grant: &GrantRow,
     scope: &str,
     from_code: bool,
+    cnf: Option<&str>,
 ) -> HttpResult<Response> {
     let t = now();
     let at = random_token();
@@ -1319,7 +1418,7 @@ async fn issue_tokens(
     p.store
         .add_tokens(
             &grant.id,
-            Some((&at_hash, scope, t + p.cfg.access_token_lifetime as i64)),
+            Some((&at_hash, scope, t + p.cfg.access_token_lifetime as i64, cnf)),
             rt_hash
                 .as_deref()
                 .map(|h| (h, scope, t + p.cfg.refresh_token_lifetime as i64)),
@@ -1381,15 +1480,17 @@ async fn userinfo(
     State(p): State<Arc<Provider>>,
     method: Method,
     headers: HeaderMap,
+    peer: Option<axum::Extension<PeerCertificate>>,
     body: Body,
 ) -> Response {
-    userinfo_inner(&p, method, &headers, body)
+    userinfo_inner(&p, peer_der(peer), method, &headers, body)
         .await
         .unwrap_or_else(|r| r)
 }
 
 async fn userinfo_inner(
     p: &Provider,
+    peer: Option<Arc<Vec<u8>>>,
     method: Method,
     headers: &HeaderMap,
     body: Body,
@@ -1432,6 +1533,15 @@ async fn userinfo_inner(
             "the access token is invalid or expired",
         ));
     };
+    // A certificate-bound token is only good over a connection with that certificate (RFC 8705 §3).
+    let cnf = at.cnf.as_ref().map(|c| json!({ "x5t#S256": c }));
+    if !check_certificate_binding(cnf.as_ref(), peer.as_deref().map(Vec::as_slice), false) {
+        return Err(bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the access token is bound to another client certificate",
+        ));
+    }
     let scope = Scope::parse(&at.scope).unwrap_or_default();
     let Some(user_id) = at
         .grant
@@ -1473,14 +1583,29 @@ async fn userinfo_inner(
     ))
 }
 
-async fn revoke(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
-    revoke_inner(&p, &headers, body).await.unwrap_or_else(|r| r)
+async fn revoke(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<PeerCertificate>>,
+    body: Body,
+) -> Response {
+    revoke_inner(&p, peer_der(peer), &headers, body)
+        .await
+        .unwrap_or_else(|r| r)
 }
 
-async fn revoke_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+async fn revoke_inner(
+    p: &Provider,
+    peer: Option<Arc<Vec<u8>>>,
+    headers: &HeaderMap,
+    body: Body,
+) -> HttpResult<Response> {
     let (form, auth) = read_back_channel(p, headers, body).await?;
     let client_auth = client_authentication(&form, auth.as_deref()).map_err(oerr)?;
-    let client = p.authenticate(&client_auth).await.map_err(oerr)?;
+    let client = p
+        .authenticate(&client_auth, peer.as_deref().map(Vec::as_slice))
+        .await
+        .map_err(oerr)?;
     let token = form.require("token").map_err(oerr)?;
     let h = hash(token);
     let t = now();
@@ -1497,16 +1622,29 @@ async fn revoke_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResu
     Ok(web::json_response(StatusCode::OK, &json!({}), true))
 }
 
-async fn introspect(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
-    introspect_inner(&p, &headers, body)
+async fn introspect(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<PeerCertificate>>,
+    body: Body,
+) -> Response {
+    introspect_inner(&p, peer_der(peer), &headers, body)
         .await
         .unwrap_or_else(|r| r)
 }
 
-async fn introspect_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+async fn introspect_inner(
+    p: &Provider,
+    peer: Option<Arc<Vec<u8>>>,
+    headers: &HeaderMap,
+    body: Body,
+) -> HttpResult<Response> {
     let (form, auth) = read_back_channel(p, headers, body).await?;
     let client_auth = client_authentication(&form, auth.as_deref()).map_err(oerr)?;
-    let client = p.authenticate(&client_auth).await.map_err(oerr)?;
+    let client = p
+        .authenticate(&client_auth, peer.as_deref().map(Vec::as_slice))
+        .await
+        .map_err(oerr)?;
     if !client.is_confidential() {
         return Err(oerr(OidcError::ClientAuthentication(
             "introspection needs an authenticated client",
@@ -1528,7 +1666,11 @@ async fn introspect_inner(p: &Provider, headers: &HeaderMap, body: Body) -> Http
         && at.grant.client_id == client.id
     {
         let sub = at.grant.user_id.as_deref().map(|u| p.subject(&client, u));
-        describe(&at.grant, &at.scope, at.expires_at, "Bearer", sub)
+        let mut v = describe(&at.grant, &at.scope, at.expires_at, "Bearer", sub);
+        if let Some(c) = &at.cnf {
+            v["cnf"] = json!({ "x5t#S256": c });
+        }
+        v
     } else if let Some((g, scope, exp)) = p.store.refresh_token_grant(&h, t).await.map_err(db)?
         && g.client_id == client.id
     {
@@ -1540,11 +1682,23 @@ async fn introspect_inner(p: &Provider, headers: &HeaderMap, body: Body) -> Http
     Ok(web::json_response(StatusCode::OK, &body, true))
 }
 
-async fn par(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
-    par_inner(&p, &headers, body).await.unwrap_or_else(|r| r)
+async fn par(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<PeerCertificate>>,
+    body: Body,
+) -> Response {
+    par_inner(&p, peer_der(peer), &headers, body)
+        .await
+        .unwrap_or_else(|r| r)
 }
 
-async fn par_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+async fn par_inner(
+    p: &Provider,
+    peer: Option<Arc<Vec<u8>>>,
+    headers: &HeaderMap,
+    body: Body,
+) -> HttpResult<Response> {
     let bytes = web::read_body(body, p.cfg.max_request_bytes).await?;
     if !web::is_form(headers) {
         return Err(oerr(OidcError::InvalidParameter("content-type")));
@@ -1552,7 +1706,10 @@ async fn par_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<
     let text = std::str::from_utf8(&bytes).map_err(|_| oerr(OidcError::MalformedForm))?;
     let auth = web::header_str(headers, header::AUTHORIZATION).map_err(oerr)?;
     let pushed = PushedAuthorizationRequest::parse(text, auth, &pkce_policy()).map_err(oerr)?;
-    let client = p.authenticate(&pushed.client).await.map_err(oerr)?;
+    let client = p
+        .authenticate(&pushed.client, peer.as_deref().map(Vec::as_slice))
+        .await
+        .map_err(oerr)?;
     if pushed.request.client_id != client.id {
         return Err(oerr(OidcError::ClientAuthentication(
             "client_id differs from the authenticated client",

@@ -45,7 +45,13 @@ pub struct Store {
     write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_token_binding.sql")),
+];
+
+/// An access token to store: hash, scope, expiry, and the `x5t#S256` it is bound to.
+pub type AccessInsert<'a> = (&'a str, &'a str, i64, Option<&'a str>);
 
 /// A client row.
 #[derive(Debug, Clone)]
@@ -180,6 +186,8 @@ pub struct AccessTokenRow {
     pub scope: String,
     /// Expiry.
     pub expires_at: i64,
+    /// `x5t#S256` of the certificate the token is bound to.
+    pub cnf: Option<String>,
 }
 
 fn grant_from(row: &AnyRow) -> Result<GrantRow> {
@@ -690,7 +698,7 @@ impl Store {
         &self,
         g: &GrantRow,
         code: Option<(&str, &CodeRow)>,
-        access: Option<(&str, &str, i64)>,
+        access: Option<AccessInsert<'_>>,
         refresh: Option<(&str, &str, i64)>,
         now: i64,
     ) -> Result<()> {
@@ -735,15 +743,18 @@ impl Store {
     async fn insert_tokens(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         grant_id: &str,
-        access: Option<(&str, &str, i64)>,
+        access: Option<AccessInsert<'_>>,
         refresh: Option<(&str, &str, i64)>,
     ) -> Result<()> {
-        if let Some((hash, scope, exp)) = access {
-            sqlx::query("INSERT INTO access_tokens (hash, grant_id, scope, expires_at) VALUES ($1, $2, $3, $4)")
+        if let Some((hash, scope, exp, cnf)) = access {
+            sqlx::query(
+                "INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) VALUES ($1, $2, $3, $4, $5)",
+            )
                 .bind(hash)
                 .bind(grant_id)
                 .bind(scope)
                 .bind(exp)
+                .bind(cnf)
                 .execute(&mut **tx)
                 .await?;
         }
@@ -765,7 +776,7 @@ impl Store {
     pub async fn add_tokens(
         &self,
         grant_id: &str,
-        access: Option<(&str, &str, i64)>,
+        access: Option<AccessInsert<'_>>,
         refresh: Option<(&str, &str, i64)>,
     ) -> Result<()> {
         let _w = self.write().await;
@@ -880,7 +891,7 @@ impl Store {
     /// A live access token with its (unrevoked) grant.
     pub async fn access_token(&self, hash: &str, now: i64) -> Result<Option<AccessTokenRow>> {
         let r = sqlx::query(&format!(
-            "SELECT {GRANT_COLUMNS}, a.scope AS token_scope, a.expires_at AS token_exp \
+            "SELECT {GRANT_COLUMNS}, a.scope AS token_scope, a.expires_at AS token_exp, a.cnf AS token_cnf \
              FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
              WHERE a.hash = $1 AND a.expires_at > $2 AND g.revoked = 0"
         ))
@@ -893,6 +904,7 @@ impl Store {
                 grant: grant_from(&r)?,
                 scope: r.try_get("token_scope")?,
                 expires_at: r.try_get("token_exp")?,
+                cnf: r.try_get("token_cnf")?,
             })
         })
         .transpose()

@@ -14,6 +14,7 @@ pub mod admin;
 pub mod clients;
 pub mod config;
 pub mod keys;
+pub mod login;
 pub mod pages;
 pub mod passwords;
 pub mod provider;
@@ -74,8 +75,16 @@ pub struct Running {
     pub first_run: Option<admin::DemoSetup>,
 }
 
-/// Opens storage, runs first-run set-up, loads keys and binds the listener.
+/// Opens storage, runs first-run set-up, loads keys and binds the listener (username + password login).
 pub async fn start(cfg: Config) -> Result<Running, String> {
+    start_with_login(cfg, Box::new(login::PasswordLogin)).await
+}
+
+/// Like [`start`], with another login step.
+pub async fn start_with_login(
+    cfg: Config,
+    login: Box<dyn login::LoginMethod>,
+) -> Result<Running, String> {
     cfg.check().map_err(|e| e.to_string())?;
     let store = open_store(&cfg).await?;
     let first_run = if cfg.demo {
@@ -93,7 +102,7 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         )?)),
         None => None,
     };
-    let provider = Provider::new(cfg.clone(), store, tls)
+    let provider = Provider::with_login(cfg.clone(), store, tls, login)
         .await
         .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)

@@ -25,6 +25,7 @@ use subtle::ConstantTimeEq;
 use crate::clients::Client;
 use crate::config::Config;
 use crate::keys::{KeyRing, SIGNING_ALGS};
+use crate::login::{LoginMethod, LoginPage, PasswordLogin};
 use crate::store::{
     CodeRow, Consumed, GrantRow, PendingRow, SessionRow, Store, StoreError, UserRow,
 };
@@ -35,8 +36,6 @@ use crate::{hash, now, pages, random_token};
 /// How long a pending login/consent request or a pushed request lives.
 const PENDING_LIFETIME: i64 = 600;
 const PAR_LIFETIME: i64 = 60;
-const AMR: &[&str] = &["pwd"];
-const ACR: &str = "urn:portcullis:acr:password";
 
 /// The running provider's shared state.
 pub struct Provider {
@@ -53,6 +52,8 @@ pub struct Provider {
     clients: RwLock<std::collections::HashMap<String, (i64, Option<Client>)>>,
     /// TLS material when serving HTTPS (mutual-TLS client authentication needs it).
     pub tls: Option<Arc<Tls>>,
+    /// The login step.
+    login: Box<dyn LoginMethod>,
 }
 
 /// How long a parsed client registration is reused.
@@ -73,6 +74,16 @@ impl Provider {
         store: Store,
         tls: Option<Arc<Tls>>,
     ) -> Result<Arc<Provider>, StoreError> {
+        Self::with_login(cfg, store, tls, Box::new(PasswordLogin)).await
+    }
+
+    /// Like [`new`](Self::new) with another login step.
+    pub async fn with_login(
+        cfg: Config,
+        store: Store,
+        tls: Option<Arc<Tls>>,
+        login: Box<dyn LoginMethod>,
+    ) -> Result<Arc<Provider>, StoreError> {
         let t = now();
         let keys = KeyRing::load(&store, t, cfg.retired_key_lifetime as i64).await?;
         let secret = store
@@ -82,7 +93,7 @@ impl Provider {
             .map_err(|_| StoreError::Corrupt("pairwise secret".into()))?;
         let pairwise = PairwiseSecret::new(1, &secret)
             .map_err(|e| StoreError::Corrupt(format!("pairwise secret: {e}")))?;
-        let metadata = metadata(&cfg, tls.is_some()).to_string();
+        let metadata = metadata(&cfg, tls.is_some(), login.acr()).to_string();
         Ok(Arc::new(Provider {
             scope_claims: cfg.scope_claims(),
             cfg,
@@ -92,6 +103,7 @@ impl Provider {
             metadata,
             clients: RwLock::new(std::collections::HashMap::new()),
             tls,
+            login,
         }))
     }
 
@@ -158,7 +170,7 @@ impl Provider {
 }
 
 /// The discovery document.
-fn metadata(cfg: &Config, mtls: bool) -> Value {
+fn metadata(cfg: &Config, mtls: bool, acr: &str) -> Value {
     let iss = &cfg.issuer;
     let mut scopes: Vec<String> = [
         "openid",
@@ -206,7 +218,7 @@ fn metadata(cfg: &Config, mtls: bool) -> Value {
         "require_request_uri_registration": true,
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
-        "acr_values_supported": [ACR],
+        "acr_values_supported": [acr],
         "display_values_supported": ["page"],
         "ui_locales_supported": ["en"],
     });
@@ -246,7 +258,25 @@ pub fn router(p: Arc<Provider>) -> Router {
             p.clone(),
             limit_headers,
         ))
+        .layer(axum::middleware::from_fn(trace_requests))
         .with_state(p)
+}
+
+/// Logs each request (method, path — never the query, which may carry codes or tokens — status, time) at
+/// `debug` level, and every 5xx at `warn`.
+async fn trace_requests(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let micros = started.elapsed().as_micros();
+    if status.is_server_error() {
+        tracing::warn!(%method, %path, status = status.as_u16(), micros, "request");
+    } else {
+        tracing::debug!(%method, %path, status = status.as_u16(), micros, "request");
+    }
+    resp
 }
 
 /// Refuses header blocks larger than the configured limit (431), whatever the transport's buffering did.
@@ -624,13 +654,13 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
         p.store.put_pending(&pending).await.map_err(db)?;
         return Ok(web::html(
             StatusCode::OK,
-            pages::login(
-                &pending.id,
-                &pending.csrf,
-                &v.client.name,
-                req.login_hint.as_deref(),
-                None,
-            ),
+            p.login.page(&LoginPage {
+                pending: &pending.id,
+                csrf: &pending.csrf,
+                client_name: &v.client.name,
+                login_hint: req.login_hint.as_deref(),
+                error: None,
+            }),
             PAGE_CSP,
         ));
     }
@@ -869,8 +899,8 @@ impl Provider {
         let sub = self.subject(client, &user.id);
         let mut b = IdTokenBuilder::new(&self.cfg.issuer, &sub, &client.id)
             .lifetime(self.cfg.id_token_lifetime)
-            .acr(ACR)
-            .amr(AMR)
+            .acr(self.login.acr())
+            .amr(self.login.amr())
             .azp(&client.id);
         if let Some(n) = &grant.nonce {
             b = b.nonce(n);
@@ -955,28 +985,20 @@ async fn login(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -
 async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
     let form = read_form(p, headers, body).await?;
     let (row, v) = pending_from_form(p, &form).await?;
-    let username = form.get("username").unwrap_or("");
-    let password = form.get("password").unwrap_or("").to_owned();
-    let user = p.store.user_by_name(username).await.map_err(db)?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let ok =
-        tokio::task::spawn_blocking(move || crate::passwords::verify(&password, stored.as_deref()))
-            .await
-            .unwrap_or(false);
-    let Some(user) = user.filter(|_| ok) else {
+    let user = p.login.verify(&p.store, &form).await.map_err(db)?;
+    let Some(user) = user else {
         return Ok(web::html(
             StatusCode::UNAUTHORIZED,
-            pages::login(
-                &row.id,
-                &row.csrf,
-                &v.client.name,
-                Some(username),
-                Some("Wrong username or password."),
-            ),
+            p.login.page(&LoginPage {
+                pending: &row.id,
+                csrf: &row.csrf,
+                client_name: &v.client.name,
+                login_hint: form.get("username"),
+                error: Some(p.login.failure_message()),
+            }),
             PAGE_CSP,
         ));
     };
-    // A claims-request `sub` or an id_token_hint naming someone else cannot be satisfied by this login.
     let t = now();
     let token = random_token();
     let session = SessionRow {

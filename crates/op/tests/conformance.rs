@@ -1464,3 +1464,83 @@ async fn restart_reuses_data_and_rotation_keeps_keys_published() {
     assert_eq!(after.iter().filter(|k| k.state == "next").count(), 3);
     running.provider.reload_keys().await.unwrap();
 }
+
+/// The login step is pluggable: another method renders its own page, proves users its own way, and its
+/// `amr`/`acr` reach the ID token and discovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pluggable_login_method() {
+    use portcullis_op::login::{LoginMethod, LoginPage};
+    use portcullis_op::store::{Store, StoreError, UserRow};
+
+    struct OneTimeCode;
+    impl LoginMethod for OneTimeCode {
+        fn page(&self, c: &LoginPage<'_>) -> String {
+            format!(
+                "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"pending\" value=\"{}\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input name=\"otp\"></form>",
+                portcullis_op::pages::esc(c.pending),
+                portcullis_op::pages::esc(c.csrf)
+            )
+        }
+        fn verify<'a>(
+            &'a self,
+            store: &'a Store,
+            form: &'a portcullis_oidc::Params,
+        ) -> futures_core::future::BoxFuture<'a, Result<Option<UserRow>, StoreError>> {
+            Box::pin(async move {
+                if form.get("otp") == Some("123456") {
+                    store.user_by_name("alice").await
+                } else {
+                    Ok(None)
+                }
+            })
+        }
+        fn amr(&self) -> &'static [&'static str] {
+            &["otp"]
+        }
+        fn acr(&self) -> &'static str {
+            "urn:example:otp"
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), free_port(), None);
+    let op = Op::start_login(cfg, dir, Box::new(OneTimeCode)).await;
+    let meta: Value = op
+        .http
+        .get(op.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["acr_values_supported"], json!(["urn:example:otp"]));
+    let mut b = Browser::default();
+    let req = AuthReq::new("public", "code", "openid");
+    let Step::Login(page) = b.authorize(&op, &req.query()).await else {
+        panic!("login page")
+    };
+    assert!(page.contains("name=\"otp\""));
+    assert!(matches!(
+        b.submit(&op, &page, "/login", &[("otp", "000000")]).await,
+        Step::Login(_)
+    ));
+    let Step::Consent(c) = b.submit(&op, &page, "/login", &[("otp", "123456")]).await else {
+        panic!("consent")
+    };
+    let cb = b
+        .submit(&op, &c, "/consent", &[("decision", "allow")])
+        .await
+        .redirect();
+    let (_, t) = redeem(&op, &cb["code"], req.verifier.as_str()).await;
+    let idt = verify_id_token(
+        t["id_token"].as_str().unwrap(),
+        &op.jwks().await,
+        ALGS,
+        &expect(&op, "public", &req.nonce),
+    )
+    .unwrap();
+    assert_eq!(idt.claims.custom["amr"], json!(["otp"]));
+    assert_eq!(idt.claims.custom["acr"], "urn:example:otp");
+}

@@ -108,7 +108,17 @@ impl Op {
     }
 
     pub async fn start_cfg(cfg: Config, dir: tempfile::TempDir) -> Op {
-        let running = portcullis_op::start(cfg).await.expect("provider starts");
+        Self::start_login(cfg, dir, Box::new(portcullis_op::login::PasswordLogin)).await
+    }
+
+    pub async fn start_login(
+        cfg: Config,
+        dir: tempfile::TempDir,
+        login: Box<dyn portcullis_op::login::LoginMethod>,
+    ) -> Op {
+        let running = portcullis_op::start_with_login(cfg, login)
+            .await
+            .expect("provider starts");
         let base = running.provider.cfg.issuer.clone();
         let provider = running.provider.clone();
         let task = tokio::spawn(async move {

@@ -1292,6 +1292,60 @@ mod cases {
         assert_eq!(cb["error"], "access_denied");
     }
 
+    /// Key rotation: the next key was published before it signs; after `keys rotate` the retired key stays in
+    /// the JWKS (tokens it signed still verify) until `retired_key_lifetime` has passed.
+    pub async fn key_rotation_keeps_old_tokens_verifiable(op: &Op) {
+        let mut b = Browser::default();
+        let (req, before) = code_flow(op, &mut b, "alice", "openid").await;
+        let old_token = before["id_token"].as_str().unwrap().to_owned();
+        let jwks_before = op.jwks().await;
+        let next_kids: Vec<String> = op
+            .provider
+            .store
+            .keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.state == "next")
+            .map(|k| k.kid)
+            .collect();
+        let store = &op.provider.store;
+        portcullis_op::keys::rotate(store, portcullis_op::now(), 3600)
+            .await
+            .unwrap();
+        op.provider.reload_keys().await.unwrap();
+        let jwks_after = op.jwks().await;
+        assert_eq!(jwks_before.keys().len(), 6);
+        assert_eq!(
+            jwks_after.keys().len(),
+            9,
+            "retired + current + next for each family"
+        );
+        let mut e = expect(op, "public", &req.nonce);
+        e.access_token = before["access_token"].as_str();
+        verify_id_token(&old_token, &jwks_after, ALGS, &e)
+            .expect("tokens of the retired key still verify");
+        // New tokens are signed by the key that was published as `next` before the rotation.
+        let (req, after) = code_flow(op, &mut b, "alice", "openid").await;
+        let t = verify_id_token(
+            after["id_token"].as_str().unwrap(),
+            &jwks_before,
+            ALGS,
+            &expect(op, "public", &req.nonce),
+        )
+        .expect("signed with a key the RP already had");
+        assert!(next_kids.contains(t.header.kid.as_ref().unwrap()));
+        // Past retired_key_lifetime the retired keys leave the JWKS.
+        let ring = portcullis_op::keys::KeyRing::from_rows(
+            &store.keys().await.unwrap(),
+            portcullis_op::now() + 7200,
+            3600,
+        )
+        .unwrap();
+        let v: Value = serde_json::from_str(ring.jwks_json()).unwrap();
+        assert_eq!(v["keys"].as_array().unwrap().len(), 6);
+    }
+
     /// Discovery and JWKS: every advertised member, keys with kid, never a private member.
     pub async fn discovery_and_jwks(op: &Op) {
         let meta: Value = op
@@ -1391,6 +1445,7 @@ every_case!(
     pairwise_subjects_and_custom_scopes,
     login_form_rejects,
     discovery_and_jwks,
+    key_rotation_keeps_old_tokens_verifiable,
 );
 
 /// oidcc-codereuse-30seconds / code lifetime: a code older than its lifetime is refused.

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 /// A storage failure. Surfaces as a 503 over HTTP (never as a detail to the client).
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,8 @@ pub struct Store {
     /// SQLite allows one writer at a time and makes waiting writers poll with growing sleeps; serializing
     /// writes in-process instead keeps write latency flat. (PostgreSQL needs no such lock.)
     write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite only: the group-commit writer for hot-path writes.
+    writer: Option<Writer>,
 }
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -244,7 +246,7 @@ impl Store {
                     .busy_timeout(Duration::from_secs(10));
                 drop(sqlx::SqlitePool::connect_with(opts).await?);
                 AnyPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(4)
                     .after_connect(sqlite_pragmas)
                     .connect(url)
                     .await?
@@ -258,12 +260,17 @@ impl Store {
         };
         let write_lock =
             (kind == DbKind::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
-        let store = Store {
+        let mut store = Store {
             pool,
             kind,
             write_lock,
+            writer: None,
         };
         store.migrate().await?;
+        if let Some(lock) = &store.write_lock {
+            let conn = store.pool.acquire().await?.detach();
+            store.writer = Some(Writer::start(conn, lock.clone()));
+        }
         Ok(store)
     }
 
@@ -702,73 +709,20 @@ impl Store {
         refresh: Option<(&str, &str, i64)>,
         now: i64,
     ) -> Result<()> {
+        if let Some(w) = &self.writer {
+            let op = WriteOp::Issue {
+                grant: g.clone(),
+                code: code.map(|(h, c)| (h.to_owned(), c.clone())),
+                access: access.map(owned_access),
+                refresh: refresh.map(owned_refresh),
+                now,
+            };
+            return w.submit(op).await.map(|_| ());
+        }
         let _w = self.write().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10)",
-        )
-        .bind(&g.id)
-        .bind(&g.client_id)
-        .bind(&g.user_id)
-        .bind(&g.scope)
-        .bind(&g.claims)
-        .bind(g.auth_time)
-        .bind(&g.nonce)
-        .bind(&g.sid)
-        .bind(&g.cnf)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if let Some((hash, c)) = code {
-            sqlx::query(
-                "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at, used) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0)",
-            )
-            .bind(hash)
-            .bind(&c.grant_id)
-            .bind(&c.client_id)
-            .bind(&c.redirect_uri)
-            .bind(&c.code_challenge)
-            .bind(&c.code_challenge_method)
-            .bind(c.expires_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        Self::insert_tokens(&mut tx, &g.id, access, refresh).await?;
+        issue_on(&mut tx, g, code, access, refresh, now).await?;
         tx.commit().await?;
-        Ok(())
-    }
-
-    async fn insert_tokens(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        grant_id: &str,
-        access: Option<AccessInsert<'_>>,
-        refresh: Option<(&str, &str, i64)>,
-    ) -> Result<()> {
-        if let Some((hash, scope, exp, cnf)) = access {
-            sqlx::query(
-                "INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) VALUES ($1, $2, $3, $4, $5)",
-            )
-                .bind(hash)
-                .bind(grant_id)
-                .bind(scope)
-                .bind(exp)
-                .bind(cnf)
-                .execute(&mut **tx)
-                .await?;
-        }
-        if let Some((hash, scope, exp)) = refresh {
-            sqlx::query(
-                "INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES ($1, $2, $3, $4, 0)",
-            )
-            .bind(hash)
-            .bind(grant_id)
-            .bind(scope)
-            .bind(exp)
-            .execute(&mut **tx)
-            .await?;
-        }
         Ok(())
     }
 
@@ -779,9 +733,17 @@ impl Store {
         access: Option<AccessInsert<'_>>,
         refresh: Option<(&str, &str, i64)>,
     ) -> Result<()> {
+        if let Some(w) = &self.writer {
+            let op = WriteOp::AddTokens {
+                grant_id: grant_id.to_owned(),
+                access: access.map(owned_access),
+                refresh: refresh.map(owned_refresh),
+            };
+            return w.submit(op).await.map(|_| ());
+        }
         let _w = self.write().await;
         let mut tx = self.pool.begin().await?;
-        Self::insert_tokens(&mut tx, grant_id, access, refresh).await?;
+        insert_tokens(&mut tx, grant_id, access, refresh).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -821,34 +783,20 @@ impl Store {
 
     /// Consumes a code: marks it used if it was not, atomically.
     pub async fn consume_code(&self, hash: &str) -> Result<Consumed<CodeRow>> {
+        if let Some(w) = &self.writer {
+            return match w
+                .submit(WriteOp::ConsumeCode {
+                    hash: hash.to_owned(),
+                })
+                .await?
+            {
+                WriteOut::Code(c) => Ok(c),
+                WriteOut::Unit => Err(StoreError::Corrupt("writer answered the wrong kind".into())),
+            };
+        }
         let _w = self.write().await;
-        // One statement on the fast path: mark used and read the row.
-        let row = sqlx::query(
-            "UPDATE codes SET used = 1 WHERE hash = $1 AND used = 0 \
-             RETURNING grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at",
-        )
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else {
-            let used: Option<String> =
-                sqlx::query_scalar("SELECT grant_id FROM codes WHERE hash = $1")
-                    .bind(hash)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            return Ok(match used {
-                Some(grant_id) => Consumed::Replayed(grant_id),
-                None => Consumed::Unknown,
-            });
-        };
-        Ok(Consumed::Fresh(CodeRow {
-            grant_id: r.try_get("grant_id")?,
-            client_id: r.try_get("client_id")?,
-            redirect_uri: r.try_get("redirect_uri")?,
-            code_challenge: r.try_get("code_challenge")?,
-            code_challenge_method: r.try_get("code_challenge_method")?,
-            expires_at: r.try_get("expires_at")?,
-        }))
+        let mut conn = self.pool.acquire().await?;
+        consume_code_on(&mut conn, hash).await
     }
 
     /// Consumes a refresh token (rotation): marks it used if it was not, atomically. Returns the grant and
@@ -968,5 +916,280 @@ impl Store {
         .await?
         .rows_affected()
             == 1)
+    }
+}
+
+async fn issue_on(
+    conn: &mut AnyConnection,
+    g: &GrantRow,
+    code: Option<(&str, &CodeRow)>,
+    access: Option<AccessInsert<'_>>,
+    refresh: Option<(&str, &str, i64)>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.user_id)
+        .bind(&g.scope)
+        .bind(&g.claims)
+        .bind(g.auth_time)
+        .bind(&g.nonce)
+        .bind(&g.sid)
+        .bind(&g.cnf)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    if let Some((hash, c)) = code {
+        sqlx::query(
+                "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at, used) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0)",
+            )
+            .bind(hash)
+            .bind(&c.grant_id)
+            .bind(&c.client_id)
+            .bind(&c.redirect_uri)
+            .bind(&c.code_challenge)
+            .bind(&c.code_challenge_method)
+            .bind(c.expires_at)
+            .execute(&mut *conn)
+            .await?;
+    }
+    insert_tokens(conn, &g.id, access, refresh).await
+}
+async fn insert_tokens(
+    conn: &mut AnyConnection,
+    grant_id: &str,
+    access: Option<AccessInsert<'_>>,
+    refresh: Option<(&str, &str, i64)>,
+) -> Result<()> {
+    if let Some((hash, scope, exp, cnf)) = access {
+        sqlx::query(
+            "INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) VALUES ($1, $2, $3, $4, $5)",
+        )
+            .bind(hash)
+            .bind(grant_id)
+            .bind(scope)
+            .bind(exp)
+            .bind(cnf)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some((hash, scope, exp)) = refresh {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES ($1, $2, $3, $4, 0)",
+        )
+        .bind(hash)
+        .bind(grant_id)
+        .bind(scope)
+        .bind(exp)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn consume_code_on(conn: &mut AnyConnection, hash: &str) -> Result<Consumed<CodeRow>> {
+    // One statement on the fast path: mark used and read the row.
+    let row = sqlx::query(
+            "UPDATE codes SET used = 1 WHERE hash = $1 AND used = 0 \
+             RETURNING grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at",
+        )
+        .bind(hash)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(r) = row else {
+        let used: Option<String> = sqlx::query_scalar("SELECT grant_id FROM codes WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&mut *conn)
+            .await?;
+        return Ok(match used {
+            Some(grant_id) => Consumed::Replayed(grant_id),
+            None => Consumed::Unknown,
+        });
+    };
+    Ok(Consumed::Fresh(CodeRow {
+        grant_id: r.try_get("grant_id")?,
+        client_id: r.try_get("client_id")?,
+        redirect_uri: r.try_get("redirect_uri")?,
+        code_challenge: r.try_get("code_challenge")?,
+        code_challenge_method: r.try_get("code_challenge_method")?,
+        expires_at: r.try_get("expires_at")?,
+    }))
+}
+
+type OwnedAccess = (String, String, i64, Option<String>);
+type OwnedRefresh = (String, String, i64);
+
+fn owned_access(a: AccessInsert<'_>) -> OwnedAccess {
+    (a.0.to_owned(), a.1.to_owned(), a.2, a.3.map(str::to_owned))
+}
+
+fn owned_refresh(r: (&str, &str, i64)) -> OwnedRefresh {
+    (r.0.to_owned(), r.1.to_owned(), r.2)
+}
+
+/// A hot-path write, applied by the SQLite group-commit writer.
+enum WriteOp {
+    Issue {
+        grant: GrantRow,
+        code: Option<(String, CodeRow)>,
+        access: Option<OwnedAccess>,
+        refresh: Option<OwnedRefresh>,
+        now: i64,
+    },
+    AddTokens {
+        grant_id: String,
+        access: Option<OwnedAccess>,
+        refresh: Option<OwnedRefresh>,
+    },
+    ConsumeCode {
+        hash: String,
+    },
+}
+
+enum WriteOut {
+    Unit,
+    Code(Consumed<CodeRow>),
+}
+
+async fn apply(conn: &mut AnyConnection, op: WriteOp) -> Result<WriteOut> {
+    match op {
+        WriteOp::Issue {
+            grant,
+            code,
+            access,
+            refresh,
+            now,
+        } => {
+            issue_on(
+                conn,
+                &grant,
+                code.as_ref().map(|(h, c)| (h.as_str(), c)),
+                access
+                    .as_ref()
+                    .map(|a| (a.0.as_str(), a.1.as_str(), a.2, a.3.as_deref())),
+                refresh.as_ref().map(|r| (r.0.as_str(), r.1.as_str(), r.2)),
+                now,
+            )
+            .await?;
+            Ok(WriteOut::Unit)
+        }
+        WriteOp::AddTokens {
+            grant_id,
+            access,
+            refresh,
+        } => {
+            insert_tokens(
+                conn,
+                &grant_id,
+                access
+                    .as_ref()
+                    .map(|a| (a.0.as_str(), a.1.as_str(), a.2, a.3.as_deref())),
+                refresh.as_ref().map(|r| (r.0.as_str(), r.1.as_str(), r.2)),
+            )
+            .await?;
+            Ok(WriteOut::Unit)
+        }
+        WriteOp::ConsumeCode { hash } => Ok(WriteOut::Code(consume_code_on(conn, &hash).await?)),
+    }
+}
+
+type Job = (WriteOp, tokio::sync::oneshot::Sender<Result<WriteOut>>);
+
+/// Group commit for SQLite: one task owns a connection and applies every queued hot-path write of a moment in
+/// one transaction (one WAL commit for many flows). All or nothing per batch: if any write fails, the batch
+/// rolls back and every caller in it gets an error (none sees a partial write).
+#[derive(Clone)]
+struct Writer {
+    tx: tokio::sync::mpsc::Sender<Job>,
+}
+
+const MAX_BATCH: usize = 256;
+
+impl Writer {
+    fn start(conn: AnyConnection, lock: std::sync::Arc<tokio::sync::Mutex<()>>) -> Writer {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Job>(4 * MAX_BATCH);
+        tokio::spawn(run_writer(conn, lock, rx));
+        Writer { tx }
+    }
+
+    async fn submit(&self, op: WriteOp) -> Result<WriteOut> {
+        let (otx, orx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((op, otx))
+            .await
+            .map_err(|_| StoreError::Corrupt("the writer stopped".into()))?;
+        orx.await
+            .map_err(|_| StoreError::Corrupt("the writer stopped".into()))?
+    }
+}
+
+fn exec<'a>(
+    conn: &'a mut AnyConnection,
+    sql: &'static str,
+) -> futures_core::future::BoxFuture<'a, bool> {
+    Box::pin(async move {
+        use sqlx::Executor as _;
+        conn.execute(sql).await.is_ok()
+    })
+}
+
+fn apply_boxed(
+    conn: &mut AnyConnection,
+    op: WriteOp,
+) -> futures_core::future::BoxFuture<'_, Result<WriteOut>> {
+    Box::pin(apply(conn, op))
+}
+
+async fn run_writer(
+    mut conn: AnyConnection,
+    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    mut rx: tokio::sync::mpsc::Receiver<Job>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        // Other writers (admin, sessions, pending requests) take the same lock, so nobody waits on SQLite's
+        // busy handler.
+        let _g = lock.lock().await;
+        let mut ok = exec(&mut conn, "BEGIN IMMEDIATE").await;
+        let mut results = Vec::with_capacity(batch.len());
+        let mut senders = Vec::with_capacity(batch.len());
+        for (op, s) in batch {
+            senders.push(s);
+            if ok {
+                match apply_boxed(&mut conn, op).await {
+                    Ok(o) => results.push(Some(o)),
+                    Err(e) => {
+                        tracing::error!("write batch failed: {e}");
+                        ok = false;
+                        results.push(None);
+                    }
+                }
+            } else {
+                results.push(None);
+            }
+        }
+        if ok {
+            ok = exec(&mut conn, "COMMIT").await;
+        }
+        if !ok {
+            let _ = exec(&mut conn, "ROLLBACK").await;
+        }
+        for (s, r) in senders.into_iter().zip(results) {
+            let _ = s.send(match r {
+                Some(o) if ok => Ok(o),
+                _ => Err(StoreError::Corrupt("write batch rolled back".into())),
+            });
+        }
     }
 }

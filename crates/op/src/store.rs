@@ -711,7 +711,7 @@ impl Store {
     ) -> Result<()> {
         if let Some(w) = &self.writer {
             let op = WriteOp::Issue {
-                grant: g.clone(),
+                grant: Box::new(g.clone()),
                 code: code.map(|(h, c)| (h.to_owned(), c.clone())),
                 access: access.map(owned_access),
                 refresh: refresh.map(owned_refresh),
@@ -1035,7 +1035,7 @@ fn owned_refresh(r: (&str, &str, i64)) -> OwnedRefresh {
 /// A hot-path write, applied by the SQLite group-commit writer.
 enum WriteOp {
     Issue {
-        grant: GrantRow,
+        grant: Box<GrantRow>,
         code: Option<(String, CodeRow)>,
         access: Option<OwnedAccess>,
         refresh: Option<OwnedRefresh>,

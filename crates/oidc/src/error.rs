@@ -25,11 +25,21 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// `request_uri_not_supported`
     RequestUriNotSupported,
+    /// `invalid_request_uri` (RFC 9101 / RFC 9126: unknown, expired or used `request_uri`)
+    InvalidRequestUri,
+    /// `login_required` (OIDC Core §3.1.2.6)
+    LoginRequired,
+    /// `consent_required` (OIDC Core §3.1.2.6)
+    ConsentRequired,
+    /// `interaction_required` (OIDC Core §3.1.2.6)
+    InteractionRequired,
+    /// `account_selection_required` (OIDC Core §3.1.2.6)
+    AccountSelectionRequired,
 }
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidClient,
         ErrorCode::InvalidGrant,
@@ -41,6 +51,11 @@ impl ErrorCode {
         ErrorCode::InvalidRequestObject,
         ErrorCode::RequestNotSupported,
         ErrorCode::RequestUriNotSupported,
+        ErrorCode::InvalidRequestUri,
+        ErrorCode::LoginRequired,
+        ErrorCode::ConsentRequired,
+        ErrorCode::InteractionRequired,
+        ErrorCode::AccountSelectionRequired,
     ];
 
     /// Parses a wire value this crate knows.
@@ -70,6 +85,11 @@ impl ErrorCode {
             ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::InvalidRequestUri => "invalid_request_uri",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::AccountSelectionRequired => "account_selection_required",
         }
     }
 }

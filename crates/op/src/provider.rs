@@ -354,6 +354,8 @@ fn pkce_policy() -> Policy {
 
 impl Provider {
     /// Sends an authorization response (success or error) to the client in its response mode.
+    /// Sends an authorization response (success or error) to the client in its response mode: query or
+    /// fragment redirect, auto-submitting form, or any of those carrying a JARM response JWT.
     fn deliver(
         &self,
         client: &Client,
@@ -361,7 +363,33 @@ impl Provider {
         mode: ResponseMode,
         resp: &AuthorizationResponse,
     ) -> Response {
-        deliver_params(self, client, redirect_uri, mode, resp.to_params())
+        let params = if mode.is_jwt() {
+            let keys = self.keys();
+            let signed = keys
+                .signer(client.jarm_alg)
+                .map(|key| resp.to_jarm(&client.id, 300, client.jarm_alg, key));
+            match signed {
+                Some(Ok(jwt)) => Params::from_pairs([("response", jwt.into())]),
+                _ => return web::unavailable(),
+            }
+        } else {
+            resp.to_params()
+        };
+        match mode {
+            ResponseMode::FormPost | ResponseMode::FormPostJwt => web::html(
+                StatusCode::OK,
+                form_post_html(redirect_uri, &params),
+                web::FORM_POST_CSP,
+            ),
+            _ => match redirect_with(redirect_uri, mode, &params) {
+                Ok(url) => web::redirect(&url),
+                Err(_) => web::error_page(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "the redirect URI cannot carry a response",
+                ),
+            },
+        }
     }
 
     fn auth_error(&self, t: &ErrorTarget, code: ErrorCode, description: &str) -> Response {
@@ -608,10 +636,9 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
             match p.hint_subject(hint, &v.client) {
                 Some(hsub) if hsub == sub => {}
                 Some(_) if prompt_none => {
-                    return Ok(oidc_error_response(
-                        p,
+                    return Ok(p.auth_error(
                         &target,
-                        "login_required",
+                        ErrorCode::LoginRequired,
                         "id_token_hint names another user",
                     ));
                 }
@@ -629,10 +656,9 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
             && required != sub
         {
             if prompt_none {
-                return Ok(oidc_error_response(
-                    p,
+                return Ok(p.auth_error(
                     &target,
-                    "login_required",
+                    ErrorCode::LoginRequired,
                     "the claims request names another user",
                 ));
             }
@@ -640,7 +666,11 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
         }
     }
     if need_login && prompt_none {
-        return Ok(login_required(p, &target));
+        return Ok(p.auth_error(
+            &target,
+            ErrorCode::LoginRequired,
+            "prompt=none but the user must log in",
+        ));
     }
     let pending = PendingRow {
         id: random_token(),
@@ -668,82 +698,6 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
     after_login(p, v, session, pending).await
 }
 
-fn login_required(p: &Provider, target: &ErrorTarget) -> Response {
-    oidc_error_response(
-        p,
-        target,
-        "login_required",
-        "prompt=none but the user must log in",
-    )
-}
-
-/// An authorization error with an OIDC Core §3.1.2.6 code.
-fn oidc_error_response(
-    p: &Provider,
-    target: &ErrorTarget,
-    code: &str,
-    description: &str,
-) -> Response {
-    let mut params = vec![
-        ("error", code.to_owned()),
-        (
-            "error_description",
-            portcullis_oidc::sanitize_description(description),
-        ),
-    ];
-    if let Some(s) = &target.state {
-        params.push(("state", s.clone()));
-    }
-    params.push(("iss", p.cfg.issuer.clone()));
-    let params = Params::from_pairs(params.iter().map(|(k, v)| (*k, v.as_str().into())));
-    deliver_params(p, &target.client, &target.redirect_uri, target.mode, params)
-}
-
-fn deliver_params(
-    p: &Provider,
-    client: &Client,
-    redirect_uri: &str,
-    mode: ResponseMode,
-    params: Params,
-) -> Response {
-    let params = if mode.is_jwt() {
-        let keys = p.keys();
-        let Some(key) = keys.signer(client.jarm_alg) else {
-            return web::error_page(StatusCode::BAD_REQUEST, "server_error", "no signing key");
-        };
-        let mut claims: Map<String, Value> = params
-            .iter()
-            .map(|(k, v)| (k.to_owned(), Value::from(v)))
-            .collect();
-        claims.insert("aud".into(), client.id.clone().into());
-        claims.insert("exp".into(), (now() + 300).into());
-        let header = portcullis_jose::jws::Header::new(client.jarm_alg);
-        match jwt::encode_value(&header, &claims, key) {
-            Ok(t) => Params::from_pairs([("response", t.into())]),
-            Err(_) => {
-                return web::error_page(StatusCode::BAD_REQUEST, "server_error", "cannot sign");
-            }
-        }
-    } else {
-        params
-    };
-    match mode {
-        ResponseMode::FormPost | ResponseMode::FormPostJwt => web::html(
-            StatusCode::OK,
-            form_post_html(redirect_uri, &params),
-            web::FORM_POST_CSP,
-        ),
-        _ => match redirect_with(redirect_uri, mode, &params) {
-            Ok(url) => web::redirect(&url),
-            Err(_) => web::error_page(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "bad redirect URI",
-            ),
-        },
-    }
-}
-
 /// After the user is known: consent, then the response.
 async fn after_login(
     p: &Provider,
@@ -767,10 +721,9 @@ async fn after_login(
     let covered = v.req.scope.iter().all(|s| consented.contains(s));
     if !covered || v.req.prompt.contains(&Prompt::Consent) {
         if v.req.prompt.contains(&Prompt::None) {
-            return Ok(oidc_error_response(
-                p,
+            return Ok(p.auth_error(
                 &target,
-                "consent_required",
+                ErrorCode::ConsentRequired,
                 "prompt=none but consent is needed",
             ));
         }

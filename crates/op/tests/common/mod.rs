@@ -116,6 +116,17 @@ impl Op {
         dir: tempfile::TempDir,
         login: Box<dyn portcullis_op::login::LoginMethod>,
     ) -> Op {
+        let op = Self::start_unseeded(cfg, dir, login).await;
+        op.seed().await;
+        op
+    }
+
+    /// A provider on an existing database (another node of the same deployment): no seeding.
+    pub async fn start_unseeded(
+        cfg: Config,
+        dir: tempfile::TempDir,
+        login: Box<dyn portcullis_op::login::LoginMethod>,
+    ) -> Op {
         let running = portcullis_op::start_with_login(cfg, login)
             .await
             .expect("provider starts");
@@ -124,7 +135,7 @@ impl Op {
         let task = tokio::spawn(async move {
             let _ = running.run().await;
         });
-        let op = Op {
+        Op {
             base,
             provider,
             http: reqwest::Client::builder()
@@ -133,9 +144,7 @@ impl Op {
                 .unwrap(),
             dir,
             task,
-        };
-        op.seed().await;
-        op
+        }
     }
 
     /// Clients and a user used by the tests.

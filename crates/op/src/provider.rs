@@ -1156,17 +1156,22 @@ impl Provider {
     }
 }
 
-async fn read_back_channel(
+/// Reads a back-channel form (revocation, introspection) and authenticates the client that sent it.
+async fn authenticated_form(
     p: &Provider,
+    peer: Option<Arc<Vec<u8>>>,
     headers: &HeaderMap,
     body: Body,
-) -> HttpResult<(Params, Option<String>)> {
+) -> HttpResult<(Params, Client)> {
     let bytes = web::read_body(body, p.cfg.max_request_bytes).await?;
-    let form = web::form_body(headers, &bytes).map_err(|e| web::oidc_error(&e))?;
-    let auth = web::header_str(headers, header::AUTHORIZATION)
-        .map_err(|e| web::oidc_error(&e))?
-        .map(str::to_owned);
-    Ok((form, auth))
+    let form = web::form_body(headers, &bytes).map_err(oerr)?;
+    let auth = web::header_str(headers, header::AUTHORIZATION).map_err(oerr)?;
+    let client_auth = client_authentication(&form, auth).map_err(oerr)?;
+    let client = p
+        .authenticate(&client_auth, peer.as_deref().map(Vec::as_slice))
+        .await
+        .map_err(oerr)?;
+    Ok((form, client))
 }
 
 async fn token(
@@ -1575,12 +1580,7 @@ async fn revoke_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> HttpResult<Response> {
-    let (form, auth) = read_back_channel(p, headers, body).await?;
-    let client_auth = client_authentication(&form, auth.as_deref()).map_err(oerr)?;
-    let client = p
-        .authenticate(&client_auth, peer.as_deref().map(Vec::as_slice))
-        .await
-        .map_err(oerr)?;
+    let (form, client) = authenticated_form(p, peer, headers, body).await?;
     let token = form.require("token").map_err(oerr)?;
     let h = hash(token);
     let t = now();
@@ -1614,12 +1614,7 @@ async fn introspect_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> HttpResult<Response> {
-    let (form, auth) = read_back_channel(p, headers, body).await?;
-    let client_auth = client_authentication(&form, auth.as_deref()).map_err(oerr)?;
-    let client = p
-        .authenticate(&client_auth, peer.as_deref().map(Vec::as_slice))
-        .await
-        .map_err(oerr)?;
+    let (form, client) = authenticated_form(p, peer, headers, body).await?;
     if !client.is_confidential() {
         return Err(oerr(OidcError::ClientAuthentication(
             "introspection needs an authenticated client",

@@ -33,9 +33,11 @@ fn rejects_unknown_keys_and_bad_toml() {
     assert!(Config::from_toml("issuer = ").is_err());
 }
 
+type Change = Box<dyn Fn(&mut Config)>;
+
 #[test]
 fn rejects_each_bad_value() {
-    let bad: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
+    let bad: Vec<(&str, Change)> = vec![
         (
             "http issuer off loopback",
             Box::new(|c| c.issuer = "http://login.example.com".into()),

@@ -1,5 +1,9 @@
-//! `portcullis-client`: the relying-party command line. For now, JOSE tools: generate and inspect JWKs, sign,
-//! verify and decode JWTs. Exit status: 0 success, 1 a token or key was rejected, 2 unusable arguments or files.
+//! `portcullis-client`: the relying-party command line. OpenID Connect logins through a loopback redirect
+//! listener (`login`), validated discovery (`discover`), a demo web RP (`serve`), and JOSE tools (generate and
+//! inspect JWKs, sign, verify and decode JWTs). Exit status: 0 success, 1 a login, token or key was rejected
+//! (with a one-line reason), 2 unusable arguments or files.
+
+mod login;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -14,7 +18,7 @@ use serde_json::{Map, Value, json};
 #[command(
     name = "portcullis-client",
     version,
-    about = "Portcullis relying-party tools: JWK and JWT verbs"
+    about = "Portcullis relying party: OpenID Connect login, discovery, a demo web RP, and JWK/JWT tools"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,6 +27,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Log in through a loopback redirect listener (RFC 8252) and print the verified ID token claims and UserInfo.
+    Login(login::LoginArgs),
+    /// Fetch, validate and print an issuer's discovery document.
+    Discover {
+        /// The issuer URL.
+        issuer: String,
+    },
+    /// Run the demo web relying party (a login button, then the verified claims).
+    Serve(login::ServeArgs),
     /// JSON Web Keys.
     #[command(subcommand)]
     Jwk(JwkCommand),
@@ -294,6 +307,9 @@ fn demo() -> Outcome {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Login(args) => login::login(args),
+        Command::Discover { issuer } => login::discover(&issuer),
+        Command::Serve(args) => login::serve(args),
         Command::Jwk(cmd) => jwk_command(cmd),
         Command::Jwt(JwtCommand::Sign { key, alg, claims }) => sign(&key, alg, &claims),
         Command::Jwt(JwtCommand::Verify(args)) => verify(args),

@@ -1675,11 +1675,49 @@ async fn par_inner(
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| oerr(OidcError::MalformedForm))?;
     let auth = web::header_str(headers, header::AUTHORIZATION).map_err(oerr)?;
-    let pushed = PushedAuthorizationRequest::parse(text, auth, &pkce_policy()).map_err(oerr)?;
-    let client = p
-        .authenticate(&pushed.client, peer.as_deref().map(Vec::as_slice))
-        .await
-        .map_err(oerr)?;
+    // RFC 9126 §3: the pushed parameters may themselves be a signed request object (RFC 9101); it then carries
+    // the whole request and is verified with the authenticated client's keys.
+    let outer = Params::parse(text).map_err(oerr)?;
+    let (pushed, client) = match outer.get("request") {
+        None => {
+            let pushed =
+                PushedAuthorizationRequest::parse(text, auth, &pkce_policy()).map_err(oerr)?;
+            let client = p
+                .authenticate(&pushed.client, peer.as_deref().map(Vec::as_slice))
+                .await
+                .map_err(oerr)?;
+            (pushed, client)
+        }
+        Some(obj) => {
+            if outer.get("request_uri").is_some() {
+                return Err(oerr(OidcError::InvalidParameter("request_uri")));
+            }
+            let client_auth = client_authentication(&outer, auth).map_err(oerr)?;
+            let client = p
+                .authenticate(&client_auth, peer.as_deref().map(Vec::as_slice))
+                .await
+                .map_err(oerr)?;
+            let keys = client.jwks.as_ref().ok_or_else(|| {
+                oerr(OidcError::RequestObject(
+                    "the client has no registered keys",
+                ))
+            })?;
+            let request = verify_request_object(
+                obj,
+                &client.id,
+                &p.cfg.issuer,
+                keys,
+                &RequestObjectPolicy::new(AlgorithmSet::from(SIGNING_ALGS)),
+                &pkce_policy(),
+            )
+            .map_err(oerr)?;
+            let pushed = PushedAuthorizationRequest {
+                request,
+                client: client_auth,
+            };
+            (pushed, client)
+        }
+    };
     if pushed.request.client_id != client.id {
         return Err(oerr(OidcError::ClientAuthentication(
             "client_id differs from the authenticated client",

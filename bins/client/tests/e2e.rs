@@ -1,0 +1,346 @@
+//! End to end: the real `portcullis-provider` (fresh data dir) and the real `portcullis-client login`, the
+//! provider's login and consent forms filled by a scripted user agent. Code + PKCE (public and
+//! client_secret_basic), implicit, hybrid, form_post, JARM, PAR with private_key_jwt and a request object — and
+//! the refusals: a tampered `state`, a response from another issuer, a wrong client secret.
+
+mod support;
+
+use portcullis_jose::{Algorithm, Jwk};
+use serde_json::{Value, json};
+use support::*;
+
+const ALL_RESPONSE_TYPES: [&str; 6] = [
+    "code",
+    "id_token",
+    "id_token token",
+    "code id_token",
+    "code token",
+    "code id_token token",
+];
+
+fn metadata(port: u16, auth: &str) -> Value {
+    json!({
+        "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
+        "response_types": ALL_RESPONSE_TYPES,
+        "grant_types": ["authorization_code", "refresh_token", "implicit"],
+        "token_endpoint_auth_method": auth,
+        "scope": "openid profile email offline_access",
+    })
+}
+
+/// Runs one `portcullis-client login` against the provider; `tamper` may rewrite the provider's final redirect.
+async fn login(
+    p: &Provider,
+    port: u16,
+    args: &[&str],
+    tamper: impl FnOnce(Outcome) -> Outcome,
+) -> (i32, String, String) {
+    let port_s = port.to_string();
+    let mut all = vec![
+        "login",
+        "--issuer",
+        &p.issuer,
+        "--port",
+        &port_s,
+        "--no-browser",
+        "--timeout",
+        "60",
+    ];
+    all.extend_from_slice(args);
+    let mut client = ClientProc::spawn(&all);
+    let url = client.authorization_url();
+    let mut browser = Browser::new();
+    let outcome = browser.sign_in(&p.issuer, &url, "demo", &p.password).await;
+    let (status, page) = browser.deliver(tamper(outcome)).await;
+    assert!(status == 200 || status == 400, "{status} {page}");
+    client.finish()
+}
+
+fn claims(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn assert_demo_user(out: &Value, issuer: &str, client_id: &str) {
+    let c = &out["id_token_claims"];
+    assert_eq!(c["iss"], issuer);
+    assert_eq!(c["aud"], client_id);
+    assert!(c["sub"].as_str().is_some_and(|s| !s.is_empty()), "{out}");
+    let u = &out["userinfo"];
+    assert_eq!(u["sub"], c["sub"], "{out}");
+    assert_eq!(u["name"], "Dee Mo", "{out}");
+    assert_eq!(u["email"], "demo@portcullis.example", "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_flow_with_pkce_public_and_secret_basic_clients() {
+    let port = free_port();
+    let (p, secrets) = Provider::start(&[
+        ("e2e-public", metadata(port, "none")),
+        ("e2e-basic", metadata(port, "client_secret_basic")),
+        ("e2e-post", metadata(port, "client_secret_post")),
+    ]);
+
+    let (code, out, err) = login(&p, port, &["--client-id", "e2e-public"], |o| o).await;
+    assert_eq!(code, 0, "{err}");
+    let out = claims(&out);
+    assert_demo_user(&out, &p.issuer, "e2e-public");
+
+    let secret = secrets[1].clone().expect("secret printed");
+    let (code, out, err) = login(
+        &p,
+        port,
+        &[
+            "--client-id",
+            "e2e-basic",
+            "--client-secret",
+            &secret,
+            "--scope",
+            "profile email offline_access",
+            "--show-tokens",
+        ],
+        |o| o,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let out = claims(&out);
+    assert_demo_user(&out, &p.issuer, "e2e-basic");
+    assert!(out["refresh_token"].as_str().is_some(), "{out}");
+
+    let secret = secrets[2].clone().expect("secret printed");
+    let (code, out, err) = login(
+        &p,
+        port,
+        &[
+            "--client-id",
+            "e2e-post",
+            "--client-secret",
+            &secret,
+            "--auth",
+            "post",
+        ],
+        |o| o,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_demo_user(&claims(&out), &p.issuer, "e2e-post");
+
+    // A wrong secret: the token endpoint refuses, the client exits 1 with the reason.
+    let (code, out, err) = login(
+        &p,
+        port,
+        &[
+            "--client-id",
+            "e2e-basic",
+            "--client-secret",
+            "not-the-secret",
+        ],
+        |o| o,
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("invalid_client"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_and_hybrid_flows() {
+    let port = free_port();
+    let (p, _) = Provider::start(&[("e2e-public", metadata(port, "none"))]);
+    for rt in [
+        "id_token token",
+        "code id_token",
+        "code token",
+        "code id_token token",
+    ] {
+        let (code, out, err) = login(
+            &p,
+            port,
+            &["--client-id", "e2e-public", "--response-type", rt],
+            |o| {
+                assert!(
+                    matches!(&o, Outcome::Redirect(l) if l.contains('#')),
+                    "{o:?}"
+                );
+                o
+            },
+        )
+        .await;
+        assert_eq!(code, 0, "{rt}: {err}");
+        assert_demo_user(&claims(&out), &p.issuer, "e2e-public");
+    }
+    // id_token alone: no access token, so no UserInfo; the verified claims are still printed.
+    let (code, out, err) = login(
+        &p,
+        port,
+        &["--client-id", "e2e-public", "--response-type", "id_token"],
+        |o| o,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let out = claims(&out);
+    assert_eq!(out["id_token_claims"]["aud"], "e2e-public");
+    assert!(out["userinfo"].is_null());
+    // Hybrid through form_post.
+    let (code, out, err) = login(
+        &p,
+        port,
+        &[
+            "--client-id",
+            "e2e-public",
+            "--response-type",
+            "code id_token",
+            "--response-mode",
+            "form_post",
+        ],
+        |o| {
+            assert!(matches!(o, Outcome::FormPost(..)), "{o:?}");
+            o
+        },
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_demo_user(&claims(&out), &p.issuer, "e2e-public");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jarm_par_private_key_jwt_and_request_object() {
+    let port = free_port();
+    let key = Jwk::generate(Algorithm::Es256).unwrap();
+    let mut m = metadata(port, "private_key_jwt");
+    m["jwks"] = json!({"keys": [Value::Object(key.to_public().unwrap().to_map())]});
+    let (p, _) = Provider::start(&[("e2e-public", metadata(port, "none")), ("e2e-pkjwt", m)]);
+    let key_file = p.dir.path().join("client-key.json");
+    std::fs::write(&key_file, key.to_json()).unwrap();
+    let key_path = key_file.to_str().unwrap();
+
+    for mode in ["jwt", "query.jwt", "form_post.jwt"] {
+        let (code, out, err) = login(
+            &p,
+            port,
+            &["--client-id", "e2e-public", "--response-mode", mode],
+            |o| o,
+        )
+        .await;
+        assert_eq!(code, 0, "{mode}: {err}");
+        assert_demo_user(&claims(&out), &p.issuer, "e2e-public");
+    }
+    let (code, out, err) = login(
+        &p,
+        port,
+        &["--client-id", "e2e-pkjwt", "--key", key_path, "--par"],
+        |o| o,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_demo_user(&claims(&out), &p.issuer, "e2e-pkjwt");
+    let (code, out, err) = login(
+        &p,
+        port,
+        &[
+            "--client-id",
+            "e2e-pkjwt",
+            "--key",
+            key_path,
+            "--request-object",
+            "--par",
+        ],
+        |o| o,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_demo_user(&claims(&out), &p.issuer, "e2e-pkjwt");
+    let (code, out, err) = login(
+        &p,
+        port,
+        &[
+            "--client-id",
+            "e2e-pkjwt",
+            "--key",
+            key_path,
+            "--request-object",
+        ],
+        |o| o,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_demo_user(&claims(&out), &p.issuer, "e2e-pkjwt");
+}
+
+fn rewrite(o: Outcome, name: &str, value: &str) -> Outcome {
+    let Outcome::Redirect(l) = o else {
+        panic!("expected a redirect")
+    };
+    let (base, q) = l.split_once('?').unwrap();
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
+        .into_owned()
+        .map(|(k, v)| {
+            if k == name {
+                (k, value.to_owned())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &pairs {
+        s.append_pair(k, v);
+    }
+    Outcome::Redirect(format!("{base}?{}", s.finish()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_callbacks_fail_with_one_line_reasons() {
+    let port = free_port();
+    let (p, _) = Provider::start(&[("e2e-public", metadata(port, "none"))]);
+    let (code, out, err) = login(&p, port, &["--client-id", "e2e-public"], |o| {
+        rewrite(o, "state", "forged-state")
+    })
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.lines().last().unwrap().contains("state mismatch"),
+        "{err}"
+    );
+    assert!(out.is_empty());
+
+    // Mix-up: the response claims another issuer (RFC 9207).
+    let (code, _, err) = login(&p, port, &["--client-id", "e2e-public"], |o| {
+        rewrite(o, "iss", "https://attacker.example")
+    })
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.lines().last().unwrap().contains("iss"), "{err}");
+
+    // A code that is not the one issued.
+    let (code, _, err) = login(&p, port, &["--client-id", "e2e-public"], |o| {
+        rewrite(o, "code", "made-up-code")
+    })
+    .await;
+    assert_eq!(code, 1);
+    assert!(
+        err.lines().last().unwrap().contains("invalid_grant"),
+        "{err}"
+    );
+}
+
+#[test]
+fn discover_prints_validated_metadata_and_refuses_a_mismatched_issuer() {
+    let (p, _) = Provider::start(&[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis-client"))
+        .args(["discover", &p.issuer])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["issuer"], p.issuer);
+    assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+
+    // The same server under another name: its document names a different issuer.
+    let other = p.issuer.replace("127.0.0.1", "localhost");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis-client"))
+        .args(["discover", &other])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("issuer"), "{err}");
+}

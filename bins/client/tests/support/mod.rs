@@ -1,0 +1,354 @@
+//! Shared by the client's end-to-end tests: the real `portcullis-provider` binary on a fresh data dir, the real
+//! `portcullis-client` binary, and a scripted "browser" that fills the provider's login and consent forms.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A binary of the workspace, next to this package's own (`cargo test --workspace` builds them all).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let own = PathBuf::from(env!("CARGO_BIN_EXE_portcullis-client"));
+    let path = own.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p {name}` (or `cargo test --workspace`) first",
+        path.display()
+    );
+    path
+}
+
+pub struct Provider {
+    pub child: Child,
+    pub issuer: String,
+    /// The demo user's password, read from the first-run banner.
+    pub password: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn provider_cmd(dir: &std::path::Path, port: u16) -> Command {
+    let mut c = Command::new(workspace_bin("portcullis-provider"));
+    c.env("PORTCULLIS_DATA_DIR", dir)
+        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PORTCULLIS_ISSUER", format!("http://127.0.0.1:{port}"))
+        .env_remove("PORTCULLIS_PASSWORD")
+        .env_remove("PORTCULLIS_DATABASE_URL")
+        .env_remove("PORTCULLIS_CONFIG");
+    c
+}
+
+impl Provider {
+    /// Starts the provider on a fresh data dir (first run: demo client and user), then registers `clients` (id,
+    /// RFC 7591 metadata) with the admin subcommand. Returns the provider and the secrets printed for
+    /// secret-based clients.
+    pub fn start(clients: &[(&str, serde_json::Value)]) -> (Provider, Vec<Option<String>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut child = provider_cmd(dir.path(), port)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        // The banner ends with the curl line.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut password = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).expect("provider did not start");
+            if let Some(rest) = line.trim().strip_prefix("demo user:") {
+                password = rest.trim().rsplit(" / ").next().map(str::to_owned);
+            }
+            if line.contains("curl -s") {
+                break;
+            }
+        }
+        let mut secrets = Vec::new();
+        for (id, metadata) in clients {
+            let out = provider_cmd(dir.path(), port)
+                .args(["client", "add", id, &metadata.to_string()])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "client add: {out:?}");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            secrets.push(
+                text.split("(shown once): ")
+                    .nth(1)
+                    .map(|s| s.trim().to_owned()),
+            );
+        }
+        (
+            Provider {
+                child,
+                issuer: format!("http://127.0.0.1:{port}"),
+                password: password.expect("demo password printed"),
+                dir,
+            },
+            secrets,
+        )
+    }
+}
+
+/// A running `portcullis-client` whose stderr is read line by line.
+pub struct ClientProc {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub stderr: Vec<String>,
+}
+
+impl Drop for ClientProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ClientProc {
+    pub fn spawn(args: &[&str]) -> ClientProc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis-client"))
+            .args(args)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        ClientProc {
+            child,
+            lines: rx,
+            stderr: Vec::new(),
+        }
+    }
+
+    /// The first stderr line that is a URL (the authorization URL `login` prints).
+    pub fn authorization_url(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no authorization URL; stderr: {:?}", self.stderr));
+            self.stderr.push(line.clone());
+            if line.starts_with("http") {
+                return line;
+            }
+        }
+    }
+
+    /// Waits for exit; returns (status code, stdout, the rest of stderr).
+    pub fn finish(mut self) -> (i32, String, String) {
+        use std::io::Read;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "client did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.stderr.push(l);
+        }
+        (status.code().unwrap_or(-1), out, self.stderr.join("\n"))
+    }
+}
+
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = html.find(&needle)? + needle.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].replace("&amp;", "&"))
+}
+
+/// A user agent that does not follow redirects, keeps the provider's session cookie, and fills its forms.
+pub struct Browser {
+    pub http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+/// Where the provider finally sent the browser.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A redirect to the RP.
+    Redirect(String),
+    /// A `form_post` page: (action, fields).
+    FormPost(String, Vec<(String, String)>),
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, r: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
+        let r = match &self.cookie {
+            Some(c) => r.header("cookie", c.clone()),
+            None => r,
+        };
+        let resp = r.send().await.unwrap();
+        for c in resp.headers().get_all("set-cookie") {
+            let c = c.to_str().unwrap();
+            if c.starts_with("portcullis_session=") {
+                self.cookie = Some(c.split(';').next().unwrap().to_owned());
+            }
+        }
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, location, resp.text().await.unwrap())
+    }
+
+    /// Opens the authorization URL and signs in as the demo user, consenting when asked.
+    pub async fn sign_in(
+        &mut self,
+        issuer: &str,
+        url: &str,
+        user: &str,
+        password: &str,
+    ) -> Outcome {
+        let (mut status, mut location, mut body) = self.send(self.http.get(url)).await;
+        for _ in 0..4 {
+            if let Some(l) = location.clone().filter(|_| (300..400).contains(&status)) {
+                return Outcome::Redirect(l);
+            }
+            let (action, extra): (&str, Vec<(&str, &str)>) = if body.contains("action=\"/login\"") {
+                ("/login", vec![("username", user), ("password", password)])
+            } else if body.contains("action=\"/consent\"") {
+                ("/consent", vec![("decision", "allow")])
+            } else if body.contains("document.forms[0].submit()") {
+                return Outcome::FormPost(form_action(&body), form_fields(&body));
+            } else {
+                panic!("unexpected provider page ({status}): {body}");
+            };
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("pending", &hidden(&body, "pending").unwrap());
+            form.append_pair("csrf", &hidden(&body, "csrf").unwrap());
+            for (k, v) in extra {
+                form.append_pair(k, v);
+            }
+            let req = self
+                .http
+                .post(format!("{issuer}{action}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.finish());
+            (status, location, body) = self.send(req).await;
+        }
+        panic!("no answer after login and consent")
+    }
+
+    /// Delivers the provider's answer to the RP the way a browser would: follows a query redirect, runs the
+    /// fragment page's script (posts the fragment back), or submits a form_post form.
+    pub async fn deliver(&self, outcome: Outcome) -> (u16, String) {
+        let resp = match outcome {
+            Outcome::Redirect(l) => match l.split_once('#') {
+                Some((base, fragment)) => {
+                    let page = self.http.get(base).send().await.unwrap();
+                    assert_eq!(page.status(), 200);
+                    let html = page.text().await.unwrap();
+                    assert!(html.contains("/callback.js"), "{html}");
+                    self.http
+                        .post(base)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(fragment.to_owned())
+                        .send()
+                        .await
+                        .unwrap()
+                }
+                None => self.http.get(&l).send().await.unwrap(),
+            },
+            Outcome::FormPost(action, fields) => {
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                for (k, v) in &fields {
+                    form.append_pair(k, v);
+                }
+                self.http
+                    .post(action)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form.finish())
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn form_action(html: &str) -> String {
+    let start = html.find("action=\"").unwrap() + 8;
+    let end = html[start..].find('"').unwrap() + start;
+    unescape(&html[start..end])
+}
+
+fn form_fields(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find("name=\"") {
+        rest = &rest[i + 6..];
+        let end = rest.find('"').unwrap();
+        let name = unescape(&rest[..end]);
+        let v = rest.find("value=\"").unwrap() + 7;
+        let vend = rest[v..].find('"').unwrap() + v;
+        out.push((name, unescape(&rest[v..vend])));
+        rest = &rest[vend..];
+    }
+    out
+}

@@ -1,0 +1,297 @@
+//! A demo web relying party: a page with a login button per configured issuer (the account-selector model of
+//! seed 002) and, after login, the user's verified ID token claims and UserInfo. For trying a provider in a
+//! browser; it keeps sessions in memory (bounded) and is not meant to be deployed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Form, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use crate::{AuthOptions, Callback, LoginSession, RelyingParty, random_token};
+
+/// The most sessions kept; the oldest go first.
+pub const MAX_SESSIONS: usize = 10_000;
+const SESSION_TTL: Duration = Duration::from_secs(3600);
+const COOKIE: &str = "portcullis_rp";
+
+#[derive(Default)]
+struct DemoSession {
+    pending: Option<LoginSession>,
+    user: Option<(String, Map<String, Value>, Option<Map<String, Value>>)>,
+    created: Option<Instant>,
+}
+
+struct Demo {
+    rp: Arc<RelyingParty>,
+    options: AuthOptions,
+    sessions: Mutex<HashMap<String, DemoSession>>,
+}
+
+/// Builds the demo RP's router. `options` are used for every login (response type, mode, extra scope).
+pub fn router(rp: Arc<RelyingParty>, options: AuthOptions) -> Router {
+    let state = Arc::new(Demo {
+        rp,
+        options,
+        sessions: Mutex::new(HashMap::new()),
+    });
+    Router::new()
+        .route("/", get(home))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/callback", get(callback_get).post(callback_post))
+        .route("/callback.js", get(script))
+        .layer(DefaultBodyLimit::max(portcullis_oidc::MAX_FORM_LEN))
+        .with_state(state)
+}
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   form-action 'self' http: https:; base-uri 'none'; frame-ancestors 'none'";
+
+fn headers() -> [(HeaderName, &'static str); 5] {
+    [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+    ]
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>{}</title></head><body>\
+         <h1>{}</h1>{body}</body></html>",
+        escape(title),
+        escape(title)
+    )
+}
+
+fn session_id(h: &HeaderMap) -> Option<String> {
+    h.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| {
+            c.trim()
+                .strip_prefix(&format!("{COOKIE}="))
+                .map(str::to_owned)
+        })
+        .find(|v| v.len() == 43)
+}
+
+fn cookie(sid: &str) -> String {
+    format!("{COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax")
+}
+
+fn error_page(status: StatusCode, reason: &str) -> Response {
+    (
+        status,
+        headers(),
+        page(
+            "Login failed",
+            &format!(
+                "<p id=error>{}</p><p><a href=\"/\">Back</a></p>",
+                escape(reason)
+            ),
+        ),
+    )
+        .into_response()
+}
+
+/// Refuses cross-origin form posts (login CSRF): an `Origin` header, when sent, must be our own host.
+fn same_origin(h: &HeaderMap) -> bool {
+    match (
+        h.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        h.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => {
+            origin == format!("http://{host}") || origin == format!("https://{host}")
+        }
+        (Some(_), None) => false,
+    }
+}
+
+async fn home(State(d): State<Arc<Demo>>, h: HeaderMap) -> Response {
+    let sessions = d.sessions.lock().await;
+    let user = session_id(&h)
+        .and_then(|sid| sessions.get(&sid))
+        .and_then(|s| s.user.clone());
+    drop(sessions);
+    let body = match user {
+        Some((issuer, claims, userinfo)) => {
+            let who = claims
+                .get("name")
+                .or_else(|| userinfo.as_ref().and_then(|u| u.get("name")))
+                .and_then(Value::as_str)
+                .or_else(|| claims.get("sub").and_then(Value::as_str))
+                .unwrap_or("");
+            let pretty = |m: &Map<String, Value>| {
+                escape(&serde_json::to_string_pretty(m).unwrap_or_default())
+            };
+            format!(
+                "<p id=user>Signed in as <strong>{}</strong> at {}</p>\
+                 <h2>Verified ID token claims</h2><pre id=claims>{}</pre>\
+                 <h2>UserInfo</h2><pre id=userinfo>{}</pre>\
+                 <form method=post action=\"/logout\"><button type=submit>Sign out</button></form>",
+                escape(who),
+                escape(&issuer),
+                pretty(&claims),
+                userinfo
+                    .as_ref()
+                    .map(pretty)
+                    .unwrap_or_else(|| "(none)".into()),
+            )
+        }
+        None => {
+            let mut s = String::from("<p>Not signed in.</p>");
+            for issuer in &d.rp.config().issuers {
+                s.push_str(&format!(
+                    "<form method=post action=\"/login\"><input type=hidden name=issuer value=\"{}\">\
+                     <button type=submit id=login>Sign in with {}</button></form>",
+                    escape(issuer),
+                    escape(issuer)
+                ));
+            }
+            s
+        }
+    };
+    (headers(), page("Portcullis demo RP", &body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    issuer: String,
+}
+
+async fn login(State(d): State<Arc<Demo>>, h: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+    if !same_origin(&h) {
+        return error_page(StatusCode::FORBIDDEN, "cross-origin login request refused");
+    }
+    let (url, pending) = match d.rp.begin(&f.issuer, &d.options).await {
+        Ok(x) => x,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let sid = session_id(&h).unwrap_or_else(random_token);
+    let mut sessions = d.sessions.lock().await;
+    sessions.retain(|_, s| s.created.is_some_and(|c| c.elapsed() < SESSION_TTL));
+    if sessions.len() >= MAX_SESSIONS
+        && let Some(oldest) = sessions
+            .iter()
+            .min_by_key(|(_, s)| s.created)
+            .map(|(k, _)| k.clone())
+    {
+        sessions.remove(&oldest);
+    }
+    let s = sessions.entry(sid.clone()).or_default();
+    s.pending = Some(pending);
+    s.created = Some(Instant::now());
+    drop(sessions);
+    ([(header::SET_COOKIE, cookie(&sid))], Redirect::to(&url)).into_response()
+}
+
+async fn logout(State(d): State<Arc<Demo>>, h: HeaderMap) -> Response {
+    if let Some(sid) = session_id(&h) {
+        d.sessions.lock().await.remove(&sid);
+    }
+    Redirect::to("/").into_response()
+}
+
+async fn finish(d: &Demo, h: &HeaderMap, encoded: &str) -> Response {
+    let Some(sid) = session_id(h) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "no login in progress (cookie missing)",
+        );
+    };
+    let pending = d
+        .sessions
+        .lock()
+        .await
+        .get_mut(&sid)
+        .and_then(|s| s.pending.take());
+    let Some(pending) = pending else {
+        return error_page(StatusCode::BAD_REQUEST, "no login in progress");
+    };
+    let cb = match Callback::parse(encoded) {
+        Ok(cb) => cb,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let login = match d.rp.complete(&pending, &cb).await {
+        Ok(l) => l,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let userinfo = if login.access_token.is_some()
+        && d.rp
+            .provider(&pending.issuer)
+            .await
+            .is_ok_and(|p| p.metadata.userinfo_endpoint.is_some())
+    {
+        match d.rp.userinfo(&pending.issuer, &login).await {
+            Ok(u) => Some(u),
+            Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
+        }
+    } else {
+        None
+    };
+    if let Some(s) = d.sessions.lock().await.get_mut(&sid) {
+        s.user = Some((pending.issuer.clone(), login.claims(), userinfo));
+    }
+    Redirect::to("/").into_response()
+}
+
+async fn callback_get(State(d): State<Arc<Demo>>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    match q.filter(|q| !q.is_empty()) {
+        Some(q) => finish(&d, &h, &q).await,
+        // A fragment response: the script posts it back.
+        None => (
+            headers(),
+            "<!doctype html><meta charset=utf-8><title>Completing login</title><p>Completing login…</p>\
+             <script src=\"/callback.js\"></script>",
+        )
+            .into_response(),
+    }
+}
+
+async fn callback_post(State(d): State<Arc<Demo>>, h: HeaderMap, body: String) -> Response {
+    // Our fragment script posts here. A `form_post` response from the provider would be a cross-site POST, which
+    // does not carry this demo's SameSite=Lax cookie: the demo supports the query and fragment modes (and their
+    // JARM variants); `portcullis-client login` supports form_post too.
+    finish(&d, &h, &body).await
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        "(function(){var f=location.hash.slice(1);history.replaceState(null,'',location.pathname);\
+         var x=new XMLHttpRequest();x.open('POST','/callback');\
+         x.setRequestHeader('content-type','application/x-www-form-urlencoded');\
+         x.onload=function(){location.replace('/');};x.send(f);})();",
+    )
+}

@@ -283,17 +283,21 @@ fn admin_subcommands_work_and_refuse_bad_input() {
     assert!(ok(&["user", "list"]).contains("carol"));
     ok(&["user", "set-password", "carol"]);
     let keys = ok(&["keys", "list"]);
-    assert_eq!(keys.lines().count(), 6, "{keys}");
+    assert_eq!(
+        keys.lines().count(),
+        8,
+        "current and next for 4 key families: {keys}"
+    );
     ok(&["keys", "rotate"]);
     let keys = ok(&["keys", "list"]);
     assert_eq!(
         keys.lines().filter(|l| l.contains("\tretired\t")).count(),
-        3,
+        4,
         "{keys}"
     );
     assert_eq!(
         keys.lines().filter(|l| l.contains("\tnext\t")).count(),
-        3,
+        4,
         "{keys}"
     );
     ok(&["client", "remove", "shop"]);

@@ -1,5 +1,5 @@
-//! Signing keys: one `current` and one `next` key per family (EC P-256 for ES256, RSA for RS256/PS256,
-//! Ed25519 for EdDSA), plus `retired` keys that still verify tokens they signed. `keys rotate` publishes the
+//! Signing keys: one `current` and one `next` key per family (EC P-256 for ES256, RSA for RS256, another RSA
+//! key for PS256, Ed25519 for EdDSA: each key is bound to one algorithm, RFC 8725 §3.1), plus `retired` keys that still verify tokens they signed. `keys rotate` publishes the
 //! next key a full rotation before it signs, and keeps the retired one in the JWKS until its tokens expired.
 
 use std::collections::HashMap;
@@ -13,6 +13,7 @@ use crate::store::{KeyRow, Store, StoreError};
 pub const FAMILIES: &[(&str, Algorithm)] = &[
     ("EC", Algorithm::Es256),
     ("RSA", Algorithm::Rs256),
+    ("RSA-PSS", Algorithm::Ps256),
     ("OKP", Algorithm::EdDsa),
 ];
 
@@ -20,7 +21,8 @@ pub const FAMILIES: &[(&str, Algorithm)] = &[
 pub fn family_of(alg: Algorithm) -> Option<&'static str> {
     match alg {
         Algorithm::Es256 => Some("EC"),
-        Algorithm::Rs256 | Algorithm::Ps256 => Some("RSA"),
+        Algorithm::Rs256 => Some("RSA"),
+        Algorithm::Ps256 => Some("RSA-PSS"),
         Algorithm::EdDsa => Some("OKP"),
         _ => None,
     }

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use portcullis_jose::{Algorithm, AlgorithmSet, Jwk, JwkSet, jwt};
 use portcullis_oidc::{AuthorizationResponse, IdTokenExpectations, verify_id_token};
+use portcullis_op::admin;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -1315,10 +1316,10 @@ mod cases {
             .unwrap();
         op.provider.reload_keys().await.unwrap();
         let jwks_after = op.jwks().await;
-        assert_eq!(jwks_before.keys().len(), 6);
+        assert_eq!(jwks_before.keys().len(), 8);
         assert_eq!(
             jwks_after.keys().len(),
-            9,
+            12,
             "retired + current + next for each family"
         );
         let mut e = expect(op, "public", &req.nonce);
@@ -1343,7 +1344,65 @@ mod cases {
         )
         .unwrap();
         let v: Value = serde_json::from_str(ring.jwks_json()).unwrap();
-        assert_eq!(v["keys"].as_array().unwrap().len(), 6);
+        assert_eq!(v["keys"].as_array().unwrap().len(), 8);
+    }
+
+    /// ID tokens in the client's registered `id_token_signed_response_alg`, for every algorithm offered; each
+    /// published key is bound to one algorithm (RFC 8725 §3.1), so a PS256 token is never signed by the RS256 key.
+    /// (Found by the node `jose` interop test: PS256 once failed because the RSA key carried `alg: RS256`.)
+    pub async fn id_token_signed_with_each_registered_alg(op: &Op) {
+        for alg in ALGS {
+            let id = format!("alg-{}", alg.as_str().to_lowercase());
+            admin::add_client(
+                &op.provider.store,
+                &id,
+                &json!({"redirect_uris": [RP], "token_endpoint_auth_method": "none",
+                        "id_token_signed_response_alg": alg.as_str()}),
+            )
+            .await
+            .unwrap();
+            let mut b = Browser::default();
+            let req = AuthReq::new(&id, "code", "openid");
+            let step = b.authorize(op, &req.query()).await;
+            let cb = b.complete(op, step, "alice").await.redirect();
+            let (status, tokens) = token(
+                op,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", &id),
+                    ("code", &cb["code"]),
+                    ("redirect_uri", RP),
+                    ("code_verifier", req.verifier.as_str()),
+                ],
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{alg:?}: {tokens}");
+            let jwks = op.jwks().await;
+            let t = verify_id_token(
+                tokens["id_token"].as_str().unwrap(),
+                &jwks,
+                alg,
+                &expect(op, &id, &req.nonce),
+            )
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+            assert_eq!(t.header.alg, alg);
+            let kid = t.header.kid.clone().unwrap();
+            let key = jwks
+                .keys()
+                .iter()
+                .find(|k| k.kid() == Some(kid.as_str()))
+                .unwrap();
+            assert_eq!(
+                key.alg(),
+                Some(&portcullis_jose::JwkAlgorithm::Jws(alg)),
+                "the signing key is published bound to {alg:?}"
+            );
+        }
+        // Every published key names its algorithm.
+        for k in op.jwks().await.keys() {
+            assert!(k.alg().is_some(), "{:?} has no alg", k.kid());
+        }
     }
 
     /// Discovery and JWKS: every advertised member, keys with kid, never a private member.
@@ -1376,7 +1435,11 @@ mod cases {
             .await
             .unwrap();
         let keys = raw["keys"].as_array().unwrap();
-        assert_eq!(keys.len(), 6, "current and next for EC, RSA, OKP");
+        assert_eq!(
+            keys.len(),
+            8,
+            "current and next for EC, RSA (RS256), RSA (PS256), OKP"
+        );
         for k in keys {
             assert!(k["kid"].is_string());
             for private in ["d", "p", "q", "dp", "dq", "qi"] {
@@ -1445,6 +1508,7 @@ every_case!(
     pairwise_subjects_and_custom_scopes,
     login_form_rejects,
     discovery_and_jwks,
+    id_token_signed_with_each_registered_alg,
     key_rotation_keeps_old_tokens_verifiable,
 );
 
@@ -1516,7 +1580,10 @@ async fn restart_reuses_data_and_rotation_keeps_keys_published() {
             _ => {}
         }
     }
-    assert_eq!(after.iter().filter(|k| k.state == "next").count(), 3);
+    assert_eq!(
+        after.iter().filter(|k| k.state == "next").count(),
+        portcullis_op::keys::FAMILIES.len()
+    );
     running.provider.reload_keys().await.unwrap();
 }
 
@@ -1633,7 +1700,7 @@ async fn two_nodes_share_one_postgres() {
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(jwks_b.keys().len(), 6);
+    assert_eq!(jwks_b.keys().len(), 8);
 
     let mut browser = Browser::default();
     let req = AuthReq::new("public", "code", "openid offline_access");

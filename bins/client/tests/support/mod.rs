@@ -61,9 +61,15 @@ impl Provider {
     pub fn start(clients: &[(&str, serde_json::Value)]) -> (Provider, Vec<Option<String>>) {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        // The provider's log goes to the test's stderr (shown for failing tests) when PORTCULLIS_TEST_LOG is set.
+        let log = if std::env::var_os("PORTCULLIS_TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
         let mut child = provider_cmd(dir.path(), port)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -351,4 +357,37 @@ fn form_fields(html: &str) -> Vec<(String, String)> {
         rest = &rest[vend..];
     }
     out
+}
+
+/// `tests/interop` with its npm packages installed (`npm ci` from the committed lock file, once per test binary).
+pub fn interop_dir() -> PathBuf {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop");
+    READY.get_or_init(|| {
+        if !dir.join("node_modules/openid-client").exists() {
+            let out = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .output()
+                .expect("npm (node 20) is needed for the interop tests");
+            assert!(out.status.success(), "npm ci failed: {out:?}");
+        }
+    });
+    dir
+}
+
+/// Runs `node tests/interop/<script>` with `envs`; returns (success, stdout, stderr).
+pub fn node(script: &str, envs: &[(&str, String)]) -> (bool, String, String) {
+    let dir = interop_dir();
+    let mut c = Command::new("node");
+    c.arg(dir.join(script)).current_dir(&dir);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let out = c.output().expect("node");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -682,7 +682,7 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
     };
     if need_login {
         p.store.put_pending(&pending).await.map_err(db)?;
-        return Ok(web::html(
+        return Ok(web::html_csp(
             StatusCode::OK,
             p.login.page(&LoginPage {
                 pending: &pending.id,
@@ -691,7 +691,7 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
                 login_hint: req.login_hint.as_deref(),
                 error: None,
             }),
-            PAGE_CSP,
+            &web::form_page_csp(&v.redirect_uri),
         ));
     }
     let (_, session) = session.expect("logged in");
@@ -735,10 +735,10 @@ async fn after_login(
         };
         p.store.put_pending(&pending).await.map_err(db)?;
         let scopes: Vec<&str> = v.req.scope.iter().collect();
-        return Ok(web::html(
+        return Ok(web::html_csp(
             StatusCode::OK,
             pages::consent(&pending.id, &pending.csrf, &v.client.name, &scopes),
-            PAGE_CSP,
+            &web::form_page_csp(&v.redirect_uri),
         ));
     }
     issue_authorization(p, &v, &session).await
@@ -940,7 +940,7 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
     let (row, v) = pending_from_form(p, &form).await?;
     let user = p.login.verify(&p.store, &form).await.map_err(db)?;
     let Some(user) = user else {
-        return Ok(web::html(
+        return Ok(web::html_csp(
             StatusCode::UNAUTHORIZED,
             p.login.page(&LoginPage {
                 pending: &row.id,
@@ -949,7 +949,7 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
                 login_hint: form.get("username"),
                 error: Some(p.login.failure_message()),
             }),
-            PAGE_CSP,
+            &web::form_page_csp(&v.redirect_uri),
         ));
     };
     let t = now();

@@ -1405,6 +1405,59 @@ mod cases {
         }
     }
 
+    /// The login and consent forms may lead (by a 303 after the POST) to the client's redirect URI: their CSP
+    /// `form-action` allows 'self' and that origin only (Chromium blocks the redirect otherwise).
+    pub async fn form_pages_csp_allows_only_the_redirect_origin(op: &Op) {
+        let req = AuthReq::new("public", "code", "openid");
+        let resp = op
+            .http
+            .get(format!("{}?{}", op.url("/authorize"), req.query()))
+            .send()
+            .await
+            .unwrap();
+        let csp = resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("form-action 'self' https://rp.example;"),
+            "{csp}"
+        );
+        assert!(!csp.contains("http:") && !csp.contains('*'), "{csp}");
+        let mut b = Browser::default();
+        let step = b.authorize(op, &req.query()).await;
+        let Step::Login(page) = step else {
+            panic!("login page expected")
+        };
+        let resp = op
+            .http
+            .post(op.url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "pending={}&csrf={}&username=alice&password=wrong",
+                hidden(&page, "pending").unwrap(),
+                hidden(&page, "csrf").unwrap()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("form-action 'self' https://rp.example;"),
+            "{csp}"
+        );
+        // Error pages (no trusted redirect target) keep form-action 'self' alone.
+        let resp = op
+            .http
+            .get(op.url("/authorize?client_id=nobody&response_type=code"))
+            .send()
+            .await
+            .unwrap();
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("form-action 'self';"), "{csp}");
+    }
+
     /// Discovery and JWKS: every advertised member, keys with kid, never a private member.
     pub async fn discovery_and_jwks(op: &Op) {
         let meta: Value = op
@@ -1509,6 +1562,7 @@ every_case!(
     login_form_rejects,
     discovery_and_jwks,
     id_token_signed_with_each_registered_alg,
+    form_pages_csp_allows_only_the_redirect_origin,
     key_rotation_keeps_old_tokens_verifiable,
 );
 

@@ -60,7 +60,9 @@ fn headers() -> [(HeaderName, &'static str); 5] {
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::CACHE_CONTROL, "no-store"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: browsers then send `Origin: null` on our own form posts, and the login-CSRF check
+        // below needs the real origin. `same-origin` still sends nothing to other sites.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CONTENT_TYPE, "text/html; charset=utf-8"),
     ]
 }

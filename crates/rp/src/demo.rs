@@ -22,10 +22,13 @@ pub const MAX_SESSIONS: usize = 10_000;
 const SESSION_TTL: Duration = Duration::from_secs(3600);
 const COOKIE: &str = "portcullis_rp";
 
+/// A signed-in user: issuer, verified ID token claims, UserInfo.
+type SignedIn = (String, Map<String, Value>, Option<Map<String, Value>>);
+
 #[derive(Default)]
 struct DemoSession {
     pending: Option<LoginSession>,
-    user: Option<(String, Map<String, Value>, Option<Map<String, Value>>)>,
+    user: Option<SignedIn>,
     created: Option<Instant>,
 }
 

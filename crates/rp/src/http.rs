@@ -48,7 +48,7 @@ pub(crate) fn oauth_error(endpoint: &'static str, body: &[u8]) -> Option<RpError
     let description = m
         .get("error_description")
         .and_then(|d| d.as_str())
-        .map(|d| portcullis_oidc::sanitize_description(d));
+        .map(portcullis_oidc::sanitize_description);
     Some(RpError::Provider {
         endpoint,
         error,

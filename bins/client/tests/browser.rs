@@ -49,6 +49,30 @@ fn chromium_logs_in_through_the_demo_rp() {
         assert!(Instant::now() < deadline, "demo RP did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Login CSRF: a cross-origin form post to the demo RP's login is refused (403), a same-origin one is not.
+    let post = |origin: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", rp_port)).unwrap();
+        let body = format!(
+            "issuer={}",
+            p.issuer.replace(':', "%3A").replace('/', "%2F")
+        );
+        write!(
+            s,
+            "POST /login HTTP/1.1\r\nHost: 127.0.0.1:{rp_port}\r\nOrigin: {origin}\r\nContent-Type: \
+             application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        resp
+    };
+    let evil = post("https://evil.example");
+    assert!(evil.starts_with("HTTP/1.1 403"), "{evil}");
+    let own = post(&format!("http://127.0.0.1:{rp_port}"));
+    assert!(own.starts_with("HTTP/1.1 303"), "{own}");
+
     let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
     std::fs::create_dir_all(&shots).unwrap();
     let shot = shots.join("demo-rp-claims.png");

@@ -310,6 +310,20 @@ async fn tampered_callbacks_fail_with_one_line_reasons() {
     assert_eq!(code, 1);
     assert!(err.lines().last().unwrap().contains("iss"), "{err}");
 
+    // A callback with a duplicated parameter is malformed: the loopback listener refuses it.
+    let (code, _, err) = login(&p, port, &["--client-id", "e2e-public"], |o| {
+        let Outcome::Redirect(l) = o else {
+            panic!("expected a redirect")
+        };
+        Outcome::Redirect(format!("{l}&state=second"))
+    })
+    .await;
+    assert_eq!(code, 1);
+    assert!(
+        err.lines().last().unwrap().contains("malformed callback"),
+        "{err}"
+    );
+
     // A code that is not the one issued.
     let (code, _, err) = login(&p, port, &["--client-id", "e2e-public"], |o| {
         rewrite(o, "code", "made-up-code")

@@ -210,26 +210,34 @@ impl AuthorizationResponse {
             .audience(client_id);
         let t: jwt::Jwt<Map<String, Value>> =
             jwt::decode(token, keys, &v).map_err(|_| OidcError::InvalidParameter("response"))?;
-        let c = &t.claims.custom;
+        Ok(Self::from_verified_jarm_claims(&t.claims.custom, issuer))
+    }
+
+    /// Reads the response out of the claims of a JARM JWT **already verified** for this client and `issuer`
+    /// (signature, `iss`, `aud`, `exp`) — for callers that verify it themselves, e.g. through a key cache.
+    pub fn from_verified_jarm_claims(
+        c: &Map<String, Value>,
+        issuer: &str,
+    ) -> AuthorizationResponse {
         let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_owned);
         let iss = issuer.to_owned();
         if let Some(e) = s("error") {
             let error = ErrorCode::parse(&e).unwrap_or(ErrorCode::InvalidRequest);
-            return Ok(AuthorizationResponse::Error {
+            return AuthorizationResponse::Error {
                 error,
                 description: s("error_description"),
                 state: s("state"),
                 iss,
-            });
+            };
         }
-        Ok(AuthorizationResponse::Success {
+        AuthorizationResponse::Success {
             code: s("code"),
             id_token: s("id_token"),
             access_token: s("access_token"),
             expires_in: s("expires_in").and_then(|e| e.parse().ok()),
             state: s("state"),
             iss,
-        })
+        }
     }
 }
 

@@ -571,6 +571,25 @@ impl RelyingParty {
         })
     }
 
+    /// What every ID token from `issuer` must satisfy; callers add the hashes' inputs.
+    fn expectations<'a>(
+        &'a self,
+        issuer: &'a str,
+        nonce: Option<&'a str>,
+        max_age: Option<u64>,
+    ) -> IdTokenExpectations<'a> {
+        IdTokenExpectations {
+            issuer,
+            client_id: &self.config.client_id,
+            nonce,
+            max_age,
+            access_token: None,
+            access_token_from_front_channel: false,
+            code: None,
+            leeway: self.config.leeway,
+        }
+    }
+
     async fn verify_id_token(
         &self,
         p: &Provider,
@@ -600,20 +619,17 @@ impl RelyingParty {
             let v = jwt::Validation::new(self.config.algorithms)
                 .issuer(&p.metadata.issuer)
                 .audience(&self.config.client_id);
-            // Verify once through the cache (refetching keys on an unknown kid), then let the oidc crate read it.
-            p.jwks
+            // Verified through the cache (an unknown kid refetches the keys once), then read.
+            let t = p
+                .jwks
                 .with_keys(&self.http, |keys| {
                     jwt::decode::<Map<String, Value>>(token, keys, &v)
                 })
                 .await??;
-            let keys = p.jwks.current(&self.http).await?;
-            return Ok(AuthorizationResponse::from_jarm(
-                token,
+            return Ok(AuthorizationResponse::from_verified_jarm_claims(
+                &t.claims.custom,
                 &p.metadata.issuer,
-                &self.config.client_id,
-                &*keys,
-                self.config.algorithms,
-            )?);
+            ));
         }
         if params.get("response").is_some() {
             return Err(RpError::UnexpectedResponse(
@@ -633,16 +649,16 @@ impl RelyingParty {
         let p = self.provider(&session.issuer).await?;
         let rt = session.response_type()?;
         let resp = self.authorization_response(&p, session, cb).await?;
+        // State first (constant time), then the provider's error if it sent one.
+        let (AuthorizationResponse::Error { state, .. }
+        | AuthorizationResponse::Success { state, .. }) = &resp;
+        if !state_matches(state.as_deref(), &session.state) {
+            return Err(RpError::StateMismatch);
+        }
         let (code, front_id_token, front_at, expires_in) = match resp {
             AuthorizationResponse::Error {
-                error,
-                description,
-                state,
-                ..
+                error, description, ..
             } => {
-                if !state_matches(state.as_deref(), &session.state) {
-                    return Err(RpError::StateMismatch);
-                }
                 return Err(RpError::Provider {
                     endpoint: "authorization",
                     error,
@@ -654,14 +670,8 @@ impl RelyingParty {
                 id_token,
                 access_token,
                 expires_in,
-                state,
                 ..
-            } => {
-                if !state_matches(state.as_deref(), &session.state) {
-                    return Err(RpError::StateMismatch);
-                }
-                (code, id_token, access_token, expires_in)
-            }
+            } => (code, id_token, access_token, expires_in),
         };
         if code.is_some() != rt.has_code() {
             return Err(RpError::UnexpectedResponse(
@@ -685,14 +695,10 @@ impl RelyingParty {
                     &p,
                     t,
                     &IdTokenExpectations {
-                        issuer,
-                        client_id: &self.config.client_id,
-                        nonce: Some(&session.nonce),
-                        max_age: session.max_age,
                         access_token: front_at.as_deref(),
                         access_token_from_front_channel: front_at.is_some(),
                         code: code.as_deref(),
-                        leeway: self.config.leeway,
+                        ..self.expectations(issuer, Some(&session.nonce), session.max_age)
                     },
                 )
                 .await?,
@@ -731,14 +737,8 @@ impl RelyingParty {
                 &p,
                 &raw,
                 &IdTokenExpectations {
-                    issuer,
-                    client_id: &self.config.client_id,
-                    nonce: Some(&session.nonce),
-                    max_age: session.max_age,
                     access_token: Some(&tr.access_token),
-                    access_token_from_front_channel: false,
-                    code: None,
-                    leeway: self.config.leeway,
+                    ..self.expectations(issuer, Some(&session.nonce), session.max_age)
                 },
             )
             .await?;
@@ -812,14 +812,8 @@ impl RelyingParty {
                         &p,
                         raw,
                         &IdTokenExpectations {
-                            issuer: &p.metadata.issuer,
-                            client_id: &self.config.client_id,
-                            nonce: None,
-                            max_age: None,
                             access_token: Some(&tr.access_token),
-                            access_token_from_front_channel: false,
-                            code: None,
-                            leeway: self.config.leeway,
+                            ..self.expectations(&p.metadata.issuer, None, None)
                         },
                     )
                     .await?;

@@ -620,17 +620,26 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
     }
     let req = &v.req;
     let prompt_none = req.prompt.contains(&Prompt::None);
-    let session = p.current_session(headers).await?;
+    // The session, its user and their consent for this client: one read.
+    let context = match web::cookie(headers, web::SESSION_COOKIE) {
+        Some(token) => p
+            .store
+            .session_context(&hash(token), &v.client.id, now())
+            .await
+            .map_err(db)?,
+        None => None,
+    };
+    let session = context.as_ref().map(|c| &c.session);
     let t = now();
     // Does the current session satisfy the request?
     let mut need_login = session.is_none() || req.prompt.contains(&Prompt::Login);
-    if let (Some((_, s)), Some(max_age)) = (&session, req.max_age)
+    if let (Some(s), Some(max_age)) = (session, req.max_age)
         // OIDC Core §3.1.2.1: re-authenticate when more than max_age seconds passed; max_age=0 always.
         && (max_age == 0 || (t - s.auth_time).max(0) as u64 > max_age)
     {
         need_login = true;
     }
-    if let Some((_, s)) = &session {
+    if let Some(s) = session {
         let sub = p.subject(&v.client, &s.user_id);
         if let Some(hint) = &req.id_token_hint {
             match p.hint_subject(hint, &v.client) {
@@ -694,8 +703,18 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
             &web::form_page_csp(&v.redirect_uri),
         ));
     }
-    let (_, session) = session.expect("logged in");
-    after_login(p, v, session, pending).await
+    let context = context.expect("logged in");
+    let known = Known {
+        user: context.user,
+        consent: context.consent,
+    };
+    after_login(p, v, context.session, Some(known), pending).await
+}
+
+/// What the session lookup read next to the session, so the hot path does not read it again.
+struct Known {
+    user: Option<UserRow>,
+    consent: Option<String>,
 }
 
 /// After the user is known: consent, then the response.
@@ -703,6 +722,7 @@ async fn after_login(
     p: &Provider,
     v: Validated,
     session: SessionRow,
+    known: Option<Known>,
     pending: PendingRow,
 ) -> HttpResult<Response> {
     let target = ErrorTarget {
@@ -711,11 +731,17 @@ async fn after_login(
         mode: v.mode,
         state: v.req.state.clone(),
     };
-    let consented = p
-        .store
-        .consent(&session.user_id, &v.client.id)
-        .await
-        .map_err(db)?
+    let (user, consent) = match known {
+        Some(k) => (k.user, k.consent),
+        None => (
+            None,
+            p.store
+                .consent(&session.user_id, &v.client.id)
+                .await
+                .map_err(db)?,
+        ),
+    };
+    let consented = consent
         .map(|s| Scope::parse(&s).unwrap_or_default())
         .unwrap_or_default();
     let covered = v.req.scope.iter().all(|s| consented.contains(s));
@@ -741,7 +767,7 @@ async fn after_login(
             &web::form_page_csp(&v.redirect_uri),
         ));
     }
-    issue_authorization(p, &v, &session).await
+    issue_authorization(p, &v, &session, user).await
 }
 
 /// Issues the code / tokens of a successful authorization and sends them.
@@ -749,11 +775,15 @@ async fn issue_authorization(
     p: &Provider,
     v: &Validated,
     session: &SessionRow,
+    known_user: Option<UserRow>,
 ) -> HttpResult<Response> {
     let t = now();
     let req = &v.req;
     let client = &v.client;
-    let user = p.store.user(&session.user_id).await.map_err(db)?;
+    let user = match known_user.filter(|u| u.id == session.user_id) {
+        Some(u) => Some(u),
+        None => p.store.user(&session.user_id).await.map_err(db)?,
+    };
     let Some(user) = user else {
         return Err(web::error_page(
             StatusCode::BAD_REQUEST,
@@ -976,7 +1006,7 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
         csrf: random_token(),
         ..row
     };
-    let mut resp = after_login(p, v, session, fresh).await?;
+    let mut resp = after_login(p, v, session, None, fresh).await?;
     if let Ok(h) = HeaderValue::from_str(&web::session_cookie(
         &token,
         p.cfg.session_lifetime,
@@ -1045,7 +1075,7 @@ async fn consent_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRes
         .put_consent(&session.user_id, &v.client.id, &scope)
         .await
         .map_err(db)?;
-    issue_authorization(p, &v, &session).await
+    issue_authorization(p, &v, &session, None).await
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1238,7 +1268,7 @@ async fn token_inner(
                 }
                 Consumed::Unknown => return Err(oerr(OidcError::InvalidGrant("unknown code"))),
             };
-            let challenge = match (&row.code_challenge, row.code_challenge_method.as_deref()) {
+            let challenge = match (&row.code.code_challenge, row.code.code_challenge_method.as_deref()) {
                 (Some(c), m) => Some(
                     CodeChallenge::parse(c, m, &pkce_policy())
                         .map_err(|_| oerr(OidcError::InvalidGrant("stored challenge")))?,
@@ -1246,10 +1276,10 @@ async fn token_inner(
                 (None, _) => None,
             };
             let issued = IssuedCode {
-                client_id: row.client_id.clone(),
-                redirect_uri: row.redirect_uri.clone(),
+                client_id: row.code.client_id.clone(),
+                redirect_uri: row.code.redirect_uri.clone(),
                 code_challenge: challenge,
-                expires_at: row.expires_at.max(0) as u64,
+                expires_at: row.code.expires_at.max(0) as u64,
             };
             issued
                 .check_redemption(
@@ -1263,8 +1293,7 @@ async fn token_inner(
             if client.require_pkce && issued.code_challenge.is_none() {
                 return Err(oerr(OidcError::InvalidGrant("PKCE required")));
             }
-            let grant = p.store.grant(&row.grant_id).await.map_err(db)?;
-            let Some(grant) = grant.filter(|g| !g.revoked) else {
+            let Some(grant) = row.grant.filter(|g| !g.revoked) else {
                 return Err(oerr(OidcError::InvalidGrant("grant revoked")));
             };
             issue_tokens(
@@ -1274,6 +1303,7 @@ async fn token_inner(
                 &grant.scope.clone(),
                 true,
                 cnf.as_deref(),
+                row.user,
             )
             .await
         }
@@ -1320,6 +1350,7 @@ async fn token_inner(
                 &narrowed.to_string(),
                 false,
                 cnf.as_deref(),
+                None,
             )
             .await
         }
@@ -1385,6 +1416,7 @@ async fn issue_tokens(
     scope: &str,
     from_code: bool,
     cnf: Option<&str>,
+    known_user: Option<UserRow>,
 ) -> HttpResult<Response> {
     let t = now();
     let at = random_token();
@@ -1417,7 +1449,10 @@ async fn issue_tokens(
     if Scope::parse(scope).unwrap_or_default().contains("openid")
         && let Some(user_id) = &grant.user_id
     {
-        let user = p.store.user(user_id).await.map_err(db)?;
+        let user = match known_user.filter(|u| &u.id == user_id) {
+            Some(u) => Some(u),
+            None => p.store.user(user_id).await.map_err(db)?,
+        };
         let Some(user) = user else {
             return Err(oerr(OidcError::InvalidGrant("the user no longer exists")));
         };
@@ -1535,7 +1570,7 @@ async fn userinfo_inner(
             "the token has no openid scope",
         ));
     };
-    let user = p.store.user(user_id).await.map_err(db)?;
+    let user = at.user.clone().filter(|u| u.id == user_id);
     let client = p.client(&at.grant.client_id).await?;
     let (Some(user), Some(client)) = (user, client) else {
         return Err(bearer_error(

@@ -190,6 +190,30 @@ pub struct AccessTokenRow {
     pub expires_at: i64,
     /// `x5t#S256` of the certificate the token is bound to.
     pub cnf: Option<String>,
+    /// The grant's user, read in the same query (none for client credentials, or when the user was removed).
+    pub user: Option<UserRow>,
+}
+
+/// A live session with what the authorization endpoint needs next to it, read in one query.
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    /// The session.
+    pub session: SessionRow,
+    /// Its user (none when the user was removed since).
+    pub user: Option<UserRow>,
+    /// The scope this user consented to for the client asked about.
+    pub consent: Option<String>,
+}
+
+/// A consumed code with its grant and the grant's user (read in the same round trip).
+#[derive(Debug, Clone)]
+pub struct CodeGrant {
+    /// The code.
+    pub code: CodeRow,
+    /// Its grant (none if it vanished).
+    pub grant: Option<GrantRow>,
+    /// The grant's user.
+    pub user: Option<UserRow>,
 }
 
 fn grant_from(row: &AnyRow) -> Result<GrantRow> {
@@ -208,6 +232,22 @@ fn grant_from(row: &AnyRow) -> Result<GrantRow> {
 }
 
 const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.scope, g.claims, g.auth_time, g.nonce, g.sid, g.cnf, g.revoked";
+
+/// The user columns of a `LEFT JOIN users u`, prefixed so they cannot clash with the grant's.
+const JOINED_USER_COLUMNS: &str =
+    "u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.claims AS u_claims";
+
+fn joined_user(r: &AnyRow) -> Result<Option<UserRow>> {
+    let Some(id) = r.try_get::<Option<String>, _>("u_id")? else {
+        return Ok(None);
+    };
+    Ok(Some(UserRow {
+        id,
+        username: r.try_get("u_username")?,
+        password_hash: r.try_get("u_password_hash")?,
+        claims: r.try_get("u_claims")?,
+    }))
+}
 
 fn sqlite_pragmas<'c>(
     conn: &'c mut sqlx::AnyConnection,
@@ -660,6 +700,40 @@ impl Store {
         .transpose()
     }
 
+    /// A live session, its user and the user's consent for `client_id`, in one query (the authorization
+    /// endpoint's hot path).
+    pub async fn session_context(
+        &self,
+        id_hash: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<SessionContext>> {
+        let r = sqlx::query(&format!(
+            "SELECT s.sid, s.user_id, s.auth_time, s.expires_at, {JOINED_USER_COLUMNS}, c.scope AS consent \
+             FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
+             LEFT JOIN consents c ON c.user_id = s.user_id AND c.client_id = $2 \
+             WHERE s.id_hash = $1 AND s.expires_at > $3"
+        ))
+        .bind(id_hash)
+        .bind(client_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.map(|r| {
+            Ok(SessionContext {
+                session: SessionRow {
+                    sid: r.try_get("sid")?,
+                    user_id: r.try_get("user_id")?,
+                    auth_time: r.try_get("auth_time")?,
+                    expires_at: r.try_get("expires_at")?,
+                },
+                user: joined_user(&r)?,
+                consent: r.try_get("consent")?,
+            })
+        })
+        .transpose()
+    }
+
     /// Ends a session.
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
         let _w = self.write().await;
@@ -761,6 +835,11 @@ impl Store {
         .transpose()
     }
 
+    /// A grant by id with its user.
+    pub async fn grant_with_user(&self, id: &str) -> Result<Option<(GrantRow, Option<UserRow>)>> {
+        grant_with_user_on(&self.pool, id).await
+    }
+
     /// Revokes a grant and deletes every token issued from it.
     pub async fn revoke_grant(&self, id: &str) -> Result<()> {
         let _w = self.write().await;
@@ -781,8 +860,8 @@ impl Store {
         Ok(())
     }
 
-    /// Consumes a code: marks it used if it was not, atomically.
-    pub async fn consume_code(&self, hash: &str) -> Result<Consumed<CodeRow>> {
+    /// Consumes a code: marks it used if it was not, atomically, and reads its grant and user.
+    pub async fn consume_code(&self, hash: &str) -> Result<Consumed<CodeGrant>> {
         if let Some(w) = &self.writer {
             return match w
                 .submit(WriteOp::ConsumeCode {
@@ -796,7 +875,19 @@ impl Store {
         }
         let _w = self.write().await;
         let mut conn = self.pool.acquire().await?;
-        consume_code_on(&mut conn, hash).await
+        let c = consume_code_on(&mut conn, hash).await?;
+        drop(conn);
+        Ok(match c {
+            Consumed::Fresh(code) => {
+                let (grant, user) = match grant_with_user_on(&self.pool, &code.grant_id).await? {
+                    Some((g, u)) => (Some(g), u),
+                    None => (None, None),
+                };
+                Consumed::Fresh(CodeGrant { code, grant, user })
+            }
+            Consumed::Replayed(g) => Consumed::Replayed(g),
+            Consumed::Unknown => Consumed::Unknown,
+        })
     }
 
     /// Consumes a refresh token (rotation): marks it used if it was not, atomically. Returns the grant and
@@ -839,8 +930,9 @@ impl Store {
     /// A live access token with its (unrevoked) grant.
     pub async fn access_token(&self, hash: &str, now: i64) -> Result<Option<AccessTokenRow>> {
         let r = sqlx::query(&format!(
-            "SELECT {GRANT_COLUMNS}, a.scope AS token_scope, a.expires_at AS token_exp, a.cnf AS token_cnf \
-             FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
+            "SELECT {GRANT_COLUMNS}, a.scope AS token_scope, a.expires_at AS token_exp, a.cnf AS token_cnf, \
+             {JOINED_USER_COLUMNS} \
+             FROM access_tokens a JOIN grants g ON g.id = a.grant_id LEFT JOIN users u ON u.id = g.user_id \
              WHERE a.hash = $1 AND a.expires_at > $2 AND g.revoked = 0"
         ))
         .bind(hash)
@@ -853,6 +945,7 @@ impl Store {
                 scope: r.try_get("token_scope")?,
                 expires_at: r.try_get("token_exp")?,
                 cnf: r.try_get("token_cnf")?,
+                user: joined_user(&r)?,
             })
         })
         .transpose()
@@ -1011,14 +1104,7 @@ async fn consume_code_on(conn: &mut AnyConnection, hash: &str) -> Result<Consume
             None => Consumed::Unknown,
         });
     };
-    Ok(Consumed::Fresh(CodeRow {
-        grant_id: r.try_get("grant_id")?,
-        client_id: r.try_get("client_id")?,
-        redirect_uri: r.try_get("redirect_uri")?,
-        code_challenge: r.try_get("code_challenge")?,
-        code_challenge_method: r.try_get("code_challenge_method")?,
-        expires_at: r.try_get("expires_at")?,
-    }))
+    Ok(Consumed::Fresh(code_from(&r)?))
 }
 
 type OwnedAccess = (String, String, i64, Option<String>);
@@ -1030,6 +1116,34 @@ fn owned_access(a: AccessInsert<'_>) -> OwnedAccess {
 
 fn owned_refresh(r: (&str, &str, i64)) -> OwnedRefresh {
     (r.0.to_owned(), r.1.to_owned(), r.2)
+}
+
+fn code_from(r: &AnyRow) -> Result<CodeRow> {
+    Ok(CodeRow {
+        grant_id: r.try_get("grant_id")?,
+        client_id: r.try_get("client_id")?,
+        redirect_uri: r.try_get("redirect_uri")?,
+        code_challenge: r.try_get("code_challenge")?,
+        code_challenge_method: r.try_get("code_challenge_method")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+fn grant_with_user_on<'a>(
+    pool: &'a AnyPool,
+    id: &'a str,
+) -> futures_core::future::BoxFuture<'a, Result<Option<(GrantRow, Option<UserRow>)>>> {
+    Box::pin(async move {
+        let r = sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS}, {JOINED_USER_COLUMNS} FROM grants g \
+             LEFT JOIN users u ON u.id = g.user_id WHERE g.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+        r.map(|r| Ok((grant_from(&r)?, joined_user(&r)?)))
+            .transpose()
+    })
 }
 
 /// A hot-path write, applied by the SQLite group-commit writer.
@@ -1053,56 +1167,260 @@ enum WriteOp {
 
 enum WriteOut {
     Unit,
-    Code(Consumed<CodeRow>),
+    Code(Consumed<CodeGrant>),
 }
 
-async fn apply(conn: &mut AnyConnection, op: WriteOp) -> Result<WriteOut> {
-    match op {
-        WriteOp::Issue {
-            grant,
-            code,
-            access,
-            refresh,
-            now,
-        } => {
-            issue_on(
-                conn,
-                &grant,
-                code.as_ref().map(|(h, c)| (h.as_str(), c)),
-                access
-                    .as_ref()
-                    .map(|a| (a.0.as_str(), a.1.as_str(), a.2, a.3.as_deref())),
-                refresh.as_ref().map(|r| (r.0.as_str(), r.1.as_str(), r.2)),
-                now,
-            )
-            .await?;
-            Ok(WriteOut::Unit)
+/// Rows per multi-row statement: keeps every statement far below SQLite's bound-parameter limit (32766) and
+/// the number of distinct statement texts (each is prepared once per connection) small.
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// `($1, …, $cols), ($cols+1, …)` for `rows` rows.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
         }
-        WriteOp::AddTokens {
-            grant_id,
-            access,
-            refresh,
-        } => {
-            insert_tokens(
-                conn,
-                &grant_id,
-                access
-                    .as_ref()
-                    .map(|a| (a.0.as_str(), a.1.as_str(), a.2, a.3.as_deref())),
-                refresh.as_ref().map(|r| (r.0.as_str(), r.1.as_str(), r.2)),
-            )
-            .await?;
-            Ok(WriteOut::Unit)
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
         }
-        WriteOp::ConsumeCode { hash } => Ok(WriteOut::Code(consume_code_on(conn, &hash).await?)),
+        s.push(')');
     }
+    s
+}
+
+/// `$1, …, $n`.
+fn in_list(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Runs one multi-row `INSERT` per chunk of `rows`; `bind` binds one row's values in column order.
+async fn insert_rows<T>(
+    conn: &mut AnyConnection,
+    head: &str,
+    cols: usize,
+    rows: &[T],
+    bind: for<'q> fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!("{head} VALUES {}", placeholders(chunk.len(), cols));
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            q = bind(q, row);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Applies a whole batch with a handful of multi-row statements: the grants, codes, access tokens and refresh
+/// tokens it inserts, one `UPDATE … RETURNING` for the codes it consumes and one read of their grants and users.
+/// Nobody can present a code before the batch that stores it commits, so consuming after inserting within one
+/// batch is not an ordering concern.
+async fn apply_batch(conn: &mut AnyConnection, ops: &[WriteOp]) -> Result<Vec<WriteOut>> {
+    let mut grants: Vec<(&GrantRow, i64)> = Vec::new();
+    let mut codes: Vec<(&str, &CodeRow)> = Vec::new();
+    let mut access: Vec<(&str, &OwnedAccess)> = Vec::new();
+    let mut refresh: Vec<(&str, &OwnedRefresh)> = Vec::new();
+    let mut consume: Vec<&str> = Vec::new();
+    for op in ops {
+        match op {
+            WriteOp::Issue {
+                grant,
+                code,
+                access: a,
+                refresh: r,
+                now,
+            } => {
+                grants.push((grant, *now));
+                if let Some((h, c)) = code {
+                    codes.push((h, c));
+                }
+                if let Some(a) = a {
+                    access.push((&grant.id, a));
+                }
+                if let Some(r) = r {
+                    refresh.push((&grant.id, r));
+                }
+            }
+            WriteOp::AddTokens {
+                grant_id,
+                access: a,
+                refresh: r,
+            } => {
+                if let Some(a) = a {
+                    access.push((grant_id, a));
+                }
+                if let Some(r) = r {
+                    refresh.push((grant_id, r));
+                }
+            }
+            WriteOp::ConsumeCode { hash } => {
+                if !consume.contains(&hash.as_str()) {
+                    consume.push(hash);
+                }
+            }
+        }
+    }
+    insert_rows(
+        conn,
+        "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, created_at)",
+        11,
+        &grants,
+        |q, (g, now)| {
+            q.bind(&g.id)
+                .bind(&g.client_id)
+                .bind(&g.user_id)
+                .bind(&g.scope)
+                .bind(&g.claims)
+                .bind(g.auth_time)
+                .bind(&g.nonce)
+                .bind(&g.sid)
+                .bind(&g.cnf)
+                .bind(0_i64)
+                .bind(*now)
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at, used)",
+        8,
+        &codes,
+        |q, (h, c)| {
+            q.bind(*h)
+                .bind(&c.grant_id)
+                .bind(&c.client_id)
+                .bind(&c.redirect_uri)
+                .bind(&c.code_challenge)
+                .bind(&c.code_challenge_method)
+                .bind(c.expires_at)
+                .bind(0_i64)
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf)",
+        5,
+        &access,
+        |q, (g, a)| {
+            q.bind(&a.0)
+                .bind(*g)
+                .bind(&a.1)
+                .bind(a.2)
+                .bind(&a.3)
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used)",
+        5,
+        &refresh,
+        |q, (g, r)| q.bind(&r.0).bind(*g).bind(&r.1).bind(r.2).bind(0_i64),
+    )
+    .await?;
+
+    // Codes: mark the unused ones used and read them back; then their grants and users; then, for the rest,
+    // whether they exist at all (a replay) or not.
+    let mut fresh: std::collections::HashMap<String, CodeRow> = std::collections::HashMap::new();
+    let mut replayed: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut found: std::collections::HashMap<String, (GrantRow, Option<UserRow>)> =
+        std::collections::HashMap::new();
+    for chunk in consume.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE codes SET used = 1 WHERE used = 0 AND hash IN ({}) \
+             RETURNING hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at",
+            in_list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for h in chunk {
+            q = q.bind(*h);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            fresh.insert(r.try_get("hash")?, code_from(&r)?);
+        }
+    }
+    let grant_ids: Vec<&str> = {
+        let mut v: Vec<&str> = fresh.values().map(|c| c.grant_id.as_str()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    for chunk in grant_ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS}, {JOINED_USER_COLUMNS} FROM grants g \
+             LEFT JOIN users u ON u.id = g.user_id WHERE g.id IN ({})",
+            in_list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let g = grant_from(&r)?;
+            found.insert(g.id.clone(), (g, joined_user(&r)?));
+        }
+    }
+    let missing: Vec<&str> = consume
+        .iter()
+        .copied()
+        .filter(|h| !fresh.contains_key(*h))
+        .collect();
+    for chunk in missing.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT hash, grant_id FROM codes WHERE hash IN ({})",
+            in_list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for h in chunk {
+            q = q.bind(*h);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            replayed.insert(r.try_get("hash")?, r.try_get("grant_id")?);
+        }
+    }
+
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        out.push(match op {
+            WriteOp::Issue { .. } | WriteOp::AddTokens { .. } => WriteOut::Unit,
+            WriteOp::ConsumeCode { hash } => WriteOut::Code(match fresh.remove(hash) {
+                // The first presentation in the batch wins; a second one of the same code is a replay.
+                Some(code) => {
+                    replayed.insert(hash.clone(), code.grant_id.clone());
+                    let (grant, user) = match found.get(&code.grant_id) {
+                        Some((g, u)) => (Some(g.clone()), u.clone()),
+                        None => (None, None),
+                    };
+                    Consumed::Fresh(CodeGrant { code, grant, user })
+                }
+                None => match replayed.get(hash) {
+                    Some(g) => Consumed::Replayed(g.clone()),
+                    None => Consumed::Unknown,
+                },
+            }),
+        });
+    }
+    Ok(out)
 }
 
 type Job = (WriteOp, tokio::sync::oneshot::Sender<Result<WriteOut>>);
 
 /// Group commit for SQLite: one task owns a connection and applies every queued hot-path write of a moment in
-/// one transaction (one WAL commit for many flows). All or nothing per batch: if any write fails, the batch
-/// rolls back and every caller in it gets an error (none sees a partial write).
+/// one transaction (one WAL commit for many flows) with a few multi-row statements. All or nothing per batch:
+/// if any write fails, the batch rolls back and every caller in it gets an error (none sees a partial write).
 #[derive(Clone)]
 struct Writer {
     tx: tokio::sync::mpsc::Sender<Job>,
@@ -1138,11 +1456,11 @@ fn exec<'a>(
     })
 }
 
-fn apply_boxed(
-    conn: &mut AnyConnection,
-    op: WriteOp,
-) -> futures_core::future::BoxFuture<'_, Result<WriteOut>> {
-    Box::pin(apply(conn, op))
+fn apply_boxed<'a>(
+    conn: &'a mut AnyConnection,
+    ops: &'a [WriteOp],
+) -> futures_core::future::BoxFuture<'a, Result<Vec<WriteOut>>> {
+    Box::pin(apply_batch(conn, ops))
 }
 
 async fn run_writer(
@@ -1150,46 +1468,33 @@ async fn run_writer(
     lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     mut rx: tokio::sync::mpsc::Receiver<Job>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (ops, senders): (Vec<WriteOp>, Vec<_>) = jobs.drain(..).unzip();
         // Other writers (admin, sessions, pending requests) take the same lock, so nobody waits on SQLite's
         // busy handler.
         let _g = lock.lock().await;
-        let mut ok = exec(&mut conn, "BEGIN IMMEDIATE").await;
-        let mut results = Vec::with_capacity(batch.len());
-        let mut senders = Vec::with_capacity(batch.len());
-        for (op, s) in batch {
-            senders.push(s);
-            if ok {
-                match apply_boxed(&mut conn, op).await {
-                    Ok(o) => results.push(Some(o)),
-                    Err(e) => {
-                        tracing::error!("write batch failed: {e}");
-                        ok = false;
-                        results.push(None);
-                    }
+        let mut result = if exec(&mut conn, "BEGIN IMMEDIATE").await {
+            apply_boxed(&mut conn, &ops).await
+        } else {
+            Err(StoreError::Corrupt("could not begin a write transaction".into()))
+        };
+        if result.is_ok() && !exec(&mut conn, "COMMIT").await {
+            result = Err(StoreError::Corrupt("commit failed".into()));
+        }
+        match result {
+            Ok(outs) => {
+                for (s, o) in senders.into_iter().zip(outs) {
+                    let _ = s.send(Ok(o));
                 }
-            } else {
-                results.push(None);
             }
-        }
-        if ok {
-            ok = exec(&mut conn, "COMMIT").await;
-        }
-        if !ok {
-            let _ = exec(&mut conn, "ROLLBACK").await;
-        }
-        for (s, r) in senders.into_iter().zip(results) {
-            let _ = s.send(match r {
-                Some(o) if ok => Ok(o),
-                _ => Err(StoreError::Corrupt("write batch rolled back".into())),
-            });
+            Err(e) => {
+                tracing::error!("write batch failed: {e}");
+                let _ = exec(&mut conn, "ROLLBACK").await;
+                for s in senders {
+                    let _ = s.send(Err(StoreError::Corrupt("write batch rolled back".into())));
+                }
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use futures_util::future::join_all;
 use portcullis_jose::{Algorithm, AlgorithmSet, Jwk, JwkSet, jwt};
 use portcullis_oidc::{AuthorizationResponse, IdTokenExpectations, verify_id_token};
 use portcullis_op::admin;
@@ -68,6 +69,75 @@ mod cases {
             info.get("phone_number").is_none(),
             "phone scope not granted"
         );
+    }
+
+    /// oidcc-codereuse under concurrency: the same code presented by many requests at once (they land in one
+    /// write batch on SQLite) is redeemed exactly once, the other presentations are replays and revoke what the
+    /// one success got; distinct codes presented at once all redeem.
+    pub async fn oidcc_codereuse_concurrent_presentations(op: &Op) {
+        let mut b = Browser::default();
+        let req = AuthReq::new("public", "code", "openid");
+        let step = b.authorize(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        let code = cb["code"].clone();
+        let verifier = req.verifier.as_str().to_owned();
+        let attempts: Vec<_> = (0..8)
+            .map(|_| {
+                let (code, verifier) = (code.clone(), verifier.clone());
+                async move { redeem(op, &code, &verifier).await }
+            })
+            .collect();
+        let results = join_all(attempts).await;
+        let ok: Vec<&Value> = results
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::OK)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(ok.len(), 1, "exactly one redemption: {results:?}");
+        for (s, v) in results.iter().filter(|(s, _)| *s != StatusCode::OK) {
+            assert_eq!(*s, StatusCode::BAD_REQUEST);
+            assert_eq!(v["error"], "invalid_grant");
+        }
+        let at = ok[0]["access_token"].as_str().unwrap();
+        assert_eq!(
+            userinfo(op, at).await.0,
+            StatusCode::UNAUTHORIZED,
+            "the replays revoked the one success"
+        );
+
+        // Six different codes of the same user, redeemed at once: all succeed, each with its own nonce.
+        let mut flows = Vec::new();
+        for _ in 0..6 {
+            let req = AuthReq::new("public", "code", "openid");
+            let step = b.authorize(op, &req.query()).await;
+            let cb = b.complete(op, step, "alice").await.redirect();
+            flows.push((req, cb["code"].clone()));
+        }
+        let jwks = op.jwks().await;
+        let results = join_all(
+            flows
+                .iter()
+                .map(|(req, code)| async move { redeem(op, code, req.verifier.as_str()).await }),
+        )
+        .await;
+        let mut subs = Vec::new();
+        for ((req, _), (s, tokens)) in flows.iter().zip(&results) {
+            assert_eq!(*s, StatusCode::OK, "{tokens}");
+            let idt = verify_id_token(
+                tokens["id_token"].as_str().unwrap(),
+                &jwks,
+                ALGS,
+                &expect(op, "public", &req.nonce),
+            )
+            .unwrap();
+            let sub = idt.claims.registered.sub.clone().unwrap();
+            let (s, info) = userinfo(op, tokens["access_token"].as_str().unwrap()).await;
+            assert_eq!(s, StatusCode::OK);
+            assert_eq!(info["sub"], sub);
+            subs.push(sub);
+        }
+        subs.dedup();
+        assert_eq!(subs.len(), 1, "one user, one subject");
     }
 
     /// oidcc-ensure-registered-redirect-uri: an unregistered redirect_uri gets an error page, never a redirect.
@@ -1538,6 +1608,7 @@ every_case!(
     oidcc_ensure_registered_redirect_uri,
     oidcc_unknown_client_id,
     oidcc_codereuse_revokes_tokens,
+    oidcc_codereuse_concurrent_presentations,
     oidcc_code_bound_to_client_redirect_and_pkce,
     oidcc_nonce_required_for_implicit_and_hybrid,
     oidcc_response_type_missing,

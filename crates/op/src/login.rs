@@ -60,11 +60,7 @@ impl LoginMethod for PasswordLogin {
             let password = form.get("password").unwrap_or("").to_owned();
             let user = store.user_by_name(username).await?;
             let stored = user.as_ref().map(|u| u.password_hash.clone());
-            let ok = tokio::task::spawn_blocking(move || {
-                crate::passwords::verify(&password, stored.as_deref())
-            })
-            .await
-            .unwrap_or(false);
+            let ok = crate::passwords::verify_bounded(password, stored).await;
             Ok(user.filter(|_| ok))
         })
     }

@@ -93,17 +93,39 @@ mod cases {
             .filter(|(s, _)| *s == StatusCode::OK)
             .map(|(_, v)| v)
             .collect();
-        assert_eq!(ok.len(), 1, "exactly one redemption: {results:?}");
+        // At most one redemption succeeds. Which one depends on timing: on SQLite the presentations of one
+        // moment share a write batch and the first wins; on PostgreSQL a replay may revoke the grant before the
+        // first presentation has read it, and then every presentation fails — also a correct outcome.
+        assert!(ok.len() <= 1, "at most one redemption: {results:?}");
         for (s, v) in results.iter().filter(|(s, _)| *s != StatusCode::OK) {
             assert_eq!(*s, StatusCode::BAD_REQUEST);
             assert_eq!(v["error"], "invalid_grant");
         }
-        let at = ok[0]["access_token"].as_str().unwrap();
-        assert_eq!(
-            userinfo(op, at).await.0,
-            StatusCode::UNAUTHORIZED,
-            "the replays revoked the one success"
-        );
+        if op.provider.store.kind() == portcullis_op::store::DbKind::Sqlite {
+            assert_eq!(ok.len(), 1, "one batch: the first presentation wins");
+        }
+        for tokens in ok {
+            let at = tokens["access_token"].as_str().unwrap();
+            assert_eq!(
+                userinfo(op, at).await.0,
+                StatusCode::UNAUTHORIZED,
+                "the replays revoked the one success"
+            );
+            if let Some(rt) = tokens["refresh_token"].as_str() {
+                let (s, err) = token(
+                    op,
+                    &[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", rt),
+                        ("client_id", "public"),
+                    ],
+                    None,
+                )
+                .await;
+                assert_eq!(s, StatusCode::BAD_REQUEST);
+                assert_eq!(err["error"], "invalid_grant");
+            }
+        }
 
         // Six different codes of the same user, redeemed at once: all succeed, each with its own nonce.
         let mut flows = Vec::new();

@@ -79,30 +79,21 @@ pub async fn ensure_demo(store: &Store) -> Result<Option<DemoSetup>, AdminError>
     Ok(Some(DemoSetup { created, password }))
 }
 
-/// Registers (or replaces) a client. Returns the generated secret for `client_secret_basic` /
-/// `client_secret_post` clients (shown once; only its hash is stored).
+/// Registers (or replaces) a client. Returns the generated secret for `client_secret_basic`,
+/// `client_secret_post` and `client_secret_jwt` clients (shown once). Basic and post secrets are stored only
+/// as hashes; `client_secret_jwt` secrets are sealed (the provider needs them as HMAC keys, see
+/// [`crate::sealing`]) and long enough for HS512 (64 random bytes).
 pub async fn add_client(
     store: &Store,
     id: &str,
     metadata: &Value,
 ) -> Result<Option<String>, AdminError> {
-    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(AdminError::Invalid(
-            "client id must be 1-128 visible ASCII characters".into(),
-        ));
-    }
-    let method = metadata
-        .get("token_endpoint_auth_method")
-        .and_then(Value::as_str)
-        .unwrap_or("client_secret_basic");
-    let secret = matches!(method, "client_secret_basic" | "client_secret_post").then(random_token);
-    let row = ClientRow {
-        id: id.to_owned(),
-        secret_hash: secret.as_deref().map(hash),
-        metadata: metadata.to_string(),
+    let secret = match auth_method(metadata) {
+        "client_secret_basic" | "client_secret_post" => Some(random_token()),
+        "client_secret_jwt" => Some(long_secret()?),
+        _ => None,
     };
-    Client::from_row(&row).map_err(AdminError::Invalid)?;
-    store.put_client(&row, now()).await?;
+    put_client(store, id, metadata, secret.as_deref()).await?;
     Ok(secret)
 }
 
@@ -113,9 +104,53 @@ pub async fn add_client_with_secret(
     metadata: &Value,
     secret: &str,
 ) -> Result<(), AdminError> {
+    put_client(store, id, metadata, Some(secret)).await
+}
+
+fn auth_method(metadata: &Value) -> &str {
+    metadata
+        .get("token_endpoint_auth_method")
+        .and_then(Value::as_str)
+        .unwrap_or("client_secret_basic")
+}
+
+fn long_secret() -> Result<String, AdminError> {
+    use base64::Engine as _;
+    let mut b = zeroize::Zeroizing::new([0u8; 64]);
+    portcullis_jose::Backend::default()
+        .fill_random(b.as_mut())
+        .map_err(|e| AdminError::Invalid(format!("random: {e}")))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b.as_ref()))
+}
+
+async fn put_client(
+    store: &Store,
+    id: &str,
+    metadata: &Value,
+    secret: Option<&str>,
+) -> Result<(), AdminError> {
+    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AdminError::Invalid(
+            "client id must be 1-128 visible ASCII characters".into(),
+        ));
+    }
+    let (secret_hash, secret_sealed) = match (auth_method(metadata), secret) {
+        ("client_secret_jwt", Some(s)) => {
+            // RFC 7518 §3.2: the HMAC key must be at least as long as the hash output (32 bytes for HS256).
+            if s.len() < 32 {
+                return Err(AdminError::Invalid(
+                    "a client_secret_jwt secret must be at least 32 bytes".into(),
+                ));
+            }
+            let sealer = crate::sealing::SecretSealer::load(store).await?;
+            (None, Some(sealer.seal(id, s)?))
+        }
+        (_, s) => (s.map(hash), None),
+    };
     let row = ClientRow {
         id: id.to_owned(),
-        secret_hash: Some(hash(secret)),
+        secret_hash,
+        secret_sealed,
         metadata: metadata.to_string(),
     };
     Client::from_row(&row).map_err(AdminError::Invalid)?;

@@ -26,6 +26,11 @@ pub struct Client {
     pub auth_method: ClientAuthMethod,
     /// SHA-256 (base64url) of the secret, for `client_secret_basic` / `client_secret_post`.
     pub secret_hash: Option<String>,
+    /// The sealed secret, for `client_secret_jwt` (opened with [`crate::sealing::SecretSealer`]).
+    pub secret_sealed: Option<String>,
+    /// For `client_secret_jwt`: the HMAC algorithms its assertions may use (its registered
+    /// `token_endpoint_auth_signing_alg`, else HS256, HS384 and HS512).
+    pub assertion_hmac_algs: Vec<Algorithm>,
     /// What it may ask for.
     pub perms: ClientPermissions,
     /// PKCE (S256) required for the code flow (default true).
@@ -71,12 +76,26 @@ impl Client {
         let meta = ClientMetadata::from_json(row.metadata.as_bytes()).map_err(|e| e.to_string())?;
         let auth_method =
             ClientAuthMethod::parse(&meta.token_endpoint_auth_method).map_err(|e| e.to_string())?;
-        if auth_method == ClientAuthMethod::ClientSecretJwt {
-            return Err(format!(
-                "token_endpoint_auth_method {} is not offered by this provider",
-                auth_method.as_str()
-            ));
+        if auth_method == ClientAuthMethod::ClientSecretJwt && row.secret_sealed.is_none() {
+            return Err("client_secret_jwt needs a sealed secret".into());
         }
+        const HMAC: [Algorithm; 3] = [Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512];
+        let assertion_hmac_algs = match meta.extra.get("token_endpoint_auth_signing_alg") {
+            None => HMAC.to_vec(),
+            Some(v) => {
+                let a: Algorithm = v
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("token_endpoint_auth_signing_alg: unsupported algorithm")?;
+                if auth_method == ClientAuthMethod::ClientSecretJwt && !HMAC.contains(&a) {
+                    return Err(
+                        "token_endpoint_auth_signing_alg must be HS256, HS384 or HS512 for client_secret_jwt"
+                            .into(),
+                    );
+                }
+                vec![a]
+            }
+        };
         if meta.jwks_uri.is_some() {
             return Err("jwks_uri is not supported; register jwks by value".into());
         }
@@ -148,6 +167,8 @@ impl Client {
                 .to_owned(),
             auth_method,
             secret_hash: row.secret_hash.clone(),
+            secret_sealed: row.secret_sealed.clone(),
+            assertion_hmac_algs,
             perms: ClientPermissions {
                 grant_types,
                 implicit,

@@ -18,6 +18,7 @@ pub mod login;
 pub mod pages;
 pub mod passwords;
 pub mod provider;
+pub mod sealing;
 pub mod store;
 pub mod tls;
 pub mod web;

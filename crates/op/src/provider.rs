@@ -33,6 +33,19 @@ use crate::tls::{PeerCertificate, Tls};
 use crate::web::{self, PAGE_CSP};
 use crate::{hash, now, pages, random_token};
 
+/// Algorithms accepted for `private_key_jwt` assertions.
+const ASSERTION_ALGS: [Algorithm; 7] = [
+    Algorithm::Es256,
+    Algorithm::Es384,
+    Algorithm::Rs256,
+    Algorithm::Rs384,
+    Algorithm::Ps256,
+    Algorithm::Ps384,
+    Algorithm::EdDsa,
+];
+/// Algorithms accepted for `client_secret_jwt` assertions (a client may register one of them).
+const HMAC_ASSERTION_ALGS: [Algorithm; 3] = [Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512];
+
 /// How long a pending login/consent request or a pushed request lives.
 const PENDING_LIFETIME: i64 = 600;
 const PAR_LIFETIME: i64 = 60;
@@ -46,6 +59,7 @@ pub struct Provider {
     keys: RwLock<Arc<KeyRing>>,
     scope_claims: ScopeClaims,
     pairwise: PairwiseSecret,
+    sealer: crate::sealing::SecretSealer,
     metadata: String,
     /// Parsed clients, each kept for [`CLIENT_CACHE_SECS`] (registration changes made on another node or by the
     /// admin command reach this node within that time).
@@ -93,6 +107,7 @@ impl Provider {
             .map_err(|_| StoreError::Corrupt("pairwise secret".into()))?;
         let pairwise = PairwiseSecret::new(1, &secret)
             .map_err(|e| StoreError::Corrupt(format!("pairwise secret: {e}")))?;
+        let sealer = crate::sealing::SecretSealer::load(&store).await?;
         let metadata = metadata(&cfg, tls.is_some(), login.acr()).to_string();
         Ok(Arc::new(Provider {
             scope_claims: cfg.scope_claims(),
@@ -100,6 +115,7 @@ impl Provider {
             store,
             keys: RwLock::new(Arc::new(keys)),
             pairwise,
+            sealer,
             metadata,
             clients: RwLock::new(std::collections::HashMap::new()),
             tls,
@@ -185,6 +201,11 @@ fn metadata(cfg: &Config, mtls: bool, acr: &str) -> Value {
     .collect();
     scopes.extend(cfg.scopes.keys().cloned());
     let algs: Vec<&str> = SIGNING_ALGS.iter().map(|a| a.as_str()).collect();
+    let assertion_algs: Vec<&str> = ASSERTION_ALGS
+        .iter()
+        .chain(&HMAC_ASSERTION_ALGS)
+        .map(|a| a.as_str())
+        .collect();
     let mut m = json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/authorize"),
@@ -204,10 +225,10 @@ fn metadata(cfg: &Config, mtls: bool, acr: &str) -> Value {
         "userinfo_signing_alg_values_supported": [],
         "request_object_signing_alg_values_supported": algs,
         "authorization_signing_alg_values_supported": algs,
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": algs,
-        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",
                              "name", "given_name", "family_name", "nickname", "preferred_username", "picture",
@@ -227,6 +248,7 @@ fn metadata(cfg: &Config, mtls: bool, acr: &str) -> Value {
             "none",
             "client_secret_basic",
             "client_secret_post",
+            "client_secret_jwt",
             "private_key_jwt",
             "tls_client_auth",
             "self_signed_tls_client_auth"
@@ -1140,33 +1162,56 @@ impl Provider {
         }
         match auth {
             ClientAuthentication::JwtAssertion { assertion, .. } => {
-                if client.auth_method != ClientAuthMethod::PrivateKeyJwt {
-                    return Err(OidcError::ClientAuthentication(
-                        "authentication method differs from the registered one",
-                    ));
-                }
-                let keys = client.jwks.as_ref().ok_or(fail.clone())?;
-                let algs = AlgorithmSet::from(SIGNING_ALGS)
-                    .with(Algorithm::Es384)
-                    .with(Algorithm::Ps384)
-                    .with(Algorithm::Rs384);
                 let token_ep = self.endpoint("/token");
                 let par_ep = self.endpoint("/par");
+                let audiences = [token_ep.as_str(), self.cfg.issuer.as_str(), par_ep.as_str()];
                 let mut seen: Option<(String, u64)> = None;
                 let mut first_use = |jti: &str, exp: u64| {
                     seen = Some((jti.to_owned(), exp));
                     true
                 };
-                verify_client_assertion(
-                    assertion,
-                    &client.id,
-                    keys,
-                    algs,
-                    &[&token_ep, &self.cfg.issuer, &par_ep],
-                    300,
-                    &mut first_use,
-                )
-                .map_err(|_| fail.clone())?;
+                match client.auth_method {
+                    ClientAuthMethod::PrivateKeyJwt => {
+                        // Asymmetric only: the key type decides, and no JWK of the client's set can become an
+                        // HMAC secret.
+                        let keys = client.jwks.as_ref().ok_or(fail.clone())?;
+                        verify_client_assertion(
+                            assertion,
+                            &client.id,
+                            keys,
+                            AlgorithmSet::from(ASSERTION_ALGS),
+                            &audiences,
+                            300,
+                            &mut first_use,
+                        )
+                        .map_err(|_| fail.clone())?;
+                    }
+                    ClientAuthMethod::ClientSecretJwt => {
+                        // OIDC Core §9: HMAC keyed by the octets of the client secret.
+                        let secret = client
+                            .secret_sealed
+                            .as_deref()
+                            .and_then(|s| self.sealer.open(&client.id, s))
+                            .ok_or(fail.clone())?;
+                        let key =
+                            portcullis_jose::HmacKey::new(&secret).map_err(|_| fail.clone())?;
+                        verify_client_assertion(
+                            assertion,
+                            &client.id,
+                            &key,
+                            AlgorithmSet::from(client.assertion_hmac_algs.as_slice()),
+                            &audiences,
+                            300,
+                            &mut first_use,
+                        )
+                        .map_err(|_| fail.clone())?;
+                    }
+                    _ => {
+                        return Err(OidcError::ClientAuthentication(
+                            "authentication method differs from the registered one",
+                        ));
+                    }
+                }
                 let (jti, exp) = seen.ok_or(fail.clone())?;
                 let fresh = self
                     .store
@@ -1268,7 +1313,10 @@ async fn token_inner(
                 }
                 Consumed::Unknown => return Err(oerr(OidcError::InvalidGrant("unknown code"))),
             };
-            let challenge = match (&row.code.code_challenge, row.code.code_challenge_method.as_deref()) {
+            let challenge = match (
+                &row.code.code_challenge,
+                row.code.code_challenge_method.as_deref(),
+            ) {
                 (Some(c), m) => Some(
                     CodeChallenge::parse(c, m, &pkce_policy())
                         .map_err(|_| oerr(OidcError::InvalidGrant("stored challenge")))?,

@@ -50,6 +50,10 @@ pub struct Store {
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_token_binding.sql")),
+    (
+        3,
+        include_str!("../migrations/0003_sealed_client_secrets.sql"),
+    ),
 ];
 
 /// An access token to store: hash, scope, expiry, and the `x5t#S256` it is bound to.
@@ -60,8 +64,11 @@ pub type AccessInsert<'a> = (&'a str, &'a str, i64, Option<&'a str>);
 pub struct ClientRow {
     /// `client_id`
     pub id: String,
-    /// Argon2 hash of the secret (confidential clients).
+    /// SHA-256 (base64url) of the secret (`client_secret_basic` / `client_secret_post`).
     pub secret_hash: Option<String>,
+    /// The secret sealed with the provider's sealing key (`client_secret_jwt` only; see
+    /// [`crate::sealing`]).
+    pub secret_sealed: Option<String>,
     /// Registration metadata (RFC 7591 JSON plus Portcullis members).
     pub metadata: String,
 }
@@ -234,8 +241,7 @@ fn grant_from(row: &AnyRow) -> Result<GrantRow> {
 const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.scope, g.claims, g.auth_time, g.nonce, g.sid, g.cnf, g.revoked";
 
 /// The user columns of a `LEFT JOIN users u`, prefixed so they cannot clash with the grant's.
-const JOINED_USER_COLUMNS: &str =
-    "u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.claims AS u_claims";
+const JOINED_USER_COLUMNS: &str = "u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.claims AS u_claims";
 
 fn joined_user(r: &AnyRow) -> Result<Option<UserRow>> {
     let Some(id) = r.try_get::<Option<String>, _>("u_id")? else {
@@ -388,11 +394,13 @@ impl Store {
     pub async fn put_client(&self, c: &ClientRow, now: i64) -> Result<()> {
         let _w = self.write().await;
         sqlx::query(
-            "INSERT INTO clients (id, secret_hash, metadata, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, metadata = excluded.metadata",
+            "INSERT INTO clients (id, secret_hash, secret_sealed, metadata, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, \
+             secret_sealed = excluded.secret_sealed, metadata = excluded.metadata",
         )
         .bind(&c.id)
         .bind(&c.secret_hash)
+        .bind(&c.secret_sealed)
         .bind(&c.metadata)
         .bind(now)
         .execute(&self.pool)
@@ -402,14 +410,17 @@ impl Store {
 
     /// A client by id.
     pub async fn client(&self, id: &str) -> Result<Option<ClientRow>> {
-        let row = sqlx::query("SELECT id, secret_hash, metadata FROM clients WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, secret_hash, secret_sealed, metadata FROM clients WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| {
             Ok(ClientRow {
                 id: r.try_get("id")?,
                 secret_hash: r.try_get("secret_hash")?,
+                secret_sealed: r.try_get("secret_sealed")?,
                 metadata: r.try_get("metadata")?,
             })
         })
@@ -1314,13 +1325,7 @@ async fn apply_batch(conn: &mut AnyConnection, ops: &[WriteOp]) -> Result<Vec<Wr
         "INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf)",
         5,
         &access,
-        |q, (g, a)| {
-            q.bind(&a.0)
-                .bind(*g)
-                .bind(&a.1)
-                .bind(a.2)
-                .bind(&a.3)
-        },
+        |q, (g, a)| q.bind(&a.0).bind(*g).bind(&a.1).bind(a.2).bind(&a.3),
     )
     .await?;
     insert_rows(
@@ -1477,7 +1482,9 @@ async fn run_writer(
         let mut result = if exec(&mut conn, "BEGIN IMMEDIATE").await {
             apply_boxed(&mut conn, &ops).await
         } else {
-            Err(StoreError::Corrupt("could not begin a write transaction".into()))
+            Err(StoreError::Corrupt(
+                "could not begin a write transaction".into(),
+            ))
         };
         if result.is_ok() && !exec(&mut conn, "COMMIT").await {
             result = Err(StoreError::Corrupt("commit failed".into()));

@@ -22,8 +22,8 @@ pub struct ClientArgs {
     /// Client secret (client_secret_basic; add --auth post for client_secret_post).
     #[arg(long, conflicts_with = "key", env = "PORTCULLIS_CLIENT_SECRET")]
     pub client_secret: Option<String>,
-    /// With --client-secret: `basic` (default) or `post`.
-    #[arg(long, default_value = "basic", value_parser = ["basic", "post"])]
+    /// With --client-secret: `basic` (default), `post`, or `jwt` (client_secret_jwt: an HS256 assertion).
+    #[arg(long, default_value = "basic", value_parser = ["basic", "post", "jwt"])]
     pub auth: String,
     /// A private JWK file: private_key_jwt client authentication (and the request-object signing key).
     #[arg(long)]
@@ -91,6 +91,9 @@ impl ClientArgs {
         let auth = match (&self.client_secret, &self.key, &self.tls_cert) {
             (Some(s), _, _) if self.auth == "post" => {
                 ClientAuth::SecretPost(Zeroizing::new(s.clone()))
+            }
+            (Some(s), _, _) if self.auth == "jwt" => {
+                ClientAuth::SecretJwt(Zeroizing::new(s.clone()))
             }
             (Some(s), _, _) => ClientAuth::SecretBasic(Zeroizing::new(s.clone())),
             (None, Some(path), _) => {

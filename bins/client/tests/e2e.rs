@@ -72,12 +72,13 @@ fn assert_demo_user(out: &Value, issuer: &str, client_id: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn code_flow_with_pkce_public_and_secret_basic_clients() {
+async fn code_flow_with_pkce_public_and_secret_clients() {
     let port = free_port();
     let (p, secrets) = Provider::start(&[
         ("e2e-public", metadata(port, "none")),
         ("e2e-basic", metadata(port, "client_secret_basic")),
         ("e2e-post", metadata(port, "client_secret_post")),
+        ("e2e-jwt", metadata(port, "client_secret_jwt")),
     ]);
 
     let (code, out, err) = login(&p, port, &["--client-id", "e2e-public"], |o| o).await;
@@ -123,6 +124,36 @@ async fn code_flow_with_pkce_public_and_secret_basic_clients() {
     .await;
     assert_eq!(code, 0, "{err}");
     assert_demo_user(&claims(&out), &p.issuer, "e2e-post");
+
+    // client_secret_jwt: the provider prints a 64-byte secret once and keeps it sealed; the client signs an
+    // HS256 assertion with it.
+    let secret = secrets[3].clone().expect("secret printed");
+    let (code, out, err) = login(
+        &p,
+        port,
+        &[
+            "--client-id",
+            "e2e-jwt",
+            "--client-secret",
+            &secret,
+            "--auth",
+            "jwt",
+        ],
+        |o| o,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_demo_user(&claims(&out), &p.issuer, "e2e-jwt");
+    // The same secret sent as client_secret_basic is refused: only the registered method authenticates.
+    let (code, _, err) = login(
+        &p,
+        port,
+        &["--client-id", "e2e-jwt", "--client-secret", &secret],
+        |o| o,
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("invalid_client"), "{err}");
 
     // A wrong secret: the token endpoint refuses, the client exits 1 with the reason.
     let (code, out, err) = login(

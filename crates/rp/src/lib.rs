@@ -86,6 +86,9 @@ pub enum ClientAuth {
     SecretBasic(Zeroizing<String>),
     /// `client_secret_post`.
     SecretPost(Zeroizing<String>),
+    /// `client_secret_jwt` (OIDC Core §9, RFC 7523): an HS256 assertion keyed by the client secret (at least
+    /// 32 bytes, RFC 7518 §3.2).
+    SecretJwt(Zeroizing<String>),
     /// `private_key_jwt` (RFC 7523) with this private key; the same key signs request objects.
     PrivateKeyJwt(Box<Jwk>),
     /// `tls_client_auth` / `self_signed_tls_client_auth` (RFC 8705): the certificate is configured on the HTTP
@@ -99,6 +102,7 @@ impl std::fmt::Debug for ClientAuth {
             ClientAuth::None => "None",
             ClientAuth::SecretBasic(_) => "SecretBasic(..)",
             ClientAuth::SecretPost(_) => "SecretPost(..)",
+            ClientAuth::SecretJwt(_) => "SecretJwt(..)",
             ClientAuth::PrivateKeyJwt(_) => "PrivateKeyJwt(..)",
             ClientAuth::Tls => "Tls",
         })
@@ -186,6 +190,11 @@ impl ClientConfig {
             && !k.is_private()
         {
             return bad("private_key_jwt needs a private key");
+        }
+        if let ClientAuth::SecretJwt(s) = &self.auth
+            && s.len() < 32
+        {
+            return bad("client_secret_jwt needs a secret of at least 32 bytes");
         }
         Ok(())
     }
@@ -328,20 +337,30 @@ impl RelyingParty {
     }
 
     fn client_assertion(&self, audience: &str) -> Result<Option<String>, RpError> {
-        let ClientAuth::PrivateKeyJwt(jwk) = &self.config.auth else {
-            return Ok(None);
-        };
-        let (sk, alg) = signing_material(jwk)?;
         let now = jwt::NumericDate::now().as_secs();
         let claims = json!({
             "iss": self.config.client_id, "sub": self.config.client_id, "aud": audience,
             "jti": random_token(), "iat": now, "exp": now + 60,
         });
-        Ok(Some(jwt::encode_value(
-            &jws::Header::new(alg).with_typ("JWT"),
-            &claims,
-            &sk,
-        )?))
+        match &self.config.auth {
+            ClientAuth::PrivateKeyJwt(jwk) => {
+                let (sk, alg) = signing_material(jwk)?;
+                Ok(Some(jwt::encode_value(
+                    &jws::Header::new(alg).with_typ("JWT"),
+                    &claims,
+                    &sk,
+                )?))
+            }
+            ClientAuth::SecretJwt(secret) => {
+                let key = portcullis_jose::HmacKey::new(secret.as_bytes())?;
+                Ok(Some(jwt::encode_value(
+                    &jws::Header::new(Algorithm::Hs256).with_typ("JWT"),
+                    &claims,
+                    &key,
+                )?))
+            }
+            _ => Ok(None),
+        }
     }
 
     fn client_authentication(&self, endpoint: &str) -> Result<ClientAuthentication, RpError> {
@@ -356,10 +375,12 @@ impl RelyingParty {
                 client_id,
                 secret: s.to_string(),
             },
-            ClientAuth::PrivateKeyJwt(_) => ClientAuthentication::JwtAssertion {
-                client_id: Some(client_id),
-                assertion: self.client_assertion(endpoint)?.unwrap_or_default(),
-            },
+            ClientAuth::PrivateKeyJwt(_) | ClientAuth::SecretJwt(_) => {
+                ClientAuthentication::JwtAssertion {
+                    client_id: Some(client_id),
+                    assertion: self.client_assertion(endpoint)?.unwrap_or_default(),
+                }
+            }
         })
     }
 

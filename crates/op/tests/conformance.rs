@@ -2084,6 +2084,18 @@ async fn restart_reuses_data_and_rotation_keeps_keys_published() {
 /// `amr`/`acr` reach the ID token and discovery.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pluggable_login_method() {
+    pluggable_login_on(None).await;
+}
+
+/// The same with the provider on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pluggable_login_method_on_postgres() {
+    let pg = PgCluster::start();
+    let url = pg.create_db("pluggable").await;
+    pluggable_login_on(Some(url)).await;
+}
+
+async fn pluggable_login_on(database_url: Option<String>) {
     use portcullis_op::login::{LoginMethod, LoginPage};
     use portcullis_op::store::{Store, StoreError, UserRow};
 
@@ -2119,8 +2131,13 @@ async fn pluggable_login_method() {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), free_port(), None);
+    let postgres = database_url.is_some();
+    let cfg = config(dir.path(), free_port(), database_url);
     let op = Op::start_login(cfg, dir, Box::new(OneTimeCode)).await;
+    assert_eq!(
+        op.provider.store.kind() == portcullis_op::store::DbKind::Postgres,
+        postgres
+    );
     let meta: Value = op
         .http
         .get(op.url("/.well-known/openid-configuration"))

@@ -85,7 +85,7 @@ fn der_of(pem: &str) -> Vec<u8> {
         .unwrap()
 }
 
-async fn start(pki: &Pki) -> Op {
+async fn start(pki: &Pki, database_url: Option<String>) -> Op {
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| {
         let p = dir.path().join(name);
@@ -98,7 +98,7 @@ async fn start(pki: &Pki) -> Op {
         client_ca: Some(write("ca.pem", &pki.ca_pem)),
     };
     let port = free_port();
-    let mut cfg = config(dir.path(), port, None);
+    let mut cfg = config(dir.path(), port, database_url);
     cfg.issuer = format!("https://127.0.0.1:{port}");
     cfg.tls = Some(tls);
     let mut op = Op::start_cfg(cfg, dir).await;
@@ -145,8 +145,29 @@ async fn cc(op: &Op, http: &reqwest::Client, client_id: &str) -> (StatusCode, Va
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_client_auth_and_self_signed_and_bound_tokens() {
     let pki = pki();
-    let op = start(&pki).await;
+    let op = start(&pki, None).await;
+    assert_eq!(
+        op.provider.store.kind(),
+        portcullis_op::store::DbKind::Sqlite
+    );
+    tls_cases(&pki, &op).await;
+}
 
+/// The same over TLS with the provider on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_client_auth_and_self_signed_and_bound_tokens_on_postgres() {
+    let pg = PgCluster::start();
+    let url = pg.create_db("mtls").await;
+    let pki = pki();
+    let op = start(&pki, Some(url)).await;
+    assert_eq!(
+        op.provider.store.kind(),
+        portcullis_op::store::DbKind::Postgres
+    );
+    tls_cases(&pki, &op).await;
+}
+
+async fn tls_cases(pki: &Pki, op: &Op) {
     let meta: Value = op
         .http
         .get(op.url("/.well-known/openid-configuration"))

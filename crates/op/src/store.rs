@@ -755,6 +755,19 @@ impl Store {
         client_id: &str,
         now: i64,
     ) -> Result<Option<SessionContext>> {
+        if let Some(w) = &self.writer {
+            return match w
+                .submit(WriteOp::ReadSession {
+                    id_hash: id_hash.to_owned(),
+                    client_id: client_id.to_owned(),
+                    now,
+                })
+                .await?
+            {
+                WriteOut::Session(s) => Ok(s),
+                _ => Err(StoreError::Corrupt("engine answered the wrong kind".into())),
+            };
+        }
         let r = sqlx::query(&format!(
             "SELECT s.sid, s.user_id, s.auth_time, s.expires_at, {JOINED_USER_COLUMNS}, c.scope AS consent \
              FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
@@ -883,7 +896,7 @@ impl Store {
     }
 
     /// A grant by id with its user.
-    pub async fn grant_with_user(&self, id: &str) -> Result<Option<(GrantRow, Option<UserRow>)>> {
+    pub async fn grant_with_user(&self, id: &str) -> Result<Option<GrantWithUser>> {
         grant_with_user_on(&self.pool, id).await
     }
 
@@ -912,7 +925,7 @@ impl Store {
         if let Some(w) = &self.writer {
             return match w.submit(WriteOp::ConsumeCode { key: key.clone() }).await? {
                 WriteOut::Code(c) => Ok(c),
-                WriteOut::Unit => Err(StoreError::Corrupt("writer answered the wrong kind".into())),
+                _ => Err(StoreError::Corrupt("engine answered the wrong kind".into())),
             };
         }
         let _w = self.write().await;
@@ -974,6 +987,18 @@ impl Store {
 
     /// A live access token with its (unrevoked) grant.
     pub async fn access_token(&self, key: &TokenKey, now: i64) -> Result<Option<AccessTokenRow>> {
+        if let Some(w) = &self.writer {
+            return match w
+                .submit(WriteOp::ReadAccess {
+                    key: key.clone(),
+                    now,
+                })
+                .await?
+            {
+                WriteOut::Access(a) => Ok(a),
+                _ => Err(StoreError::Corrupt("engine answered the wrong kind".into())),
+            };
+        }
         for k in key.candidates() {
             let r = sqlx::query(&format!(
                 "SELECT {GRANT_COLUMNS}, a.scope AS token_scope, a.expires_at AS token_exp, a.cnf AS token_cnf, \
@@ -1181,10 +1206,13 @@ fn code_from(r: &AnyRow) -> Result<CodeRow> {
     })
 }
 
+/// A grant and its user (none for client credentials, or a removed user).
+pub type GrantWithUser = (GrantRow, Option<UserRow>);
+
 fn grant_with_user_on<'a>(
     pool: &'a AnyPool,
     id: &'a str,
-) -> futures_core::future::BoxFuture<'a, Result<Option<(GrantRow, Option<UserRow>)>>> {
+) -> futures_core::future::BoxFuture<'a, Result<Option<GrantWithUser>>> {
     Box::pin(async move {
         let r = sqlx::query(&format!(
             "SELECT {GRANT_COLUMNS}, {JOINED_USER_COLUMNS} FROM grants g \
@@ -1198,7 +1226,7 @@ fn grant_with_user_on<'a>(
     })
 }
 
-/// A hot-path write, applied by the SQLite group-commit writer.
+/// A hot-path operation, applied by the SQLite engine task (writes, and the two hot reads).
 enum WriteOp {
     Issue {
         grant: Box<GrantRow>,
@@ -1215,11 +1243,31 @@ enum WriteOp {
     ConsumeCode {
         key: TokenKey,
     },
+    ReadSession {
+        id_hash: String,
+        client_id: String,
+        now: i64,
+    },
+    ReadAccess {
+        key: TokenKey,
+        now: i64,
+    },
+}
+
+impl WriteOp {
+    fn writes(&self) -> bool {
+        !matches!(
+            self,
+            WriteOp::ReadSession { .. } | WriteOp::ReadAccess { .. }
+        )
+    }
 }
 
 enum WriteOut {
     Unit,
     Code(Consumed<CodeGrant>),
+    Session(Option<SessionContext>),
+    Access(Option<AccessTokenRow>),
 }
 
 /// Rows per multi-row statement: keeps every statement far below SQLite's bound-parameter limit (32766) and
@@ -1275,6 +1323,116 @@ async fn insert_rows<T>(
     Ok(())
 }
 
+type SessionsRead = (
+    std::collections::HashMap<String, (SessionRow, Option<UserRow>)>,
+    std::collections::HashMap<(String, String), String>,
+);
+
+/// Sessions (with their users) by id hash, and their users' consents by (user, client): two queries for any
+/// number of concurrent authorization requests. Expiry is checked per request by the caller.
+async fn read_sessions(conn: &mut AnyConnection, ids: &[&str]) -> Result<SessionsRead> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut sessions = std::collections::HashMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT s.id_hash, s.sid, s.user_id, s.auth_time, s.expires_at, {JOINED_USER_COLUMNS} \
+             FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash IN ({})",
+            in_list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let s = SessionRow {
+                sid: r.try_get("sid")?,
+                user_id: r.try_get("user_id")?,
+                auth_time: r.try_get("auth_time")?,
+                expires_at: r.try_get("expires_at")?,
+            };
+            sessions.insert(r.try_get("id_hash")?, (s, joined_user(&r)?));
+        }
+    }
+    let mut users: Vec<&str> = sessions.values().map(|(s, _)| s.user_id.as_str()).collect();
+    users.sort_unstable();
+    users.dedup();
+    let mut consents = std::collections::HashMap::new();
+    for chunk in users.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT user_id, client_id, scope FROM consents WHERE user_id IN ({})",
+            in_list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for u in chunk {
+            q = q.bind(*u);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            consents.insert(
+                (r.try_get("user_id")?, r.try_get("client_id")?),
+                r.try_get("scope")?,
+            );
+        }
+    }
+    Ok((sessions, consents))
+}
+
+/// Access tokens of unrevoked grants (with the grants' users) by stored key: one query for the time-ordered
+/// keys, and one more only for bare hashes of tokens the first did not find. Expiry is checked by the caller.
+async fn read_access_tokens(
+    conn: &mut AnyConnection,
+    keys: &[&TokenKey],
+) -> Result<std::collections::HashMap<String, AccessTokenRow>> {
+    let mut found = std::collections::HashMap::new();
+    let mut first: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
+    first.sort_unstable();
+    first.dedup();
+    read_access_chunked(conn, &first, &mut found).await?;
+    let mut legacy: Vec<&str> = keys
+        .iter()
+        .filter(|k| !found.contains_key(&k.key))
+        .flat_map(|k| k.candidates().skip(1))
+        .collect();
+    legacy.sort_unstable();
+    legacy.dedup();
+    read_access_chunked(conn, &legacy, &mut found).await?;
+    Ok(found)
+}
+
+async fn read_access_chunked(
+    conn: &mut AnyConnection,
+    keys: &[&str],
+    found: &mut std::collections::HashMap<String, AccessTokenRow>,
+) -> Result<()> {
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS}, a.hash AS token_hash, a.scope AS token_scope, a.expires_at AS token_exp, \
+             a.cnf AS token_cnf, {JOINED_USER_COLUMNS} \
+             FROM access_tokens a JOIN grants g ON g.id = a.grant_id LEFT JOIN users u ON u.id = g.user_id \
+             WHERE a.hash IN ({}) AND g.revoked = 0",
+            in_list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for k in chunk {
+            q = q.bind(*k);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            found.insert(
+                r.try_get("token_hash")?,
+                AccessTokenRow {
+                    grant: grant_from(&r)?,
+                    scope: r.try_get("token_scope")?,
+                    expires_at: r.try_get("token_exp")?,
+                    cnf: r.try_get("token_cnf")?,
+                    user: joined_user(&r)?,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Marks the unused codes among `keys` used and reads them into `fresh` (keyed by the stored key).
 async fn mark_codes_used(
     conn: &mut AnyConnection,
@@ -1308,6 +1466,8 @@ async fn apply_batch(conn: &mut AnyConnection, ops: &[WriteOp]) -> Result<Vec<Wr
     let mut access: Vec<(&str, &OwnedAccess)> = Vec::new();
     let mut refresh: Vec<(&str, &OwnedRefresh)> = Vec::new();
     let mut consume: Vec<&TokenKey> = Vec::new();
+    let mut session_reads: Vec<&str> = Vec::new();
+    let mut access_reads: Vec<&TokenKey> = Vec::new();
     for op in ops {
         match op {
             WriteOp::Issue {
@@ -1341,6 +1501,8 @@ async fn apply_batch(conn: &mut AnyConnection, ops: &[WriteOp]) -> Result<Vec<Wr
                 }
             }
             WriteOp::ConsumeCode { key } => consume.push(key),
+            WriteOp::ReadSession { id_hash, .. } => session_reads.push(id_hash.as_str()),
+            WriteOp::ReadAccess { key, .. } => access_reads.push(key),
         }
     }
     insert_rows(
@@ -1462,10 +1624,35 @@ async fn apply_batch(conn: &mut AnyConnection, ops: &[WriteOp]) -> Result<Vec<Wr
         }
     }
 
+    let (sessions, consents) = read_sessions(conn, &session_reads).await?;
+    let tokens_read = read_access_tokens(conn, &access_reads).await?;
+
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
         out.push(match op {
             WriteOp::Issue { .. } | WriteOp::AddTokens { .. } => WriteOut::Unit,
+            WriteOp::ReadSession {
+                id_hash,
+                client_id,
+                now,
+            } => WriteOut::Session(
+                sessions
+                    .get(id_hash.as_str())
+                    .filter(|(s, _)| s.expires_at > *now)
+                    .map(|(s, u)| SessionContext {
+                        session: s.clone(),
+                        user: u.clone(),
+                        consent: consents
+                            .get(&(s.user_id.clone(), client_id.clone()))
+                            .cloned(),
+                    }),
+            ),
+            WriteOp::ReadAccess { key, now } => WriteOut::Access(
+                key.candidates()
+                    .find_map(|k| tokens_read.get(k))
+                    .filter(|a| a.expires_at > *now)
+                    .cloned(),
+            ),
             WriteOp::ConsumeCode { key } => WriteOut::Code(
                 match fresh
                     .remove(&key.key)
@@ -1547,15 +1734,24 @@ async fn run_writer(
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (ops, senders): (Vec<WriteOp>, Vec<_>) = jobs.drain(..).unzip();
+        let writes = ops.iter().any(WriteOp::writes);
         // Other writers (admin, sessions, pending requests) take the same lock, so nobody waits on SQLite's
-        // busy handler.
-        let _g = lock.lock().await;
-        let mut result = if exec(&mut conn, "BEGIN IMMEDIATE").await {
+        // busy handler. A batch of reads only needs neither the lock nor a write transaction (WAL readers see
+        // the last commit).
+        let _g = if writes {
+            Some(lock.lock().await)
+        } else {
+            None
+        };
+        let began = if writes {
+            exec(&mut conn, "BEGIN IMMEDIATE").await
+        } else {
+            exec(&mut conn, "BEGIN").await
+        };
+        let mut result = if began {
             apply_boxed(&mut conn, &ops).await
         } else {
-            Err(StoreError::Corrupt(
-                "could not begin a write transaction".into(),
-            ))
+            Err(StoreError::Corrupt("could not begin a transaction".into()))
         };
         if result.is_ok() && !exec(&mut conn, "COMMIT").await {
             result = Err(StoreError::Corrupt("commit failed".into()));

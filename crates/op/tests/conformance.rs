@@ -286,6 +286,87 @@ mod cases {
         assert_eq!(userinfo(op, new_at).await.0, StatusCode::UNAUTHORIZED);
     }
 
+    /// Concurrent requests of different users and tokens (on SQLite they share one engine batch) each get
+    /// their own answer: prompt=none for two logged-in users and one stranger; UserInfo for valid, revoked,
+    /// unknown and malformed tokens at once.
+    pub async fn concurrent_requests_get_their_own_answers(op: &Op) {
+        let (mut alice, mut bob) = (Browser::default(), Browser::default());
+        let (_, ta) = code_flow(op, &mut alice, "alice", "openid").await;
+        let (_, tb) = code_flow(op, &mut bob, "bob", "openid").await;
+        let sub_of = |t: &Value| {
+            portcullis_jose::jws::decode_unverified(t["id_token"].as_str().unwrap())
+                .ok()
+                .and_then(|u| serde_json::from_slice::<Value>(&u.payload).ok())
+                .and_then(|v| v["sub"].as_str().map(str::to_owned))
+                .unwrap()
+        };
+        let (sub_a, sub_b) = (sub_of(&ta), sub_of(&tb));
+        assert_ne!(sub_a, sub_b);
+
+        let browsers: Vec<(Browser, Option<&str>)> = (0..4)
+            .flat_map(|_| {
+                [
+                    (alice.clone(), Some(sub_a.as_str())),
+                    (bob.clone(), Some(sub_b.as_str())),
+                    (Browser::default(), None),
+                ]
+            })
+            .collect();
+        let results = join_all(browsers.into_iter().map(|(mut b, want)| async move {
+            let req = AuthReq::new("public", "code", "openid").set("prompt", "none");
+            let step = b.authorize(op, &req.query()).await;
+            (req, step, want)
+        }))
+        .await;
+        let mut redeem_all = Vec::new();
+        for (req, step, want) in results {
+            let cb = step.redirect();
+            match want {
+                None => assert_eq!(cb["error"], "login_required"),
+                Some(sub) => {
+                    assert!(cb.contains_key("code"), "{cb:?}");
+                    redeem_all.push((req, cb["code"].clone(), sub));
+                }
+            }
+        }
+        let tokens =
+            join_all(redeem_all.iter().map(|(req, code, _)| async move {
+                redeem(op, code, req.verifier.as_str()).await
+            }))
+            .await;
+        let mut bearer: Vec<(String, StatusCode, Option<String>)> = Vec::new();
+        for ((_, _, sub), (s, t)) in redeem_all.iter().zip(tokens) {
+            assert_eq!(s, StatusCode::OK, "{t}");
+            assert_eq!(&sub_of(&t), sub);
+            bearer.push((
+                t["access_token"].as_str().unwrap().to_owned(),
+                StatusCode::OK,
+                Some((*sub).to_owned()),
+            ));
+        }
+        // A revoked token (RFC 7009 by its public client), an unknown one, a malformed one.
+        let revoked = ta["access_token"].as_str().unwrap();
+        let r = op
+            .http
+            .post(op.url("/revoke"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={revoked}&client_id=public"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        bearer.push((revoked.to_owned(), StatusCode::UNAUTHORIZED, None));
+        bearer.push((portcullis_op::new_token(), StatusCode::UNAUTHORIZED, None));
+        bearer.push(("not-a-token".into(), StatusCode::UNAUTHORIZED, None));
+        let answers = join_all(bearer.iter().map(|(t, _, _)| userinfo(op, t))).await;
+        for ((_, want, sub), (s, info)) in bearer.iter().zip(answers) {
+            assert_eq!(s, *want, "{info}");
+            if let Some(sub) = sub {
+                assert_eq!(info["sub"], sub.as_str());
+            }
+        }
+    }
+
     /// oidcc-ensure-registered-redirect-uri: an unregistered redirect_uri gets an error page, never a redirect.
     pub async fn oidcc_ensure_registered_redirect_uri(op: &Op) {
         let mut b = Browser::default();
@@ -1976,6 +2057,7 @@ every_case!(
     oidcc_codereuse_revokes_tokens,
     oidcc_codereuse_concurrent_presentations,
     tokens_stored_under_bare_hashes_still_work,
+    concurrent_requests_get_their_own_answers,
     oidcc_code_bound_to_client_redirect_and_pkce,
     oidcc_nonce_required_for_implicit_and_hybrid,
     oidcc_response_type_missing,

@@ -186,8 +186,8 @@ async fn tls_cases(pki: &Pki, op: &Op) {
     );
 
     // tls_client_auth: the CA-issued certificate with the registered DN authenticates; the token is bound to it.
-    let good = client(&pki, Some(&pki.good));
-    let (s, t) = cc(&op, &good, "mtls").await;
+    let good = client(pki, Some(&pki.good));
+    let (s, t) = cc(op, &good, "mtls").await;
     assert_eq!(s, StatusCode::OK, "{t}");
     let at = t["access_token"].as_str().unwrap().to_owned();
     let r = good
@@ -206,18 +206,18 @@ async fn tls_cases(pki: &Pki, op: &Op) {
 
     // Refusals: no certificate, another DN from the same CA, the right DN but not issued by the CA, a secret.
     for (name, http) in [
-        ("no certificate", client(&pki, None)),
-        ("other DN", client(&pki, Some(&pki.other_dn))),
+        ("no certificate", client(pki, None)),
+        ("other DN", client(pki, Some(&pki.other_dn))),
         (
             "self-signed with the registered DN",
-            client(&pki, Some(&pki.rogue)),
+            client(pki, Some(&pki.rogue)),
         ),
         (
             "a self-signed client's certificate",
-            client(&pki, Some(&pki.self_signed)),
+            client(pki, Some(&pki.self_signed)),
         ),
     ] {
-        let (s, e) = cc(&op, &http, "mtls").await;
+        let (s, e) = cc(op, &http, "mtls").await;
         assert_eq!(
             (s, e["error"].as_str()),
             (StatusCode::UNAUTHORIZED, Some("invalid_client")),
@@ -239,15 +239,15 @@ async fn tls_cases(pki: &Pki, op: &Op) {
     );
 
     // self_signed_tls_client_auth: matched by the registered public key, chain or not.
-    let ss = client(&pki, Some(&pki.self_signed));
-    let (s, t) = cc(&op, &ss, "selfsigned").await;
+    let ss = client(pki, Some(&pki.self_signed));
+    let (s, t) = cc(op, &ss, "selfsigned").await;
     assert_eq!(s, StatusCode::OK, "{t}");
     for http in [
-        client(&pki, None),
-        client(&pki, Some(&pki.good)),
-        client(&pki, Some(&pki.rogue)),
+        client(pki, None),
+        client(pki, Some(&pki.good)),
+        client(pki, Some(&pki.rogue)),
     ] {
-        let (s, _) = cc(&op, &http, "selfsigned").await;
+        let (s, _) = cc(op, &http, "selfsigned").await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
 
@@ -255,7 +255,7 @@ async fn tls_cases(pki: &Pki, op: &Op) {
     // the bound token only over a connection with that certificate.
     let remote = Remote {
         base: op.base.clone(),
-        http: client(&pki, None),
+        http: client(pki, None),
     };
     let mut b = Browser::default();
     let req = AuthReq::new("mtls", "code", "openid email");
@@ -286,12 +286,12 @@ async fn tls_cases(pki: &Pki, op: &Op) {
     };
     assert_eq!(ui(good.clone()).await, StatusCode::OK);
     assert_eq!(
-        ui(client(&pki, None)).await,
+        ui(client(pki, None)).await,
         StatusCode::UNAUTHORIZED,
         "bound token without its certificate"
     );
     assert_eq!(
-        ui(client(&pki, Some(&pki.other_dn))).await,
+        ui(client(pki, Some(&pki.other_dn))).await,
         StatusCode::UNAUTHORIZED,
         "with another certificate"
     );
@@ -303,7 +303,7 @@ async fn tls_cases(pki: &Pki, op: &Op) {
     let (s, t) = redeem(&remote, &cb["code"], req.verifier.as_str()).await;
     assert_eq!(s, StatusCode::OK);
     let at = t["access_token"].as_str().unwrap();
-    for http in [client(&pki, None), client(&pki, Some(&pki.good))] {
+    for http in [client(pki, None), client(pki, Some(&pki.good))] {
         assert_eq!(
             http.get(op.url("/userinfo"))
                 .bearer_auth(at)

@@ -1274,32 +1274,17 @@ enum WriteOut {
 /// the number of distinct statement texts (each is prepared once per connection) small.
 const ROWS_PER_STATEMENT: usize = 64;
 
-/// `($1, …, $cols), ($cols+1, …)` for `rows` rows.
+/// `(?, …, ?), (?, …)`: `rows` rows of `cols` anonymous parameters. The engine's statements are SQLite only,
+/// and anonymous parameters bind by position: with `$N` names SQLite looks each name up in a list, which makes
+/// binding a multi-row statement quadratic in its parameter count.
 fn placeholders(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
-        }
-        s.push(')');
-    }
-    s
+    let row = format!("({})", vec!["?"; cols].join(", "));
+    vec![row; rows].join(", ")
 }
 
-/// `$1, …, $n`.
+/// `?, …, ?` (`n` anonymous parameters).
 fn in_list(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    vec!["?"; n].join(", ")
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
@@ -1804,6 +1789,13 @@ mod tests {
             assert_eq!(k.key, k.legacy, "{t:?}");
             assert_eq!(k.legacy, crate::hash(t));
         }
+    }
+
+    #[test]
+    fn placeholder_lists() {
+        assert_eq!(placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(placeholders(1, 1), "(?)");
+        assert_eq!(in_list(3), "?, ?, ?");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 /// A storage failure. Surfaces as a 503 over HTTP (never as a detail to the client).
@@ -259,18 +260,47 @@ pub struct CodeGrant {
     pub user: Option<UserRow>,
 }
 
-fn grant_from(row: &AnyRow) -> Result<GrantRow> {
+/// Typed column access shared by the pool's `AnyRow`s and the SQLite engine's native rows.
+trait Cols {
+    fn text(&self, col: &str) -> Result<String>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>>;
+    fn int(&self, col: &str) -> Result<i64>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>>;
+}
+
+macro_rules! impl_cols {
+    ($row:ty) => {
+        impl Cols for $row {
+            fn text(&self, col: &str) -> Result<String> {
+                Ok(self.try_get(col)?)
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>> {
+                Ok(self.try_get(col)?)
+            }
+            fn int(&self, col: &str) -> Result<i64> {
+                Ok(self.try_get(col)?)
+            }
+            fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+                Ok(self.try_get(col)?)
+            }
+        }
+    };
+}
+impl_cols!(AnyRow);
+impl_cols!(sqlx::sqlite::SqliteRow);
+
+fn grant_from(row: &impl Cols) -> Result<GrantRow> {
     Ok(GrantRow {
-        id: row.try_get("id")?,
-        client_id: row.try_get("client_id")?,
-        user_id: row.try_get("user_id")?,
-        scope: row.try_get("scope")?,
-        claims: row.try_get("claims")?,
-        auth_time: row.try_get("auth_time")?,
-        nonce: row.try_get("nonce")?,
-        sid: row.try_get("sid")?,
-        cnf: row.try_get("cnf")?,
-        revoked: row.try_get::<i64, _>("revoked")? != 0,
+        id: row.text("id")?,
+        client_id: row.text("client_id")?,
+        user_id: row.opt_text("user_id")?,
+        scope: row.text("scope")?,
+        claims: row.opt_text("claims")?,
+        auth_time: row.opt_int("auth_time")?,
+        nonce: row.opt_text("nonce")?,
+        sid: row.opt_text("sid")?,
+        cnf: row.opt_text("cnf")?,
+        revoked: row.int("revoked")? != 0,
     })
 }
 
@@ -279,15 +309,15 @@ const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.scope, g.claims, g.
 /// The user columns of a `LEFT JOIN users u`, prefixed so they cannot clash with the grant's.
 const JOINED_USER_COLUMNS: &str = "u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.claims AS u_claims";
 
-fn joined_user(r: &AnyRow) -> Result<Option<UserRow>> {
-    let Some(id) = r.try_get::<Option<String>, _>("u_id")? else {
+fn joined_user(r: &impl Cols) -> Result<Option<UserRow>> {
+    let Some(id) = r.opt_text("u_id")? else {
         return Ok(None);
     };
     Ok(Some(UserRow {
         id,
-        username: r.try_get("u_username")?,
-        password_hash: r.try_get("u_password_hash")?,
-        claims: r.try_get("u_claims")?,
+        username: r.text("u_username")?,
+        password_hash: r.text("u_password_hash")?,
+        claims: r.text("u_claims")?,
     }))
 }
 
@@ -350,7 +380,16 @@ impl Store {
         };
         store.migrate().await?;
         if let Some(lock) = &store.write_lock {
-            let conn = store.pool.acquire().await?.detach();
+            // The engine's own connection, on the native driver (no `Any` row conversion) and with a statement
+            // cache large enough for its multi-row statements of every batch size.
+            use sqlx::ConnectOptions as _;
+            let conn = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                .busy_timeout(Duration::from_secs(10))
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .statement_cache_capacity(1024)
+                .connect()
+                .await?;
             store.writer = Some(Writer::start(conn, lock.clone()));
         }
         Ok(store)
@@ -1195,14 +1234,14 @@ fn owned_refresh(r: (&str, &str, i64)) -> OwnedRefresh {
     (r.0.to_owned(), r.1.to_owned(), r.2)
 }
 
-fn code_from(r: &AnyRow) -> Result<CodeRow> {
+fn code_from(r: &impl Cols) -> Result<CodeRow> {
     Ok(CodeRow {
-        grant_id: r.try_get("grant_id")?,
-        client_id: r.try_get("client_id")?,
-        redirect_uri: r.try_get("redirect_uri")?,
-        code_challenge: r.try_get("code_challenge")?,
-        code_challenge_method: r.try_get("code_challenge_method")?,
-        expires_at: r.try_get("expires_at")?,
+        grant_id: r.text("grant_id")?,
+        client_id: r.text("client_id")?,
+        redirect_uri: r.opt_text("redirect_uri")?,
+        code_challenge: r.opt_text("code_challenge")?,
+        code_challenge_method: r.opt_text("code_challenge_method")?,
+        expires_at: r.int("expires_at")?,
     })
 }
 
@@ -1287,15 +1326,15 @@ fn in_list(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+type EngineQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 /// Runs one multi-row `INSERT` per chunk of `rows`; `bind` binds one row's values in column order.
 async fn insert_rows<T>(
-    conn: &mut AnyConnection,
+    conn: &mut SqliteConnection,
     head: &str,
     cols: usize,
     rows: &[T],
-    bind: for<'q> fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+    bind: for<'q> fn(EngineQuery<'q>, &'q T) -> EngineQuery<'q>,
 ) -> Result<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!("{head} VALUES {}", placeholders(chunk.len(), cols));
@@ -1315,7 +1354,7 @@ type SessionsRead = (
 
 /// Sessions (with their users) by id hash, and their users' consents by (user, client): two queries for any
 /// number of concurrent authorization requests. Expiry is checked per request by the caller.
-async fn read_sessions(conn: &mut AnyConnection, ids: &[&str]) -> Result<SessionsRead> {
+async fn read_sessions(conn: &mut SqliteConnection, ids: &[&str]) -> Result<SessionsRead> {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
@@ -1366,7 +1405,7 @@ async fn read_sessions(conn: &mut AnyConnection, ids: &[&str]) -> Result<Session
 /// Access tokens of unrevoked grants (with the grants' users) by stored key: one query for the time-ordered
 /// keys, and one more only for bare hashes of tokens the first did not find. Expiry is checked by the caller.
 async fn read_access_tokens(
-    conn: &mut AnyConnection,
+    conn: &mut SqliteConnection,
     keys: &[&TokenKey],
 ) -> Result<std::collections::HashMap<String, AccessTokenRow>> {
     let mut found = std::collections::HashMap::new();
@@ -1386,7 +1425,7 @@ async fn read_access_tokens(
 }
 
 async fn read_access_chunked(
-    conn: &mut AnyConnection,
+    conn: &mut SqliteConnection,
     keys: &[&str],
     found: &mut std::collections::HashMap<String, AccessTokenRow>,
 ) -> Result<()> {
@@ -1420,7 +1459,7 @@ async fn read_access_chunked(
 
 /// Marks the unused codes among `keys` used and reads them into `fresh` (keyed by the stored key).
 async fn mark_codes_used(
-    conn: &mut AnyConnection,
+    conn: &mut SqliteConnection,
     keys: &[&str],
     fresh: &mut std::collections::HashMap<String, CodeRow>,
 ) -> Result<()> {
@@ -1445,7 +1484,7 @@ async fn mark_codes_used(
 /// tokens it inserts, one `UPDATE … RETURNING` for the codes it consumes and one read of their grants and users.
 /// Nobody can present a code before the batch that stores it commits, so consuming after inserting within one
 /// batch is not an ordering concern.
-async fn apply_batch(conn: &mut AnyConnection, ops: &[WriteOp]) -> Result<Vec<WriteOut>> {
+async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec<WriteOut>> {
     let mut grants: Vec<(&GrantRow, i64)> = Vec::new();
     let mut codes: Vec<(&str, &CodeRow)> = Vec::new();
     let mut access: Vec<(&str, &OwnedAccess)> = Vec::new();
@@ -1677,7 +1716,7 @@ struct Writer {
 const MAX_BATCH: usize = 256;
 
 impl Writer {
-    fn start(conn: AnyConnection, lock: std::sync::Arc<tokio::sync::Mutex<()>>) -> Writer {
+    fn start(conn: SqliteConnection, lock: std::sync::Arc<tokio::sync::Mutex<()>>) -> Writer {
         let (tx, rx) = tokio::sync::mpsc::channel::<Job>(4 * MAX_BATCH);
         tokio::spawn(run_writer(conn, lock, rx));
         Writer { tx }
@@ -1695,7 +1734,7 @@ impl Writer {
 }
 
 fn exec<'a>(
-    conn: &'a mut AnyConnection,
+    conn: &'a mut SqliteConnection,
     sql: &'static str,
 ) -> futures_core::future::BoxFuture<'a, bool> {
     Box::pin(async move {
@@ -1705,14 +1744,14 @@ fn exec<'a>(
 }
 
 fn apply_boxed<'a>(
-    conn: &'a mut AnyConnection,
+    conn: &'a mut SqliteConnection,
     ops: &'a [WriteOp],
 ) -> futures_core::future::BoxFuture<'a, Result<Vec<WriteOut>>> {
     Box::pin(apply_batch(conn, ops))
 }
 
 async fn run_writer(
-    mut conn: AnyConnection,
+    mut conn: SqliteConnection,
     lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     mut rx: tokio::sync::mpsc::Receiver<Job>,
 ) {

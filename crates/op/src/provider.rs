@@ -63,7 +63,7 @@ pub struct Provider {
     metadata: String,
     /// Parsed clients, each kept for [`CLIENT_CACHE_SECS`] (registration changes made on another node or by the
     /// admin command reach this node within that time).
-    clients: RwLock<std::collections::HashMap<String, (i64, Option<Client>)>>,
+    clients: RwLock<std::collections::HashMap<String, (i64, Option<Arc<Client>>)>>,
     /// TLS material when serving HTTPS (mutual-TLS client authentication needs it).
     pub tls: Option<Arc<Tls>>,
     /// The login step.
@@ -142,7 +142,7 @@ impl Provider {
         format!("{}{path}", self.cfg.issuer)
     }
 
-    async fn client(&self, id: &str) -> HttpResult<Option<Client>> {
+    async fn client(&self, id: &str) -> HttpResult<Option<Arc<Client>>> {
         let t = now();
         if let Some((at, c)) = self.clients.read().expect("client cache").get(id)
             && t - at < CLIENT_CACHE_SECS
@@ -158,11 +158,11 @@ impl Provider {
         Ok(c)
     }
 
-    async fn load_client(&self, id: &str) -> HttpResult<Option<Client>> {
+    async fn load_client(&self, id: &str) -> HttpResult<Option<Arc<Client>>> {
         match self.store.client(id).await.map_err(db)? {
             None => Ok(None),
             Some(row) => match Client::from_row(&row) {
-                Ok(c) => Ok(Some(c)),
+                Ok(c) => Ok(Some(Arc::new(c))),
                 Err(e) => {
                     tracing::warn!("client {id} has unusable metadata: {e}");
                     Ok(None)
@@ -356,7 +356,7 @@ async fn jwks(State(p): State<Arc<Provider>>) -> Response {
 /// An authorization request whose client and redirect URI are established: errors from here on go back to
 /// the client.
 struct Validated {
-    client: Client,
+    client: Arc<Client>,
     req: AuthorizationRequest,
     redirect_uri: String,
     mode: ResponseMode,
@@ -364,7 +364,7 @@ struct Validated {
 
 /// Where to send an authorization error once the redirect URI is trusted.
 struct ErrorTarget {
-    client: Client,
+    client: Arc<Client>,
     redirect_uri: String,
     mode: ResponseMode,
     state: Option<String>,
@@ -1110,7 +1110,7 @@ impl Provider {
         &self,
         auth: &ClientAuthentication,
         peer: Option<&[u8]>,
-    ) -> Result<Client, OidcError> {
+    ) -> Result<Arc<Client>, OidcError> {
         let fail = OidcError::ClientAuthentication("client authentication failed");
         let client_id = match auth {
             ClientAuthentication::JwtAssertion {
@@ -1237,7 +1237,7 @@ async fn authenticated_form(
     peer: Option<Arc<Vec<u8>>>,
     headers: &HeaderMap,
     body: Body,
-) -> HttpResult<(Params, Client)> {
+) -> HttpResult<(Params, Arc<Client>)> {
     let bytes = web::read_body(body, p.cfg.max_request_bytes).await?;
     let form = web::form_body(headers, &bytes).map_err(oerr)?;
     let auth = web::header_str(headers, header::AUTHORIZATION).map_err(oerr)?;

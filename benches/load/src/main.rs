@@ -5,6 +5,8 @@
 //! each step and the provider's peak RSS (VmHWM): of start-up and the login, and — the high-water mark reset
 //! through `/proc/<pid>/clear_refs` — of the flows alone.
 //!
+//! With `--split`, each endpoint is measured alone instead (authorize, then token, then UserInfo phases).
+//!
 //! ```sh
 //! cargo build --release -p portcullis-provider -p portcullis-load
 //! target/release/provider-load --provider target/release/portcullis-provider --connections 64 --flows 20000 --seconds 30
@@ -33,6 +35,11 @@ struct Args {
     /// Stop after this many seconds.
     #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// Instead of complete flows, measure each endpoint alone: first `--flows` authorizations (codes), then
+    /// their token exchanges, then UserInfo with the tokens — each phase with all connections, timed apart.
+    /// Codes live 60 s: keep `--flows` to what the provider authorizes in well under that.
+    #[arg(long)]
+    split: bool,
     /// Port (loopback).
     #[arg(long, default_value_t = 18080)]
     port: u16,
@@ -188,6 +195,19 @@ async fn main() {
     let rss_setup = rss_peak_kib(pid);
     let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
 
+    if args.split {
+        split_phases(&args, &base, &cookie).await;
+        let rss_peak = rss_peak_kib(pid);
+        let _ = child.kill();
+        let _ = child.wait();
+        println!(
+            "provider RSS            peak during the phases {} KiB{}",
+            rss_peak.map_or("?".into(), |v| v.to_string()),
+            if reset { " (VmHWM reset after the login)" } else { " (lifetime)" }
+        );
+        return;
+    }
+
     let samples = Arc::new(Mutex::new(Samples::default()));
     let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(args.flows));
     let stop_at = Instant::now() + Duration::from_secs(args.seconds);
@@ -328,4 +348,130 @@ async fn main() {
             kib(rss_peak)
         );
     }
+}
+
+/// Runs `job` over `items` from `connections` workers (each with its own keep-alive connection), bounded by
+/// `deadline`; returns the successful results, each request's latency (ms), the error count and the elapsed
+/// time.
+async fn phase<T, R, F, Fut>(
+    items: Vec<T>,
+    connections: usize,
+    deadline: Instant,
+    job: F,
+) -> (Vec<R>, Vec<f64>, usize, f64)
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(reqwest::Client, T) -> Fut + Send + Sync + Copy + 'static,
+    Fut: std::future::Future<Output = Option<R>> + Send,
+{
+    let queue = Arc::new(std::sync::Mutex::new(items));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let queue = queue.clone();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        workers.push(tokio::spawn(async move {
+            let (mut out, mut lat, mut errors) = (Vec::new(), Vec::new(), 0usize);
+            while Instant::now() < deadline {
+                let Some(item) = queue.lock().unwrap().pop() else {
+                    break;
+                };
+                let t0 = Instant::now();
+                match job(http.clone(), item).await {
+                    Some(r) => {
+                        lat.push(t0.elapsed().as_secs_f64() * 1e3);
+                        out.push(r);
+                    }
+                    None => errors += 1,
+                }
+            }
+            (out, lat, errors)
+        }));
+    }
+    let (mut out, mut lat, mut errors) = (Vec::new(), Vec::new(), 0);
+    for w in workers {
+        if let Ok((o, l, e)) = w.await {
+            out.extend(o);
+            lat.extend(l);
+            errors += e;
+        }
+    }
+    (out, lat, errors, started.elapsed().as_secs_f64())
+}
+
+fn report(name: &str, lat: &mut [f64], errors: usize, elapsed: f64) {
+    let n = lat.len();
+    let (p50, p99) = (pct(lat, 0.50), pct(lat, 0.99));
+    println!(
+        "{name:<10} {n:>6} requests  {errors} errors  {:>7.0} req/s   p50 {p50:.2} ms   p99 {p99:.2} ms",
+        n as f64 / elapsed
+    );
+}
+
+async fn split_phases(args: &Args, base: &str, cookie: &str) {
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let base: &'static str = Box::leak(base.to_owned().into_boxed_str());
+    let cookie: &'static str = Box::leak(cookie.to_owned().into_boxed_str());
+    println!(
+        "split phases, {} connections, up to {} of each request",
+        args.connections, args.flows
+    );
+    let (codes, mut lat, errors, elapsed) = phase(
+        (0..args.flows).collect(),
+        args.connections,
+        deadline,
+        move |http, _| async move {
+            let v = CodeVerifier::generate();
+            let r = http
+                .get(authorize_url(base, CodeChallenge::s256(&v).as_str(), true))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .ok()?;
+            let code = query_param(r.headers().get("location")?.to_str().ok()?, "code")?;
+            Some((code, v))
+        },
+    )
+    .await;
+    report("authorize", &mut lat, errors, elapsed);
+    let (tokens, mut lat, errors, elapsed) =
+        phase(codes, args.connections, deadline, move |http, (code, v)| async move {
+            let body = form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "authorization_code")
+                .append_pair("code", &code)
+                .append_pair("redirect_uri", RP)
+                .append_pair("client_id", "demo")
+                .append_pair("code_verifier", v.as_str())
+                .finish();
+            let r = http
+                .post(format!("{base}/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .ok()?;
+            if r.status() != 200 {
+                return None;
+            }
+            let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.ok()?).ok()?;
+            v["access_token"].as_str().map(str::to_owned)
+        })
+        .await;
+    report("token", &mut lat, errors, elapsed);
+    let (_, mut lat, errors, elapsed) =
+        phase(tokens, args.connections, deadline, move |http, at| async move {
+            let r = http
+                .get(format!("{base}/userinfo"))
+                .bearer_auth(&at)
+                .send()
+                .await
+                .ok()?;
+            (r.status() == 200).then_some(())
+        })
+        .await;
+    report("userinfo", &mut lat, errors, elapsed);
 }

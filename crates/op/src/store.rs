@@ -388,9 +388,15 @@ impl Store {
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .statement_cache_capacity(1024)
+                // Checkpoints (copying the WAL into the database file, with an fsync) would stall every hot
+                // request queued behind the engine: the engine never runs them; a background task does.
+                .pragma("wal_autocheckpoint", "0")
+                // After the WAL restarts, shrink its file back to 64 MiB.
+                .pragma("journal_size_limit", "67108864")
                 .connect()
                 .await?;
             store.writer = Some(Writer::start(conn, lock.clone()));
+            tokio::spawn(checkpoints(store.pool.clone(), lock.clone()));
         }
         Ok(store)
     }
@@ -1701,6 +1707,54 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
         });
     }
     Ok(out)
+}
+
+/// SQLite only: moves the WAL into the database file every 250 ms, off the engine's connection, in two
+/// passes. The first (`PASSIVE`, no lock) copies the bulk and syncs the database file while the engine keeps
+/// writing. The second holds the write lock, so no batch appends meanwhile, and copies the few frames written
+/// during the first: the checkpoint is then complete and the engine's next write starts the WAL over, which
+/// keeps it from growing under sustained load. The engine itself never checkpoints, so its requests never
+/// wait for the big copy and its fsync. Ends when the pool closes.
+async fn checkpoints(pool: AnyPool, lock: std::sync::Arc<tokio::sync::Mutex<()>>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let Ok(mut conn) = pool.acquire().await else {
+            return;
+        };
+        // Unlocked passes until little is left (at most four: under a write storm the WAL grows as fast as
+        // it is copied, and the locked pass then takes whatever remains).
+        for _ in 0..4 {
+            match checkpoint_passive(&mut conn).await {
+                Ok((log, done)) if log - done > 256 => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!("WAL checkpoint: {e}");
+                    break;
+                }
+            }
+        }
+        let _quiet = lock.lock().await;
+        if let Err(e) = checkpoint_passive(&mut conn).await {
+            tracing::warn!("WAL checkpoint: {e}");
+        }
+    }
+}
+
+/// One `PASSIVE` checkpoint: the WAL's frame count and how many of them are now in the database file.
+fn checkpoint_passive(
+    conn: &mut AnyConnection,
+) -> futures_core::future::BoxFuture<'_, std::result::Result<(i64, i64), sqlx::Error>> {
+    Box::pin(async move {
+        let r = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok((r.try_get::<i64, _>(1)?, r.try_get::<i64, _>(2)?))
+    })
 }
 
 type Job = (WriteOp, tokio::sync::oneshot::Sender<Result<WriteOut>>);

@@ -203,7 +203,11 @@ async fn main() {
         println!(
             "provider RSS            peak during the phases {} KiB{}",
             rss_peak.map_or("?".into(), |v| v.to_string()),
-            if reset { " (VmHWM reset after the login)" } else { " (lifetime)" }
+            if reset {
+                " (VmHWM reset after the login)"
+            } else {
+                " (lifetime)"
+            }
         );
         return;
     }
@@ -438,8 +442,11 @@ async fn split_phases(args: &Args, base: &str, cookie: &str) {
     )
     .await;
     report("authorize", &mut lat, errors, elapsed);
-    let (tokens, mut lat, errors, elapsed) =
-        phase(codes, args.connections, deadline, move |http, (code, v)| async move {
+    let (tokens, mut lat, errors, elapsed) = phase(
+        codes,
+        args.connections,
+        deadline,
+        move |http, (code, v)| async move {
             let body = form_urlencoded::Serializer::new(String::new())
                 .append_pair("grant_type", "authorization_code")
                 .append_pair("code", &code)
@@ -459,11 +466,15 @@ async fn split_phases(args: &Args, base: &str, cookie: &str) {
             }
             let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.ok()?).ok()?;
             v["access_token"].as_str().map(str::to_owned)
-        })
-        .await;
+        },
+    )
+    .await;
     report("token", &mut lat, errors, elapsed);
-    let (_, mut lat, errors, elapsed) =
-        phase(tokens, args.connections, deadline, move |http, at| async move {
+    let (_, mut lat, errors, elapsed) = phase(
+        tokens,
+        args.connections,
+        deadline,
+        move |http, at| async move {
             let r = http
                 .get(format!("{base}/userinfo"))
                 .bearer_auth(&at)
@@ -471,7 +482,8 @@ async fn split_phases(args: &Args, base: &str, cookie: &str) {
                 .await
                 .ok()?;
             (r.status() == 200).then_some(())
-        })
-        .await;
+        },
+    )
+    .await;
     report("userinfo", &mut lat, errors, elapsed);
 }

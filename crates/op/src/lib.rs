@@ -167,6 +167,18 @@ impl Running {
                 }
             }
         });
+        // Expired codes, tokens, sessions and pending requests are deleted every minute (on every node of a
+        // shared database: deleting is idempotent).
+        let provider = self.provider.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                match provider.store.purge_expired(now(), 3600).await {
+                    Ok(c) => tracing::debug!("purged {c:?}"),
+                    Err(e) => tracing::warn!("purge failed: {e}"),
+                }
+            }
+        });
         let app = router(self.provider.clone());
         let max = self.provider.cfg.max_request_bytes.max(8192);
         loop {

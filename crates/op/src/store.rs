@@ -55,6 +55,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/0003_sealed_client_secrets.sql"),
     ),
+    (4, include_str!("../migrations/0004_expiry_indexes.sql")),
 ];
 
 /// An access token to store: hash, scope, expiry, and the `x5t#S256` it is bound to.
@@ -94,6 +95,28 @@ impl TokenKey {
         std::iter::once(self.key.as_str())
             .chain((self.legacy != self.key).then_some(self.legacy.as_str()))
     }
+}
+
+/// Rows deleted per statement by [`Store::purge_expired`].
+pub const PURGE_CHUNK: usize = 1000;
+/// How long a code is kept after it expired, so that a late replay still revokes its grant.
+pub const CODE_REPLAY_WINDOW: i64 = 600;
+
+/// What [`Store::purge_expired`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    /// Codes.
+    pub codes: u64,
+    /// Access tokens.
+    pub access_tokens: u64,
+    /// Refresh tokens.
+    pub refresh_tokens: u64,
+    /// Sessions.
+    pub sessions: u64,
+    /// Pending (login/consent) and pushed requests.
+    pub pending_requests: u64,
+    /// Grants.
+    pub grants: u64,
 }
 
 /// A client row.
@@ -1104,6 +1127,61 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Deletes what can no longer be used, in chunks of [`PURGE_CHUNK`] rows (each chunk a short write):
+    /// expired access tokens, refresh tokens, sessions and pending requests; codes
+    /// [`CODE_REPLAY_WINDOW`] seconds after they expired (until then a replay is still recognised and revokes
+    /// the grant); grants older than `grant_min_age` seconds (at least the code lifetime plus that window)
+    /// that no token refers to any more. (Expired assertion `jti`s go whenever a new one is recorded.)
+    pub async fn purge_expired(&self, now: i64, grant_min_age: i64) -> Result<PurgeCounts> {
+        let mut counts = PurgeCounts::default();
+        let steps: [(&str, &str, i64, &mut u64); 5] = [
+            ("codes", "hash", now - CODE_REPLAY_WINDOW, &mut counts.codes),
+            ("access_tokens", "hash", now, &mut counts.access_tokens),
+            ("refresh_tokens", "hash", now, &mut counts.refresh_tokens),
+            ("sessions", "id_hash", now, &mut counts.sessions),
+            ("pending_requests", "id", now, &mut counts.pending_requests),
+        ];
+        for (table, key, before, n) in steps {
+            let sql = format!(
+                "DELETE FROM {table} WHERE {key} IN \
+                 (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT {PURGE_CHUNK})"
+            );
+            loop {
+                let _w = self.write().await;
+                let d = sqlx::query(&sql)
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                *n += d;
+                if d < PURGE_CHUNK as u64 {
+                    break;
+                }
+            }
+        }
+        // A grant's code expires at most 60 s after the grant was made and was deleted above once
+        // CODE_REPLAY_WINDOW more had passed: grants at least that old have no code left.
+        let grant_min_age = grant_min_age.max(CODE_REPLAY_WINDOW + 60);
+        let sql = format!(
+            "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g WHERE g.created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = g.id) \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id) LIMIT {PURGE_CHUNK})"
+        );
+        loop {
+            let _w = self.write().await;
+            let d = sqlx::query(&sql)
+                .bind(now - grant_min_age)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            counts.grants += d;
+            if d < PURGE_CHUNK as u64 {
+                break;
+            }
+        }
+        Ok(counts)
     }
 
     /// Records a client assertion `jti`; false when it was seen before (replay).

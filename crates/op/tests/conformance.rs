@@ -367,6 +367,184 @@ mod cases {
         }
     }
 
+    /// The background purge deletes what can no longer be used, and nothing that still can.
+    pub async fn expired_rows_are_purged(op: &Op) {
+        use portcullis_op::store::{CodeRow, GrantRow, PendingRow, SessionRow, TokenKey};
+        let store = &op.provider.store;
+        let alice = store.user_by_name("alice").await.unwrap().unwrap();
+        let now = portcullis_op::now();
+        let grant = |age: i64| GrantRow {
+            id: portcullis_op::time_ordered_id(),
+            client_id: "public".into(),
+            user_id: Some(alice.id.clone()),
+            scope: "openid".into(),
+            claims: None,
+            auth_time: Some(now - age),
+            nonce: None,
+            sid: None,
+            cnf: None,
+            revoked: false,
+        };
+        let code_row = |g: &GrantRow, exp: i64| CodeRow {
+            grant_id: g.id.clone(),
+            client_id: "public".into(),
+            redirect_uri: Some(RP.into()),
+            code_challenge: None,
+            code_challenge_method: None,
+            expires_at: exp,
+        };
+        // Old grant, everything expired: code, access token — all go, and the grant with them.
+        let (old, old_code, old_at) = (
+            grant(7200),
+            portcullis_op::new_token(),
+            portcullis_op::new_token(),
+        );
+        let (kc, ka) = (TokenKey::of(&old_code).key, TokenKey::of(&old_at).key);
+        store
+            .issue(
+                &old,
+                Some((&kc, &code_row(&old, now - 7000))),
+                Some((&ka, "openid", now - 10, None)),
+                None,
+                now - 7200,
+            )
+            .await
+            .unwrap();
+        // Old grant with a live refresh token: stays.
+        let (kept, rt) = (grant(7200), portcullis_op::new_token());
+        let kr = TokenKey::of(&rt).key;
+        store
+            .issue(
+                &kept,
+                None,
+                None,
+                Some((&kr, "openid", now + 1000)),
+                now - 7200,
+            )
+            .await
+            .unwrap();
+        // Fresh grant: code expired 10 s ago (still kept for replay detection) and a live access token.
+        let (fresh, fresh_code, fresh_at) = (
+            grant(0),
+            portcullis_op::new_token(),
+            portcullis_op::new_token(),
+        );
+        let (kfc, kfa) = (TokenKey::of(&fresh_code).key, TokenKey::of(&fresh_at).key);
+        store
+            .issue(
+                &fresh,
+                Some((&kfc, &code_row(&fresh, now - 10))),
+                Some((&kfa, "openid", now + 600, None)),
+                None,
+                now,
+            )
+            .await
+            .unwrap();
+        for (id, exp) in [("gone-session", now - 1), ("live-session", now + 600)] {
+            store
+                .put_session(
+                    id,
+                    &SessionRow {
+                        sid: id.into(),
+                        user_id: alice.id.clone(),
+                        auth_time: now,
+                        expires_at: exp,
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        for (id, exp) in [("gone-pending", now - 1), ("live-pending", now + 600)] {
+            store
+                .put_pending(&PendingRow {
+                    id: id.into(),
+                    kind: "authorize".into(),
+                    client_id: "public".into(),
+                    params: String::new(),
+                    csrf: "x".into(),
+                    expires_at: exp,
+                })
+                .await
+                .unwrap();
+        }
+
+        let c = store.purge_expired(now, 3600).await.unwrap();
+        assert!(
+            c.codes >= 1 && c.access_tokens >= 1 && c.grants >= 1,
+            "{c:?}"
+        );
+        assert!(c.sessions >= 1 && c.pending_requests >= 1, "{c:?}");
+        assert!(
+            store.grant(&old.id).await.unwrap().is_none(),
+            "old grant purged"
+        );
+        assert!(
+            store.grant(&kept.id).await.unwrap().is_some(),
+            "grant with a live refresh token kept"
+        );
+        assert!(store.grant(&fresh.id).await.unwrap().is_some());
+        assert!(
+            store
+                .access_token(&TokenKey::of(&old_at), now - 20)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .access_token(&TokenKey::of(&fresh_at), now)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .refresh_token_grant(&TokenKey::of(&rt), now)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .session("gone-session", now - 10)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.session("live-session", now).await.unwrap().is_some());
+        assert!(
+            store
+                .pending("gone-pending", "authorize", now - 10)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .pending("live-pending", "authorize", now)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // The recently expired code is still stored (kept for replay detection); the old one is gone.
+        assert!(matches!(
+            store
+                .consume_code(&TokenKey::of(&fresh_code))
+                .await
+                .unwrap(),
+            portcullis_op::store::Consumed::Fresh(_)
+        ));
+        assert!(matches!(
+            store.consume_code(&TokenKey::of(&old_code)).await.unwrap(),
+            portcullis_op::store::Consumed::Unknown
+        ));
+        // A second run finds nothing more.
+        assert_eq!(
+            store.purge_expired(now, 3600).await.unwrap(),
+            Default::default()
+        );
+    }
+
     /// oidcc-ensure-registered-redirect-uri: an unregistered redirect_uri gets an error page, never a redirect.
     pub async fn oidcc_ensure_registered_redirect_uri(op: &Op) {
         let mut b = Browser::default();
@@ -2058,6 +2236,7 @@ every_case!(
     oidcc_codereuse_concurrent_presentations,
     tokens_stored_under_bare_hashes_still_work,
     concurrent_requests_get_their_own_answers,
+    expired_rows_are_purged,
     oidcc_code_bound_to_client_redirect_and_pkce,
     oidcc_nonce_required_for_implicit_and_hybrid,
     oidcc_response_type_missing,

@@ -63,12 +63,15 @@ pub struct Provider {
     metadata: String,
     /// Parsed clients, each kept for [`CLIENT_CACHE_SECS`] (registration changes made on another node or by the
     /// admin command reach this node within that time).
-    clients: RwLock<std::collections::HashMap<String, (i64, Option<Arc<Client>>)>>,
+    clients: RwLock<ClientCache>,
     /// TLS material when serving HTTPS (mutual-TLS client authentication needs it).
     pub tls: Option<Arc<Tls>>,
     /// The login step.
     login: Box<dyn LoginMethod>,
 }
+
+/// Parsed registrations by `client_id`, with when each was read (`None`: no such client).
+type ClientCache = std::collections::HashMap<String, (i64, Option<Arc<Client>>)>;
 
 /// How long a parsed client registration is reused.
 pub const CLIENT_CACHE_SECS: i64 = 5;

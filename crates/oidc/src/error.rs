@@ -35,11 +35,14 @@ pub enum ErrorCode {
     InteractionRequired,
     /// `account_selection_required` (OIDC Core §3.1.2.6)
     AccountSelectionRequired,
+    /// `unmet_authentication_requirements` (OpenID Connect Core Unmet Authentication Requirements 1.0): the
+    /// provider cannot authenticate the user as an essential `acr` request demands.
+    UnmetAuthenticationRequirements,
 }
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidClient,
         ErrorCode::InvalidGrant,
@@ -56,6 +59,7 @@ impl ErrorCode {
         ErrorCode::ConsentRequired,
         ErrorCode::InteractionRequired,
         ErrorCode::AccountSelectionRequired,
+        ErrorCode::UnmetAuthenticationRequirements,
     ];
 
     /// Parses a wire value this crate knows.
@@ -90,6 +94,7 @@ impl ErrorCode {
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::AccountSelectionRequired => "account_selection_required",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct Client {
     pub perms: ClientPermissions,
     /// PKCE (S256) required for the code flow (default true).
     pub require_pkce: bool,
+    /// `require_pushed_authorization_requests` (RFC 9126 §6): authorization requests only through PAR.
+    pub require_par: bool,
     /// `public` or `pairwise` subjects.
     pub subject_type: SubjectType,
     /// The pairwise sector.
@@ -179,6 +181,12 @@ impl Client {
                 .get("require_pkce")
                 .and_then(Value::as_bool)
                 .unwrap_or(true),
+            require_par: match extra.get("require_pushed_authorization_requests") {
+                None => false,
+                Some(v) => v
+                    .as_bool()
+                    .ok_or("require_pushed_authorization_requests must be a boolean")?,
+            },
             subject_type,
             sector,
             id_token_alg: alg(

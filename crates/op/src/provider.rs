@@ -363,6 +363,8 @@ struct Validated {
     req: AuthorizationRequest,
     redirect_uri: String,
     mode: ResponseMode,
+    /// Whether the request came through PAR (`request_uri`).
+    from_par: bool,
 }
 
 /// Where to send an authorization error once the redirect URI is trusted.
@@ -543,6 +545,7 @@ impl Provider {
             req,
             redirect_uri,
             mode,
+            from_par,
         }))
     }
 
@@ -642,6 +645,24 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
     };
     if let Err(e) = p.check_request(&v) {
         return Ok(p.auth_error(&target, e.code(), &e.to_string()));
+    }
+    // RFC 9126 §6: a client registered with require_pushed_authorization_requests sends only request_uri (checked
+    // on arrival; a request resumed after login or consent was checked when it arrived).
+    if v.client.require_par && !v.from_par {
+        let e = OidcError::MissingParameter("request_uri");
+        return Ok(p.auth_error(&target, e.code(), &e.to_string()));
+    }
+    // OIDC Core §5.5.1.1: an essential `acr` the login step cannot produce is a failed authentication, found
+    // out before asking the user anything (a voluntary one is answered with the acr we have).
+    if let Some((values, true)) = v.req.claims.as_ref().and_then(|c| c.acr())
+        && !values.is_empty()
+        && !values.contains(&p.login.acr())
+    {
+        return Ok(p.auth_error(
+            &target,
+            ErrorCode::UnmetAuthenticationRequirements,
+            "the essential acr cannot be satisfied",
+        ));
     }
     let req = &v.req;
     let prompt_none = req.prompt.contains(&Prompt::None);
@@ -1832,6 +1853,7 @@ async fn par_inner(
         mode: pushed.request.effective_response_mode(),
         client,
         req: pushed.request,
+        from_par: true,
     };
     p.check_request(&v).map_err(oerr)?;
     let id = random_token();

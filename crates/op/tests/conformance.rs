@@ -748,6 +748,63 @@ mod cases {
         assert!(cb.contains_key("code"));
     }
 
+    /// oidcc-ensure-request-with-acr-values-succeeds and essential acr (OIDC Core §5.5.1.1): voluntary acr values
+    /// the provider does not have still succeed (with its acr); an essential acr it cannot produce is
+    /// `unmet_authentication_requirements`, sent before any login; an essential acr it has is satisfied.
+    pub async fn oidcc_acr_voluntary_and_essential(op: &Op) {
+        let ours = "urn:portcullis:acr:password";
+        let mut b = Browser::default();
+        let req = AuthReq::new("public", "code", "openid").set("acr_values", "urn:other:gold");
+        let step = b.authorize(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        let (s, t) = redeem(op, &cb["code"], req.verifier.as_str()).await;
+        assert_eq!(s, StatusCode::OK);
+        let jwks = op.jwks().await;
+        let idt = verify_id_token(
+            t["id_token"].as_str().unwrap(),
+            &jwks,
+            ALGS,
+            &expect(op, "public", &req.nonce),
+        )
+        .unwrap();
+        assert_eq!(idt.claims.custom["acr"], ours);
+
+        let claims = |values: &[&str], essential: bool| {
+            json!({"id_token": {"acr": {"essential": essential, "values": values}}}).to_string()
+        };
+        // Essential and unavailable: refused, without showing a login page.
+        let req = AuthReq::new("public", "code", "openid")
+            .set("claims", &claims(&["urn:other:gold"], true));
+        let cb = Browser::default()
+            .authorize(op, &req.query())
+            .await
+            .redirect();
+        assert_eq!(cb["error"], "unmet_authentication_requirements");
+        assert_eq!(cb["state"], req.state);
+        assert_eq!(cb["iss"], op.base);
+        // Voluntary and unavailable: answered with ours.
+        let req = AuthReq::new("public", "code", "openid")
+            .set("claims", &claims(&["urn:other:gold"], false));
+        let step = b.authorize(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        assert!(cb.contains_key("code"), "{cb:?}");
+        // Essential and available.
+        let req = AuthReq::new("public", "code", "openid")
+            .set("claims", &claims(&["urn:other:gold", ours], true));
+        let step = b.authorize(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        let (s, t) = redeem(op, &cb["code"], req.verifier.as_str()).await;
+        assert_eq!(s, StatusCode::OK, "{t}");
+        let idt = verify_id_token(
+            t["id_token"].as_str().unwrap(),
+            &jwks,
+            ALGS,
+            &expect(op, "public", &req.nonce),
+        )
+        .unwrap();
+        assert_eq!(idt.claims.custom["acr"], ours);
+    }
+
     /// oidcc-prompt-none-not-logged-in: login_required.
     pub async fn oidcc_prompt_none_not_logged_in(op: &Op) {
         let mut b = Browser::default();
@@ -1738,6 +1795,71 @@ mod cases {
     }
 
     /// RFC 9126: push, then authorize with the request_uri only; single use; bound to the client.
+    /// RFC 9126 §6: a client registered with require_pushed_authorization_requests is refused a plain (query)
+    /// authorization request — after its redirect URI is established, so the error goes back to it — and
+    /// served through PAR.
+    pub async fn par_required_per_client(op: &Op) {
+        let store = &op.provider.store;
+        portcullis_op::admin::add_client_with_secret(
+            store,
+            "par-only",
+            &json!({"redirect_uris": [RP], "token_endpoint_auth_method": "client_secret_basic",
+                    "require_pushed_authorization_requests": true,
+                    "grant_types": ["authorization_code"], "scope": "openid email"}),
+            "par-only-secret",
+        )
+        .await
+        .unwrap();
+        assert!(
+            portcullis_op::admin::add_client_with_secret(
+                store,
+                "par-bad",
+                &json!({"redirect_uris": [RP], "token_endpoint_auth_method": "client_secret_basic",
+                        "require_pushed_authorization_requests": "yes"}),
+                "par-bad-secret",
+            )
+            .await
+            .is_err(),
+            "a non-boolean flag is refused at registration"
+        );
+        let req = AuthReq::new("par-only", "code", "openid");
+        let mut b = Browser::default();
+        let cb = b.authorize(op, &req.query()).await.redirect();
+        assert_eq!(cb["error"], "invalid_request");
+        assert!(cb["error_description"].contains("request_uri"), "{cb:?}");
+        assert_eq!(cb["state"], req.state);
+        assert_eq!(cb["iss"], op.base);
+        // The same parameters pushed first go through.
+        let r = op
+            .http
+            .post(op.url("/par"))
+            .basic_auth("par-only", Some("par-only-secret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(req.query())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        let q = form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", "par-only")
+            .append_pair("request_uri", v["request_uri"].as_str().unwrap())
+            .finish();
+        let step = b.authorize(op, &q).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        assert!(cb.contains_key("code"), "{cb:?}");
+        // Other clients are not affected.
+        let step = b
+            .authorize(op, &AuthReq::new("public", "code", "openid").query())
+            .await;
+        assert!(
+            b.complete(op, step, "alice")
+                .await
+                .redirect()
+                .contains_key("code")
+        );
+    }
+
     pub async fn pushed_authorization_requests(op: &Op) {
         let req = AuthReq::new("confidential", "code", "openid email");
         let r = op
@@ -2241,6 +2363,7 @@ every_case!(
     oidcc_nonce_required_for_implicit_and_hybrid,
     oidcc_response_type_missing,
     oidcc_unknown_parameters_ignored,
+    oidcc_acr_voluntary_and_essential,
     oidcc_prompt_none_not_logged_in,
     oidcc_prompt_none_logged_in_and_prompt_login,
     oidcc_max_age_1_forces_login,
@@ -2257,6 +2380,7 @@ every_case!(
     signed_request_objects,
     revocation_and_introspection,
     pushed_authorization_requests,
+    par_required_per_client,
     rp_initiated_logout,
     pairwise_subjects_and_custom_scopes,
     login_form_rejects,

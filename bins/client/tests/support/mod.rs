@@ -43,15 +43,27 @@ impl Drop for Provider {
     }
 }
 
-fn provider_cmd(dir: &std::path::Path, port: u16) -> Command {
+fn provider_cmd(dir: &std::path::Path, port: u16, config: Option<&std::path::Path>) -> Command {
     let mut c = Command::new(workspace_bin("portcullis-provider"));
+    let scheme = if config.is_some() { "https" } else { "http" };
     c.env("PORTCULLIS_DATA_DIR", dir)
         .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PORTCULLIS_ISSUER", format!("http://127.0.0.1:{port}"))
+        .env("PORTCULLIS_ISSUER", format!("{scheme}://127.0.0.1:{port}"))
         .env_remove("PORTCULLIS_PASSWORD")
         .env_remove("PORTCULLIS_DATABASE_URL")
         .env_remove("PORTCULLIS_CONFIG");
+    if let Some(path) = config {
+        c.env("PORTCULLIS_CONFIG", path);
+    }
     c
+}
+
+/// Server TLS material for [`Provider::start_tls`] (PEM text).
+pub struct ServerTls<'a> {
+    pub cert: &'a str,
+    pub key: &'a str,
+    /// CA of `tls_client_auth` client certificates.
+    pub client_ca: &'a str,
 }
 
 impl Provider {
@@ -59,15 +71,44 @@ impl Provider {
     /// RFC 7591 metadata) with the admin subcommand. Returns the provider and the secrets printed for
     /// secret-based clients.
     pub fn start(clients: &[(&str, serde_json::Value)]) -> (Provider, Vec<Option<String>>) {
+        Self::start_tls(clients, None)
+    }
+
+    /// Like [`start`](Self::start), serving HTTPS with optional client certificates when `tls` is given (a
+    /// TOML configuration with `[tls]` in the data dir).
+    pub fn start_tls(
+        clients: &[(&str, serde_json::Value)],
+        tls: Option<ServerTls<'_>>,
+    ) -> (Provider, Vec<Option<String>>) {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        let config = tls.map(|t| {
+            let write = |name: &str, text: &str| {
+                let p = dir.path().join(name);
+                std::fs::write(&p, text).unwrap();
+                p
+            };
+            let (cert, key, ca) = (
+                write("server.pem", t.cert),
+                write("server.key", t.key),
+                write("clients-ca.pem", t.client_ca),
+            );
+            let toml = format!(
+                "[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n",
+                cert.display().to_string(),
+                key.display().to_string(),
+                ca.display().to_string()
+            );
+            write("portcullis.toml", &toml)
+        });
+        let config = config.as_deref();
         // The provider's log goes to the test's stderr (shown for failing tests) when PORTCULLIS_TEST_LOG is set.
         let log = if std::env::var_os("PORTCULLIS_TEST_LOG").is_some() {
             Stdio::inherit()
         } else {
             Stdio::null()
         };
-        let mut child = provider_cmd(dir.path(), port)
+        let mut child = provider_cmd(dir.path(), port, config)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -95,7 +136,7 @@ impl Provider {
         }
         let mut secrets = Vec::new();
         for (id, metadata) in clients {
-            let out = provider_cmd(dir.path(), port)
+            let out = provider_cmd(dir.path(), port, config)
                 .args(["client", "add", id, &metadata.to_string()])
                 .output()
                 .unwrap();
@@ -110,7 +151,10 @@ impl Provider {
         (
             Provider {
                 child,
-                issuer: format!("http://127.0.0.1:{port}"),
+                issuer: format!(
+                    "{}://127.0.0.1:{port}",
+                    if config.is_some() { "https" } else { "http" }
+                ),
                 password: password.expect("demo password printed"),
                 dir,
             },
@@ -226,6 +270,18 @@ impl Browser {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    /// A browser that trusts `ca_pem` (a provider serving HTTPS with a test CA); it presents no certificate.
+    pub fn trusting(ca_pem: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
                 .build()
                 .unwrap(),
             cookie: None,

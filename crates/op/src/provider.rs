@@ -735,21 +735,24 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
         csrf: random_token(),
         expires_at: t + PENDING_LIFETIME,
     };
-    if need_login {
-        p.store.put_pending(&pending).await.map_err(db)?;
-        return Ok(web::html_csp(
-            StatusCode::OK,
-            p.login.page(&LoginPage {
-                pending: &pending.id,
-                csrf: &pending.csrf,
-                client_name: &v.client.name,
-                login_hint: req.login_hint.as_deref(),
-                error: None,
-            }),
-            &web::form_page_csp(&v.redirect_uri),
-        ));
-    }
-    let context = context.expect("logged in");
+    let context = match context {
+        Some(c) if !need_login => c,
+        // No session, or one that does not satisfy the request: the login page.
+        _ => {
+            p.store.put_pending(&pending).await.map_err(db)?;
+            return Ok(web::html_csp(
+                StatusCode::OK,
+                p.login.page(&LoginPage {
+                    pending: &pending.id,
+                    csrf: &pending.csrf,
+                    client_name: &v.client.name,
+                    login_hint: req.login_hint.as_deref(),
+                    error: None,
+                }),
+                &web::form_page_csp(&v.redirect_uri),
+            ));
+        }
+    };
     let known = Known {
         user: context.user,
         consent: context.consent,

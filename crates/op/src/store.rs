@@ -1436,52 +1436,53 @@ type SessionsRead = (
     std::collections::HashMap<(String, String), String>,
 );
 
+/// Runs `{head} IN (?, …) {tail}` for the distinct `keys`, one statement per [`ROWS_PER_STATEMENT`] of them,
+/// and returns every row.
+async fn rows_in(
+    conn: &mut SqliteConnection,
+    head: &str,
+    tail: &str,
+    mut keys: Vec<&str>,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>> {
+    keys.sort_unstable();
+    keys.dedup();
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!("{head} IN ({}) {tail}", in_list(chunk.len()));
+        let mut q = sqlx::query(&sql);
+        for k in chunk {
+            q = q.bind(*k);
+        }
+        rows.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
 /// Sessions (with their users) by id hash, and their users' consents by (user, client): two queries for any
 /// number of concurrent authorization requests. Expiry is checked per request by the caller.
 async fn read_sessions(conn: &mut SqliteConnection, ids: &[&str]) -> Result<SessionsRead> {
-    let mut ids = ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
     let mut sessions = std::collections::HashMap::new();
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT s.id_hash, s.sid, s.user_id, s.auth_time, s.expires_at, {JOINED_USER_COLUMNS} \
-             FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash IN ({})",
-            in_list(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            let s = SessionRow {
-                sid: r.try_get("sid")?,
-                user_id: r.try_get("user_id")?,
-                auth_time: r.try_get("auth_time")?,
-                expires_at: r.try_get("expires_at")?,
-            };
-            sessions.insert(r.try_get("id_hash")?, (s, joined_user(&r)?));
-        }
+    let head = format!(
+        "SELECT s.id_hash, s.sid, s.user_id, s.auth_time, s.expires_at, {JOINED_USER_COLUMNS} \
+         FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash"
+    );
+    for r in rows_in(conn, &head, "", ids.to_vec()).await? {
+        let s = SessionRow {
+            sid: r.try_get("sid")?,
+            user_id: r.try_get("user_id")?,
+            auth_time: r.try_get("auth_time")?,
+            expires_at: r.try_get("expires_at")?,
+        };
+        sessions.insert(r.try_get("id_hash")?, (s, joined_user(&r)?));
     }
-    let mut users: Vec<&str> = sessions.values().map(|(s, _)| s.user_id.as_str()).collect();
-    users.sort_unstable();
-    users.dedup();
+    let users: Vec<&str> = sessions.values().map(|(s, _)| s.user_id.as_str()).collect();
+    let head = "SELECT user_id, client_id, scope FROM consents WHERE user_id";
     let mut consents = std::collections::HashMap::new();
-    for chunk in users.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT user_id, client_id, scope FROM consents WHERE user_id IN ({})",
-            in_list(chunk.len())
+    for r in rows_in(conn, head, "", users).await? {
+        consents.insert(
+            (r.try_get("user_id")?, r.try_get("client_id")?),
+            r.try_get("scope")?,
         );
-        let mut q = sqlx::query(&sql);
-        for u in chunk {
-            q = q.bind(*u);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            consents.insert(
-                (r.try_get("user_id")?, r.try_get("client_id")?),
-                r.try_get("scope")?,
-            );
-        }
     }
     Ok((sessions, consents))
 }
@@ -1493,50 +1494,39 @@ async fn read_access_tokens(
     keys: &[&TokenKey],
 ) -> Result<std::collections::HashMap<String, AccessTokenRow>> {
     let mut found = std::collections::HashMap::new();
-    let mut first: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
-    first.sort_unstable();
-    first.dedup();
-    read_access_chunked(conn, &first, &mut found).await?;
-    let mut legacy: Vec<&str> = keys
+    let first: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
+    read_access_into(conn, first, &mut found).await?;
+    let legacy: Vec<&str> = keys
         .iter()
         .filter(|k| !found.contains_key(&k.key))
         .flat_map(|k| k.candidates().skip(1))
         .collect();
-    legacy.sort_unstable();
-    legacy.dedup();
-    read_access_chunked(conn, &legacy, &mut found).await?;
+    read_access_into(conn, legacy, &mut found).await?;
     Ok(found)
 }
 
-async fn read_access_chunked(
+async fn read_access_into(
     conn: &mut SqliteConnection,
-    keys: &[&str],
+    keys: Vec<&str>,
     found: &mut std::collections::HashMap<String, AccessTokenRow>,
 ) -> Result<()> {
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT {GRANT_COLUMNS}, a.hash AS token_hash, a.scope AS token_scope, a.expires_at AS token_exp, \
-             a.cnf AS token_cnf, {JOINED_USER_COLUMNS} \
-             FROM access_tokens a JOIN grants g ON g.id = a.grant_id LEFT JOIN users u ON u.id = g.user_id \
-             WHERE a.hash IN ({}) AND g.revoked = 0",
-            in_list(chunk.len())
+    let head = format!(
+        "SELECT {GRANT_COLUMNS}, a.hash AS token_hash, a.scope AS token_scope, a.expires_at AS token_exp, \
+         a.cnf AS token_cnf, {JOINED_USER_COLUMNS} \
+         FROM access_tokens a JOIN grants g ON g.id = a.grant_id LEFT JOIN users u ON u.id = g.user_id \
+         WHERE a.hash"
+    );
+    for r in rows_in(conn, &head, "AND g.revoked = 0", keys).await? {
+        found.insert(
+            r.try_get("token_hash")?,
+            AccessTokenRow {
+                grant: grant_from(&r)?,
+                scope: r.try_get("token_scope")?,
+                expires_at: r.try_get("token_exp")?,
+                cnf: r.try_get("token_cnf")?,
+                user: joined_user(&r)?,
+            },
         );
-        let mut q = sqlx::query(&sql);
-        for k in chunk {
-            q = q.bind(*k);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            found.insert(
-                r.try_get("token_hash")?,
-                AccessTokenRow {
-                    grant: grant_from(&r)?,
-                    scope: r.try_get("token_scope")?,
-                    expires_at: r.try_get("token_exp")?,
-                    cnf: r.try_get("token_cnf")?,
-                    user: joined_user(&r)?,
-                },
-            );
-        }
     }
     Ok(())
 }
@@ -1544,22 +1534,13 @@ async fn read_access_chunked(
 /// Marks the unused codes among `keys` used and reads them into `fresh` (keyed by the stored key).
 async fn mark_codes_used(
     conn: &mut SqliteConnection,
-    keys: &[&str],
+    keys: Vec<&str>,
     fresh: &mut std::collections::HashMap<String, CodeRow>,
 ) -> Result<()> {
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "UPDATE codes SET used = 1 WHERE used = 0 AND hash IN ({}) \
-             RETURNING hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at",
-            in_list(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for h in chunk {
-            q = q.bind(*h);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            fresh.insert(r.try_get("hash")?, code_from(&r)?);
-        }
+    let head = "UPDATE codes SET used = 1 WHERE used = 0 AND hash";
+    let tail = "RETURNING hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at";
+    for r in rows_in(conn, head, tail, keys).await? {
+        fresh.insert(r.try_get("hash")?, code_from(&r)?);
     }
     Ok(())
 }
@@ -1674,62 +1655,37 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
     let mut replayed: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut found: std::collections::HashMap<String, (GrantRow, Option<UserRow>)> =
         std::collections::HashMap::new();
-    let mut keys: Vec<&str> = consume.iter().map(|k| k.key.as_str()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    mark_codes_used(conn, &keys, &mut fresh).await?;
-    let unfound = |fresh: &std::collections::HashMap<String, CodeRow>| -> Vec<&str> {
-        let mut v: Vec<&str> = consume
-            .iter()
-            .filter(|k| !fresh.contains_key(&k.key))
-            .flat_map(|k| k.candidates().skip(1))
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
-    let legacy = unfound(&fresh);
-    mark_codes_used(conn, &legacy, &mut fresh).await?;
-    let grant_ids: Vec<&str> = {
-        let mut v: Vec<&str> = fresh.values().map(|c| c.grant_id.as_str()).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
-    for chunk in grant_ids.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT {GRANT_COLUMNS}, {JOINED_USER_COLUMNS} FROM grants g \
-             LEFT JOIN users u ON u.id = g.user_id WHERE g.id IN ({})",
-            in_list(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            let g = grant_from(&r)?;
-            found.insert(g.id.clone(), (g, joined_user(&r)?));
-        }
+    let keys: Vec<&str> = consume.iter().map(|k| k.key.as_str()).collect();
+    mark_codes_used(conn, keys, &mut fresh).await?;
+    let legacy: Vec<&str> = consume
+        .iter()
+        .filter(|k| !fresh.contains_key(&k.key))
+        .flat_map(|k| k.candidates().skip(1))
+        .collect();
+    mark_codes_used(conn, legacy, &mut fresh).await?;
+    let grant_ids: Vec<&str> = fresh.values().map(|c| c.grant_id.as_str()).collect();
+    let head = format!(
+        "SELECT {GRANT_COLUMNS}, {JOINED_USER_COLUMNS} FROM grants g \
+         LEFT JOIN users u ON u.id = g.user_id WHERE g.id"
+    );
+    for r in rows_in(conn, &head, "", grant_ids).await? {
+        let g = grant_from(&r)?;
+        found.insert(g.id.clone(), (g, joined_user(&r)?));
     }
-    let mut missing: Vec<&str> = consume
+    let missing: Vec<&str> = consume
         .iter()
         .filter(|k| !k.candidates().any(|c| fresh.contains_key(c)))
         .flat_map(|k| k.candidates())
         .collect();
-    missing.sort_unstable();
-    missing.dedup();
-    for chunk in missing.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT hash, grant_id FROM codes WHERE hash IN ({})",
-            in_list(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for h in chunk {
-            q = q.bind(*h);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            replayed.insert(r.try_get("hash")?, r.try_get("grant_id")?);
-        }
+    for r in rows_in(
+        conn,
+        "SELECT hash, grant_id FROM codes WHERE hash",
+        "",
+        missing,
+    )
+    .await?
+    {
+        replayed.insert(r.try_get("hash")?, r.try_get("grant_id")?);
     }
 
     let (sessions, consents) = read_sessions(conn, &session_reads).await?;

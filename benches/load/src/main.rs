@@ -240,58 +240,21 @@ async fn main() {
                     .is_ok()
             {
                 let t0 = Instant::now();
-                let v = CodeVerifier::generate();
-                let r = http
-                    .get(authorize_url(&base, CodeChallenge::s256(&v).as_str(), true))
-                    .header("cookie", &cookie)
-                    .send()
-                    .await;
-                let t1 = Instant::now();
-                let code = r
-                    .ok()
-                    .and_then(|r| query_param(r.headers().get("location")?.to_str().ok()?, "code"));
-                let Some(code) = code else {
+                let Some((code, v)) = authorize(&http, &base, &cookie).await else {
                     local.errors += 1;
                     continue;
                 };
-                let body = form_urlencoded::Serializer::new(String::new())
-                    .append_pair("grant_type", "authorization_code")
-                    .append_pair("code", &code)
-                    .append_pair("redirect_uri", RP)
-                    .append_pair("client_id", "demo")
-                    .append_pair("code_verifier", v.as_str())
-                    .finish();
-                let r = http
-                    .post(format!("{base}/token"))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body)
-                    .send()
-                    .await;
-                let at = match r {
-                    Ok(r) if r.status() == 200 => r
-                        .bytes()
-                        .await
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                        .and_then(|v| v["access_token"].as_str().map(str::to_owned)),
-                    _ => None,
+                let t1 = Instant::now();
+                let Some(at) = exchange(&http, &base, &code, &v).await else {
+                    local.errors += 1;
+                    continue;
                 };
                 let t2 = Instant::now();
-                let Some(at) = at else {
-                    local.errors += 1;
-                    continue;
-                };
-                let ok = http
-                    .get(format!("{base}/userinfo"))
-                    .bearer_auth(&at)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200);
-                let t3 = Instant::now();
-                if !ok {
+                if !userinfo(&http, &base, &at).await {
                     local.errors += 1;
                     continue;
                 }
+                let t3 = Instant::now();
                 local.authorize.push((t1 - t0).as_secs_f64() * 1e3);
                 local.token.push((t2 - t1).as_secs_f64() * 1e3);
                 local.userinfo.push((t3 - t2).as_secs_f64() * 1e3);
@@ -428,17 +391,7 @@ async fn split_phases(args: &Args, base: &str, cookie: &str) {
         (0..args.flows).collect(),
         args.connections,
         deadline,
-        move |http, _| async move {
-            let v = CodeVerifier::generate();
-            let r = http
-                .get(authorize_url(base, CodeChallenge::s256(&v).as_str(), true))
-                .header("cookie", cookie)
-                .send()
-                .await
-                .ok()?;
-            let code = query_param(r.headers().get("location")?.to_str().ok()?, "code")?;
-            Some((code, v))
-        },
+        move |http, _| async move { authorize(&http, base, cookie).await },
     )
     .await;
     report("authorize", &mut lat, errors, elapsed);
@@ -446,27 +399,7 @@ async fn split_phases(args: &Args, base: &str, cookie: &str) {
         codes,
         args.connections,
         deadline,
-        move |http, (code, v)| async move {
-            let body = form_urlencoded::Serializer::new(String::new())
-                .append_pair("grant_type", "authorization_code")
-                .append_pair("code", &code)
-                .append_pair("redirect_uri", RP)
-                .append_pair("client_id", "demo")
-                .append_pair("code_verifier", v.as_str())
-                .finish();
-            let r = http
-                .post(format!("{base}/token"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await
-                .ok()?;
-            if r.status() != 200 {
-                return None;
-            }
-            let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.ok()?).ok()?;
-            v["access_token"].as_str().map(str::to_owned)
-        },
+        move |http, (code, v)| async move { exchange(&http, base, &code, &v).await },
     )
     .await;
     report("token", &mut lat, errors, elapsed);
@@ -474,16 +407,62 @@ async fn split_phases(args: &Args, base: &str, cookie: &str) {
         tokens,
         args.connections,
         deadline,
-        move |http, at| async move {
-            let r = http
-                .get(format!("{base}/userinfo"))
-                .bearer_auth(&at)
-                .send()
-                .await
-                .ok()?;
-            (r.status() == 200).then_some(())
-        },
+        move |http, at| async move { userinfo(&http, base, &at).await.then_some(()) },
     )
     .await;
     report("userinfo", &mut lat, errors, elapsed);
+}
+
+/// `GET /authorize` with the session (`prompt=none`): the code and its PKCE verifier.
+async fn authorize(
+    http: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+) -> Option<(String, CodeVerifier)> {
+    let v = CodeVerifier::generate();
+    let r = http
+        .get(authorize_url(base, CodeChallenge::s256(&v).as_str(), true))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .ok()?;
+    let code = query_param(r.headers().get("location")?.to_str().ok()?, "code")?;
+    Some((code, v))
+}
+
+/// `POST /token` for a code: the access token.
+async fn exchange(
+    http: &reqwest::Client,
+    base: &str,
+    code: &str,
+    v: &CodeVerifier,
+) -> Option<String> {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "authorization_code")
+        .append_pair("code", code)
+        .append_pair("redirect_uri", RP)
+        .append_pair("client_id", "demo")
+        .append_pair("code_verifier", v.as_str())
+        .finish();
+    let r = http
+        .post(format!("{base}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.ok()?).ok()?;
+    v["access_token"].as_str().map(str::to_owned)
+}
+
+/// `GET /userinfo` with the token: whether it answered 200.
+async fn userinfo(http: &reqwest::Client, base: &str, at: &str) -> bool {
+    http.get(format!("{base}/userinfo"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
 }

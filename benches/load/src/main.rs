@@ -5,21 +5,38 @@
 //! each step and the provider's peak RSS (VmHWM): of start-up and the login, and — the high-water mark reset
 //! through `/proc/<pid>/clear_refs` — of the flows alone.
 //!
+//! Two load models:
+//! - closed loop (default): every worker starts its next flow as soon as the last one ended, so the provider is
+//!   saturated and latency is mostly time spent queueing behind the other connections;
+//! - open loop (`--rate R`): flow *i* is due at `start + i/R`, whatever the answers; each worker takes the next
+//!   due flow. The whole-flow latency is counted from the due time, not from when a worker got to it, so a
+//!   provider that falls behind is charged for the wait (no "coordinated omission").
+//!
 //! With `--split`, each endpoint is measured alone instead (authorize, then token, then UserInfo phases).
+//!
+//! Each worker owns one keep-alive HTTP/1.1 connection (hyper's client connection, no pool, no redirects); the
+//! runtime has `--threads` threads (default 1) so that the generator takes as little of the machine as it can.
 //!
 //! ```sh
 //! cargo build --release -p portcullis-provider -p portcullis-load
-//! target/release/provider-load --provider target/release/portcullis-provider --connections 64 --flows 20000 --seconds 30
+//! target/release/provider-load --connections 64 --flows 100000 --seconds 20
+//! target/release/provider-load --connections 64 --flows 100000 --seconds 20 --rate 3000
 //! ```
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
 use portcullis_pkce::{CodeChallenge, CodeVerifier};
-use tokio::sync::Mutex;
 
 #[derive(Parser)]
 struct Args {
@@ -35,11 +52,18 @@ struct Args {
     /// Stop after this many seconds.
     #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// Open loop: start this many flows per second (spread over the connections) instead of as many as the
+    /// provider answers. Latency of a whole flow is then counted from when it was due.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Instead of complete flows, measure each endpoint alone: first `--flows` authorizations (codes), then
     /// their token exchanges, then UserInfo with the tokens — each phase with all connections, timed apart.
     /// Codes live 60 s: keep `--flows` to what the provider authorizes in well under that.
     #[arg(long)]
     split: bool,
+    /// Threads of the load generator's runtime.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Port (loopback).
     #[arg(long, default_value_t = 18080)]
     port: u16,
@@ -79,7 +103,7 @@ fn query_param(location: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn authorize_url(base: &str, challenge: &str, prompt_none: bool) -> String {
+fn authorize_path(challenge: &str, prompt_none: bool) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
     s.append_pair("response_type", "code")
         .append_pair("client_id", "demo")
@@ -92,7 +116,175 @@ fn authorize_url(base: &str, challenge: &str, prompt_none: bool) -> String {
     if prompt_none {
         s.append_pair("prompt", "none");
     }
-    format!("{base}/authorize?{}", s.finish())
+    format!("/authorize?{}", s.finish())
+}
+
+/// An answer, read to its end.
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// One keep-alive HTTP/1.1 connection to the provider; after an error the next request reconnects.
+struct Conn {
+    addr: SocketAddr,
+    host: String,
+    send: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Conn {
+    fn new(addr: SocketAddr) -> Self {
+        Conn {
+            addr,
+            host: addr.to_string(),
+            send: None,
+        }
+    }
+
+    async fn connect(addr: SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
+        let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+        tcp.set_nodelay(true).ok()?;
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .ok()?;
+        tokio::spawn(conn);
+        Some(send)
+    }
+
+    async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Option<Resp> {
+        if self.send.as_ref().is_none_or(|s| s.is_closed()) {
+            self.send = Some(Self::connect(self.addr).await?);
+        }
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.host);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/x-www-form-urlencoded");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .ok()?;
+        let send = self.send.as_mut()?;
+        let answer = match send.ready().await {
+            Ok(()) => send.send_request(req).await,
+            Err(e) => Err(e),
+        };
+        let Ok(r) = answer else {
+            self.send = None;
+            return None;
+        };
+        let (parts, body) = r.into_parts();
+        let Ok(body) = body.collect().await else {
+            self.send = None;
+            return None;
+        };
+        Some(Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.to_bytes(),
+        })
+    }
+}
+
+/// `GET /authorize` with the session (`prompt=none`): the code and its PKCE verifier.
+async fn authorize(c: &mut Conn, cookie: &str) -> Option<(String, CodeVerifier)> {
+    let v = CodeVerifier::generate();
+    let path = authorize_path(CodeChallenge::s256(&v).as_str(), true);
+    let r = c
+        .request(Method::GET, &path, &[("cookie", cookie)], None)
+        .await?;
+    let code = query_param(r.headers.get("location")?.to_str().ok()?, "code")?;
+    Some((code, v))
+}
+
+/// `POST /token` for a code: the access token.
+async fn exchange(c: &mut Conn, code: &str, v: &CodeVerifier) -> Option<String> {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "authorization_code")
+        .append_pair("code", code)
+        .append_pair("redirect_uri", RP)
+        .append_pair("client_id", "demo")
+        .append_pair("code_verifier", v.as_str())
+        .finish();
+    let r = c.request(Method::POST, "/token", &[], Some(body)).await?;
+    if r.status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+    v["access_token"].as_str().map(str::to_owned)
+}
+
+/// `GET /userinfo` with the token: whether it answered 200 with a `sub`.
+async fn userinfo(c: &mut Conn, at: &str) -> bool {
+    let auth = format!("Bearer {at}");
+    c.request(Method::GET, "/userinfo", &[("authorization", &auth)], None)
+        .await
+        .is_some_and(|r| {
+            r.status == 200 && serde_json::from_slice::<serde_json::Value>(&r.body).is_ok_and(|v| v["sub"].is_string())
+        })
+}
+
+/// One interactive login and consent: the session cookie.
+async fn login(addr: SocketAddr, password: &str) -> String {
+    let mut c = Conn::new(addr);
+    let v = CodeVerifier::generate();
+    let page = c
+        .request(
+            Method::GET,
+            &authorize_path(CodeChallenge::s256(&v).as_str(), false),
+            &[],
+            None,
+        )
+        .await
+        .expect("login page");
+    let page = String::from_utf8_lossy(&page.body).into_owned();
+    let form = |page: &str, extra: &[(&str, &str)]| {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("pending", &hidden(page, "pending"))
+            .append_pair("csrf", &hidden(page, "csrf"));
+        for (k, v) in extra {
+            s.append_pair(k, v);
+        }
+        s.finish()
+    };
+    let r = c
+        .request(
+            Method::POST,
+            "/login",
+            &[],
+            Some(form(&page, &[("username", "demo"), ("password", password)])),
+        )
+        .await
+        .expect("login");
+    let cookie = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .find_map(|c| c.to_str().ok()?.split(';').next().map(str::to_owned))
+        .expect("session cookie");
+    let consent = String::from_utf8_lossy(&r.body).into_owned();
+    let r = c
+        .request(
+            Method::POST,
+            "/consent",
+            &[("cookie", &cookie)],
+            Some(form(&consent, &[("decision", "allow")])),
+        )
+        .await
+        .expect("consent");
+    assert_eq!(r.status, 303, "consent");
+    cookie
 }
 
 #[derive(Default)]
@@ -101,17 +293,44 @@ struct Samples {
     token: Vec<f64>,
     userinfo: Vec<f64>,
     flow: Vec<f64>,
+    /// Open loop: how long after its due time each flow started.
+    lag: Vec<f64>,
     errors: usize,
 }
 
-#[tokio::main]
-async fn main() {
+impl Samples {
+    fn extend(&mut self, o: Samples) {
+        self.authorize.extend(o.authorize);
+        self.token.extend(o.token);
+        self.userinfo.extend(o.userinfo);
+        self.flow.extend(o.flow);
+        self.lag.extend(o.lag);
+        self.errors += o.errors;
+    }
+}
+
+fn main() {
     let args = Args::parse();
+    let rt = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(args.threads);
+        b
+    }
+    .enable_all()
+    .build()
+    .expect("tokio runtime");
+    rt.block_on(run(args));
+}
+
+async fn run(args: Args) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let base = format!("http://127.0.0.1:{}", args.port);
+    let addr: SocketAddr = ([127, 0, 0, 1], args.port).into();
+    let base = format!("http://{addr}");
     let mut child = Command::new(&args.provider)
         .env("PORTCULLIS_DATA_DIR", dir.path())
-        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{}", args.port))
+        .env("PORTCULLIS_LISTEN", addr.to_string())
         .env("PORTCULLIS_ISSUER", &base)
         .stdout(Stdio::piped())
         .spawn()
@@ -134,69 +353,17 @@ async fn main() {
     }
     let password = password.expect("demo credentials printed");
     let rss_idle = rss_peak_kib(pid);
-
-    // One interactive login (and consent) to get a session cookie.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(args.connections)
-        .build()
-        .unwrap();
-    let v = CodeVerifier::generate();
-    let page = http
-        .get(authorize_url(
-            &base,
-            CodeChallenge::s256(&v).as_str(),
-            false,
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = |page: &str, extra: &[(&str, &str)]| {
-        let mut s = form_urlencoded::Serializer::new(String::new());
-        s.append_pair("pending", &hidden(page, "pending"))
-            .append_pair("csrf", &hidden(page, "csrf"));
-        for (k, v) in extra {
-            s.append_pair(k, v);
-        }
-        s.finish()
-    };
-    let resp = http
-        .post(format!("{base}/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(
-            &page,
-            &[("username", "demo"), ("password", &password)],
-        ))
-        .send()
-        .await
-        .unwrap();
-    let cookie = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .find_map(|c| c.to_str().ok()?.split(';').next().map(str::to_owned))
-        .expect("session cookie");
-    let consent = resp.text().await.unwrap();
-    let r = http
-        .post(format!("{base}/consent"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", &cookie)
-        .body(form(&consent, &[("decision", "allow")]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "consent");
+    let cookie = login(addr, &password).await;
 
     // Peak memory of start-up and the one interactive login (its Argon2 hash alone is 46 MiB, mapped and
     // unmapped again), then reset the high-water mark so the figure below is the peak of the flows alone.
     let rss_setup = rss_peak_kib(pid);
     let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+    let cpu_before = cpu_seconds(pid);
+    let own_before = cpu_seconds(std::process::id());
 
     if args.split {
-        split_phases(&args, &base, &cookie).await;
+        split_phases(&args, addr, &cookie).await;
         let rss_peak = rss_peak_kib(pid);
         let _ = child.kill();
         let _ = child.wait();
@@ -212,91 +379,112 @@ async fn main() {
         return;
     }
 
-    let samples = Arc::new(Mutex::new(Samples::default()));
-    let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(args.flows));
-    let stop_at = Instant::now() + Duration::from_secs(args.seconds);
+    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let stop_at = started + Duration::from_secs(args.seconds);
     let mut workers = Vec::new();
     for _ in 0..args.connections {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let (base, cookie, samples, remaining) = (
-            base.clone(),
-            cookie.clone(),
-            samples.clone(),
-            remaining.clone(),
-        );
+        let (cookie, next, flows, rate) = (cookie.clone(), next.clone(), args.flows, args.rate);
         workers.push(tokio::spawn(async move {
+            let mut c = Conn::new(addr);
             let mut local = Samples::default();
-            while Instant::now() < stop_at
-                && remaining
-                    .fetch_update(
-                        std::sync::atomic::Ordering::SeqCst,
-                        std::sync::atomic::Ordering::SeqCst,
-                        |n| n.checked_sub(1),
-                    )
-                    .is_ok()
-            {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= flows || Instant::now() >= stop_at {
+                    break;
+                }
+                let due = match rate {
+                    Some(r) => {
+                        let due = started + Duration::from_secs_f64(i as f64 / r);
+                        if due >= stop_at {
+                            break;
+                        }
+                        tokio::time::sleep_until(due.into()).await;
+                        due
+                    }
+                    None => Instant::now(),
+                };
                 let t0 = Instant::now();
-                let Some((code, v)) = authorize(&http, &base, &cookie).await else {
+                let Some((code, v)) = authorize(&mut c, &cookie).await else {
                     local.errors += 1;
                     continue;
                 };
                 let t1 = Instant::now();
-                let Some(at) = exchange(&http, &base, &code, &v).await else {
+                let Some(at) = exchange(&mut c, &code, &v).await else {
                     local.errors += 1;
                     continue;
                 };
                 let t2 = Instant::now();
-                if !userinfo(&http, &base, &at).await {
+                if !userinfo(&mut c, &at).await {
                     local.errors += 1;
                     continue;
                 }
                 let t3 = Instant::now();
-                local.authorize.push((t1 - t0).as_secs_f64() * 1e3);
-                local.token.push((t2 - t1).as_secs_f64() * 1e3);
-                local.userinfo.push((t3 - t2).as_secs_f64() * 1e3);
-                local.flow.push((t3 - t0).as_secs_f64() * 1e3);
+                let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                local.authorize.push(ms(t1 - t0));
+                local.token.push(ms(t2 - t1));
+                local.userinfo.push(ms(t3 - t2));
+                local.flow.push(ms(t3 - due));
+                local.lag.push(ms(t0.saturating_duration_since(due)));
             }
-            let mut s = samples.lock().await;
-            s.authorize.extend(local.authorize);
-            s.token.extend(local.token);
-            s.userinfo.extend(local.userinfo);
-            s.flow.extend(local.flow);
-            s.errors += local.errors;
+            local
         }));
     }
+    let mut s = Samples::default();
     for w in workers {
-        let _ = w.await;
+        if let Ok(local) = w.await {
+            s.extend(local);
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
     let rss_peak = rss_peak_kib(pid);
+    let cpu = cpu_seconds(pid).zip(cpu_before).map(|(a, b)| a - b);
+    let own = cpu_seconds(std::process::id())
+        .zip(own_before)
+        .map(|(a, b)| a - b);
     let _ = child.kill();
     let _ = child.wait();
-    let mut guard = samples.lock().await;
-    let s = &mut *guard;
     let n = s.flow.len();
-    println!(
-        "connections {}  flows {n}  errors {}  elapsed {elapsed:.2} s",
-        args.connections, s.errors
-    );
+    match args.rate {
+        Some(r) => println!(
+            "connections {}  open loop, {r:.0} flows/s offered  flows {n}  errors {}  elapsed {elapsed:.2} s",
+            args.connections, s.errors
+        ),
+        None => println!(
+            "connections {}  closed loop  flows {n}  errors {}  elapsed {elapsed:.2} s",
+            args.connections, s.errors
+        ),
+    }
     println!("flows/s                 {:.0}", n as f64 / elapsed);
     println!(
         "token requests/s        {:.0}   (each flow makes one authorize, one token, one userinfo request)",
         n as f64 / elapsed
     );
     println!("all requests/s          {:.0}", 3.0 * n as f64 / elapsed);
+    let whole = if args.rate.is_some() {
+        "flow (from due)"
+    } else {
+        "whole flow"
+    };
     for (name, v) in [
         ("authorize", &mut s.authorize),
         ("token", &mut s.token),
         ("userinfo", &mut s.userinfo),
-        ("whole flow", &mut s.flow),
+        (whole, &mut s.flow),
     ] {
         let p50 = pct(v, 0.50);
         let p99 = pct(v, 0.99);
-        println!("{name:<12} latency   p50 {p50:.2} ms   p99 {p99:.2} ms");
+        let max = v.last().copied().unwrap_or(f64::NAN);
+        println!("{name:<15} latency   p50 {p50:.2} ms   p99 {p99:.2} ms   max {max:.2} ms");
+    }
+    if args.rate.is_some() {
+        let p99 = pct(&mut s.lag, 0.99);
+        println!("start lag       p99 {p99:.2} ms (how late flows started after their due time)");
+    }
+    if let (Some(cpu), Some(own)) = (cpu, own) {
+        println!(
+            "CPU time                provider {cpu:.1} s, load generator {own:.1} s over {elapsed:.1} s of wall time"
+        );
     }
     let kib = |v: Option<u64>| v.map_or("?".into(), |v| v.to_string());
     println!(
@@ -317,11 +505,23 @@ async fn main() {
     }
 }
 
+/// User + system CPU time of a process, from `/proc/<pid>/stat` (clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 /// Runs `job` over `items` from `connections` workers (each with its own keep-alive connection), bounded by
 /// `deadline`; returns the successful results, each request's latency (ms), the error count and the elapsed
 /// time.
 async fn phase<T, R, F, Fut>(
     items: Vec<T>,
+    addr: SocketAddr,
     connections: usize,
     deadline: Instant,
     job: F,
@@ -329,26 +529,25 @@ async fn phase<T, R, F, Fut>(
 where
     T: Send + 'static,
     R: Send + 'static,
-    F: Fn(reqwest::Client, T) -> Fut + Send + Sync + Copy + 'static,
-    Fut: std::future::Future<Output = Option<R>> + Send,
+    F: Fn(Conn, T) -> Fut + Send + Sync + Copy + 'static,
+    Fut: std::future::Future<Output = (Conn, Option<R>)> + Send,
 {
     let queue = Arc::new(std::sync::Mutex::new(items));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..connections {
         let queue = queue.clone();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
         workers.push(tokio::spawn(async move {
             let (mut out, mut lat, mut errors) = (Vec::new(), Vec::new(), 0usize);
+            let mut conn = Conn::new(addr);
             while Instant::now() < deadline {
                 let Some(item) = queue.lock().unwrap().pop() else {
                     break;
                 };
                 let t0 = Instant::now();
-                match job(http.clone(), item).await {
+                let (c, r) = job(conn, item).await;
+                conn = c;
+                match r {
                     Some(r) => {
                         lat.push(t0.elapsed().as_secs_f64() * 1e3);
                         out.push(r);
@@ -379,9 +578,8 @@ fn report(name: &str, lat: &mut [f64], errors: usize, elapsed: f64) {
     );
 }
 
-async fn split_phases(args: &Args, base: &str, cookie: &str) {
+async fn split_phases(args: &Args, addr: SocketAddr, cookie: &str) {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let base: &'static str = Box::leak(base.to_owned().into_boxed_str());
     let cookie: &'static str = Box::leak(cookie.to_owned().into_boxed_str());
     println!(
         "split phases, {} connections, up to {} of each request",
@@ -389,80 +587,38 @@ async fn split_phases(args: &Args, base: &str, cookie: &str) {
     );
     let (codes, mut lat, errors, elapsed) = phase(
         (0..args.flows).collect(),
+        addr,
         args.connections,
         deadline,
-        move |http, _| async move { authorize(&http, base, cookie).await },
+        move |mut c, _| async move {
+            let r = authorize(&mut c, cookie).await;
+            (c, r)
+        },
     )
     .await;
     report("authorize", &mut lat, errors, elapsed);
     let (tokens, mut lat, errors, elapsed) = phase(
         codes,
+        addr,
         args.connections,
         deadline,
-        move |http, (code, v)| async move { exchange(&http, base, &code, &v).await },
+        move |mut c, (code, v)| async move {
+            let r = exchange(&mut c, &code, &v).await;
+            (c, r)
+        },
     )
     .await;
     report("token", &mut lat, errors, elapsed);
     let (_, mut lat, errors, elapsed) = phase(
         tokens,
+        addr,
         args.connections,
         deadline,
-        move |http, at| async move { userinfo(&http, base, &at).await.then_some(()) },
+        move |mut c, at| async move {
+            let ok = userinfo(&mut c, &at).await;
+            (c, ok.then_some(()))
+        },
     )
     .await;
     report("userinfo", &mut lat, errors, elapsed);
-}
-
-/// `GET /authorize` with the session (`prompt=none`): the code and its PKCE verifier.
-async fn authorize(
-    http: &reqwest::Client,
-    base: &str,
-    cookie: &str,
-) -> Option<(String, CodeVerifier)> {
-    let v = CodeVerifier::generate();
-    let r = http
-        .get(authorize_url(base, CodeChallenge::s256(&v).as_str(), true))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .ok()?;
-    let code = query_param(r.headers().get("location")?.to_str().ok()?, "code")?;
-    Some((code, v))
-}
-
-/// `POST /token` for a code: the access token.
-async fn exchange(
-    http: &reqwest::Client,
-    base: &str,
-    code: &str,
-    v: &CodeVerifier,
-) -> Option<String> {
-    let body = form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "authorization_code")
-        .append_pair("code", code)
-        .append_pair("redirect_uri", RP)
-        .append_pair("client_id", "demo")
-        .append_pair("code_verifier", v.as_str())
-        .finish();
-    let r = http
-        .post(format!("{base}/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .ok()?;
-    if r.status() != 200 {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.ok()?).ok()?;
-    v["access_token"].as_str().map(str::to_owned)
-}
-
-/// `GET /userinfo` with the token: whether it answered 200.
-async fn userinfo(http: &reqwest::Client, base: &str, at: &str) -> bool {
-    http.get(format!("{base}/userinfo"))
-        .bearer_auth(at)
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
 }

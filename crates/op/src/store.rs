@@ -1749,6 +1749,9 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
 /// during the first: the checkpoint is then complete and the engine's next write starts the WAL over, which
 /// keeps it from growing under sustained load. The engine itself never checkpoints, so its requests never
 /// wait for the big copy and its fsync. Ends when the pool closes.
+/// The locked pass of [`checkpoints`] copies at most about this many WAL frames (4 KiB pages): ~1 ms.
+const LOCKED_PASS_FRAMES: i64 = 96;
+
 async fn checkpoints(pool: AnyPool, lock: std::sync::Arc<tokio::sync::Mutex<()>>) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1760,11 +1763,15 @@ async fn checkpoints(pool: AnyPool, lock: std::sync::Arc<tokio::sync::Mutex<()>>
         let Ok(mut conn) = pool.acquire().await else {
             return;
         };
-        // Unlocked passes until little is left (at most four: under a write storm the WAL grows as fast as
-        // it is copied, and the locked pass then takes whatever remains).
-        for _ in 0..4 {
+        // Unlocked passes while the engine keeps appending: each copies what was appended during the one
+        // before, so they get shorter, and stop once fewer than LOCKED_PASS_FRAMES were appended since (at
+        // most six: under a write storm the WAL grows as fast as it is copied, and the locked pass then takes
+        // whatever remains). The locked pass, during which no batch commits, then has only those few frames
+        // to copy.
+        let mut last = 0;
+        for _ in 0..6 {
             match checkpoint_passive(&mut conn).await {
-                Ok((log, done)) if log - done > 256 => continue,
+                Ok((log, _)) if log - last > LOCKED_PASS_FRAMES => last = log,
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!("WAL checkpoint: {e}");

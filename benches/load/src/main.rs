@@ -231,7 +231,9 @@ async fn userinfo(c: &mut Conn, at: &str) -> bool {
     c.request(Method::GET, "/userinfo", &[("authorization", &auth)], None)
         .await
         .is_some_and(|r| {
-            r.status == 200 && serde_json::from_slice::<serde_json::Value>(&r.body).is_ok_and(|v| v["sub"].is_string())
+            r.status == 200
+                && serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .is_ok_and(|v| v["sub"].is_string())
         })
 }
 

@@ -1393,188 +1393,133 @@ enum WriteOut {
     Access(Option<AccessTokenRow>),
 }
 
-/// Rows per multi-row statement: keeps every statement far below SQLite's bound-parameter limit (32766) and
-/// the number of distinct statement texts (each is prepared once per connection) small.
-const ROWS_PER_STATEMENT: usize = 64;
+/// What the engine does with a row of its script: every row names its statement in a `part` column.
+const PART_FRESH: &str = "fresh";
+const PART_PRESENTED: &str = "presented";
+const PART_SESSION: &str = "session";
+const PART_CONSENT: &str = "consent";
+const PART_ACCESS: &str = "access";
 
-/// `(?, …, ?), (?, …)`: `rows` rows of `cols` anonymous parameters. The engine's statements are SQLite only,
-/// and anonymous parameters bind by position: with `$N` names SQLite looks each name up in a list, which makes
-/// binding a multi-row statement quadratic in its parameter count.
-fn placeholders(rows: usize, cols: usize) -> String {
-    let row = format!("({})", vec!["?"; cols].join(", "));
-    vec![row; rows].join(", ")
+/// The reads shared by both engine scripts, each list passed as one JSON array parameter: sessions (with their
+/// users) by id hash, the consents of those sessions' users, and access tokens of unrevoked grants (with the
+/// grants' users) by stored key.
+fn read_statements() -> String {
+    format!(
+        "SELECT '{PART_SESSION}' AS part, s.id_hash, s.sid, s.user_id, s.auth_time, s.expires_at, \
+         {JOINED_USER_COLUMNS} FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
+         WHERE s.id_hash IN (SELECT value FROM json_each(?));
+         SELECT '{PART_CONSENT}' AS part, user_id, client_id, scope FROM consents WHERE user_id IN \
+         (SELECT user_id FROM sessions WHERE id_hash IN (SELECT value FROM json_each(?)));
+         SELECT '{PART_ACCESS}' AS part, {GRANT_COLUMNS}, a.hash AS token_hash, a.scope AS token_scope, \
+         a.expires_at AS token_exp, a.cnf AS token_cnf, {JOINED_USER_COLUMNS} \
+         FROM access_tokens a JOIN grants g ON g.id = a.grant_id LEFT JOIN users u ON u.id = g.user_id \
+         WHERE a.hash IN (SELECT value FROM json_each(?)) AND g.revoked = 0;"
+    )
 }
 
-/// `?, …, ?` (`n` anonymous parameters).
-fn in_list(n: usize) -> String {
-    vec!["?"; n].join(", ")
+/// The engine's script for a batch that writes: one statement text whatever the batch holds (each list is
+/// one JSON array parameter, read with `json_each`), so it is prepared once per connection and a whole batch
+/// is one round trip to the SQLite worker thread. Parameters, in order: grants, codes, access tokens,
+/// refresh tokens (arrays of rows, each row an array in column order), the presented codes' keys (twice),
+/// the sessions' id hashes (twice), the access tokens' keys.
+fn write_script() -> &'static str {
+    static SCRIPT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        format!(
+            "BEGIN IMMEDIATE;
+             INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
+             created_at) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
+             value->>7, value->>8, 0, value->>9 FROM json_each(?);
+             INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, \
+             expires_at, used) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, \
+             value->>6, 0 FROM json_each(?);
+             INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?);
+             INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
+             SELECT value->>0, value->>1, value->>2, value->>3, 0 FROM json_each(?);
+             UPDATE codes SET used = 1 WHERE used = 0 AND hash IN (SELECT value FROM json_each(?)) \
+             RETURNING '{PART_FRESH}' AS part, hash, grant_id, client_id, redirect_uri, code_challenge, \
+             code_challenge_method, expires_at;
+             SELECT '{PART_PRESENTED}' AS part, c.hash AS code_hash, c.grant_id AS code_grant, \
+             {GRANT_COLUMNS}, {JOINED_USER_COLUMNS} FROM codes c LEFT JOIN grants g ON g.id = c.grant_id \
+             LEFT JOIN users u ON u.id = g.user_id WHERE c.hash IN (SELECT value FROM json_each(?));
+             {}
+             COMMIT;",
+            read_statements()
+        )
+    })
 }
 
-type EngineQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
-
-/// Runs one multi-row `INSERT` per chunk of `rows`; `bind` binds one row's values in column order.
-async fn insert_rows<T>(
-    conn: &mut SqliteConnection,
-    head: &str,
-    cols: usize,
-    rows: &[T],
-    bind: for<'q> fn(EngineQuery<'q>, &'q T) -> EngineQuery<'q>,
-) -> Result<()> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!("{head} VALUES {}", placeholders(chunk.len(), cols));
-        let mut q = sqlx::query(&sql);
-        for row in chunk {
-            q = bind(q, row);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+/// The engine's script for a batch of reads only: a read transaction (no write lock), the reads of
+/// [`write_script`]. Parameters: the sessions' id hashes (twice), the access tokens' keys.
+fn read_script() -> &'static str {
+    static SCRIPT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| format!("BEGIN; {} COMMIT;", read_statements()))
 }
 
-type SessionsRead = (
-    std::collections::HashMap<String, (SessionRow, Option<UserRow>)>,
-    std::collections::HashMap<(String, String), String>,
-);
-
-/// Runs `{head} IN (?, …) {tail}` for the distinct `keys`, one statement per [`ROWS_PER_STATEMENT`] of them,
-/// and returns every row.
-async fn rows_in(
-    conn: &mut SqliteConnection,
-    head: &str,
-    tail: &str,
-    mut keys: Vec<&str>,
-) -> Result<Vec<sqlx::sqlite::SqliteRow>> {
+/// A JSON array of the distinct `keys` (the `IN` lists of the engine's scripts).
+fn key_list(mut keys: Vec<&str>) -> Result<String> {
     keys.sort_unstable();
     keys.dedup();
-    let mut rows = Vec::new();
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!("{head} IN ({}) {tail}", in_list(chunk.len()));
-        let mut q = sqlx::query(&sql);
-        for k in chunk {
-            q = q.bind(*k);
-        }
-        rows.extend(q.fetch_all(&mut *conn).await?);
-    }
-    Ok(rows)
+    json_rows(&keys)
 }
 
-/// Sessions (with their users) by id hash, and their users' consents by (user, client): two queries for any
-/// number of concurrent authorization requests. Expiry is checked per request by the caller.
-async fn read_sessions(conn: &mut SqliteConnection, ids: &[&str]) -> Result<SessionsRead> {
-    let mut sessions = std::collections::HashMap::new();
-    let head = format!(
-        "SELECT s.id_hash, s.sid, s.user_id, s.auth_time, s.expires_at, {JOINED_USER_COLUMNS} \
-         FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash"
-    );
-    for r in rows_in(conn, &head, "", ids.to_vec()).await? {
-        let s = SessionRow {
-            sid: r.try_get("sid")?,
-            user_id: r.try_get("user_id")?,
-            auth_time: r.try_get("auth_time")?,
-            expires_at: r.try_get("expires_at")?,
-        };
-        sessions.insert(r.try_get("id_hash")?, (s, joined_user(&r)?));
-    }
-    let users: Vec<&str> = sessions.values().map(|(s, _)| s.user_id.as_str()).collect();
-    let head = "SELECT user_id, client_id, scope FROM consents WHERE user_id";
-    let mut consents = std::collections::HashMap::new();
-    for r in rows_in(conn, head, "", users).await? {
-        consents.insert(
-            (r.try_get("user_id")?, r.try_get("client_id")?),
-            r.try_get("scope")?,
-        );
-    }
-    Ok((sessions, consents))
+fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String> {
+    serde_json::to_string(rows)
+        .map_err(|e| StoreError::Corrupt(format!("engine batch encoding: {e}")))
 }
 
-/// Access tokens of unrevoked grants (with the grants' users) by stored key: one query for the time-ordered
-/// keys, and one more only for bare hashes of tokens the first did not find. Expiry is checked by the caller.
-async fn read_access_tokens(
-    conn: &mut SqliteConnection,
-    keys: &[&TokenKey],
-) -> Result<std::collections::HashMap<String, AccessTokenRow>> {
-    let mut found = std::collections::HashMap::new();
-    let first: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
-    read_access_into(conn, first, &mut found).await?;
-    let legacy: Vec<&str> = keys
-        .iter()
-        .filter(|k| !found.contains_key(&k.key))
-        .flat_map(|k| k.candidates().skip(1))
-        .collect();
-    read_access_into(conn, legacy, &mut found).await?;
-    Ok(found)
-}
-
-async fn read_access_into(
-    conn: &mut SqliteConnection,
-    keys: Vec<&str>,
-    found: &mut std::collections::HashMap<String, AccessTokenRow>,
-) -> Result<()> {
-    let head = format!(
-        "SELECT {GRANT_COLUMNS}, a.hash AS token_hash, a.scope AS token_scope, a.expires_at AS token_exp, \
-         a.cnf AS token_cnf, {JOINED_USER_COLUMNS} \
-         FROM access_tokens a JOIN grants g ON g.id = a.grant_id LEFT JOIN users u ON u.id = g.user_id \
-         WHERE a.hash"
-    );
-    for r in rows_in(conn, &head, "AND g.revoked = 0", keys).await? {
-        found.insert(
-            r.try_get("token_hash")?,
-            AccessTokenRow {
-                grant: grant_from(&r)?,
-                scope: r.try_get("token_scope")?,
-                expires_at: r.try_get("token_exp")?,
-                cnf: r.try_get("token_cnf")?,
-                user: joined_user(&r)?,
-            },
-        );
-    }
-    Ok(())
-}
-
-/// Marks the unused codes among `keys` used and reads them into `fresh` (keyed by the stored key).
-async fn mark_codes_used(
-    conn: &mut SqliteConnection,
-    keys: Vec<&str>,
-    fresh: &mut std::collections::HashMap<String, CodeRow>,
-) -> Result<()> {
-    let head = "UPDATE codes SET used = 1 WHERE used = 0 AND hash";
-    let tail = "RETURNING hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at";
-    for r in rows_in(conn, head, tail, keys).await? {
-        fresh.insert(r.try_get("hash")?, code_from(&r)?);
-    }
-    Ok(())
-}
-
-/// Applies a whole batch with a handful of multi-row statements: the grants, codes, access tokens and refresh
-/// tokens it inserts, one `UPDATE … RETURNING` for the codes it consumes and one read of their grants and users.
-/// Nobody can present a code before the batch that stores it commits, so consuming after inserting within one
-/// batch is not an ordering concern.
+/// Applies a whole batch as one script ([`write_script`], or [`read_script`] when nothing in it writes): the
+/// grants, codes, access tokens and refresh tokens it inserts, one `UPDATE … RETURNING` for the codes it
+/// consumes and one read of all presented codes' grants and users, then the hot reads. Nobody can present a
+/// code before the batch that stores it commits, so consuming after inserting within one batch is not an
+/// ordering concern. A code is looked up under both its time-ordered key and the bare hash earlier versions
+/// stored.
 async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec<WriteOut>> {
-    let mut grants: Vec<(&GrantRow, i64)> = Vec::new();
-    let mut codes: Vec<(&str, &CodeRow)> = Vec::new();
-    let mut access: Vec<(&str, &OwnedAccess)> = Vec::new();
-    let mut refresh: Vec<(&str, &OwnedRefresh)> = Vec::new();
-    let mut consume: Vec<&TokenKey> = Vec::new();
+    let mut grants = Vec::new();
+    let mut codes = Vec::new();
+    let mut access = Vec::new();
+    let mut refresh = Vec::new();
+    let mut consume: Vec<&str> = Vec::new();
     let mut session_reads: Vec<&str> = Vec::new();
-    let mut access_reads: Vec<&TokenKey> = Vec::new();
+    let mut access_reads: Vec<&str> = Vec::new();
     for op in ops {
         match op {
             WriteOp::Issue {
-                grant,
+                grant: g,
                 code,
                 access: a,
                 refresh: r,
                 now,
             } => {
-                grants.push((grant, *now));
+                grants.push((
+                    &g.id,
+                    &g.client_id,
+                    &g.user_id,
+                    &g.scope,
+                    &g.claims,
+                    g.auth_time,
+                    &g.nonce,
+                    &g.sid,
+                    &g.cnf,
+                    *now,
+                ));
                 if let Some((h, c)) = code {
-                    codes.push((h, c));
+                    codes.push((
+                        h,
+                        &c.grant_id,
+                        &c.client_id,
+                        &c.redirect_uri,
+                        &c.code_challenge,
+                        &c.code_challenge_method,
+                        c.expires_at,
+                    ));
                 }
                 if let Some(a) = a {
-                    access.push((&grant.id, a));
+                    access.push((&a.0, &g.id, &a.1, a.2, &a.3));
                 }
                 if let Some(r) = r {
-                    refresh.push((&grant.id, r));
+                    refresh.push((&r.0, &g.id, &r.1, r.2));
                 }
             }
             WriteOp::AddTokens {
@@ -1583,113 +1528,105 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
                 refresh: r,
             } => {
                 if let Some(a) = a {
-                    access.push((grant_id, a));
+                    access.push((&a.0, grant_id, &a.1, a.2, &a.3));
                 }
                 if let Some(r) = r {
-                    refresh.push((grant_id, r));
+                    refresh.push((&r.0, grant_id, &r.1, r.2));
                 }
             }
-            WriteOp::ConsumeCode { key } => consume.push(key),
+            WriteOp::ConsumeCode { key } => consume.extend(key.candidates()),
             WriteOp::ReadSession { id_hash, .. } => session_reads.push(id_hash.as_str()),
-            WriteOp::ReadAccess { key, .. } => access_reads.push(key),
+            WriteOp::ReadAccess { key, .. } => access_reads.extend(key.candidates()),
         }
     }
-    insert_rows(
-        conn,
-        "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, created_at)",
-        11,
-        &grants,
-        |q, (g, now)| {
-            q.bind(&g.id)
-                .bind(&g.client_id)
-                .bind(&g.user_id)
-                .bind(&g.scope)
-                .bind(&g.claims)
-                .bind(g.auth_time)
-                .bind(&g.nonce)
-                .bind(&g.sid)
-                .bind(&g.cnf)
-                .bind(0_i64)
-                .bind(*now)
-        },
-    )
-    .await?;
-    insert_rows(
-        conn,
-        "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at, used)",
-        8,
-        &codes,
-        |q, (h, c)| {
-            q.bind(*h)
-                .bind(&c.grant_id)
-                .bind(&c.client_id)
-                .bind(&c.redirect_uri)
-                .bind(&c.code_challenge)
-                .bind(&c.code_challenge_method)
-                .bind(c.expires_at)
-                .bind(0_i64)
-        },
-    )
-    .await?;
-    insert_rows(
-        conn,
-        "INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf)",
-        5,
-        &access,
-        |q, (g, a)| q.bind(&a.0).bind(*g).bind(&a.1).bind(a.2).bind(&a.3),
-    )
-    .await?;
-    insert_rows(
-        conn,
-        "INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used)",
-        5,
-        &refresh,
-        |q, (g, r)| q.bind(&r.0).bind(*g).bind(&r.1).bind(r.2).bind(0_i64),
-    )
-    .await?;
+    let sessions_json = key_list(session_reads)?;
+    let access_json = key_list(access_reads)?;
+    let q = if ops.iter().any(WriteOp::writes) {
+        let consume_json = key_list(consume)?;
+        sqlx::query(write_script())
+            .bind(json_rows(&grants)?)
+            .bind(json_rows(&codes)?)
+            .bind(json_rows(&access)?)
+            .bind(json_rows(&refresh)?)
+            .bind(consume_json.clone())
+            .bind(consume_json)
+    } else {
+        sqlx::query(read_script())
+    };
+    let q = q
+        .bind(sessions_json.clone())
+        .bind(sessions_json)
+        .bind(access_json);
 
-    // Codes: mark the unused ones used and read them back (under their time-ordered keys, then — only for
-    // those not found — under bare hashes); then their grants and users; then, for the rest, whether they
-    // exist at all (a replay) or not.
+    // Codes: those this batch marked used (fresh), and every presented code that exists with its grant and
+    // user (the rest of them are replays).
     let mut fresh: std::collections::HashMap<String, CodeRow> = std::collections::HashMap::new();
-    let mut replayed: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut presented: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut found: std::collections::HashMap<String, (GrantRow, Option<UserRow>)> =
         std::collections::HashMap::new();
-    let keys: Vec<&str> = consume.iter().map(|k| k.key.as_str()).collect();
-    mark_codes_used(conn, keys, &mut fresh).await?;
-    let legacy: Vec<&str> = consume
-        .iter()
-        .filter(|k| !fresh.contains_key(&k.key))
-        .flat_map(|k| k.candidates().skip(1))
-        .collect();
-    mark_codes_used(conn, legacy, &mut fresh).await?;
-    let grant_ids: Vec<&str> = fresh.values().map(|c| c.grant_id.as_str()).collect();
-    let head = format!(
-        "SELECT {GRANT_COLUMNS}, {JOINED_USER_COLUMNS} FROM grants g \
-         LEFT JOIN users u ON u.id = g.user_id WHERE g.id"
-    );
-    for r in rows_in(conn, &head, "", grant_ids).await? {
-        let g = grant_from(&r)?;
-        found.insert(g.id.clone(), (g, joined_user(&r)?));
-    }
-    let missing: Vec<&str> = consume
-        .iter()
-        .filter(|k| !k.candidates().any(|c| fresh.contains_key(c)))
-        .flat_map(|k| k.candidates())
-        .collect();
-    for r in rows_in(
-        conn,
-        "SELECT hash, grant_id FROM codes WHERE hash",
-        "",
-        missing,
-    )
-    .await?
+    let mut sessions = std::collections::HashMap::new();
+    let mut consents = std::collections::HashMap::new();
+    let mut tokens_read = std::collections::HashMap::new();
     {
-        replayed.insert(r.try_get("hash")?, r.try_get("grant_id")?);
+        use futures_util::TryStreamExt as _;
+        let mut rows = sqlx::Executor::fetch_many(&mut *conn, q);
+        while let Some(step) = rows.try_next().await? {
+            let sqlx::Either::Right(r) = step else {
+                continue;
+            };
+            let part: String = r.try_get("part")?;
+            match part.as_str() {
+                PART_FRESH => {
+                    fresh.insert(r.try_get("hash")?, code_from(&r)?);
+                }
+                PART_PRESENTED => {
+                    presented.insert(r.try_get("code_hash")?, r.try_get("code_grant")?);
+                    if r.opt_text("id")?.is_some() {
+                        let g = grant_from(&r)?;
+                        found.insert(g.id.clone(), (g, joined_user(&r)?));
+                    }
+                }
+                PART_SESSION => {
+                    let s = SessionRow {
+                        sid: r.try_get("sid")?,
+                        user_id: r.try_get("user_id")?,
+                        auth_time: r.try_get("auth_time")?,
+                        expires_at: r.try_get("expires_at")?,
+                    };
+                    let id_hash: String = r.try_get("id_hash")?;
+                    sessions.insert(id_hash, (s, joined_user(&r)?));
+                }
+                PART_CONSENT => {
+                    consents.insert(
+                        (r.try_get("user_id")?, r.try_get("client_id")?),
+                        r.try_get::<String, _>("scope")?,
+                    );
+                }
+                PART_ACCESS => {
+                    tokens_read.insert(
+                        r.try_get::<String, _>("token_hash")?,
+                        AccessTokenRow {
+                            grant: grant_from(&r)?,
+                            scope: r.try_get("token_scope")?,
+                            expires_at: r.try_get("token_exp")?,
+                            cnf: r.try_get("token_cnf")?,
+                            user: joined_user(&r)?,
+                        },
+                    );
+                }
+                other => {
+                    return Err(StoreError::Corrupt(format!(
+                        "engine script returned a row of {other:?}"
+                    )));
+                }
+            }
+        }
     }
-
-    let (sessions, consents) = read_sessions(conn, &session_reads).await?;
-    let tokens_read = read_access_tokens(conn, &access_reads).await?;
+    // Presented codes that this batch did not mark used were used before: replays.
+    let mut replayed: std::collections::HashMap<String, String> = presented
+        .into_iter()
+        .filter(|(h, _)| !fresh.contains_key(h))
+        .collect();
 
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
@@ -1862,19 +1799,9 @@ async fn run_writer(
         } else {
             None
         };
-        let began = if writes {
-            exec(&mut conn, "BEGIN IMMEDIATE").await
-        } else {
-            exec(&mut conn, "BEGIN").await
-        };
-        let mut result = if began {
-            apply_boxed(&mut conn, &ops).await
-        } else {
-            Err(StoreError::Corrupt("could not begin a transaction".into()))
-        };
-        if result.is_ok() && !exec(&mut conn, "COMMIT").await {
-            result = Err(StoreError::Corrupt("commit failed".into()));
-        }
+        // The script begins and commits its own transaction; if any statement of it fails, the rest do not
+        // run and the transaction is rolled back below.
+        let result = apply_boxed(&mut conn, &ops).await;
         match result {
             Ok(outs) => {
                 for (s, o) in senders.into_iter().zip(outs) {
@@ -1926,10 +1853,25 @@ mod tests {
     }
 
     #[test]
-    fn placeholder_lists() {
-        assert_eq!(placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
-        assert_eq!(placeholders(1, 1), "(?)");
-        assert_eq!(in_list(3), "?, ?, ?");
+    fn engine_key_lists_are_sorted_distinct_json_arrays() {
+        assert_eq!(key_list(vec!["b", "a", "b"]).unwrap(), r#"["a","b"]"#);
+        assert_eq!(key_list(vec![]).unwrap(), "[]");
+        // Quotes and control characters are escaped by JSON, not spliced into SQL.
+        assert_eq!(key_list(vec!["x\"'); --"]).unwrap(), r#"["x\"'); --"]"#);
+    }
+
+    #[test]
+    fn engine_scripts_name_every_row() {
+        // Every statement of the scripts that returns rows labels them with its part.
+        for script in [write_script(), read_script()] {
+            for stmt in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                if stmt.starts_with("SELECT") || stmt.contains("RETURNING") {
+                    assert!(stmt.contains("AS part"), "{stmt}");
+                }
+            }
+        }
+        assert!(write_script().starts_with("BEGIN IMMEDIATE;"));
+        assert!(read_script().starts_with("BEGIN;") && !read_script().contains("INSERT"));
     }
 
     #[test]

@@ -522,10 +522,11 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 /// `deadline`; returns the successful results, each request's latency (ms), the error count and the elapsed
 /// time.
 async fn phase<T, R, F, Fut>(
-    items: Vec<T>,
+    mut items: Vec<T>,
     addr: SocketAddr,
     connections: usize,
     deadline: Instant,
+    rate: Option<f64>,
     job: F,
 ) -> (Vec<R>, Vec<f64>, usize, f64)
 where
@@ -534,7 +535,9 @@ where
     F: Fn(Conn, T) -> Fut + Send + Sync + Copy + 'static,
     Fut: std::future::Future<Output = (Conn, Option<R>)> + Send,
 {
-    let queue = Arc::new(std::sync::Mutex::new(items));
+    // Taken in their order (codes are redeemed oldest first), counted for the open loop's due times.
+    items.reverse();
+    let queue = Arc::new(std::sync::Mutex::new((items, 0usize)));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..connections {
@@ -543,10 +546,26 @@ where
             let (mut out, mut lat, mut errors) = (Vec::new(), Vec::new(), 0usize);
             let mut conn = Conn::new(addr);
             while Instant::now() < deadline {
-                let Some(item) = queue.lock().unwrap().pop() else {
-                    break;
+                let (item, i) = {
+                    let mut q = queue.lock().unwrap();
+                    let Some(item) = q.0.pop() else {
+                        break;
+                    };
+                    q.1 += 1;
+                    (item, q.1 - 1)
                 };
-                let t0 = Instant::now();
+                // Open loop: latency counts from when the request was due.
+                let t0 = match rate {
+                    Some(r) => {
+                        let due = started + Duration::from_secs_f64(i as f64 / r);
+                        if due >= deadline {
+                            break;
+                        }
+                        tokio::time::sleep_until(due.into()).await;
+                        due
+                    }
+                    None => Instant::now(),
+                };
                 let (c, r) = job(conn, item).await;
                 conn = c;
                 match r {
@@ -583,15 +602,23 @@ fn report(name: &str, lat: &mut [f64], errors: usize, elapsed: f64) {
 async fn split_phases(args: &Args, addr: SocketAddr, cookie: &str) {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let cookie: &'static str = Box::leak(cookie.to_owned().into_boxed_str());
-    println!(
-        "split phases, {} connections, up to {} of each request",
-        args.connections, args.flows
-    );
+    match args.rate {
+        Some(r) => println!(
+            "split phases, {} connections, up to {} of each request, open loop at {r:.0} requests/s (latency from \
+             the due time)",
+            args.connections, args.flows
+        ),
+        None => println!(
+            "split phases, {} connections, up to {} of each request, closed loop",
+            args.connections, args.flows
+        ),
+    }
     let (codes, mut lat, errors, elapsed) = phase(
         (0..args.flows).collect(),
         addr,
         args.connections,
         deadline,
+        args.rate,
         move |mut c, _| async move {
             let r = authorize(&mut c, cookie).await;
             (c, r)
@@ -604,6 +631,7 @@ async fn split_phases(args: &Args, addr: SocketAddr, cookie: &str) {
         addr,
         args.connections,
         deadline,
+        args.rate,
         move |mut c, (code, v)| async move {
             let r = exchange(&mut c, &code, &v).await;
             (c, r)
@@ -616,6 +644,7 @@ async fn split_phases(args: &Args, addr: SocketAddr, cookie: &str) {
         addr,
         args.connections,
         deadline,
+        args.rate,
         move |mut c, at| async move {
             let ok = userinfo(&mut c, &at).await;
             (c, ok.then_some(()))

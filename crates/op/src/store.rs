@@ -403,14 +403,16 @@ impl Store {
         };
         store.migrate().await?;
         if let Some(lock) = &store.write_lock {
-            // The engine's own connection, on the native driver (no `Any` row conversion) and with a statement
-            // cache large enough for its multi-row statements of every batch size.
+            // The engine's own connection, on the native driver (no `Any` row conversion); it runs two
+            // statement texts (its write and read scripts), prepared once.
             use sqlx::ConnectOptions as _;
-            let conn = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+            let db_file = options.get_filename().to_owned();
+            let conn = options
                 .busy_timeout(Duration::from_secs(10))
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .statement_cache_capacity(1024)
+                .statement_cache_capacity(16)
                 // Checkpoints (copying the WAL into the database file, with an fsync) would stall every hot
                 // request queued behind the engine: the engine never runs them; a background task does.
                 .pragma("wal_autocheckpoint", "0")
@@ -419,7 +421,7 @@ impl Store {
                 .connect()
                 .await?;
             store.writer = Some(Writer::start(conn, lock.clone()));
-            tokio::spawn(checkpoints(store.pool.clone(), lock.clone()));
+            tokio::spawn(checkpoints(store.pool.clone(), lock.clone(), db_file));
         }
         Ok(store)
     }
@@ -1680,16 +1682,21 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
     Ok(out)
 }
 
-/// SQLite only: moves the WAL into the database file every 250 ms, off the engine's connection, in two
-/// passes. The first (`PASSIVE`, no lock) copies the bulk and syncs the database file while the engine keeps
-/// writing. The second holds the write lock, so no batch appends meanwhile, and copies the few frames written
-/// during the first: the checkpoint is then complete and the engine's next write starts the WAL over, which
-/// keeps it from growing under sustained load. The engine itself never checkpoints, so its requests never
-/// wait for the big copy and its fsync. Ends when the pool closes.
 /// The locked pass of [`checkpoints`] copies at most about this many WAL frames (4 KiB pages): ~1 ms.
 const LOCKED_PASS_FRAMES: i64 = 96;
 
-async fn checkpoints(pool: AnyPool, lock: std::sync::Arc<tokio::sync::Mutex<()>>) {
+/// SQLite only: moves the WAL into the database file every 250 ms, off the engine's connection. First
+/// unlocked `PASSIVE` passes copy the bulk while the engine keeps writing, each one what was appended during
+/// the one before, until little was; then the database file is flushed (unlocked); then a last pass holds the
+/// write lock, so no batch appends meanwhile, and copies the few remaining frames: the checkpoint is then
+/// complete and the engine's next write starts the WAL over, which keeps it from growing under sustained load.
+/// The engine itself never checkpoints, so its requests never wait for the big copy and its fsync. Ends when
+/// the pool closes.
+async fn checkpoints(
+    pool: AnyPool,
+    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    db_file: std::path::PathBuf,
+) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -1715,6 +1722,16 @@ async fn checkpoints(pool: AnyPool, lock: std::sync::Arc<tokio::sync::Mutex<()>>
                     break;
                 }
             }
+        }
+        // SQLite syncs the database file only after a checkpoint that reaches the end of the WAL: the locked
+        // pass. That sync would write out everything the unlocked passes copied (tens of MB under load: 20–30
+        // ms) while every write waits, so flush the file first, unlocked. fsync applies to the file, whichever
+        // descriptor wrote its pages; the locked pass's own sync then has only its few frames to write.
+        let file = db_file.clone();
+        if let Ok(Err(e)) =
+            tokio::task::spawn_blocking(move || std::fs::File::open(file)?.sync_data()).await
+        {
+            tracing::warn!("database file sync: {e}");
         }
         let _quiet = lock.lock().await;
         if let Err(e) = checkpoint_passive(&mut conn).await {

@@ -23,6 +23,8 @@
 //! target/release/provider-load --connections 64 --flows 100000 --seconds 20 --rate 3000
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};

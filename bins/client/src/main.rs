@@ -3,6 +3,8 @@
 //! inspect JWKs, sign, verify and decode JWTs). Exit status: 0 success, 1 a login, token or key was rejected
 //! (with a one-line reason), 2 unusable arguments or files.
 
+#![forbid(unsafe_code)]
+
 mod login;
 
 use std::io::Read;

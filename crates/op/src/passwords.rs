@@ -1,10 +1,12 @@
 //! Password hashing with Argon2id, stored as PHC strings.
 //!
 //! Parameters: 46 MiB, 1 pass, 1 lane — the first of OWASP's equivalent Argon2id settings (the `argon2` crate's
-//! default, 19 MiB and 2 passes, is another). This one is chosen because its buffer is above glibc's largest
-//! dynamic mmap threshold (32 MiB): every hash maps and unmaps its memory, so a login's buffer goes back to the
-//! system at once. A 19 MiB buffer raises the threshold on first free and then stays resident in an arena for
-//! the life of the process. Stored hashes keep their own parameters: older 19 MiB hashes still verify.
+//! default, 19 MiB and 2 passes, is another). This one is chosen so that a login's buffer goes back to the
+//! system right after the hash, whichever allocator the program uses: it is above glibc's largest dynamic mmap
+//! threshold (32 MiB), so glibc maps and unmaps it every time (a 19 MiB buffer raises the threshold on first
+//! free and then stays resident for the life of the process), and above jemalloc's oversize threshold (8 MiB),
+//! whose dedicated arena purges at once (`portcullis-provider` runs on jemalloc). Stored hashes keep their own
+//! parameters: older 19 MiB hashes still verify.
 //!
 //! Hashing is memory-hard on purpose, so concurrent verifications are bounded (one per CPU): a burst of login
 //! attempts queues instead of allocating 46 MiB each at once.

@@ -406,9 +406,7 @@ impl Store {
             // The engine's own connection, on the native driver (no `Any` row conversion); it runs two
             // statement texts (its write and read scripts), prepared once.
             use sqlx::ConnectOptions as _;
-            let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
-            let db_file = options.get_filename().to_owned();
-            let conn = options
+            let conn = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
                 .busy_timeout(Duration::from_secs(10))
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .foreign_keys(true)
@@ -421,7 +419,7 @@ impl Store {
                 .connect()
                 .await?;
             store.writer = Some(Writer::start(conn, lock.clone()));
-            tokio::spawn(checkpoints(store.pool.clone(), lock.clone(), db_file));
+            tokio::spawn(checkpoints(store.pool.clone(), lock.clone()));
         }
         Ok(store)
     }
@@ -1687,16 +1685,14 @@ const LOCKED_PASS_FRAMES: i64 = 96;
 
 /// SQLite only: moves the WAL into the database file every 250 ms, off the engine's connection. First
 /// unlocked `PASSIVE` passes copy the bulk while the engine keeps writing, each one what was appended during
-/// the one before, until little was; then the database file is flushed (unlocked); then a last pass holds the
-/// write lock, so no batch appends meanwhile, and copies the few remaining frames: the checkpoint is then
-/// complete and the engine's next write starts the WAL over, which keeps it from growing under sustained load.
-/// The engine itself never checkpoints, so its requests never wait for the big copy and its fsync. Ends when
-/// the pool closes.
-async fn checkpoints(
-    pool: AnyPool,
-    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
-    db_file: std::path::PathBuf,
-) {
+/// the one before, until little was; then a last pass holds the write lock, so no batch appends meanwhile, and
+/// copies the few remaining frames: the checkpoint is then complete (SQLite syncs the database file after it)
+/// and the engine's next write starts the WAL over, which keeps it from growing under sustained load. The
+/// engine itself never checkpoints, so its requests never wait for the big copy. Ends when the pool closes.
+///
+/// The database file is never opened outside SQLite to sync it: closing such a descriptor would drop every
+/// POSIX lock the process holds on the file (tried, and it broke concurrent connections at once).
+async fn checkpoints(pool: AnyPool, lock: std::sync::Arc<tokio::sync::Mutex<()>>) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -1722,16 +1718,6 @@ async fn checkpoints(
                     break;
                 }
             }
-        }
-        // SQLite syncs the database file only after a checkpoint that reaches the end of the WAL: the locked
-        // pass. That sync would write out everything the unlocked passes copied (tens of MB under load: 20–30
-        // ms) while every write waits, so flush the file first, unlocked. fsync applies to the file, whichever
-        // descriptor wrote its pages; the locked pass's own sync then has only its few frames to write.
-        let file = db_file.clone();
-        if let Ok(Err(e)) =
-            tokio::task::spawn_blocking(move || std::fs::File::open(file)?.sync_data()).await
-        {
-            tracing::warn!("database file sync: {e}");
         }
         let _quiet = lock.lock().await;
         if let Err(e) = checkpoint_passive(&mut conn).await {

@@ -367,6 +367,119 @@ mod cases {
         }
     }
 
+    /// Values come back from storage exactly as they went in — through the SQLite engine's scripts, which pass
+    /// every list as a JSON array parameter, and through the PostgreSQL queries: quotes, backslashes, SQL and
+    /// JSON look-alikes, control characters, non-ASCII text, extreme integers, absent (NULL) values.
+    pub async fn stored_values_round_trip_exactly(op: &Op) {
+        use portcullis_op::store::{CodeRow, Consumed, GrantRow, SessionRow, TokenKey};
+        let store = &op.provider.store;
+        let alice = store.user_by_name("alice").await.unwrap().unwrap();
+        let now = portcullis_op::now();
+        let tricky = "it's \"quoted\" \\ back\\slash'); DROP TABLE grants; -- [1,{\"a\":null}] \n\t\u{7f} é 漢字 🙂";
+        for (claims, nonce, auth_time, challenge) in [
+            (
+                Some(format!("{{\"userinfo\":{{\"x\":\"{}\"}}}}", "\\\"")),
+                Some(tricky.to_owned()),
+                Some(i64::MAX),
+                Some(tricky.to_owned()),
+            ),
+            (None, None, None, None),
+            (
+                Some("[]".to_owned()),
+                Some(String::new()),
+                Some(i64::MIN),
+                Some("null".to_owned()),
+            ),
+        ] {
+            let grant = GrantRow {
+                id: portcullis_op::time_ordered_id(),
+                client_id: "public".into(),
+                user_id: Some(alice.id.clone()),
+                scope: format!("openid {tricky}"),
+                claims: claims.clone(),
+                auth_time,
+                nonce: nonce.clone(),
+                sid: nonce.clone(),
+                cnf: nonce.clone(),
+                revoked: false,
+            };
+            let code_row = CodeRow {
+                grant_id: grant.id.clone(),
+                client_id: "public".into(),
+                redirect_uri: challenge.clone(),
+                code_challenge: challenge.clone(),
+                code_challenge_method: nonce.clone(),
+                expires_at: now + 60,
+            };
+            let (code, at) = (portcullis_op::new_token(), portcullis_op::new_token());
+            let (kc, ka) = (TokenKey::of(&code), TokenKey::of(&at));
+            store
+                .issue(
+                    &grant,
+                    Some((&kc.key, &code_row)),
+                    Some((&ka.key, tricky, now + 600, nonce.as_deref())),
+                    None,
+                    now,
+                )
+                .await
+                .unwrap();
+            let Consumed::Fresh(got) = store.consume_code(&kc).await.unwrap() else {
+                panic!("the code is fresh");
+            };
+            assert_eq!(format!("{:?}", got.code), format!("{code_row:?}"));
+            let g = got.grant.expect("its grant");
+            assert_eq!(format!("{g:?}"), format!("{grant:?}"));
+            assert_eq!(got.user.map(|u| u.id), Some(alice.id.clone()));
+            let a = store
+                .access_token(&ka, now)
+                .await
+                .unwrap()
+                .expect("the token");
+            assert_eq!(a.scope, tricky);
+            assert_eq!(a.cnf, nonce);
+            assert_eq!(a.expires_at, now + 600);
+            assert_eq!(format!("{:?}", a.grant), format!("{grant:?}"));
+            assert!(matches!(
+                store.consume_code(&kc).await.unwrap(),
+                Consumed::Replayed(id) if id == grant.id
+            ));
+        }
+        // The authorization endpoint's read: session, user and consent.
+        let id_hash = format!("{tricky}-session");
+        let sid = format!("{tricky}-sid");
+        store
+            .put_session(
+                &id_hash,
+                &SessionRow {
+                    sid: sid.clone(),
+                    user_id: alice.id.clone(),
+                    auth_time: now,
+                    expires_at: now + 600,
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .put_consent(&alice.id, "public", tricky)
+            .await
+            .unwrap();
+        let ctx = store
+            .session_context(&id_hash, "public", now)
+            .await
+            .unwrap()
+            .expect("the session");
+        assert_eq!(ctx.session.sid, sid);
+        assert_eq!(ctx.consent.as_deref(), Some(tricky));
+        assert_eq!(ctx.user.map(|u| u.id), Some(alice.id.clone()));
+        assert!(
+            store
+                .session_context(&format!("{tricky}-other"), "public", now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
     /// The background purge deletes what can no longer be used, and nothing that still can.
     pub async fn expired_rows_are_purged(op: &Op) {
         use portcullis_op::store::{CodeRow, GrantRow, PendingRow, SessionRow, TokenKey};
@@ -2359,6 +2472,7 @@ every_case!(
     tokens_stored_under_bare_hashes_still_work,
     concurrent_requests_get_their_own_answers,
     expired_rows_are_purged,
+    stored_values_round_trip_exactly,
     oidcc_code_bound_to_client_redirect_and_pkce,
     oidcc_nonce_required_for_implicit_and_hybrid,
     oidcc_response_type_missing,

@@ -397,16 +397,8 @@ async fn run(args: Args) {
                 if i >= flows || Instant::now() >= stop_at {
                     break;
                 }
-                let due = match rate {
-                    Some(r) => {
-                        let due = started + Duration::from_secs_f64(i as f64 / r);
-                        if due >= stop_at {
-                            break;
-                        }
-                        tokio::time::sleep_until(due.into()).await;
-                        due
-                    }
-                    None => Instant::now(),
+                let Some(due) = due(started, i, rate, stop_at).await else {
+                    break;
                 };
                 let t0 = Instant::now();
                 let Some((code, v)) = authorize(&mut c, &cookie).await else {
@@ -509,6 +501,20 @@ async fn run(args: Args) {
     }
 }
 
+/// When request (or flow) `i` starts: now in a closed loop; in an open loop at `rate` per second, at
+/// `started + i/rate`, after waiting for it. `None` when that is past `deadline`.
+async fn due(started: Instant, i: usize, rate: Option<f64>, deadline: Instant) -> Option<Instant> {
+    let Some(r) = rate else {
+        return Some(Instant::now());
+    };
+    let due = started + Duration::from_secs_f64(i as f64 / r);
+    if due >= deadline {
+        return None;
+    }
+    tokio::time::sleep_until(due.into()).await;
+    Some(due)
+}
+
 /// User + system CPU time of a process, from `/proc/<pid>/stat` (clock ticks of 1/100 s).
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -557,16 +563,8 @@ where
                     (item, q.1 - 1)
                 };
                 // Open loop: latency counts from when the request was due.
-                let t0 = match rate {
-                    Some(r) => {
-                        let due = started + Duration::from_secs_f64(i as f64 / r);
-                        if due >= deadline {
-                            break;
-                        }
-                        tokio::time::sleep_until(due.into()).await;
-                        due
-                    }
-                    None => Instant::now(),
+                let Some(t0) = due(started, i, rate, deadline).await else {
+                    break;
                 };
                 let (c, r) = job(conn, item).await;
                 conn = c;

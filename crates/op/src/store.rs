@@ -1808,10 +1808,10 @@ fn flush_handle(path: &std::path::Path) -> Option<std::sync::Arc<std::fs::File>>
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Ok(m) = std::fs::metadata(path) {
-            if let Some(f) = open.0.get(&(m.dev(), m.ino())) {
-                return Some(f.clone());
-            }
+        if let Ok(m) = std::fs::metadata(path)
+            && let Some(f) = open.0.get(&(m.dev(), m.ino()))
+        {
+            return Some(f.clone());
         }
         let file = std::fs::File::open(path).ok()?;
         let Ok(m) = file.metadata() else {

@@ -27,7 +27,8 @@ use crate::config::Config;
 use crate::keys::{KeyRing, SIGNING_ALGS};
 use crate::login::{LoginMethod, LoginPage, PasswordLogin};
 use crate::store::{
-    CodeRow, Consumed, GrantRow, PendingRow, SessionRow, Store, StoreError, TokenKey, UserRow,
+    CodeGrant, CodeRow, CodeTokens, Consumed, GrantRow, PendingRow, SessionRow, Store, StoreError,
+    TokenKey, UserRow,
 };
 use crate::tls::{PeerCertificate, Tls};
 use crate::web::{self, PAGE_CSP};
@@ -1329,9 +1330,13 @@ async fn token_inner(
                 .perms
                 .check_grant(portcullis_oidc::GrantType::AuthorizationCode)
                 .map_err(oerr)?;
+            // The tokens are made first and stored in the transaction that consumes the code (one round
+            // trip to the database); they are handed out only if every check below passes, and revoked with
+            // the grant if one fails.
+            let tokens = NewTokens::for_client(p, &client, t, cnf.as_deref());
             let row = match p
                 .store
-                .consume_code(&TokenKey::of(&code))
+                .consume_code_and_store(&TokenKey::of(&code), &tokens.stored)
                 .await
                 .map_err(db)?
             {
@@ -1345,44 +1350,35 @@ async fn token_inner(
                 }
                 Consumed::Unknown => return Err(oerr(OidcError::InvalidGrant("unknown code"))),
             };
-            let challenge = match (
-                &row.code.code_challenge,
-                row.code.code_challenge_method.as_deref(),
-            ) {
-                (Some(c), m) => Some(
-                    CodeChallenge::parse(c, m, &pkce_policy())
-                        .map_err(|_| oerr(OidcError::InvalidGrant("stored challenge")))?,
-                ),
-                (None, _) => None,
+            let checked = check_code(
+                &row,
+                &client,
+                redirect_uri.as_deref(),
+                code_verifier.as_deref(),
+                t,
+            );
+            let grant = match checked {
+                Ok(g) => g,
+                Err(e) => {
+                    if row.tokens_stored {
+                        // Refused: the tokens stored with the consumption never become usable.
+                        p.store.revoke_grant(&row.code.grant_id).await.map_err(db)?;
+                    }
+                    return Err(e);
+                }
             };
-            let issued = IssuedCode {
-                client_id: row.code.client_id.clone(),
-                redirect_uri: row.code.redirect_uri.clone(),
-                code_challenge: challenge,
-                expires_at: row.code.expires_at.max(0) as u64,
-            };
-            issued
-                .check_redemption(
-                    &client.id,
-                    redirect_uri.as_deref(),
-                    code_verifier.as_deref(),
-                    &pkce_policy(),
-                    t as u64,
-                )
-                .map_err(oerr)?;
-            if client.require_pkce && issued.code_challenge.is_none() {
-                return Err(oerr(OidcError::InvalidGrant("PKCE required")));
+            if !row.tokens_stored {
+                // Not reached while the store keeps its promise (a live grant gets the tokens); stored
+                // here rather than answered without them.
+                tokens.store(p, &grant.id, &grant.scope).await?;
             }
-            let Some(grant) = row.grant.filter(|g| !g.revoked) else {
-                return Err(oerr(OidcError::InvalidGrant("grant revoked")));
-            };
-            issue_tokens(
+            token_response(
                 p,
                 &client,
                 &grant,
                 &grant.scope.clone(),
                 true,
-                cnf.as_deref(),
+                tokens,
                 row.user,
             )
             .await
@@ -1488,6 +1484,94 @@ async fn token_inner(
     }
 }
 
+/// A code's checks at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6): the client it was issued to, the
+/// redirect URI, the PKCE verifier, expiry, and a live grant.
+fn check_code(
+    row: &CodeGrant,
+    client: &Client,
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
+    t: i64,
+) -> HttpResult<GrantRow> {
+    let challenge = match (
+        &row.code.code_challenge,
+        row.code.code_challenge_method.as_deref(),
+    ) {
+        (Some(c), m) => Some(
+            CodeChallenge::parse(c, m, &pkce_policy())
+                .map_err(|_| oerr(OidcError::InvalidGrant("stored challenge")))?,
+        ),
+        (None, _) => None,
+    };
+    let issued = IssuedCode {
+        client_id: row.code.client_id.clone(),
+        redirect_uri: row.code.redirect_uri.clone(),
+        code_challenge: challenge,
+        expires_at: row.code.expires_at.max(0) as u64,
+    };
+    issued
+        .check_redemption(
+            &client.id,
+            redirect_uri,
+            code_verifier,
+            &pkce_policy(),
+            t as u64,
+        )
+        .map_err(oerr)?;
+    if client.require_pkce && issued.code_challenge.is_none() {
+        return Err(oerr(OidcError::InvalidGrant("PKCE required")));
+    }
+    row.grant
+        .clone()
+        .filter(|g| !g.revoked)
+        .ok_or_else(|| oerr(OidcError::InvalidGrant("grant revoked")))
+}
+
+/// The access token and, for clients allowed the refresh grant, the refresh token of one token response:
+/// the secrets handed out and what the store keeps of them.
+struct NewTokens {
+    access: String,
+    refresh: Option<String>,
+    stored: CodeTokens,
+}
+
+impl NewTokens {
+    fn for_client(p: &Provider, client: &Client, t: i64, cnf: Option<&str>) -> NewTokens {
+        let access = new_token();
+        let refresh = client
+            .perms
+            .grant_types
+            .contains(&portcullis_oidc::GrantType::RefreshToken)
+            .then(new_token);
+        let stored = CodeTokens {
+            access_key: TokenKey::of(&access).key,
+            access_expires_at: t + p.cfg.access_token_lifetime as i64,
+            cnf: cnf.map(str::to_owned),
+            refresh: refresh
+                .as_deref()
+                .map(|r| (TokenKey::of(r).key, t + p.cfg.refresh_token_lifetime as i64)),
+        };
+        NewTokens {
+            access,
+            refresh,
+            stored,
+        }
+    }
+
+    /// Stores the tokens on `grant_id` with `scope`.
+    async fn store(&self, p: &Provider, grant_id: &str, scope: &str) -> HttpResult<()> {
+        let s = &self.stored;
+        p.store
+            .add_tokens(
+                grant_id,
+                Some((&s.access_key, scope, s.access_expires_at, s.cnf.as_deref())),
+                s.refresh.as_ref().map(|(k, e)| (k.as_str(), scope, *e)),
+            )
+            .await
+            .map_err(db)
+    }
+}
+
 /// Issues an access token (and a rotated refresh token, and an ID token for `openid`) on a grant.
 async fn issue_tokens(
     p: &Provider,
@@ -1498,25 +1582,26 @@ async fn issue_tokens(
     cnf: Option<&str>,
     known_user: Option<UserRow>,
 ) -> HttpResult<Response> {
-    let t = now();
-    let at = new_token();
-    let rt = client
-        .perms
-        .grant_types
-        .contains(&portcullis_oidc::GrantType::RefreshToken)
-        .then(new_token);
-    let at_hash = TokenKey::of(&at).key;
-    let rt_hash = rt.as_deref().map(|r| TokenKey::of(r).key);
-    p.store
-        .add_tokens(
-            &grant.id,
-            Some((&at_hash, scope, t + p.cfg.access_token_lifetime as i64, cnf)),
-            rt_hash
-                .as_deref()
-                .map(|h| (h, scope, t + p.cfg.refresh_token_lifetime as i64)),
-        )
-        .await
-        .map_err(db)?;
+    let tokens = NewTokens::for_client(p, client, now(), cnf);
+    tokens.store(p, &grant.id, scope).await?;
+    token_response(p, client, grant, scope, from_code, tokens, known_user).await
+}
+
+/// The token response for tokens already stored on `grant`, with an ID token for `openid`.
+async fn token_response(
+    p: &Provider,
+    client: &Client,
+    grant: &GrantRow,
+    scope: &str,
+    from_code: bool,
+    tokens: NewTokens,
+    known_user: Option<UserRow>,
+) -> HttpResult<Response> {
+    let NewTokens {
+        access: at,
+        refresh: rt,
+        ..
+    } = tokens;
     let mut body = json!({
         "access_token": at,
         "token_type": "Bearer",

@@ -281,6 +281,27 @@ pub struct CodeGrant {
     pub grant: Option<GrantRow>,
     /// The grant's user.
     pub user: Option<UserRow>,
+    /// Whether the [`CodeTokens`] passed to [`Store::consume_code_and_store`] were stored on the grant (in the
+    /// transaction that consumed the code): true exactly when the code was fresh and its grant exists and is
+    /// not revoked. Always false from [`Store::consume_code`].
+    pub tokens_stored: bool,
+}
+
+/// The tokens a code exchange will hand out, stored in the same transaction that consumes the code (one
+/// round trip instead of two) — but only if the code is fresh and its grant exists and is not revoked. They
+/// take the grant's scope. The caller still checks the code (client, redirect URI, PKCE, expiry) afterwards
+/// and revokes the grant if it refuses, so tokens stored for a code that fails its checks are never usable;
+/// their secrets never leave the caller either.
+#[derive(Debug, Clone)]
+pub struct CodeTokens {
+    /// The access token's stored key ([`TokenKey::key`]).
+    pub access_key: String,
+    /// The access token's expiry (Unix seconds).
+    pub access_expires_at: i64,
+    /// The `x5t#S256` the access token is bound to (RFC 8705).
+    pub cnf: Option<String>,
+    /// The refresh token's stored key and expiry, if one is issued.
+    pub refresh: Option<(String, i64)>,
 }
 
 /// Typed column access shared by the pool's `AnyRow`s and the SQLite engine's native rows.
@@ -972,7 +993,8 @@ impl Store {
 
     /// A grant by id with its user.
     pub async fn grant_with_user(&self, id: &str) -> Result<Option<GrantWithUser>> {
-        grant_with_user_on(&self.pool, id).await
+        let mut conn = self.pool.acquire().await?;
+        grant_with_user_on(&mut conn, id).await
     }
 
     /// Revokes a grant and deletes every token issued from it.
@@ -997,27 +1019,73 @@ impl Store {
 
     /// Consumes a code: marks it used if it was not, atomically, and reads its grant and user.
     pub async fn consume_code(&self, key: &TokenKey) -> Result<Consumed<CodeGrant>> {
+        self.consume(key, None).await
+    }
+
+    /// [`Store::consume_code`], and in the same transaction stores `tokens` on the code's grant if the code
+    /// is fresh and the grant exists and is not revoked ([`CodeGrant::tokens_stored`] says whether they were).
+    pub async fn consume_code_and_store(
+        &self,
+        key: &TokenKey,
+        tokens: &CodeTokens,
+    ) -> Result<Consumed<CodeGrant>> {
+        self.consume(key, Some(tokens)).await
+    }
+
+    async fn consume(
+        &self,
+        key: &TokenKey,
+        tokens: Option<&CodeTokens>,
+    ) -> Result<Consumed<CodeGrant>> {
         if let Some(w) = &self.writer {
-            return match w.submit(WriteOp::ConsumeCode { key: key.clone() }).await? {
+            let op = WriteOp::ConsumeCode {
+                key: key.clone(),
+                tokens: tokens.cloned(),
+            };
+            return match w.submit(op).await? {
                 WriteOut::Code(c) => Ok(c),
                 _ => Err(StoreError::Corrupt("engine answered the wrong kind".into())),
             };
         }
         let _w = self.write().await;
-        let mut conn = self.pool.acquire().await?;
-        let c = consume_code_on(&mut conn, key).await?;
-        drop(conn);
-        Ok(match c {
+        let mut tx = self.pool.begin().await?;
+        let c = consume_code_on(&mut tx, key).await?;
+        let out = match c {
             Consumed::Fresh(code) => {
-                let (grant, user) = match grant_with_user_on(&self.pool, &code.grant_id).await? {
+                let (grant, user) = match grant_with_user_on(&mut tx, &code.grant_id).await? {
                     Some((g, u)) => (Some(g), u),
                     None => (None, None),
                 };
-                Consumed::Fresh(CodeGrant { code, grant, user })
+                let mut tokens_stored = false;
+                if let (Some(t), Some(g)) = (tokens, grant.as_ref().filter(|g| !g.revoked)) {
+                    insert_tokens(
+                        &mut tx,
+                        &g.id,
+                        Some((
+                            &t.access_key,
+                            &g.scope,
+                            t.access_expires_at,
+                            t.cnf.as_deref(),
+                        )),
+                        t.refresh
+                            .as_ref()
+                            .map(|(k, e)| (k.as_str(), g.scope.as_str(), *e)),
+                    )
+                    .await?;
+                    tokens_stored = true;
+                }
+                Consumed::Fresh(CodeGrant {
+                    code,
+                    grant,
+                    user,
+                    tokens_stored,
+                })
             }
             Consumed::Replayed(g) => Consumed::Replayed(g),
             Consumed::Unknown => Consumed::Unknown,
-        })
+        };
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Consumes a refresh token (rotation): marks it used if it was not, atomically. Returns the grant and
@@ -1340,7 +1408,7 @@ fn code_from(r: &impl Cols) -> Result<CodeRow> {
 pub type GrantWithUser = (GrantRow, Option<UserRow>);
 
 fn grant_with_user_on<'a>(
-    pool: &'a AnyPool,
+    conn: &'a mut AnyConnection,
     id: &'a str,
 ) -> futures_core::future::BoxFuture<'a, Result<Option<GrantWithUser>>> {
     Box::pin(async move {
@@ -1349,7 +1417,7 @@ fn grant_with_user_on<'a>(
              LEFT JOIN users u ON u.id = g.user_id WHERE g.id = $1"
         ))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?;
         r.map(|r| Ok((grant_from(&r)?, joined_user(&r)?)))
             .transpose()
@@ -1372,6 +1440,7 @@ enum WriteOp {
     },
     ConsumeCode {
         key: TokenKey,
+        tokens: Option<CodeTokens>,
     },
     ReadSession {
         id_hash: String,
@@ -1427,8 +1496,13 @@ fn read_statements() -> String {
 /// The engine's script for a batch that writes: one statement text whatever the batch holds (each list is
 /// one JSON array parameter, read with `json_each`), so it is prepared once per connection and a whole batch
 /// is one round trip to the SQLite worker thread. Parameters, in order: grants, codes, access tokens,
-/// refresh tokens (arrays of rows, each row an array in column order), the presented codes' keys (twice),
-/// the sessions' id hashes (twice), the access tokens' keys.
+/// refresh tokens (arrays of rows, each row an array in column order), the tokens to store with consumed
+/// codes (twice; rows of code key, access key, access expiry, cnf, refresh key, refresh expiry), the
+/// presented codes' keys (twice), the sessions' id hashes (twice), the access tokens' keys.
+///
+/// The tokens of a consumed code are inserted just before the `UPDATE` that consumes it, on the same
+/// condition (`used = 0`, in the same write transaction): exactly the codes this batch marks used get them,
+/// and only if their grant exists and is not revoked.
 fn write_script() -> &'static str {
     static SCRIPT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SCRIPT.get_or_init(|| {
@@ -1444,6 +1518,14 @@ fn write_script() -> &'static str {
              SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?);
              INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
              SELECT value->>0, value->>1, value->>2, value->>3, 0 FROM json_each(?);
+             INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) \
+             SELECT t.value->>1, c.grant_id, g.scope, t.value->>2, t.value->>3 FROM json_each(?) t \
+             CROSS JOIN codes c ON c.hash = t.value->>0 CROSS JOIN grants g ON g.id = c.grant_id \
+             WHERE c.used = 0 AND g.revoked = 0;
+             INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
+             SELECT t.value->>4, c.grant_id, g.scope, t.value->>5, 0 FROM json_each(?) t \
+             CROSS JOIN codes c ON c.hash = t.value->>0 CROSS JOIN grants g ON g.id = c.grant_id \
+             WHERE t.value->>4 IS NOT NULL AND c.used = 0 AND g.revoked = 0;
              UPDATE codes SET used = 1 WHERE used = 0 AND hash IN (SELECT value FROM json_each(?)) \
              RETURNING '{PART_FRESH}' AS part, hash, grant_id, client_id, redirect_uri, code_challenge, \
              code_challenge_method, expires_at;
@@ -1488,6 +1570,8 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
     let mut access = Vec::new();
     let mut refresh = Vec::new();
     let mut consume: Vec<&str> = Vec::new();
+    let mut consumers = std::collections::HashSet::new();
+    let mut code_tokens = Vec::new();
     let mut session_reads: Vec<&str> = Vec::new();
     let mut access_reads: Vec<&str> = Vec::new();
     for op in ops {
@@ -1541,7 +1625,24 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
                     refresh.push((&r.0, grant_id, &r.1, r.2));
                 }
             }
-            WriteOp::ConsumeCode { key } => consume.extend(key.candidates()),
+            WriteOp::ConsumeCode { key, tokens } => {
+                consume.extend(key.candidates());
+                // Only the first presentation of a code in the batch can be fresh: only its tokens go in.
+                if consumers.insert(key.key.as_str())
+                    && let Some(t) = tokens
+                {
+                    for k in key.candidates() {
+                        code_tokens.push((
+                            k,
+                            &t.access_key,
+                            t.access_expires_at,
+                            &t.cnf,
+                            t.refresh.as_ref().map(|r| r.0.as_str()),
+                            t.refresh.as_ref().map(|r| r.1),
+                        ));
+                    }
+                }
+            }
             WriteOp::ReadSession { id_hash, .. } => session_reads.push(id_hash.as_str()),
             WriteOp::ReadAccess { key, .. } => access_reads.extend(key.candidates()),
         }
@@ -1555,6 +1656,8 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
             .bind(json_rows(&codes)?)
             .bind(json_rows(&access)?)
             .bind(json_rows(&refresh)?)
+            .bind(json_rows(&code_tokens)?)
+            .bind(json_rows(&code_tokens)?)
             .bind(consume_json.clone())
             .bind(consume_json)
     } else {
@@ -1661,7 +1764,7 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
                     .filter(|a| a.expires_at > *now)
                     .cloned(),
             ),
-            WriteOp::ConsumeCode { key } => WriteOut::Code(
+            WriteOp::ConsumeCode { key, tokens } => WriteOut::Code(
                 match fresh
                     .remove(&key.key)
                     .map(|c| (&key.key, c))
@@ -1674,7 +1777,15 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
                             Some((g, u)) => (Some(g.clone()), u.clone()),
                             None => (None, None),
                         };
-                        Consumed::Fresh(CodeGrant { code, grant, user })
+                        // The script stored this op's tokens on the same conditions.
+                        let tokens_stored =
+                            tokens.is_some() && grant.as_ref().is_some_and(|g| !g.revoked);
+                        Consumed::Fresh(CodeGrant {
+                            code,
+                            grant,
+                            user,
+                            tokens_stored,
+                        })
                     }
                     None => match replayed.get(&key.key).or_else(|| replayed.get(&key.legacy)) {
                         Some(g) => Consumed::Replayed(g.clone()),

@@ -2109,6 +2109,103 @@ mod tests {
             .unwrap()
     }
 
+    /// Two presentations of one code in one engine batch, each with tokens to store: the first is fresh and
+    /// only its tokens go in; the second is a replay and stores nothing. Driven through [`apply_batch`] itself,
+    /// so both are in one batch whatever the timing.
+    #[tokio::test]
+    async fn one_batch_stores_only_the_first_presentations_tokens() {
+        use sqlx::ConnectOptions as _;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&sqlite_url(&dir)).await.unwrap();
+        let now = 1_000;
+        let grant = GrantRow {
+            id: crate::time_ordered_id(),
+            client_id: "c".into(),
+            user_id: None,
+            scope: "openid".into(),
+            claims: None,
+            auth_time: None,
+            nonce: None,
+            sid: None,
+            cnf: None,
+            revoked: false,
+        };
+        let code = CodeRow {
+            grant_id: grant.id.clone(),
+            client_id: "c".into(),
+            redirect_uri: None,
+            code_challenge: None,
+            code_challenge_method: None,
+            expires_at: now + 60,
+        };
+        let kc = TokenKey::of(&crate::new_token());
+        store
+            .issue(&grant, Some((&kc.key, &code)), None, None, now)
+            .await
+            .unwrap();
+        let tokens = || {
+            let (ka, kr) = (
+                TokenKey::of(&crate::new_token()),
+                TokenKey::of(&crate::new_token()),
+            );
+            let t = CodeTokens {
+                access_key: ka.key.clone(),
+                access_expires_at: now + 600,
+                cnf: None,
+                refresh: Some((kr.key.clone(), now + 600)),
+            };
+            (t, ka, kr)
+        };
+        let ((t1, ka1, kr1), (t2, ka2, kr2)) = (tokens(), tokens());
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&sqlite_url(&dir))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let ops = [
+            WriteOp::ConsumeCode {
+                key: kc.clone(),
+                tokens: Some(t1),
+            },
+            WriteOp::ConsumeCode {
+                key: kc.clone(),
+                tokens: Some(t2),
+            },
+        ];
+        let out = apply_batch(&mut conn, &ops).await.unwrap();
+        assert!(matches!(
+            &out[0],
+            WriteOut::Code(Consumed::Fresh(CodeGrant {
+                tokens_stored: true,
+                ..
+            }))
+        ));
+        assert!(matches!(&out[1], WriteOut::Code(Consumed::Replayed(g)) if *g == grant.id));
+        assert!(store.access_token(&ka1, now).await.unwrap().is_some());
+        assert!(
+            store
+                .refresh_token_grant(&kr1, now)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(store.access_token(&ka2, now).await.unwrap().is_none());
+        assert!(
+            store
+                .refresh_token_grant(&kr2, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM access_tokens")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(stored, 1, "one access token for the one fresh presentation");
+        drop(conn);
+        store.close().await;
+    }
+
     #[tokio::test]
     async fn new_sqlite_files_get_1k_pages_and_existing_files_keep_theirs() {
         let dir = tempfile::tempdir().unwrap();

@@ -370,6 +370,163 @@ mod cases {
     /// Values come back from storage exactly as they went in — through the SQLite engine's scripts, which pass
     /// every list as a JSON array parameter, and through the PostgreSQL queries: quotes, backslashes, SQL and
     /// JSON look-alikes, control characters, non-ASCII text, extreme integers, absent (NULL) values.
+    /// The token endpoint's store operation: a code's tokens go in with its consumption, in one transaction,
+    /// and only for a fresh code whose grant is live. Replays, unknown codes and revoked grants store nothing;
+    /// of concurrent presentations of one code, only the winner's tokens exist.
+    pub async fn code_tokens_stored_only_with_a_fresh_code(op: &Op) {
+        use portcullis_op::store::{CodeRow, CodeTokens, Consumed, GrantRow, TokenKey};
+        let store = &op.provider.store;
+        let alice = store.user_by_name("alice").await.unwrap().unwrap();
+        let now = portcullis_op::now();
+        let new_code = |scope: &str| {
+            let grant = GrantRow {
+                id: portcullis_op::time_ordered_id(),
+                client_id: "public".into(),
+                user_id: Some(alice.id.clone()),
+                scope: scope.into(),
+                claims: None,
+                auth_time: Some(now),
+                nonce: None,
+                sid: None,
+                cnf: None,
+                revoked: false,
+            };
+            let code_row = CodeRow {
+                grant_id: grant.id.clone(),
+                client_id: "public".into(),
+                redirect_uri: Some(RP.into()),
+                code_challenge: None,
+                code_challenge_method: None,
+                expires_at: now + 60,
+            };
+            (grant, code_row, TokenKey::of(&portcullis_op::new_token()))
+        };
+        let tokens = |refresh: bool| {
+            let (at, rt) = (portcullis_op::new_token(), portcullis_op::new_token());
+            let (ka, kr) = (TokenKey::of(&at), TokenKey::of(&rt));
+            let stored = CodeTokens {
+                access_key: ka.key.clone(),
+                access_expires_at: now + 600,
+                cnf: Some("thumbprint".into()),
+                refresh: refresh.then(|| (kr.key.clone(), now + 6000)),
+            };
+            (stored, ka, kr)
+        };
+
+        // Fresh code, live grant: stored with the grant's scope, bound, with the refresh token.
+        let (grant, code_row, kc) = new_code("openid profile");
+        store
+            .issue(&grant, Some((&kc.key, &code_row)), None, None, now)
+            .await
+            .unwrap();
+        let (t1, ka1, kr1) = tokens(true);
+        let Consumed::Fresh(got) = store.consume_code_and_store(&kc, &t1).await.unwrap() else {
+            panic!("the code is fresh");
+        };
+        assert!(got.tokens_stored);
+        assert_eq!(
+            got.grant.as_ref().map(|g| g.id.as_str()),
+            Some(grant.id.as_str())
+        );
+        let a = store
+            .access_token(&ka1, now)
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(a.scope, "openid profile");
+        assert_eq!(a.cnf.as_deref(), Some("thumbprint"));
+        assert_eq!(a.expires_at, now + 600);
+        assert_eq!(a.grant.id, grant.id);
+        let (g, scope, _) = store
+            .refresh_token_grant(&kr1, now)
+            .await
+            .unwrap()
+            .expect("the refresh token is stored");
+        assert_eq!(
+            (g.id.as_str(), scope.as_str()),
+            (grant.id.as_str(), "openid profile")
+        );
+
+        // The same code again: a replay, and its tokens are not stored.
+        let (t2, ka2, kr2) = tokens(true);
+        assert!(matches!(
+            store.consume_code_and_store(&kc, &t2).await.unwrap(),
+            Consumed::Replayed(id) if id == grant.id
+        ));
+        assert!(store.access_token(&ka2, now).await.unwrap().is_none());
+        assert!(
+            store
+                .refresh_token_grant(&kr2, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // An unknown code stores nothing.
+        let (t3, ka3, _) = tokens(false);
+        let unknown = TokenKey::of(&portcullis_op::new_token());
+        assert!(matches!(
+            store.consume_code_and_store(&unknown, &t3).await.unwrap(),
+            Consumed::Unknown
+        ));
+        assert!(store.access_token(&ka3, now).await.unwrap().is_none());
+
+        // A fresh code of a revoked grant: consumed, but no tokens.
+        let (grant, code_row, kc) = new_code("openid");
+        store
+            .issue(&grant, Some((&kc.key, &code_row)), None, None, now)
+            .await
+            .unwrap();
+        store.revoke_grant(&grant.id).await.unwrap();
+        let (t4, ka4, kr4) = tokens(true);
+        let Consumed::Fresh(got) = store.consume_code_and_store(&kc, &t4).await.unwrap() else {
+            panic!("the code itself is fresh");
+        };
+        assert!(!got.tokens_stored);
+        assert!(got.grant.is_some_and(|g| g.revoked));
+        assert!(store.access_token(&ka4, now).await.unwrap().is_none());
+        assert!(
+            store
+                .refresh_token_grant(&kr4, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Eight presentations of one code at once, each with its own tokens: at most one wins (on SQLite,
+        // where they share a write batch, exactly one), and only the winner's tokens exist.
+        let (grant, code_row, kc) = new_code("openid");
+        store
+            .issue(&grant, Some((&kc.key, &code_row)), None, None, now)
+            .await
+            .unwrap();
+        let attempts: Vec<_> = (0..8).map(|_| tokens(true)).collect();
+        let results = join_all(
+            attempts
+                .iter()
+                .map(|(t, _, _)| store.consume_code_and_store(&kc, t)),
+        )
+        .await;
+        let mut winners = 0;
+        for (r, (_, ka, kr)) in results.into_iter().zip(&attempts) {
+            let stored_a = store.access_token(ka, now).await.unwrap().is_some();
+            let stored_r = store.refresh_token_grant(kr, now).await.unwrap().is_some();
+            match r.unwrap() {
+                Consumed::Fresh(got) => {
+                    winners += 1;
+                    assert!(got.tokens_stored);
+                    assert!(stored_a && stored_r, "the winner's tokens are stored");
+                }
+                Consumed::Replayed(id) => {
+                    assert_eq!(id, grant.id);
+                    assert!(!stored_a && !stored_r, "a replay's tokens are not");
+                }
+                Consumed::Unknown => panic!("the code exists"),
+            }
+        }
+        assert_eq!(winners, 1, "exactly one presentation wins");
+    }
+
     pub async fn stored_values_round_trip_exactly(op: &Op) {
         use portcullis_op::store::{CodeRow, Consumed, GrantRow, SessionRow, TokenKey};
         let store = &op.provider.store;
@@ -790,6 +947,18 @@ mod cases {
                 (s, err["error"].as_str()),
                 (StatusCode::BAD_REQUEST, Some("invalid_grant")),
                 "{what}"
+            );
+            // The tokens stored with the code's consumption went with the refusal: the grant is revoked.
+            let key = portcullis_op::store::TokenKey::of(&cb["code"]);
+            let portcullis_op::store::Consumed::Replayed(grant_id) =
+                op.provider.store.consume_code(&key).await.unwrap()
+            else {
+                panic!("the refused code was consumed ({what})");
+            };
+            let grant = op.provider.store.grant(&grant_id).await.unwrap().unwrap();
+            assert!(
+                grant.revoked,
+                "{what}: the refused redemption revoked the grant"
             );
         }
         // Missing verifier when a challenge was sent.
@@ -2473,6 +2642,7 @@ every_case!(
     concurrent_requests_get_their_own_answers,
     expired_rows_are_purged,
     stored_values_round_trip_exactly,
+    code_tokens_stored_only_with_a_fresh_code,
     oidcc_code_bound_to_client_redirect_and_pkce,
     oidcc_nonce_required_for_implicit_and_hybrid,
     oidcc_response_type_missing,

@@ -1364,7 +1364,7 @@ async fn token_inner(
                         // Refused: the tokens stored with the consumption never become usable.
                         p.store.revoke_grant(&row.code.grant_id).await.map_err(db)?;
                     }
-                    return Err(e);
+                    return Err(oerr(e));
                 }
             };
             if !row.tokens_stored {
@@ -1492,14 +1492,14 @@ fn check_code(
     redirect_uri: Option<&str>,
     code_verifier: Option<&str>,
     t: i64,
-) -> HttpResult<GrantRow> {
+) -> Result<GrantRow, OidcError> {
     let challenge = match (
         &row.code.code_challenge,
         row.code.code_challenge_method.as_deref(),
     ) {
         (Some(c), m) => Some(
             CodeChallenge::parse(c, m, &pkce_policy())
-                .map_err(|_| oerr(OidcError::InvalidGrant("stored challenge")))?,
+                .map_err(|_| OidcError::InvalidGrant("stored challenge"))?,
         ),
         (None, _) => None,
     };
@@ -1509,22 +1509,20 @@ fn check_code(
         code_challenge: challenge,
         expires_at: row.code.expires_at.max(0) as u64,
     };
-    issued
-        .check_redemption(
-            &client.id,
-            redirect_uri,
-            code_verifier,
-            &pkce_policy(),
-            t as u64,
-        )
-        .map_err(oerr)?;
+    issued.check_redemption(
+        &client.id,
+        redirect_uri,
+        code_verifier,
+        &pkce_policy(),
+        t as u64,
+    )?;
     if client.require_pkce && issued.code_challenge.is_none() {
-        return Err(oerr(OidcError::InvalidGrant("PKCE required")));
+        return Err(OidcError::InvalidGrant("PKCE required"));
     }
     row.grant
         .clone()
         .filter(|g| !g.revoked)
-        .ok_or_else(|| oerr(OidcError::InvalidGrant("grant revoked")))
+        .ok_or(OidcError::InvalidGrant("grant revoked"))
 }
 
 /// The access token and, for clients allowed the refresh grant, the refresh token of one token response:

@@ -1651,13 +1651,14 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
     let access_json = key_list(access_reads)?;
     let q = if ops.iter().any(WriteOp::writes) {
         let consume_json = key_list(consume)?;
+        let code_tokens_json = json_rows(&code_tokens)?;
         sqlx::query(write_script())
             .bind(json_rows(&grants)?)
             .bind(json_rows(&codes)?)
             .bind(json_rows(&access)?)
             .bind(json_rows(&refresh)?)
-            .bind(json_rows(&code_tokens)?)
-            .bind(json_rows(&code_tokens)?)
+            .bind(code_tokens_json.clone())
+            .bind(code_tokens_json)
             .bind(consume_json.clone())
             .bind(consume_json)
     } else {

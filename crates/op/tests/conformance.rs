@@ -916,6 +916,7 @@ mod cases {
             (s, err["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_grant"))
         );
+        assert_refusal_revoked_grant(op, &code, "another client").await;
         for (redirect, verifier, what) in [
             ("https://rp.example/other", None, "redirect_uri"),
             (
@@ -948,18 +949,7 @@ mod cases {
                 (StatusCode::BAD_REQUEST, Some("invalid_grant")),
                 "{what}"
             );
-            // The tokens stored with the code's consumption went with the refusal: the grant is revoked.
-            let key = portcullis_op::store::TokenKey::of(&cb["code"]);
-            let portcullis_op::store::Consumed::Replayed(grant_id) =
-                op.provider.store.consume_code(&key).await.unwrap()
-            else {
-                panic!("the refused code was consumed ({what})");
-            };
-            let grant = op.provider.store.grant(&grant_id).await.unwrap().unwrap();
-            assert!(
-                grant.revoked,
-                "{what}: the refused redemption revoked the grant"
-            );
+            assert_refusal_revoked_grant(op, &cb["code"], what).await;
         }
         // Missing verifier when a challenge was sent.
         let req = AuthReq::new("public", "code", "openid");
@@ -979,6 +969,23 @@ mod cases {
         assert_eq!(
             (s, err["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        assert_refusal_revoked_grant(op, &cb["code"], "missing verifier").await;
+    }
+
+    /// A refused redemption consumed the code, and its grant (with the tokens stored along with the
+    /// consumption) is revoked.
+    async fn assert_refusal_revoked_grant(op: &Op, code: &str, what: &str) {
+        let key = portcullis_op::store::TokenKey::of(code);
+        let portcullis_op::store::Consumed::Replayed(grant_id) =
+            op.provider.store.consume_code(&key).await.unwrap()
+        else {
+            panic!("the refused code was consumed ({what})");
+        };
+        let grant = op.provider.store.grant(&grant_id).await.unwrap().unwrap();
+        assert!(
+            grant.revoked,
+            "{what}: the refused redemption revoked the grant"
         );
     }
 

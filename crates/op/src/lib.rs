@@ -61,8 +61,14 @@ pub(crate) fn unix_millis() -> u64 {
 /// at the end of the index instead of on a random page, which cuts the pages each commit writes (and the
 /// provider's write volume) by about two thirds under load. The time is not a secret; the random part is.
 pub fn new_token() -> String {
+    new_token_at(unix_millis())
+}
+
+/// [`new_token`] carrying another issue time (Unix milliseconds): for tests and imports of tokens issued
+/// elsewhere. Only the 6 low bytes of `millis` are kept.
+pub fn new_token_at(millis: u64) -> String {
     let mut b = [0u8; 32];
-    b[..6].copy_from_slice(&unix_millis().to_be_bytes()[2..]);
+    b[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
     portcullis_jose::Backend::default()
         .fill_random(&mut b[6..])
         .expect("the system CSPRNG is available");
@@ -72,13 +78,18 @@ pub fn new_token() -> String {
 /// An internal row id that sorts by creation time (grants): 12 hex digits of Unix milliseconds, then 16
 /// random bytes.
 pub fn time_ordered_id() -> String {
+    time_ordered_id_at(unix_millis())
+}
+
+/// [`time_ordered_id`] with another creation time (Unix milliseconds): for tests and imports.
+pub fn time_ordered_id_at(millis: u64) -> String {
     let mut b = [0u8; 16];
     portcullis_jose::Backend::default()
         .fill_random(&mut b)
         .expect("the system CSPRNG is available");
     format!(
         "{:012x}{}",
-        unix_millis(),
+        millis & 0xffff_ffff_ffff,
         portcullis_jose::base64url::encode(&b)
     )
 }
@@ -173,7 +184,11 @@ impl Running {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(60)).await;
-                match provider.store.purge_expired(now(), 3600).await {
+                match provider
+                    .store
+                    .purge_expired(now(), &provider.purge_ages())
+                    .await
+                {
                     Ok(c) => tracing::debug!("purged {c:?}"),
                     Err(e) => tracing::warn!("purge failed: {e}"),
                 }

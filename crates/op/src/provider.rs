@@ -917,6 +917,18 @@ async fn issue_authorization(
 }
 
 impl Provider {
+    /// What the background purge ([`Store::purge_expired`]) waits for: the configured lifetimes, and an hour
+    /// for grants left without tokens.
+    pub fn purge_ages(&self) -> crate::store::PurgeAges {
+        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+        crate::store::PurgeAges {
+            code: secs(self.cfg.code_lifetime),
+            access_token: secs(self.cfg.access_token_lifetime),
+            refresh_token: secs(self.cfg.refresh_token_lifetime),
+            grant: 3600,
+        }
+    }
+
     /// Signs an ID token for a grant.
     #[allow(clippy::too_many_arguments)]
     fn id_token(

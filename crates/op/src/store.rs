@@ -56,6 +56,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0003_sealed_client_secrets.sql"),
     ),
     (4, include_str!("../migrations/0004_expiry_indexes.sql")),
+    (5, include_str!("../migrations/0005_purge_by_key.sql")),
 ];
 
 /// An access token to store: hash, scope, expiry, and the `x5t#S256` it is bound to.
@@ -101,6 +102,35 @@ impl TokenKey {
 pub const PURGE_CHUNK: usize = 1000;
 /// How long a code is kept after it expired, so that a late replay still revokes its grant.
 pub const CODE_REPLAY_WINDOW: i64 = 600;
+
+/// How old (seconds) a code, token or grant must be before [`Store::purge_expired`] looks at it: the lifetimes
+/// the provider issues them with. The purge walks each table in key order (keys start with the issue time)
+/// up to `now` minus that age, deleting the rows that have expired; it needs no expiry index, which the hot
+/// path would otherwise write with every row. A row issued with a longer lifetime than the current one is
+/// skipped until it expires; one issued with a shorter lifetime waits until it is that old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeAges {
+    /// Code lifetime ([`CODE_REPLAY_WINDOW`] is added: expired codes are kept that long).
+    pub code: i64,
+    /// Access token lifetime.
+    pub access_token: i64,
+    /// Refresh token lifetime.
+    pub refresh_token: i64,
+    /// A grant without tokens left is deleted once this old (at least `code` + [`CODE_REPLAY_WINDOW`]: by
+    /// then its code is gone).
+    pub grant: i64,
+}
+
+/// The smallest time-ordered key (or grant id) of something issued at `secs` (Unix seconds): 12 hex digits
+/// of Unix milliseconds. Every key of something issued earlier sorts below it.
+fn key_bound(secs: i64) -> String {
+    format!(
+        "{:012x}",
+        (secs.max(0) as u64)
+            .saturating_mul(1000)
+            .min(0xffff_ffff_ffff)
+    )
+}
 
 /// What [`Store::purge_expired`] deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -1207,56 +1237,116 @@ impl Store {
     /// Deletes what can no longer be used, in chunks of [`PURGE_CHUNK`] rows (each chunk a short write):
     /// expired access tokens, refresh tokens, sessions and pending requests; codes
     /// [`CODE_REPLAY_WINDOW`] seconds after they expired (until then a replay is still recognised and revokes
-    /// the grant); grants older than `grant_min_age` seconds (at least the code lifetime plus that window)
-    /// that no token refers to any more. (Expired assertion `jti`s go whenever a new one is recorded.)
-    pub async fn purge_expired(&self, now: i64, grant_min_age: i64) -> Result<PurgeCounts> {
+    /// the grant); grants older than `ages.grant` seconds (at least the code lifetime plus that window)
+    /// that no token refers to any more. Codes, tokens and grants are looked for in key order among those
+    /// issued at least their [`PurgeAges`] ago (see there). (Expired assertion `jti`s go whenever a new one
+    /// is recorded.)
+    pub async fn purge_expired(&self, now: i64, ages: &PurgeAges) -> Result<PurgeCounts> {
         let mut counts = PurgeCounts::default();
-        let steps: [(&str, &str, i64, &mut u64); 5] = [
-            ("codes", "hash", now - CODE_REPLAY_WINDOW, &mut counts.codes),
-            ("access_tokens", "hash", now, &mut counts.access_tokens),
-            ("refresh_tokens", "hash", now, &mut counts.refresh_tokens),
-            ("sessions", "id_hash", now, &mut counts.sessions),
-            ("pending_requests", "id", now, &mut counts.pending_requests),
+        let code_kept_until = now - CODE_REPLAY_WINDOW;
+        // Codes and tokens: in key order up to the issue time after which nothing has expired yet, and
+        // (rows of earlier versions) by expiry through the partial legacy indexes.
+        let keyed: [(&str, i64, i64, &mut u64); 3] = [
+            ("codes", code_kept_until, ages.code, &mut counts.codes),
+            (
+                "access_tokens",
+                now,
+                ages.access_token,
+                &mut counts.access_tokens,
+            ),
+            (
+                "refresh_tokens",
+                now,
+                ages.refresh_token,
+                &mut counts.refresh_tokens,
+            ),
         ];
-        for (table, key, before, n) in steps {
-            let sql = format!(
-                "DELETE FROM {table} WHERE {key} IN \
-                 (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT {PURGE_CHUNK})"
-            );
-            loop {
-                let _w = self.write().await;
-                let d = sqlx::query(&sql)
-                    .bind(before)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                *n += d;
-                if d < PURGE_CHUNK as u64 {
-                    break;
-                }
-            }
+        for (table, before, age, n) in keyed {
+            let bound = key_bound(before.saturating_sub(age.max(0)));
+            *n += self
+                .purge_chunks(
+                    &format!(
+                        "DELETE FROM {table} WHERE hash IN (SELECT hash FROM {table} \
+                         WHERE hash < $2 AND expires_at < $1 LIMIT {PURGE_CHUNK})"
+                    ),
+                    before,
+                    Some(&bound),
+                )
+                .await?;
+            *n += self
+                .purge_chunks(
+                    &format!(
+                        "DELETE FROM {table} WHERE hash IN (SELECT hash FROM {table} \
+                         WHERE length(hash) = 43 AND expires_at < $1 LIMIT {PURGE_CHUNK})"
+                    ),
+                    before,
+                    None,
+                )
+                .await?;
         }
-        // A grant's code expires at most 60 s after the grant was made and was deleted above once
+        for (table, key, n) in [
+            ("sessions", "id_hash", &mut counts.sessions),
+            ("pending_requests", "id", &mut counts.pending_requests),
+        ] {
+            *n += self
+                .purge_chunks(
+                    &format!(
+                        "DELETE FROM {table} WHERE {key} IN \
+                         (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT {PURGE_CHUNK})"
+                    ),
+                    now,
+                    None,
+                )
+                .await?;
+        }
+        // A grant's code expires at most `code` seconds after the grant was made and was deleted above once
         // CODE_REPLAY_WINDOW more had passed: grants at least that old have no code left.
-        let grant_min_age = grant_min_age.max(CODE_REPLAY_WINDOW + 60);
-        let sql = format!(
-            "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g WHERE g.created_at < $1 \
-             AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = g.id) \
-             AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id) LIMIT {PURGE_CHUNK})"
-        );
+        let grant_min_age = ages
+            .grant
+            .max(CODE_REPLAY_WINDOW.saturating_add(ages.code.max(0)));
+        let created_before = now.saturating_sub(grant_min_age);
+        let orphan = "NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = g.id) \
+                      AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id)";
+        counts.grants += self
+            .purge_chunks(
+                &format!(
+                    "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g WHERE g.id < $2 \
+                     AND g.created_at < $1 AND {orphan} LIMIT {PURGE_CHUNK})"
+                ),
+                created_before,
+                Some(&key_bound(created_before)),
+            )
+            .await?;
+        counts.grants += self
+            .purge_chunks(
+                &format!(
+                    "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g WHERE length(g.id) <> 34 \
+                     AND g.created_at < $1 AND {orphan} LIMIT {PURGE_CHUNK})"
+                ),
+                created_before,
+                None,
+            )
+            .await?;
+        Ok(counts)
+    }
+
+    /// Runs a chunked `DELETE` (parameters: a time, and a key bound when given) until it deletes less than a
+    /// chunk; each chunk is its own short write.
+    async fn purge_chunks(&self, sql: &str, before: i64, bound: Option<&str>) -> Result<u64> {
+        let mut total = 0;
         loop {
             let _w = self.write().await;
-            let d = sqlx::query(&sql)
-                .bind(now - grant_min_age)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-            counts.grants += d;
+            let q = sqlx::query(sql).bind(before);
+            let q = match bound {
+                Some(b) => q.bind(b),
+                None => q,
+            };
+            let d = q.execute(&self.pool).await?.rows_affected();
+            total += d;
             if d < PURGE_CHUNK as u64 {
-                break;
+                return Ok(total);
             }
         }
-        Ok(counts)
     }
 
     /// Records a client assertion `jti`; false when it was seen before (replay).

@@ -643,8 +643,10 @@ mod cases {
         let store = &op.provider.store;
         let alice = store.user_by_name("alice").await.unwrap().unwrap();
         let now = portcullis_op::now();
+        // Issued `age` seconds ago: their keys and ids carry that time.
+        let ms = |age: i64| ((now - age) * 1000) as u64;
         let grant = |age: i64| GrantRow {
-            id: portcullis_op::time_ordered_id(),
+            id: portcullis_op::time_ordered_id_at(ms(age)),
             client_id: "public".into(),
             user_id: Some(alice.id.clone()),
             scope: "openid".into(),
@@ -666,8 +668,8 @@ mod cases {
         // Old grant, everything expired: code, access token — all go, and the grant with them.
         let (old, old_code, old_at) = (
             grant(7200),
-            portcullis_op::new_token(),
-            portcullis_op::new_token(),
+            portcullis_op::new_token_at(ms(7200)),
+            portcullis_op::new_token_at(ms(7200)),
         );
         let (kc, ka) = (TokenKey::of(&old_code).key, TokenKey::of(&old_at).key);
         store
@@ -681,7 +683,7 @@ mod cases {
             .await
             .unwrap();
         // Old grant with a live refresh token: stays.
-        let (kept, rt) = (grant(7200), portcullis_op::new_token());
+        let (kept, rt) = (grant(7200), portcullis_op::new_token_at(ms(7200)));
         let kr = TokenKey::of(&rt).key;
         store
             .issue(
@@ -738,10 +740,81 @@ mod cases {
                 .unwrap();
         }
 
-        let c = store.purge_expired(now, 3600).await.unwrap();
-        assert!(
-            c.codes >= 1 && c.access_tokens >= 1 && c.grants >= 1,
+        // Rows of versions before time-ordered keys: a grant with a random id, its code and tokens under bare
+        // hashes. The expired ones go too (found by expiry), the live refresh token stays and keeps its grant.
+        let legacy_grant = |age: i64| GrantRow {
+            id: portcullis_op::random_token(),
+            ..grant(age)
+        };
+        let (legacy_old, legacy_kept) = (legacy_grant(7200), legacy_grant(7200));
+        let (l_code, l_at, l_rt) = (
+            portcullis_op::new_token(),
+            portcullis_op::new_token(),
+            portcullis_op::new_token(),
+        );
+        let (lkc, lka, lkr) = (
+            TokenKey::of(&l_code).legacy,
+            TokenKey::of(&l_at).legacy,
+            TokenKey::of(&l_rt).legacy,
+        );
+        store
+            .issue(
+                &legacy_old,
+                Some((&lkc, &code_row(&legacy_old, now - 7000))),
+                Some((&lka, "openid", now - 10, None)),
+                None,
+                now - 7200,
+            )
+            .await
+            .unwrap();
+        store
+            .issue(
+                &legacy_kept,
+                None,
+                None,
+                Some((&lkr, "openid", now + 1000)),
+                now - 7200,
+            )
+            .await
+            .unwrap();
+
+        let ages = portcullis_op::store::PurgeAges {
+            code: 60,
+            access_token: 600,
+            refresh_token: 3600,
+            grant: 3600,
+        };
+        let c = store.purge_expired(now, &ages).await.unwrap();
+        assert_eq!(
+            (c.codes, c.access_tokens, c.refresh_tokens, c.grants),
+            (2, 2, 0, 2),
             "{c:?}"
+        );
+        assert!(
+            store.grant(&legacy_old.id).await.unwrap().is_none(),
+            "old legacy grant purged"
+        );
+        assert!(
+            store.grant(&legacy_kept.id).await.unwrap().is_some(),
+            "legacy grant with a live refresh token kept"
+        );
+        assert!(
+            store
+                .access_token(&TokenKey::of(&l_at), now - 20)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            store.consume_code(&TokenKey::of(&l_code)).await.unwrap(),
+            portcullis_op::store::Consumed::Unknown
+        ));
+        assert!(
+            store
+                .refresh_token_grant(&TokenKey::of(&l_rt), now)
+                .await
+                .unwrap()
+                .is_some()
         );
         assert!(c.sessions >= 1 && c.pending_requests >= 1, "{c:?}");
         assert!(
@@ -810,7 +883,7 @@ mod cases {
         ));
         // A second run finds nothing more.
         assert_eq!(
-            store.purge_expired(now, 3600).await.unwrap(),
+            store.purge_expired(now, &ages).await.unwrap(),
             Default::default()
         );
     }

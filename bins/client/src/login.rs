@@ -19,8 +19,14 @@ pub struct ClientArgs {
     /// client_id.
     #[arg(long)]
     pub client_id: String,
-    /// Client secret (client_secret_basic; add --auth post for client_secret_post).
-    #[arg(long, conflicts_with = "key", env = "PORTCULLIS_CLIENT_SECRET")]
+    /// Client secret (client_secret_basic; add --auth post for client_secret_post). A generated secret may
+    /// start with `-` (base64url): it is taken as the value, not as an option.
+    #[arg(
+        long,
+        conflicts_with = "key",
+        env = "PORTCULLIS_CLIENT_SECRET",
+        allow_hyphen_values = true
+    )]
     pub client_secret: Option<String>,
     /// With --client-secret: `basic` (default), `post`, or `jwt` (client_secret_jwt: an HS256 assertion).
     #[arg(long, default_value = "basic", value_parser = ["basic", "post", "jwt"])]

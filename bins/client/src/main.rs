@@ -330,3 +330,32 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Generated client secrets are base64url and may start with `-`: `--client-secret -2x…` is the value,
+    /// not an unknown option (the e2e test failed on one in 64 runs before).
+    #[test]
+    fn a_client_secret_may_start_with_a_hyphen() {
+        let cli = Cli::try_parse_from([
+            "portcullis-client",
+            "login",
+            "--issuer",
+            "http://127.0.0.1:8080",
+            "--client-id",
+            "c",
+            "--client-secret",
+            "-2abc_DEF",
+            "--auth",
+            "post",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Command::Login(args) = cli.command else {
+            panic!("the login verb");
+        };
+        assert_eq!(args.client.client_secret.as_deref(), Some("-2abc_DEF"));
+        assert_eq!(args.client.auth, "post");
+    }
+}

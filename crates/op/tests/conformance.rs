@@ -671,30 +671,48 @@ mod cases {
             portcullis_op::new_token_at(ms(7200)),
             portcullis_op::new_token_at(ms(7200)),
         );
-        let (kc, ka) = (TokenKey::of(&old_code).key, TokenKey::of(&old_at).key);
-        store
-            .issue(
-                &old,
-                Some((&kc, &code_row(&old, now - 7000))),
-                Some((&ka, "openid", now - 10, None)),
-                None,
-                now - 7200,
-            )
-            .await
-            .unwrap();
         // Old grant with a live refresh token: stays.
         let (kept, rt) = (grant(7200), portcullis_op::new_token_at(ms(7200)));
-        let kr = TokenKey::of(&rt).key;
-        store
-            .issue(
-                &kept,
-                None,
-                None,
-                Some((&kr, "openid", now + 1000)),
-                now - 7200,
-            )
-            .await
-            .unwrap();
+        // Rows of versions before time-ordered keys: a grant with a random id, its code and tokens under bare
+        // hashes. The expired ones go too (found by expiry), the live refresh token stays and keeps its grant.
+        let legacy_grant = |age: i64| GrantRow {
+            id: portcullis_op::random_token(),
+            ..grant(age)
+        };
+        let (legacy_old, legacy_kept) = (legacy_grant(7200), legacy_grant(7200));
+        let (l_code, l_at, l_rt) = (
+            portcullis_op::new_token(),
+            portcullis_op::new_token(),
+            portcullis_op::new_token(),
+        );
+        for (g, kc, ka) in [
+            (&old, TokenKey::of(&old_code).key, TokenKey::of(&old_at).key),
+            (
+                &legacy_old,
+                TokenKey::of(&l_code).legacy,
+                TokenKey::of(&l_at).legacy,
+            ),
+        ] {
+            store
+                .issue(
+                    g,
+                    Some((&kc, &code_row(g, now - 7000))),
+                    Some((&ka, "openid", now - 10, None)),
+                    None,
+                    now - 7200,
+                )
+                .await
+                .unwrap();
+        }
+        for (g, kr) in [
+            (&kept, TokenKey::of(&rt).key),
+            (&legacy_kept, TokenKey::of(&l_rt).legacy),
+        ] {
+            store
+                .issue(g, None, None, Some((&kr, "openid", now + 1000)), now - 7200)
+                .await
+                .unwrap();
+        }
         // Fresh grant: code expired 10 s ago (still kept for replay detection) and a live access token.
         let (fresh, fresh_code, fresh_at) = (
             grant(0),
@@ -739,44 +757,6 @@ mod cases {
                 .await
                 .unwrap();
         }
-
-        // Rows of versions before time-ordered keys: a grant with a random id, its code and tokens under bare
-        // hashes. The expired ones go too (found by expiry), the live refresh token stays and keeps its grant.
-        let legacy_grant = |age: i64| GrantRow {
-            id: portcullis_op::random_token(),
-            ..grant(age)
-        };
-        let (legacy_old, legacy_kept) = (legacy_grant(7200), legacy_grant(7200));
-        let (l_code, l_at, l_rt) = (
-            portcullis_op::new_token(),
-            portcullis_op::new_token(),
-            portcullis_op::new_token(),
-        );
-        let (lkc, lka, lkr) = (
-            TokenKey::of(&l_code).legacy,
-            TokenKey::of(&l_at).legacy,
-            TokenKey::of(&l_rt).legacy,
-        );
-        store
-            .issue(
-                &legacy_old,
-                Some((&lkc, &code_row(&legacy_old, now - 7000))),
-                Some((&lka, "openid", now - 10, None)),
-                None,
-                now - 7200,
-            )
-            .await
-            .unwrap();
-        store
-            .issue(
-                &legacy_kept,
-                None,
-                None,
-                Some((&lkr, "openid", now + 1000)),
-                now - 7200,
-            )
-            .await
-            .unwrap();
 
         let ages = portcullis_op::store::PurgeAges {
             code: 60,

@@ -13,6 +13,7 @@
 //!   provider that falls behind is charged for the wait (no "coordinated omission").
 //!
 //! With `--split`, each endpoint is measured alone instead (authorize, then token, then UserInfo phases).
+//! `--warmup S` leaves the flows due in the first S seconds out of every figure (they still run).
 //!
 //! Each worker owns one keep-alive HTTP/1.1 connection (hyper's client connection, no pool, no redirects); the
 //! runtime has `--threads` threads (default 1) so that the generator takes as little of the machine as it can.
@@ -63,6 +64,10 @@ struct Args {
     /// Codes live 60 s: keep `--flows` to what the provider authorizes in well under that.
     #[arg(long)]
     split: bool,
+    /// Seconds at the start of the load that are not counted: flows due in them run, but are left out of the
+    /// flow count, the latencies and the CPU times (part of `--seconds`). Not with `--split`.
+    #[arg(long, default_value_t = 0.0, conflicts_with = "split")]
+    warmup: f64,
     /// Threads of the load generator's runtime.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -386,6 +391,19 @@ async fn run(args: Args) {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let stop_at = started + Duration::from_secs(args.seconds);
+    let warmup = Duration::try_from_secs_f64(args.warmup)
+        .unwrap_or_default()
+        .min(Duration::from_secs(args.seconds));
+    let counted_from = started + warmup;
+    // The CPU times of the counted part: read again when the warm-up ends.
+    let cpu_at_start = if warmup.is_zero() {
+        None
+    } else {
+        Some(tokio::spawn(async move {
+            tokio::time::sleep_until(counted_from.into()).await;
+            (cpu_seconds(pid), cpu_seconds(std::process::id()))
+        }))
+    };
     let mut workers = Vec::new();
     for _ in 0..args.connections {
         let (cookie, next, flows, rate) = (cookie.clone(), next.clone(), args.flows, args.rate);
@@ -416,6 +434,9 @@ async fn run(args: Args) {
                     continue;
                 }
                 let t3 = Instant::now();
+                if due < counted_from {
+                    continue;
+                }
                 let ms = |d: Duration| d.as_secs_f64() * 1e3;
                 local.authorize.push(ms(t1 - t0));
                 local.token.push(ms(t2 - t1));
@@ -432,8 +453,12 @@ async fn run(args: Args) {
             s.extend(local);
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed = counted_from.elapsed().as_secs_f64();
     let rss_peak = rss_peak_kib(pid);
+    let (cpu_before, own_before) = match cpu_at_start {
+        Some(t) => t.await.unwrap_or((None, None)),
+        None => (cpu_before, own_before),
+    };
     let cpu = cpu_seconds(pid).zip(cpu_before).map(|(a, b)| a - b);
     let own = cpu_seconds(std::process::id())
         .zip(own_before)
@@ -441,6 +466,12 @@ async fn run(args: Args) {
     let _ = child.kill();
     let _ = child.wait();
     let n = s.flow.len();
+    if !warmup.is_zero() {
+        println!(
+            "warm-up {:.1} s not counted: the figures below are of the flows due after it",
+            warmup.as_secs_f64()
+        );
+    }
     match args.rate {
         Some(r) => println!(
             "connections {}  open loop, {r:.0} flows/s offered  flows {n}  errors {}  elapsed {elapsed:.2} s",

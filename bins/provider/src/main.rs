@@ -50,10 +50,6 @@ struct Global {
     /// Create the demo client and user on first run (true/false). Default true.
     #[arg(long, env = "PORTCULLIS_DEMO", global = true)]
     demo: Option<bool>,
-    /// Linux scheduling hints (true/false; default true): HTTP workers do not preempt the SQLite engine's
-    /// thread, which gets a short time slice. Unprivileged. See docs/provider.md.
-    #[arg(long, env = "PORTCULLIS_THREAD_TUNING", global = true)]
-    thread_tuning: Option<bool>,
 }
 
 #[derive(Subcommand)]
@@ -153,9 +149,6 @@ fn config(g: &Global) -> Result<Config, String> {
     if let Some(v) = g.demo {
         c.demo = v;
     }
-    if let Some(v) = g.thread_tuning {
-        c.thread_tuning = v;
-    }
     c.check().map_err(|e| e.to_string())?;
     Ok(c)
 }
@@ -220,7 +213,8 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn run(cli: Cli, cfg: Config) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<(), String> {
+    let cfg = config(&cli.global)?;
     let now = portcullis_op::now();
     match cli.command {
         None | Some(Command::Serve) => {
@@ -329,23 +323,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let cfg = match config(&cli.global) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // The runtime's threads (workers and blocking threads) do not preempt the store's SQLite threads, which
-    // the store sets apart (portcullis_op::sched).
-    let tuning = cfg.thread_tuning;
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .on_thread_start(move || {
-            if tuning && let Err(e) = portcullis_op::sched::batch_current_thread() {
-                tracing::info!("runtime thread keeps the default scheduling: {e}");
-            }
-        })
         .build()
     {
         Ok(rt) => rt,
@@ -354,7 +333,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli, cfg)) {
+    match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

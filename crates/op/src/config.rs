@@ -54,11 +54,6 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Serve HTTPS (rustls) with optional client certificates (RFC 8705).
     pub tls: Option<TlsConfig>,
-    /// Linux: scheduling hints for the provider's threads ([`crate::sched`]). The HTTP workers and every other
-    /// thread run as `SCHED_BATCH`, so a worker woken by a packet does not preempt the SQLite engine's thread,
-    /// which runs with a short time slice so that it runs soon after it wakes. Unprivileged; the nice value is
-    /// kept. Turn it off when the provider shares its cores with other latency-sensitive programs.
-    pub thread_tuning: bool,
 }
 
 /// TLS settings.
@@ -94,7 +89,6 @@ impl Default for Config {
             scopes,
             max_request_bytes: 64 * 1024,
             tls: None,
-            thread_tuning: true,
         }
     }
 }

@@ -7,8 +7,7 @@
 //! ([`store::Store`]). The protocol rules come from `portcullis-oidc`; this crate adds state and HTTP.
 //!
 //! The `portcullis-provider` binary is a thin `main.rs` over [`serve`] and the [`admin`] operations.
-// Unsafe code is denied everywhere but in `sched`, which makes two Linux system calls libc only numbers.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod admin;
@@ -19,7 +18,6 @@ pub mod login;
 pub mod pages;
 pub mod passwords;
 pub mod provider;
-pub mod sched;
 pub mod sealing;
 pub mod store;
 pub mod tls;
@@ -110,12 +108,7 @@ pub async fn open_store(cfg: &Config) -> Result<Store, String> {
         std::fs::create_dir_all(&cfg.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
     }
-    let options = store::StoreOptions {
-        engine_slice: cfg.thread_tuning.then_some(sched::ENGINE_SLICE),
-    };
-    Store::open_with(&url, &options)
-        .await
-        .map_err(|e| e.to_string())
+    Store::open(&url).await.map_err(|e| e.to_string())
 }
 
 /// A bound, ready provider: call [`Running::run`] to serve.

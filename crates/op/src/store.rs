@@ -411,13 +411,8 @@ fn sqlite_pragmas<'c>(
 
 impl Store {
     /// Opens (creating when needed) and migrates the database at `url`: `sqlite://path` or
-    /// `postgres://...`, with the default [`StoreOptions`].
+    /// `postgres://...`.
     pub async fn open(url: &str) -> Result<Store> {
-        Self::open_with(url, &StoreOptions::default()).await
-    }
-
-    /// Like [`Store::open`], with `options`.
-    pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let kind = if url.starts_with("sqlite:") {
             DbKind::Sqlite
@@ -469,8 +464,7 @@ impl Store {
             use sqlx::ConnectOptions as _;
             let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
             let db_file = flush_handle(opts.get_filename());
-            let opts = opts
-                .thread_name(|_| ENGINE_THREAD.to_owned())
+            let conn = opts
                 .busy_timeout(Duration::from_secs(10))
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .foreign_keys(true)
@@ -479,26 +473,11 @@ impl Store {
                 // request queued behind the engine: the engine never runs them; a background task does.
                 .pragma("wal_autocheckpoint", "0")
                 // After the WAL restarts, shrink its file back to 64 MiB.
-                .pragma("journal_size_limit", "67108864");
-            // The checkpoints' own connection (see `checkpoints`).
-            let checkpoint_opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
-                .thread_name(|_| CHECKPOINT_THREAD.to_owned())
-                .busy_timeout(Duration::from_secs(10))
-                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
-            let (conn, checkpoint_conn) = match options.engine_slice {
-                Some(slice) => (
-                    connect_on_thread(opts, Some(slice)).await?,
-                    connect_on_thread(checkpoint_opts, None).await?,
-                ),
-                None => (opts.connect().await?, checkpoint_opts.connect().await?),
-            };
+                .pragma("journal_size_limit", "67108864")
+                .connect()
+                .await?;
             store.writer = Some(Writer::start(conn, lock.clone()));
-            tokio::spawn(checkpoints(
-                store.pool.clone(),
-                checkpoint_conn,
-                lock.clone(),
-                db_file,
-            ));
+            tokio::spawn(checkpoints(store.pool.clone(), lock.clone(), db_file));
         }
         Ok(store)
     }
@@ -1929,7 +1908,7 @@ const LOCKED_PASS_FRAMES: i64 = 64;
 /// See [`LOCKED_PASS_FRAMES`].
 const PREPARE_ROUNDS: usize = 3;
 
-/// SQLite only: moves the WAL into the database file through a connection of its own, `conn` (the engine never
+/// SQLite only: moves the WAL into the database file, off the engine's connection (the engine never
 /// checkpoints, so its requests never wait for the copy). Ends when the pool closes.
 ///
 /// - Every [`COPY_INTERVAL`] (or [`IDLE_INTERVAL`] while nothing is new), one unlocked `PASSIVE` pass copies
@@ -1946,7 +1925,6 @@ const PREPARE_ROUNDS: usize = 3;
 /// The extra flush is only an early start: SQLite still syncs whatever durability needs itself.
 async fn checkpoints(
     pool: AnyPool,
-    mut conn: SqliteConnection,
     lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     db_file: Option<std::sync::Arc<std::fs::File>>,
 ) {
@@ -1958,6 +1936,9 @@ async fn checkpoints(
         if pool.is_closed() {
             return;
         }
+        let Ok(mut conn) = pool.acquire().await else {
+            return;
+        };
         // `log` is the WAL's frame count when the pass began (it copied all of those); unchanged since the
         // pass before means nothing was written in between.
         let mut last = match checkpoint_passive(&mut conn).await {
@@ -2059,7 +2040,7 @@ fn flush_handle(path: &std::path::Path) -> Option<std::sync::Arc<std::fs::File>>
 
 /// One `PASSIVE` checkpoint: the WAL's frame count and how many of them are now in the database file.
 fn checkpoint_passive(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
 ) -> futures_core::future::BoxFuture<'_, std::result::Result<(i64, i64), sqlx::Error>> {
     Box::pin(async move {
         let r = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
@@ -2067,50 +2048,6 @@ fn checkpoint_passive(
             .await?;
         Ok((r.try_get::<i64, _>(1)?, r.try_get::<i64, _>(2)?))
     })
-}
-
-/// The name of the SQLite engine's thread (see [`Writer`]).
-pub const ENGINE_THREAD: &str = "sqlite-engine";
-
-/// The name of the SQLite thread of the checkpoints' connection (see [`checkpoints`]).
-pub const CHECKPOINT_THREAD: &str = "sqlite-checkpnt";
-
-/// How [`Store::open_with`] sets up the store.
-#[derive(Debug, Clone, Default)]
-pub struct StoreOptions {
-    /// SQLite only: scheduling hints ([`crate::sched`]) for the two SQLite threads the hot path waits on. The
-    /// engine's thread gets `SCHED_OTHER` with this time slice; the checkpoints' thread, which holds the write
-    /// lock for its last pass, gets `SCHED_OTHER` with the default slice. (Each connection is opened from a
-    /// thread set that way, and SQLite's thread for it inherits the setting.) `None`: both inherit whatever
-    /// the opening thread has.
-    pub engine_slice: Option<Duration>,
-}
-
-/// Opens a connection from a new thread set to `SCHED_OTHER`, with a custom time `slice` or the default one:
-/// SQLite's worker thread for the connection is created by the thread that first polls the connection future,
-/// and inherits its scheduling attributes. If the hint cannot be set (not Linux), the connection is opened all
-/// the same.
-async fn connect_on_thread(
-    opts: sqlx::sqlite::SqliteConnectOptions,
-    slice: Option<Duration>,
-) -> Result<SqliteConnection> {
-    use sqlx::ConnectOptions as _;
-    let handle = tokio::runtime::Handle::current();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("sqlite-opener".into())
-        .spawn(move || {
-            let hint = match slice {
-                Some(slice) => crate::sched::latency_current_thread(slice),
-                None => crate::sched::default_current_thread(),
-            };
-            if let Err(e) = hint {
-                tracing::info!("SQLite thread keeps the default scheduling: {e}");
-            }
-            let _ = tx.send(handle.block_on(opts.connect()));
-        })
-        .map_err(sqlx::Error::Io)?;
-    Ok(rx.await.map_err(|_| sqlx::Error::WorkerCrashed)??)
 }
 
 type Job = (WriteOp, tokio::sync::oneshot::Sender<Result<WriteOut>>);
@@ -2439,14 +2376,7 @@ mod tests {
         // the WAL's frame count (a PASSIVE pass of our own, harmless) for up to 10 s, until it started over
         // three times.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut conn = {
-            use sqlx::ConnectOptions as _;
-            sqlx::sqlite::SqliteConnectOptions::from_str(&sqlite_url(&dir))
-                .unwrap()
-                .connect()
-                .await
-                .unwrap()
-        };
+        let mut conn = store.pool.acquire().await.unwrap();
         let (mut last, mut peak, mut restarts) = (0i64, 0i64, 0);
         let started = std::time::Instant::now();
         while started.elapsed() < Duration::from_secs(10) && restarts < 3 {

@@ -66,14 +66,20 @@ struct Args {
     split: bool,
     /// Seconds at the start of the load that are not counted: flows due in them run, but are left out of the
     /// flow count, the latencies and the CPU times (part of `--seconds`). Not with `--split`.
-    #[arg(long, default_value_t = 0.0, conflicts_with = "split")]
-    warmup: f64,
+    #[arg(long, default_value = "0", value_parser = parse_warmup, conflicts_with = "split")]
+    warmup: Duration,
     /// Threads of the load generator's runtime.
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// Port (loopback).
     #[arg(long, default_value_t = 18080)]
     port: u16,
+}
+
+/// `--warmup`: a finite, non-negative number of seconds.
+fn parse_warmup(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| "a finite, non-negative number of seconds".into())
 }
 
 const RP: &str = "http://127.0.0.1:8081/callback";
@@ -391,9 +397,7 @@ async fn run(args: Args) {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let stop_at = started + Duration::from_secs(args.seconds);
-    let warmup = Duration::try_from_secs_f64(args.warmup)
-        .unwrap_or_default()
-        .min(Duration::from_secs(args.seconds));
+    let warmup = args.warmup.min(Duration::from_secs(args.seconds));
     let counted_from = started + warmup;
     // The CPU times of the counted part: read again when the warm-up ends.
     let cpu_at_start = if warmup.is_zero() {
@@ -683,4 +687,31 @@ async fn split_phases(args: &Args, addr: SocketAddr, cookie: &str) {
     )
     .await;
     report("userinfo", &mut lat, errors, elapsed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warmup_takes_non_negative_seconds_only() {
+        assert_eq!(parse_warmup("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_warmup("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_warmup("0"), Ok(Duration::ZERO));
+        for bad in ["-1", "NaN", "inf", "", "3s"] {
+            assert!(parse_warmup(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn warmup_and_split_do_not_go_together() {
+        assert!(Args::try_parse_from(["provider-load", "--warmup", "3", "--split"]).is_err());
+        assert!(Args::try_parse_from(["provider-load", "--warmup", "-1"]).is_err());
+        let a = Args::try_parse_from(["provider-load", "--warmup", "2.5"]).unwrap();
+        assert_eq!(a.warmup, Duration::from_millis(2500));
+        assert_eq!(
+            Args::try_parse_from(["provider-load"]).unwrap().warmup,
+            Duration::ZERO
+        );
+    }
 }

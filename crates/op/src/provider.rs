@@ -26,6 +26,7 @@ use crate::clients::Client;
 use crate::config::Config;
 use crate::keys::{KeyRing, SIGNING_ALGS};
 use crate::login::{LoginMethod, LoginPage, PasswordLogin};
+use crate::sealing::{CodeContents, CodeSealer};
 use crate::store::{
     CodeGrant, CodeRow, CodeTokens, Consumed, GrantRow, PendingRow, SessionRow, Store, StoreError,
     TokenKey, UserRow,
@@ -61,6 +62,7 @@ pub struct Provider {
     scope_claims: ScopeClaims,
     pairwise: PairwiseSecret,
     sealer: crate::sealing::SecretSealer,
+    codes: crate::sealing::CodeSealer,
     metadata: String,
     /// Parsed clients, each kept for [`CLIENT_CACHE_SECS`] (registration changes made on another node or by the
     /// admin command reach this node within that time).
@@ -112,6 +114,7 @@ impl Provider {
         let pairwise = PairwiseSecret::new(1, &secret)
             .map_err(|e| StoreError::Corrupt(format!("pairwise secret: {e}")))?;
         let sealer = crate::sealing::SecretSealer::load(&store).await?;
+        let codes = crate::sealing::CodeSealer::load(&store).await?;
         let metadata = metadata(&cfg, tls.is_some(), login.acr()).to_string();
         Ok(Arc::new(Provider {
             scope_claims: cfg.scope_claims(),
@@ -120,11 +123,18 @@ impl Provider {
             keys: RwLock::new(Arc::new(keys)),
             pairwise,
             sealer,
+            codes,
             metadata,
             clients: RwLock::new(std::collections::HashMap::new()),
             tls,
             login,
         }))
+    }
+
+    /// The grant id a sealed authorization code carries, if `code` is one this provider issued (it opens
+    /// under this database's code key): the grant is stored under that id when the code is redeemed.
+    pub fn sealed_code_grant(&self, code: &str) -> Option<String> {
+        self.codes.open(code).map(|c| c.grant_id)
     }
 
     /// Reloads signing keys from the store (after `keys rotate` on any node).
@@ -868,27 +878,57 @@ async fn issue_authorization(
             .map(|c| c.method().as_str().to_owned()),
         expires_at: t + p.cfg.code_lifetime as i64,
     });
-    let code_hash = code.as_deref().map(|c| TokenKey::of(c).key);
+    // A code without an access token beside it carries its grant, sealed: nothing is written until it is
+    // redeemed. (With an access token the grant must exist now; an oversized grant is stored too.)
+    let sealed = code_row
+        .as_ref()
+        .filter(|_| access.is_none())
+        .and_then(|c| {
+            p.codes.seal(&CodeContents {
+                grant_id: grant_id.clone(),
+                client_id: client.id.clone(),
+                user_id: user.id.clone(),
+                scope: grant.scope.clone(),
+                claims: grant.claims.clone(),
+                auth_time: session.auth_time,
+                nonce: grant.nonce.clone(),
+                sid: session.sid.clone(),
+                redirect_uri: v.redirect_uri.clone(),
+                code_challenge: c
+                    .code_challenge
+                    .clone()
+                    .zip(c.code_challenge_method.clone()),
+                expires_at: c.expires_at,
+            })
+        });
+    let stateless = sealed.is_some();
+    let code = sealed.or(code);
+    let code_hash = code
+        .as_deref()
+        .filter(|_| !stateless)
+        .map(|c| TokenKey::of(c).key);
     let at_hash = access.as_deref().map(|a| TokenKey::of(a).key);
     let scope_text = req.scope.to_string();
-    p.store
-        .issue(
-            &grant,
-            code_hash.as_deref().zip(code_row.as_ref()),
-            at_hash.as_deref().map(|h| {
-                (
-                    h,
-                    scope_text.as_str(),
-                    t + p.cfg.access_token_lifetime as i64,
-                    // Front-channel tokens cannot be bound (RFC 8705 §6.4).
-                    None,
-                )
-            }),
-            None,
-            t,
-        )
-        .await
-        .map_err(db)?;
+    if !stateless {
+        p.store
+            .issue(
+                &grant,
+                code_hash.as_deref().zip(code_row.as_ref()),
+                at_hash.as_deref().map(|h| {
+                    (
+                        h,
+                        scope_text.as_str(),
+                        t + p.cfg.access_token_lifetime as i64,
+                        // Front-channel tokens cannot be bound (RFC 8705 §6.4).
+                        None,
+                    )
+                }),
+                None,
+                t,
+            )
+            .await
+            .map_err(db)?;
+    }
     let id_token = if rt.has_id_token() {
         Some(
             p.id_token(
@@ -1346,12 +1386,19 @@ async fn token_inner(
             // trip to the database); they are handed out only if every check below passes, and revoked with
             // the grant if one fails.
             let tokens = NewTokens::for_client(p, &client, t, cnf.as_deref());
-            let row = match p
-                .store
-                .consume_code_and_store(&TokenKey::of(&code), &tokens.stored)
-                .await
-                .map_err(db)?
-            {
+            let consumed = if CodeSealer::is_sealed(&code) {
+                // Only this provider's database key opens it; a code that does not open was never issued.
+                let Some(c) = p.codes.open(&code) else {
+                    return Err(oerr(OidcError::InvalidGrant("unknown code")));
+                };
+                redeem_sealed(p, c, &tokens, t).await?
+            } else {
+                p.store
+                    .consume_code_and_store(&TokenKey::of(&code), &tokens.stored)
+                    .await
+                    .map_err(db)?
+            };
+            let row = match consumed {
                 Consumed::Fresh(r) => r,
                 Consumed::Replayed(grant_id) => {
                     // A code used twice: revoke everything issued from it (RFC 6749 §4.1.2).
@@ -1494,6 +1541,53 @@ async fn token_inner(
             Ok(web::json_response(StatusCode::OK, &body, true))
         }
     }
+}
+
+/// Redeems an opened sealed code: its grant and `tokens` are stored unless the code was redeemed before. The
+/// answer has the shape of a stored code's consumption, so both kinds go through the same checks.
+async fn redeem_sealed(
+    p: &Provider,
+    c: CodeContents,
+    tokens: &NewTokens,
+    t: i64,
+) -> HttpResult<Consumed<CodeGrant>> {
+    let grant = GrantRow {
+        id: c.grant_id,
+        client_id: c.client_id,
+        user_id: Some(c.user_id),
+        scope: c.scope,
+        claims: c.claims,
+        auth_time: Some(c.auth_time),
+        nonce: c.nonce,
+        sid: Some(c.sid),
+        cnf: None,
+        revoked: false,
+    };
+    let redeemed = p
+        .store
+        .redeem_sealed_code(&grant, &tokens.stored, t)
+        .await
+        .map_err(db)?;
+    Ok(match redeemed {
+        Consumed::Fresh(user) => {
+            let (code_challenge, code_challenge_method) = c.code_challenge.unzip();
+            Consumed::Fresh(CodeGrant {
+                code: CodeRow {
+                    grant_id: grant.id.clone(),
+                    client_id: grant.client_id.clone(),
+                    redirect_uri: Some(c.redirect_uri),
+                    code_challenge,
+                    code_challenge_method,
+                    expires_at: c.expires_at,
+                },
+                grant: Some(grant),
+                user,
+                tokens_stored: true,
+            })
+        }
+        Consumed::Replayed(g) => Consumed::Replayed(g),
+        Consumed::Unknown => Consumed::Unknown,
+    })
 }
 
 /// A code's checks at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6): the client it was issued to, the

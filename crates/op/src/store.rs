@@ -1062,6 +1062,77 @@ impl Store {
         self.consume(key, Some(tokens)).await
     }
 
+    /// Redeems a sealed code ([`crate::sealing::CodeSealer`]): stores `grant` (the grant the code carries,
+    /// under the id sealed in it) and `tokens` on it, in one transaction, unless a grant with that id exists
+    /// already — then the code was redeemed before and this is a replay ([`Consumed::Replayed`] with the grant
+    /// id; nothing is stored). [`Consumed::Fresh`] carries the grant's user, read in the same round trip; the
+    /// tokens were stored. Never [`Consumed::Unknown`]: the sealed code itself proves it was issued.
+    ///
+    /// As with [`Store::consume_code_and_store`], the caller checks the code afterwards (client, redirect
+    /// URI, PKCE, expiry) and revokes the grant if it refuses.
+    pub async fn redeem_sealed_code(
+        &self,
+        grant: &GrantRow,
+        tokens: &CodeTokens,
+        now: i64,
+    ) -> Result<Consumed<Option<UserRow>>> {
+        if let Some(w) = &self.writer {
+            let op = WriteOp::RedeemCode {
+                grant: Box::new(grant.clone()),
+                tokens: tokens.clone(),
+                now,
+            };
+            return match w.submit(op).await? {
+                WriteOut::Redeemed(c) => Ok(c),
+                _ => Err(StoreError::Corrupt("engine answered the wrong kind".into())),
+            };
+        }
+        let _w = self.write().await;
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&grant.id)
+        .bind(&grant.client_id)
+        .bind(&grant.user_id)
+        .bind(&grant.scope)
+        .bind(&grant.claims)
+        .bind(grant.auth_time)
+        .bind(&grant.nonce)
+        .bind(&grant.sid)
+        .bind(&grant.cnf)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await?;
+            return Ok(Consumed::Replayed(grant.id.clone()));
+        }
+        insert_tokens(
+            &mut tx,
+            &grant.id,
+            Some((
+                &tokens.access_key,
+                &grant.scope,
+                tokens.access_expires_at,
+                tokens.cnf.as_deref(),
+            )),
+            tokens
+                .refresh
+                .as_ref()
+                .map(|(k, e)| (k.as_str(), grant.scope.as_str(), *e)),
+        )
+        .await?;
+        let user = match &grant.user_id {
+            Some(id) => user_on(&mut tx, id).await?,
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(Consumed::Fresh(user))
+    }
+
     async fn consume(
         &self,
         key: &TokenKey,
@@ -1497,6 +1568,21 @@ fn code_from(r: &impl Cols) -> Result<CodeRow> {
 /// A grant and its user (none for client credentials, or a removed user).
 pub type GrantWithUser = (GrantRow, Option<UserRow>);
 
+fn user_on<'a>(
+    conn: &'a mut AnyConnection,
+    id: &'a str,
+) -> futures_core::future::BoxFuture<'a, Result<Option<UserRow>>> {
+    Box::pin(async move {
+        sqlx::query("SELECT id, username, password_hash, claims FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(Store::user_from)
+            .transpose()
+    })
+}
+
 fn grant_with_user_on<'a>(
     conn: &'a mut AnyConnection,
     id: &'a str,
@@ -1532,6 +1618,11 @@ enum WriteOp {
         key: TokenKey,
         tokens: Option<CodeTokens>,
     },
+    RedeemCode {
+        grant: Box<GrantRow>,
+        tokens: CodeTokens,
+        now: i64,
+    },
     ReadSession {
         id_hash: String,
         client_id: String,
@@ -1555,6 +1646,7 @@ impl WriteOp {
 enum WriteOut {
     Unit,
     Code(Consumed<CodeGrant>),
+    Redeemed(Consumed<Option<UserRow>>),
     Session(Option<SessionContext>),
     Access(Option<AccessTokenRow>),
 }
@@ -1565,6 +1657,8 @@ const PART_PRESENTED: &str = "presented";
 const PART_SESSION: &str = "session";
 const PART_CONSENT: &str = "consent";
 const PART_ACCESS: &str = "access";
+const PART_REDEEMED: &str = "redeemed";
+const PART_USER: &str = "user";
 
 /// The reads shared by both engine scripts, each list passed as one JSON array parameter: sessions (with their
 /// users) by id hash, the consents of those sessions' users, and access tokens of unrevoked grants (with the
@@ -1585,19 +1679,35 @@ fn read_statements() -> String {
 
 /// The engine's script for a batch that writes: one statement text whatever the batch holds (each list is
 /// one JSON array parameter, read with `json_each`), so it is prepared once per connection and a whole batch
-/// is one round trip to the SQLite worker thread. Parameters, in order: grants, codes, access tokens,
+/// is one round trip to the SQLite worker thread. Parameters, in order: the redeemed sealed codes' tokens
+/// (twice; rows of grant id, access key, scope, access expiry, cnf, refresh key, refresh expiry), their
+/// grants (rows in the column order of the grants below), their users' ids, then grants, codes, access tokens,
 /// refresh tokens (arrays of rows, each row an array in column order), the tokens to store with consumed
 /// codes (twice; rows of code key, access key, access expiry, cnf, refresh key, refresh expiry), the
 /// presented codes' keys (twice), the sessions' id hashes (twice), the access tokens' keys.
 ///
 /// The tokens of a consumed code are inserted just before the `UPDATE` that consumes it, on the same
 /// condition (`used = 0`, in the same write transaction): exactly the codes this batch marks used get them,
-/// and only if their grant exists and is not revoked.
+/// and only if their grant exists and is not revoked. Likewise the tokens of a redeemed sealed code go in just
+/// before its grant, on the condition that makes the grant's insert succeed (no grant with its id yet): a
+/// replay stores nothing. Each grant id is in a batch at most once (see [`apply_batch`]).
 fn write_script() -> &'static str {
     static SCRIPT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SCRIPT.get_or_init(|| {
         format!(
             "BEGIN IMMEDIATE;
+             INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) \
+             SELECT t.value->>1, t.value->>0, t.value->>2, t.value->>3, t.value->>4 FROM json_each(?) t \
+             WHERE NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = t.value->>0);
+             INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
+             SELECT t.value->>5, t.value->>0, t.value->>2, t.value->>6, 0 FROM json_each(?) t \
+             WHERE t.value->>5 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = t.value->>0);
+             INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
+             created_at) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
+             value->>7, value->>8, 0, value->>9 FROM json_each(?) WHERE true ON CONFLICT (id) DO NOTHING \
+             RETURNING '{PART_REDEEMED}' AS part, id;
+             SELECT '{PART_USER}' AS part, {JOINED_USER_COLUMNS} FROM users u \
+             WHERE u.id IN (SELECT value FROM json_each(?));
              INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
              created_at) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
              value->>7, value->>8, 0, value->>9 FROM json_each(?);
@@ -1664,8 +1774,45 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
     let mut code_tokens = Vec::new();
     let mut session_reads: Vec<&str> = Vec::new();
     let mut access_reads: Vec<&str> = Vec::new();
+    // Sealed codes: the first redemption of each grant id in the batch goes to the database; any later one
+    // is a replay without asking.
+    let mut redeemers = std::collections::HashSet::new();
+    let mut redeem_tokens = Vec::new();
+    let mut redeem_grants = Vec::new();
+    let mut redeem_users: Vec<&str> = Vec::new();
     for op in ops {
         match op {
+            WriteOp::RedeemCode {
+                grant: g,
+                tokens: t,
+                now,
+            } => {
+                if !redeemers.insert(g.id.as_str()) {
+                    continue;
+                }
+                redeem_tokens.push((
+                    &g.id,
+                    &t.access_key,
+                    &g.scope,
+                    t.access_expires_at,
+                    &t.cnf,
+                    t.refresh.as_ref().map(|r| r.0.as_str()),
+                    t.refresh.as_ref().map(|r| r.1),
+                ));
+                redeem_grants.push((
+                    &g.id,
+                    &g.client_id,
+                    &g.user_id,
+                    &g.scope,
+                    &g.claims,
+                    g.auth_time,
+                    &g.nonce,
+                    &g.sid,
+                    &g.cnf,
+                    *now,
+                ));
+                redeem_users.extend(g.user_id.as_deref());
+            }
             WriteOp::Issue {
                 grant: g,
                 code,
@@ -1742,7 +1889,12 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
     let q = if ops.iter().any(WriteOp::writes) {
         let consume_json = key_list(consume)?;
         let code_tokens_json = json_rows(&code_tokens)?;
+        let redeem_tokens_json = json_rows(&redeem_tokens)?;
         sqlx::query(write_script())
+            .bind(redeem_tokens_json.clone())
+            .bind(redeem_tokens_json)
+            .bind(json_rows(&redeem_grants)?)
+            .bind(key_list(redeem_users)?)
             .bind(json_rows(&grants)?)
             .bind(json_rows(&codes)?)
             .bind(json_rows(&access)?)
@@ -1768,6 +1920,8 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
     let mut sessions = std::collections::HashMap::new();
     let mut consents = std::collections::HashMap::new();
     let mut tokens_read = std::collections::HashMap::new();
+    let mut redeemed = std::collections::HashSet::new();
+    let mut users = std::collections::HashMap::new();
     {
         use futures_util::TryStreamExt as _;
         let mut rows = sqlx::Executor::fetch_many(&mut *conn, q);
@@ -1796,6 +1950,14 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
                     };
                     let id_hash: String = r.try_get("id_hash")?;
                     sessions.insert(id_hash, (s, joined_user(&r)?));
+                }
+                PART_REDEEMED => {
+                    redeemed.insert(r.try_get::<String, _>("id")?);
+                }
+                PART_USER => {
+                    if let Some(u) = joined_user(&r)? {
+                        users.insert(u.id.clone(), u);
+                    }
                 }
                 PART_CONSENT => {
                     consents.insert(
@@ -1833,6 +1995,14 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
     for op in ops {
         out.push(match op {
             WriteOp::Issue { .. } | WriteOp::AddTokens { .. } => WriteOut::Unit,
+            // `remove`: a second redemption of the same grant id in this batch is a replay.
+            WriteOp::RedeemCode { grant, .. } => {
+                WriteOut::Redeemed(if redeemed.remove(&grant.id) {
+                    Consumed::Fresh(grant.user_id.as_deref().and_then(|u| users.get(u)).cloned())
+                } else {
+                    Consumed::Replayed(grant.id.clone())
+                })
+            }
             WriteOp::ReadSession {
                 id_hash,
                 client_id,

@@ -945,6 +945,252 @@ mod cases {
         );
     }
 
+    /// A code issued without an access token is sealed: it carries its grant, nothing is stored until it is
+    /// redeemed, and then its grant is stored under the id it carries. A code that does not open under this
+    /// database's key (tampered, or sealed under another key) is refused and stores nothing. Responses with an
+    /// access token, and grants too big to seal, keep stored codes; both kinds redeem once.
+    pub async fn sealed_codes_store_their_grant_when_redeemed(op: &Op) {
+        let store = &op.provider.store;
+        let mut b = Browser::default();
+        let req = AuthReq::new("public", "code", "openid");
+        let step = b.authorize(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        let code = cb["code"].clone();
+        assert!(code.starts_with("c1."), "{code}");
+        let grant_id = op.provider.sealed_code_grant(&code).expect("opens");
+        assert!(
+            store.grant(&grant_id).await.unwrap().is_none(),
+            "nothing stored before the redemption"
+        );
+
+        // Tampered: every position of the sealed part changed in turn is refused, and stores nothing.
+        let body = &code[3..];
+        for i in [0, body.len() / 3, body.len() / 2, body.len() - 2] {
+            let mut bytes = body.as_bytes().to_vec();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let bad = format!("c1.{}", String::from_utf8(bytes).unwrap());
+            let (s, err) = redeem(op, &bad, req.verifier.as_str()).await;
+            assert_eq!(
+                (s, err["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+                "position {i}"
+            );
+        }
+        // The same contents sealed under another key: refused.
+        let other = portcullis_op::sealing::CodeSealer::from_key(&[9; 32]).unwrap();
+        let mut contents = sample_contents(&grant_id);
+        contents.user_id = store.user_by_name("alice").await.unwrap().unwrap().id;
+        contents.code_challenge = Some((
+            portcullis_pkce::CodeChallenge::s256(&req.verifier)
+                .as_str()
+                .to_owned(),
+            "S256".into(),
+        ));
+        let foreign = other.seal(&contents).unwrap();
+        let (s, err) = redeem(op, &foreign, req.verifier.as_str()).await;
+        assert_eq!(
+            (s, err["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        // Truncated, and a stored-looking prefix with garbage: refused.
+        for bad in [&code[..code.len() - 4], "c1.", "c1.!!!!"] {
+            let (s, err) = redeem(op, bad, req.verifier.as_str()).await;
+            assert_eq!(
+                (s, err["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+                "{bad}"
+            );
+        }
+        assert!(store.grant(&grant_id).await.unwrap().is_none());
+
+        // The real one redeems; its grant is stored now, live, with the request's nonce.
+        let (s, tokens) = redeem(op, &code, req.verifier.as_str()).await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        let grant = store.grant(&grant_id).await.unwrap().expect("stored");
+        assert!(!grant.revoked);
+        assert_eq!(grant.client_id, "public");
+        assert_eq!(grant.nonce.as_deref(), Some(req.nonce.as_str()));
+        let at = tokens["access_token"].as_str().unwrap();
+        assert_eq!(userinfo(op, at).await.0, StatusCode::OK);
+        // Once.
+        let (s, _) = redeem(op, &code, req.verifier.as_str()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(store.grant(&grant_id).await.unwrap().unwrap().revoked);
+        assert_eq!(userinfo(op, at).await.0, StatusCode::UNAUTHORIZED);
+
+        // With an access token beside the code (hybrid): a stored code, redeemed once.
+        let req = AuthReq::new("public", "code token", "openid");
+        let step = b.authorize(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        assert!(!cb["code"].starts_with("c1."), "{}", cb["code"]);
+        assert!(op.provider.sealed_code_grant(&cb["code"]).is_none());
+        assert_eq!(
+            redeem(op, &cb["code"], req.verifier.as_str()).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            redeem(op, &cb["code"], req.verifier.as_str()).await.0,
+            StatusCode::BAD_REQUEST
+        );
+
+        // A grant too big to seal (a long `claims` request): a stored code, redeemed once.
+        let claims = format!("{{\"userinfo\":{{\"{}\":null}}}}", "x".repeat(3000));
+        let req = AuthReq::new("public", "code", "openid").set("claims", &claims);
+        let step = b.authorize(op, &req.query()).await;
+        let cb = b.complete(op, step, "alice").await.redirect();
+        assert!(!cb["code"].starts_with("c1."), "{}", cb["code"]);
+        assert_eq!(
+            redeem(op, &cb["code"], req.verifier.as_str()).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            redeem(op, &cb["code"], req.verifier.as_str()).await.0,
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    fn sample_contents(grant_id: &str) -> portcullis_op::sealing::CodeContents {
+        portcullis_op::sealing::CodeContents {
+            grant_id: grant_id.into(),
+            client_id: "public".into(),
+            user_id: String::new(),
+            scope: "openid".into(),
+            claims: None,
+            auth_time: portcullis_op::now(),
+            nonce: None,
+            sid: "sid".into(),
+            redirect_uri: RP.into(),
+            code_challenge: None,
+            expires_at: portcullis_op::now() + 60,
+        }
+    }
+
+    /// The store's side of sealed codes: the first redemption stores the grant and the tokens, any later one
+    /// (or a concurrent one: exactly one of eight wins) is a replay that stores nothing.
+    pub async fn sealed_code_redemption_stores_once(op: &Op) {
+        use portcullis_op::store::{CodeTokens, Consumed, GrantRow, TokenKey};
+        let store = &op.provider.store;
+        let alice = store.user_by_name("alice").await.unwrap().unwrap();
+        let now = portcullis_op::now();
+        let grant = || GrantRow {
+            id: portcullis_op::time_ordered_id(),
+            client_id: "public".into(),
+            user_id: Some(alice.id.clone()),
+            scope: "openid email".into(),
+            claims: None,
+            auth_time: Some(now),
+            nonce: Some("n".into()),
+            sid: Some("s".into()),
+            cnf: None,
+            revoked: false,
+        };
+        let tokens = |refresh: bool| {
+            let (at, rt) = (portcullis_op::new_token(), portcullis_op::new_token());
+            let (ka, kr) = (TokenKey::of(&at), TokenKey::of(&rt));
+            let stored = CodeTokens {
+                access_key: ka.key.clone(),
+                access_expires_at: now + 600,
+                cnf: Some("thumbprint".into()),
+                refresh: refresh.then(|| (kr.key.clone(), now + 6000)),
+            };
+            (stored, ka, kr)
+        };
+        let g = grant();
+        let (t1, ka1, kr1) = tokens(true);
+        let Consumed::Fresh(user) = store.redeem_sealed_code(&g, &t1, now).await.unwrap() else {
+            panic!("first redemption");
+        };
+        assert_eq!(user.map(|u| u.id), Some(alice.id.clone()));
+        let stored = store.grant(&g.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                stored.scope.as_str(),
+                stored.nonce.as_deref(),
+                stored.revoked
+            ),
+            ("openid email", Some("n"), false)
+        );
+        let a = store
+            .access_token(&ka1, now)
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(
+            (
+                a.scope.as_str(),
+                a.cnf.as_deref(),
+                a.expires_at,
+                a.grant.id.as_str()
+            ),
+            ("openid email", Some("thumbprint"), now + 600, g.id.as_str())
+        );
+        assert!(
+            store
+                .refresh_token_grant(&kr1, now)
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        // Again: a replay, nothing stored.
+        let (t2, ka2, kr2) = tokens(true);
+        assert!(matches!(
+            store.redeem_sealed_code(&g, &t2, now).await.unwrap(),
+            Consumed::Replayed(id) if id == g.id
+        ));
+        assert!(store.access_token(&ka2, now).await.unwrap().is_none());
+        assert!(
+            store
+                .refresh_token_grant(&kr2, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Without a refresh token: only the access token.
+        let g2 = grant();
+        let (t3, ka3, kr3) = tokens(false);
+        assert!(matches!(
+            store.redeem_sealed_code(&g2, &t3, now).await.unwrap(),
+            Consumed::Fresh(Some(_))
+        ));
+        assert!(store.access_token(&ka3, now).await.unwrap().is_some());
+        assert!(
+            store
+                .refresh_token_grant(&kr3, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Eight redemptions of one code at once: exactly one wins, only its tokens exist.
+        let g3 = grant();
+        let attempts: Vec<_> = (0..8).map(|_| tokens(true)).collect();
+        let results = join_all(
+            attempts
+                .iter()
+                .map(|(t, _, _)| store.redeem_sealed_code(&g3, t, now)),
+        )
+        .await;
+        let mut winners = 0;
+        for (r, (_, ka, kr)) in results.into_iter().zip(&attempts) {
+            let stored_a = store.access_token(ka, now).await.unwrap().is_some();
+            let stored_r = store.refresh_token_grant(kr, now).await.unwrap().is_some();
+            match r.unwrap() {
+                Consumed::Fresh(_) => {
+                    winners += 1;
+                    assert!(stored_a && stored_r, "the winner's tokens are stored");
+                }
+                Consumed::Replayed(id) => {
+                    assert_eq!(id, g3.id);
+                    assert!(!stored_a && !stored_r, "a replay's tokens are not");
+                }
+                Consumed::Unknown => panic!("never unknown"),
+            }
+        }
+        assert_eq!(winners, 1, "exactly one redemption wins");
+    }
+
     /// The code is bound to the client, the redirect URI and the PKCE challenge.
     pub async fn oidcc_code_bound_to_client_redirect_and_pkce(op: &Op) {
         let mut b = Browser::default();
@@ -1028,14 +1274,23 @@ mod cases {
 
     /// A refused redemption consumed the code, and its grant (with the tokens stored along with the
     /// consumption) is revoked.
+    /// (A sealed code is consumed when a grant exists under the id it carries.)
     async fn assert_refusal_revoked_grant(op: &Op, code: &str, what: &str) {
-        let key = portcullis_op::store::TokenKey::of(code);
-        let portcullis_op::store::Consumed::Replayed(grant_id) =
-            op.provider.store.consume_code(&key).await.unwrap()
-        else {
+        let grant_id = match op.provider.sealed_code_grant(code) {
+            Some(g) => g,
+            None => {
+                let key = portcullis_op::store::TokenKey::of(code);
+                let portcullis_op::store::Consumed::Replayed(grant_id) =
+                    op.provider.store.consume_code(&key).await.unwrap()
+                else {
+                    panic!("the refused code was consumed ({what})");
+                };
+                grant_id
+            }
+        };
+        let Some(grant) = op.provider.store.grant(&grant_id).await.unwrap() else {
             panic!("the refused code was consumed ({what})");
         };
-        let grant = op.provider.store.grant(&grant_id).await.unwrap().unwrap();
         assert!(
             grant.revoked,
             "{what}: the refused redemption revoked the grant"
@@ -2703,6 +2958,8 @@ every_case!(
     expired_rows_are_purged,
     stored_values_round_trip_exactly,
     code_tokens_stored_only_with_a_fresh_code,
+    sealed_codes_store_their_grant_when_redeemed,
+    sealed_code_redemption_stores_once,
     oidcc_code_bound_to_client_redirect_and_pkce,
     oidcc_nonce_required_for_implicit_and_hybrid,
     oidcc_response_type_missing,

@@ -1660,90 +1660,160 @@ const PART_ACCESS: &str = "access";
 const PART_REDEEMED: &str = "redeemed";
 const PART_USER: &str = "user";
 
-/// The reads shared by both engine scripts, each list passed as one JSON array parameter: sessions (with their
-/// users) by id hash, the consents of those sessions' users, and access tokens of unrevoked grants (with the
-/// grants' users) by stored key.
-fn read_statements() -> String {
-    format!(
-        "SELECT '{PART_SESSION}' AS part, s.id_hash, s.sid, s.user_id, s.auth_time, s.expires_at, \
-         {JOINED_USER_COLUMNS} FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
-         WHERE s.id_hash IN (SELECT value FROM json_each(?));
-         SELECT '{PART_CONSENT}' AS part, user_id, client_id, scope FROM consents WHERE user_id IN \
-         (SELECT user_id FROM sessions WHERE id_hash IN (SELECT value FROM json_each(?)));
-         SELECT '{PART_ACCESS}' AS part, {GRANT_COLUMNS}, a.hash AS token_hash, a.scope AS token_scope, \
-         a.expires_at AS token_exp, a.cnf AS token_cnf, {JOINED_USER_COLUMNS} \
-         FROM access_tokens a JOIN grants g ON g.id = a.grant_id LEFT JOIN users u ON u.id = g.user_id \
-         WHERE a.hash IN (SELECT value FROM json_each(?)) AND g.revoked = 0;"
-    )
-}
-
-/// The engine's script for a batch that writes: one statement text whatever the batch holds (each list is
-/// one JSON array parameter, read with `json_each`), so it is prepared once per connection and a whole batch
-/// is one round trip to the SQLite worker thread. Parameters, in order: the redeemed sealed codes' tokens
-/// (twice; rows of grant id, access key, scope, access expiry, cnf, refresh key, refresh expiry), their
-/// grants (rows in the column order of the grants below), their users' ids, then grants, codes, access tokens,
-/// refresh tokens (arrays of rows, each row an array in column order), the tokens to store with consumed
-/// codes (twice; rows of code key, access key, access expiry, cnf, refresh key, refresh expiry), the
-/// presented codes' keys (twice), the sessions' id hashes (twice), the access tokens' keys.
+/// The parts an engine script is made of, as bits of a mask: a batch's script holds only the parts its
+/// operations need (an empty statement still opens its cursors, and a batch runs a few hundred microseconds
+/// apart from the next). In script order, each with its JSON array parameters:
+/// - [`P_REDEEM`]: redeemed sealed codes. Their tokens (twice; rows of grant id, access key, scope, access
+///   expiry, cnf, refresh key, refresh expiry), their grants (rows in the grants' column order), their
+///   users' ids.
+/// - [`P_GRANTS`], [`P_CODES`], [`P_ACCESS`], [`P_REFRESH`]: rows to insert, each an array in column order.
+/// - [`P_CODE_TOKENS`]: the tokens to store with consumed codes (twice; rows of code key, access key, access
+///   expiry, cnf, refresh key, refresh expiry). Always with [`P_CONSUME`].
+/// - [`P_CONSUME`]: the presented codes' keys (twice: the `UPDATE` that consumes them and the read of their
+///   grants and users).
+/// - [`P_SESSIONS`]: sessions (with their users) and their users' consents, by id hash (twice).
+/// - [`P_ACCESS_READ`]: access tokens of unrevoked grants (with the grants' users), by stored key.
 ///
 /// The tokens of a consumed code are inserted just before the `UPDATE` that consumes it, on the same
 /// condition (`used = 0`, in the same write transaction): exactly the codes this batch marks used get them,
 /// and only if their grant exists and is not revoked. Likewise the tokens of a redeemed sealed code go in just
 /// before its grant, on the condition that makes the grant's insert succeed (no grant with its id yet): a
 /// replay stores nothing. Each grant id is in a batch at most once (see [`apply_batch`]).
-fn write_script() -> &'static str {
-    static SCRIPT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SCRIPT.get_or_init(|| {
-        format!(
-            "BEGIN IMMEDIATE;
-             INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) \
-             SELECT t.value->>1, t.value->>0, t.value->>2, t.value->>3, t.value->>4 FROM json_each(?) t \
-             WHERE NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = t.value->>0);
-             INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
-             SELECT t.value->>5, t.value->>0, t.value->>2, t.value->>6, 0 FROM json_each(?) t \
-             WHERE t.value->>5 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = t.value->>0);
-             INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
-             created_at) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
-             value->>7, value->>8, 0, value->>9 FROM json_each(?) WHERE true ON CONFLICT (id) DO NOTHING \
-             RETURNING '{PART_REDEEMED}' AS part, id;
-             SELECT '{PART_USER}' AS part, {JOINED_USER_COLUMNS} FROM users u \
-             WHERE u.id IN (SELECT value FROM json_each(?));
-             INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
-             created_at) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
-             value->>7, value->>8, 0, value->>9 FROM json_each(?);
-             INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, \
-             expires_at, used) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, \
-             value->>6, 0 FROM json_each(?);
-             INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) \
-             SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?);
-             INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
-             SELECT value->>0, value->>1, value->>2, value->>3, 0 FROM json_each(?);
-             INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) \
-             SELECT t.value->>1, c.grant_id, g.scope, t.value->>2, t.value->>3 FROM json_each(?) t \
-             CROSS JOIN codes c ON c.hash = t.value->>0 CROSS JOIN grants g ON g.id = c.grant_id \
-             WHERE c.used = 0 AND g.revoked = 0;
-             INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
-             SELECT t.value->>4, c.grant_id, g.scope, t.value->>5, 0 FROM json_each(?) t \
-             CROSS JOIN codes c ON c.hash = t.value->>0 CROSS JOIN grants g ON g.id = c.grant_id \
-             WHERE t.value->>4 IS NOT NULL AND c.used = 0 AND g.revoked = 0;
-             UPDATE codes SET used = 1 WHERE used = 0 AND hash IN (SELECT value FROM json_each(?)) \
-             RETURNING '{PART_FRESH}' AS part, hash, grant_id, client_id, redirect_uri, code_challenge, \
-             code_challenge_method, expires_at;
-             SELECT '{PART_PRESENTED}' AS part, c.hash AS code_hash, c.grant_id AS code_grant, \
-             {GRANT_COLUMNS}, {JOINED_USER_COLUMNS} FROM codes c LEFT JOIN grants g ON g.id = c.grant_id \
-             LEFT JOIN users u ON u.id = g.user_id WHERE c.hash IN (SELECT value FROM json_each(?));
-             {}
-             COMMIT;",
-            read_statements()
-        )
+const P_REDEEM: u16 = 1;
+/// See [`P_REDEEM`].
+const P_GRANTS: u16 = 1 << 1;
+/// See [`P_REDEEM`].
+const P_CODES: u16 = 1 << 2;
+/// See [`P_REDEEM`].
+const P_ACCESS: u16 = 1 << 3;
+/// See [`P_REDEEM`].
+const P_REFRESH: u16 = 1 << 4;
+/// See [`P_REDEEM`].
+const P_CODE_TOKENS: u16 = 1 << 5;
+/// See [`P_REDEEM`].
+const P_CONSUME: u16 = 1 << 6;
+/// See [`P_REDEEM`].
+const P_SESSIONS: u16 = 1 << 7;
+/// See [`P_REDEEM`].
+const P_ACCESS_READ: u16 = 1 << 8;
+/// The parts that write: a script with any of them runs in a write transaction.
+const P_WRITES: u16 = P_REDEEM | P_GRANTS | P_CODES | P_ACCESS | P_REFRESH | P_CODE_TOKENS | P_CONSUME;
+const P_ALL: usize = 1 << 9;
+
+/// Every part's statements, in script order.
+fn script_parts() -> &'static [(u16, String)] {
+    static PARTS: std::sync::OnceLock<Vec<(u16, String)>> = std::sync::OnceLock::new();
+    PARTS.get_or_init(|| {
+        vec![
+            (
+                P_REDEEM,
+                format!(
+                    "INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) \
+                     SELECT t.value->>1, t.value->>0, t.value->>2, t.value->>3, t.value->>4 FROM json_each(?) t \
+                     WHERE NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = t.value->>0);
+                     INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
+                     SELECT t.value->>5, t.value->>0, t.value->>2, t.value->>6, 0 FROM json_each(?) t \
+                     WHERE t.value->>5 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = t.value->>0);
+                     INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
+                     created_at) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
+                     value->>7, value->>8, 0, value->>9 FROM json_each(?) WHERE true ON CONFLICT (id) DO NOTHING \
+                     RETURNING '{PART_REDEEMED}' AS part, id;
+                     SELECT '{PART_USER}' AS part, {JOINED_USER_COLUMNS} FROM users u \
+                     WHERE u.id IN (SELECT value FROM json_each(?));"
+                ),
+            ),
+            (
+                P_GRANTS,
+                "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
+                 created_at) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
+                 value->>7, value->>8, 0, value->>9 FROM json_each(?);"
+                    .into(),
+            ),
+            (
+                P_CODES,
+                "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, \
+                 expires_at, used) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, \
+                 value->>6, 0 FROM json_each(?);"
+                    .into(),
+            ),
+            (
+                P_ACCESS,
+                "INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) \
+                 SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?);"
+                    .into(),
+            ),
+            (
+                P_REFRESH,
+                "INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
+                 SELECT value->>0, value->>1, value->>2, value->>3, 0 FROM json_each(?);"
+                    .into(),
+            ),
+            (
+                P_CODE_TOKENS,
+                "INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) \
+                 SELECT t.value->>1, c.grant_id, g.scope, t.value->>2, t.value->>3 FROM json_each(?) t \
+                 CROSS JOIN codes c ON c.hash = t.value->>0 CROSS JOIN grants g ON g.id = c.grant_id \
+                 WHERE c.used = 0 AND g.revoked = 0;
+                 INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
+                 SELECT t.value->>4, c.grant_id, g.scope, t.value->>5, 0 FROM json_each(?) t \
+                 CROSS JOIN codes c ON c.hash = t.value->>0 CROSS JOIN grants g ON g.id = c.grant_id \
+                 WHERE t.value->>4 IS NOT NULL AND c.used = 0 AND g.revoked = 0;"
+                    .into(),
+            ),
+            (
+                P_CONSUME,
+                format!(
+                    "UPDATE codes SET used = 1 WHERE used = 0 AND hash IN (SELECT value FROM json_each(?)) \
+                     RETURNING '{PART_FRESH}' AS part, hash, grant_id, client_id, redirect_uri, code_challenge, \
+                     code_challenge_method, expires_at;
+                     SELECT '{PART_PRESENTED}' AS part, c.hash AS code_hash, c.grant_id AS code_grant, \
+                     {GRANT_COLUMNS}, {JOINED_USER_COLUMNS} FROM codes c LEFT JOIN grants g ON g.id = c.grant_id \
+                     LEFT JOIN users u ON u.id = g.user_id WHERE c.hash IN (SELECT value FROM json_each(?));"
+                ),
+            ),
+            (
+                P_SESSIONS,
+                format!(
+                    "SELECT '{PART_SESSION}' AS part, s.id_hash, s.sid, s.user_id, s.auth_time, s.expires_at, \
+                     {JOINED_USER_COLUMNS} FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
+                     WHERE s.id_hash IN (SELECT value FROM json_each(?));
+                     SELECT '{PART_CONSENT}' AS part, user_id, client_id, scope FROM consents WHERE user_id IN \
+                     (SELECT user_id FROM sessions WHERE id_hash IN (SELECT value FROM json_each(?)));"
+                ),
+            ),
+            (
+                P_ACCESS_READ,
+                format!(
+                    "SELECT '{PART_ACCESS}' AS part, {GRANT_COLUMNS}, a.hash AS token_hash, a.scope AS token_scope, \
+                     a.expires_at AS token_exp, a.cnf AS token_cnf, {JOINED_USER_COLUMNS} \
+                     FROM access_tokens a JOIN grants g ON g.id = a.grant_id LEFT JOIN users u ON u.id = g.user_id \
+                     WHERE a.hash IN (SELECT value FROM json_each(?)) AND g.revoked = 0;"
+                ),
+            ),
+        ]
     })
 }
 
-/// The engine's script for a batch of reads only: a read transaction (no write lock), the reads of
-/// [`write_script`]. Parameters: the sessions' id hashes (twice), the access tokens' keys.
-fn read_script() -> &'static str {
-    static SCRIPT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SCRIPT.get_or_init(|| format!("BEGIN; {} COMMIT;", read_statements()))
+/// The engine's script for the parts in `mask` (see [`P_REDEEM`]): one transaction, a write transaction
+/// (`BEGIN IMMEDIATE`) if any part writes, else a read transaction (no write lock). Built once per mask, so
+/// each text is prepared once per connection, and a whole batch is one round trip to the SQLite worker thread.
+fn script(mask: u16) -> &'static str {
+    static SCRIPTS: [std::sync::OnceLock<String>; P_ALL] = [const { std::sync::OnceLock::new() }; P_ALL];
+    SCRIPTS[usize::from(mask) % P_ALL].get_or_init(|| {
+        let mut s = String::from(if mask & P_WRITES != 0 {
+            "BEGIN IMMEDIATE;\n"
+        } else {
+            "BEGIN;\n"
+        });
+        for (bit, sql) in script_parts() {
+            if mask & bit != 0 {
+                s.push_str(sql);
+                s.push('\n');
+            }
+        }
+        s.push_str("COMMIT;");
+        s
+    })
 }
 
 /// A JSON array of the distinct `keys` (the `IN` lists of the engine's scripts).
@@ -1758,7 +1828,7 @@ fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String> {
         .map_err(|e| StoreError::Corrupt(format!("engine batch encoding: {e}")))
 }
 
-/// Applies a whole batch as one script ([`write_script`], or [`read_script`] when nothing in it writes): the
+/// Applies a whole batch as one script of the parts it needs ([`script`]): the sealed codes it redeems, the
 /// grants, codes, access tokens and refresh tokens it inserts, one `UPDATE … RETURNING` for the codes it
 /// consumes and one read of all presented codes' grants and users, then the hot reads. Nobody can present a
 /// code before the batch that stores it commits, so consuming after inserting within one batch is not an
@@ -1884,32 +1954,58 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
             WriteOp::ReadAccess { key, .. } => access_reads.extend(key.candidates()),
         }
     }
-    let sessions_json = key_list(session_reads)?;
-    let access_json = key_list(access_reads)?;
-    let q = if ops.iter().any(WriteOp::writes) {
-        let consume_json = key_list(consume)?;
-        let code_tokens_json = json_rows(&code_tokens)?;
+    let mut mask = 0;
+    for (bit, present) in [
+        (P_REDEEM, !redeem_grants.is_empty()),
+        (P_GRANTS, !grants.is_empty()),
+        (P_CODES, !codes.is_empty()),
+        (P_ACCESS, !access.is_empty()),
+        (P_REFRESH, !refresh.is_empty()),
+        (P_CODE_TOKENS, !code_tokens.is_empty()),
+        (P_CONSUME, !consume.is_empty()),
+        (P_SESSIONS, !session_reads.is_empty()),
+        (P_ACCESS_READ, !access_reads.is_empty()),
+    ] {
+        if present {
+            mask |= bit;
+        }
+    }
+    let mut q = sqlx::query(script(mask));
+    if mask & P_REDEEM != 0 {
         let redeem_tokens_json = json_rows(&redeem_tokens)?;
-        sqlx::query(write_script())
+        q = q
             .bind(redeem_tokens_json.clone())
             .bind(redeem_tokens_json)
             .bind(json_rows(&redeem_grants)?)
-            .bind(key_list(redeem_users)?)
-            .bind(json_rows(&grants)?)
-            .bind(json_rows(&codes)?)
-            .bind(json_rows(&access)?)
-            .bind(json_rows(&refresh)?)
-            .bind(code_tokens_json.clone())
-            .bind(code_tokens_json)
-            .bind(consume_json.clone())
-            .bind(consume_json)
-    } else {
-        sqlx::query(read_script())
-    };
-    let q = q
-        .bind(sessions_json.clone())
-        .bind(sessions_json)
-        .bind(access_json);
+            .bind(key_list(redeem_users)?);
+    }
+    if mask & P_GRANTS != 0 {
+        q = q.bind(json_rows(&grants)?);
+    }
+    if mask & P_CODES != 0 {
+        q = q.bind(json_rows(&codes)?);
+    }
+    if mask & P_ACCESS != 0 {
+        q = q.bind(json_rows(&access)?);
+    }
+    if mask & P_REFRESH != 0 {
+        q = q.bind(json_rows(&refresh)?);
+    }
+    if mask & P_CODE_TOKENS != 0 {
+        let code_tokens_json = json_rows(&code_tokens)?;
+        q = q.bind(code_tokens_json.clone()).bind(code_tokens_json);
+    }
+    if mask & P_CONSUME != 0 {
+        let consume_json = key_list(consume)?;
+        q = q.bind(consume_json.clone()).bind(consume_json);
+    }
+    if mask & P_SESSIONS != 0 {
+        let sessions_json = key_list(session_reads)?;
+        q = q.bind(sessions_json.clone()).bind(sessions_json);
+    }
+    if mask & P_ACCESS_READ != 0 {
+        q = q.bind(key_list(access_reads)?);
+    }
 
     // Codes: those this batch marked used (fresh), and every presented code that exists with its grant and
     // user (the rest of them are replays).
@@ -2347,16 +2443,48 @@ mod tests {
 
     #[test]
     fn engine_scripts_name_every_row() {
-        // Every statement of the scripts that returns rows labels them with its part.
-        for script in [write_script(), read_script()] {
+        // Parameters per part, in the order apply_batch binds them.
+        let params = [
+            (P_REDEEM, 4),
+            (P_GRANTS, 1),
+            (P_CODES, 1),
+            (P_ACCESS, 1),
+            (P_REFRESH, 1),
+            (P_CODE_TOKENS, 2),
+            (P_CONSUME, 2),
+            (P_SESSIONS, 2),
+            (P_ACCESS_READ, 1),
+        ];
+        assert_eq!(params.len(), script_parts().len());
+        for (i, ((bit, n), (part, sql))) in params.iter().zip(script_parts()).enumerate() {
+            assert_eq!((bit, *n), (part, sql.matches('?').count()), "part {i}");
+        }
+        for mask in 0..P_ALL as u16 {
+            let script = script(mask);
+            // Every statement that returns rows labels them with its part.
             for stmt in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
                 if stmt.starts_with("SELECT") || stmt.contains("RETURNING") {
                     assert!(stmt.contains("AS part"), "{stmt}");
                 }
             }
+            let expected: usize = params
+                .iter()
+                .filter(|(b, _)| mask & b != 0)
+                .map(|(_, n)| n)
+                .sum();
+            assert_eq!(script.matches('?').count(), expected, "mask {mask:#x}");
+            assert!(script.ends_with("COMMIT;"));
+            if mask & P_WRITES != 0 {
+                assert!(script.starts_with("BEGIN IMMEDIATE;"), "mask {mask:#x}");
+            } else {
+                assert!(script.starts_with("BEGIN;"), "mask {mask:#x}");
+                assert!(!script.contains("INSERT") && !script.contains("UPDATE"));
+            }
         }
-        assert!(write_script().starts_with("BEGIN IMMEDIATE;"));
-        assert!(read_script().starts_with("BEGIN;") && !read_script().contains("INSERT"));
+        // A code's tokens go in before the UPDATE that consumes it; a sealed code's before its grant.
+        let all = script(P_ALL as u16 - 1);
+        assert!(all.find("c.used = 0").unwrap() < all.find("UPDATE codes").unwrap());
+        assert!(all.find("NOT EXISTS").unwrap() < all.find("ON CONFLICT").unwrap());
     }
 
     fn sqlite_url(dir: &tempfile::TempDir) -> String {

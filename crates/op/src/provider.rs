@@ -29,7 +29,7 @@ use crate::login::{LoginMethod, LoginPage, PasswordLogin};
 use crate::sealing::{CodeContents, CodeSealer};
 use crate::store::{
     CodeGrant, CodeRow, CodeTokens, Consumed, GrantRow, PendingRow, SessionRow, Store, StoreError,
-    TokenKey, UserRow,
+    TokenKey, UserRow, grant_access_token,
 };
 use crate::tls::{PeerCertificate, Tls};
 use crate::web::{self, PAGE_CSP};
@@ -1385,12 +1385,23 @@ async fn token_inner(
             // The tokens are made first and stored in the transaction that consumes the code (one round
             // trip to the database); they are handed out only if every check below passes, and revoked with
             // the grant if one fails.
-            let tokens = NewTokens::for_client(p, &client, t, cnf.as_deref());
-            let consumed = if CodeSealer::is_sealed(&code) {
+            let opened = if CodeSealer::is_sealed(&code) {
                 // Only this provider's database key opens it; a code that does not open was never issued.
                 let Some(c) = p.codes.open(&code) else {
                     return Err(oerr(OidcError::InvalidGrant("unknown code")));
                 };
+                Some(c)
+            } else {
+                None
+            };
+            let tokens = NewTokens::for_client(
+                p,
+                &client,
+                t,
+                cnf.as_deref(),
+                opened.as_ref().map(|c| c.grant_id.as_str()),
+            );
+            let consumed = if let Some(c) = opened {
                 redeem_sealed(p, c, &tokens, t).await?
             } else {
                 p.store
@@ -1640,20 +1651,33 @@ struct NewTokens {
 }
 
 impl NewTokens {
-    fn for_client(p: &Provider, client: &Client, t: i64, cnf: Option<&str>) -> NewTokens {
-        let access = new_token();
+    /// With `on_grant`, the access token names that grant and is kept on its row (a sealed code's first
+    /// redemption, see [`Store::redeem_sealed_code`]); otherwise it gets a row of its own.
+    fn for_client(
+        p: &Provider,
+        client: &Client,
+        t: i64,
+        cnf: Option<&str>,
+        on_grant: Option<&str>,
+    ) -> NewTokens {
+        let access = on_grant.map_or_else(new_token, grant_access_token);
+        let access_key = TokenKey::of(&access);
         let refresh = client
             .perms
             .grant_types
             .contains(&portcullis_oidc::GrantType::RefreshToken)
             .then(new_token);
         let stored = CodeTokens {
-            access_key: TokenKey::of(&access).key,
+            access_key: match (on_grant, access_key.grant) {
+                (Some(_), Some((_, hash))) => hash,
+                _ => access_key.key,
+            },
             access_expires_at: t + p.cfg.access_token_lifetime as i64,
             cnf: cnf.map(str::to_owned),
             refresh: refresh
                 .as_deref()
                 .map(|r| (TokenKey::of(r).key, t + p.cfg.refresh_token_lifetime as i64)),
+            access_in_grant: on_grant.is_some(),
         };
         NewTokens {
             access,
@@ -1686,7 +1710,7 @@ async fn issue_tokens(
     cnf: Option<&str>,
     known_user: Option<UserRow>,
 ) -> HttpResult<Response> {
-    let tokens = NewTokens::for_client(p, client, now(), cnf);
+    let tokens = NewTokens::for_client(p, client, now(), cnf, None);
     tokens.store(p, &grant.id, scope).await?;
     token_response(p, client, grant, scope, from_code, tokens, known_user).await
 }

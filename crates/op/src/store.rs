@@ -57,6 +57,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (4, include_str!("../migrations/0004_expiry_indexes.sql")),
     (5, include_str!("../migrations/0005_purge_by_key.sql")),
+    (6, include_str!("../migrations/0006_access_on_grant.sql")),
 ];
 
 /// An access token to store: hash, scope, expiry, and the `x5t#S256` it is bound to.
@@ -66,12 +67,23 @@ pub type AccessInsert<'a> = (&'a str, &'a str, i64, Option<&'a str>);
 /// digits of Unix milliseconds, see [`crate::new_token`]), a dot and the token's SHA-256; `legacy` is the bare
 /// SHA-256 under which tokens were stored before time-ordered keys. Lookups try both, so tokens issued by
 /// earlier versions keep working; new rows are stored under `key`.
+///
+/// An access token of the form `<grant id>.<secret>` ([`grant_access_token`]) is kept on its grant's row
+/// instead: `grant` holds the grant id and the SHA-256 of the whole token, and lookups read that grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenKey {
     /// The time-ordered key.
     pub key: String,
     /// The bare hash.
     pub legacy: String,
+    /// For a token that names its grant: the grant id and the hash stored on the grant.
+    pub grant: Option<(String, String)>,
+}
+
+/// A new access token kept on grant `grant_id` (see [`TokenKey`]): the grant id, a dot, and 32 random bytes
+/// ([`crate::new_token`]).
+pub fn grant_access_token(grant_id: &str) -> String {
+    format!("{grant_id}.{}", crate::new_token())
 }
 
 impl TokenKey {
@@ -87,7 +99,16 @@ impl TokenKey {
             // Not one of ours: no time to read; the lookup under the bare hash finds nothing either.
             _ => legacy.clone(),
         };
-        TokenKey { key, legacy }
+        // `<grant id>.<secret>`: a time-ordered grant id (12 hex digits, 22 base64url characters) and 43
+        // base64url characters of 32 bytes.
+        let grant = token.split_once('.').and_then(|(id, secret)| {
+            let time_ordered = id.len() == 34
+                && id[..12].bytes().all(|b| b.is_ascii_hexdigit())
+                && portcullis_jose::base64url::decode(&id[12..]).is_ok_and(|b| b.len() == 16);
+            let secret_ok = portcullis_jose::base64url::decode(secret).is_ok_and(|b| b.len() == 32);
+            (time_ordered && secret_ok).then(|| (id.to_owned(), legacy.clone()))
+        });
+        TokenKey { key, legacy, grant }
     }
 
     /// The keys to try, in order: the time-ordered one, then the bare hash when it differs. Lookups ask for
@@ -332,6 +353,9 @@ pub struct CodeTokens {
     pub cnf: Option<String>,
     /// The refresh token's stored key and expiry, if one is issued.
     pub refresh: Option<(String, i64)>,
+    /// [`Store::redeem_sealed_code`] only: the access token names the grant ([`grant_access_token`]) and is
+    /// kept on the grant's row, `access_key` being its [`TokenKey::grant`] hash. Elsewhere false.
+    pub access_in_grant: bool,
 }
 
 /// Typed column access shared by the pool's `AnyRow`s and the SQLite engine's native rows.
@@ -1090,8 +1114,9 @@ impl Store {
         let _w = self.write().await;
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, created_at, \
+             access_hash, access_expires_at, access_cnf) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&grant.id)
         .bind(&grant.client_id)
@@ -1103,6 +1128,13 @@ impl Store {
         .bind(&grant.sid)
         .bind(&grant.cnf)
         .bind(now)
+        .bind(tokens.access_in_grant.then_some(tokens.access_key.as_str()))
+        .bind(tokens.access_in_grant.then_some(tokens.access_expires_at))
+        .bind(if tokens.access_in_grant {
+            tokens.cnf.as_deref()
+        } else {
+            None
+        })
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -1113,9 +1145,9 @@ impl Store {
         insert_tokens(
             &mut tx,
             &grant.id,
-            Some((
-                &tokens.access_key,
-                &grant.scope,
+            (!tokens.access_in_grant).then_some((
+                tokens.access_key.as_str(),
+                grant.scope.as_str(),
                 tokens.access_expires_at,
                 tokens.cnf.as_deref(),
             )),
@@ -1243,6 +1275,9 @@ impl Store {
                 _ => Err(StoreError::Corrupt("engine answered the wrong kind".into())),
             };
         }
+        if let Some((grant_id, hash)) = &key.grant {
+            return self.grant_access_token(grant_id, hash, now).await;
+        }
         for k in key.candidates() {
             let r = sqlx::query(&format!(
                 "SELECT {GRANT_COLUMNS}, a.scope AS token_scope, a.expires_at AS token_exp, a.cnf AS token_cnf, \
@@ -1265,6 +1300,40 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// An access token kept on its grant ([`TokenKey::grant`]), through the pool.
+    async fn grant_access_token(
+        &self,
+        grant_id: &str,
+        hash: &str,
+        now: i64,
+    ) -> Result<Option<AccessTokenRow>> {
+        let r = sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS}, g.access_hash AS token_hash, g.access_expires_at AS token_exp, \
+             g.access_cnf AS token_cnf, {JOINED_USER_COLUMNS} \
+             FROM grants g LEFT JOIN users u ON u.id = g.user_id \
+             WHERE g.id = $1 AND g.revoked = 0 AND g.access_hash IS NOT NULL"
+        ))
+        .bind(grant_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = r else {
+            return Ok(None);
+        };
+        let stored: String = r.try_get("token_hash")?;
+        let expires_at: i64 = r.try_get("token_exp")?;
+        if !grant_token_matches(&stored, hash) || expires_at <= now {
+            return Ok(None);
+        }
+        let grant = grant_from(&r)?;
+        Ok(Some(AccessTokenRow {
+            scope: grant.scope.clone(),
+            grant,
+            expires_at,
+            cnf: r.try_get("token_cnf")?,
+            user: joined_user(&r)?,
+        }))
     }
 
     /// A live refresh token's grant id and client (for revocation and introspection).
@@ -1297,6 +1366,17 @@ impl Store {
     /// Deletes one access token.
     pub async fn delete_access_token(&self, key: &TokenKey) -> Result<()> {
         let _w = self.write().await;
+        if let Some((grant_id, hash)) = &key.grant {
+            sqlx::query(
+                "UPDATE grants SET access_hash = NULL, access_expires_at = NULL, access_cnf = NULL \
+                 WHERE id = $1 AND access_hash = $2",
+            )
+            .bind(grant_id)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+            return Ok(());
+        }
         sqlx::query("DELETE FROM access_tokens WHERE hash IN ($1, $2)")
             .bind(&key.key)
             .bind(&key.legacy)
@@ -1376,8 +1456,12 @@ impl Store {
             .grant
             .max(CODE_REPLAY_WINDOW.saturating_add(ages.code.max(0)));
         let created_before = now.saturating_sub(grant_min_age);
-        let orphan = "NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = g.id) \
-                      AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id)";
+        // (The access token kept on a grant keeps it too, until it expires; `now` is a plain integer.)
+        let orphan = format!(
+            "NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = g.id) \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id) \
+             AND (g.access_expires_at IS NULL OR g.access_expires_at < {now})"
+        );
         counts.grants += self
             .purge_chunks(
                 &format!(
@@ -1659,6 +1743,7 @@ const PART_CONSENT: &str = "consent";
 const PART_ACCESS: &str = "access";
 const PART_REDEEMED: &str = "redeemed";
 const PART_USER: &str = "user";
+const PART_GRANT_ACCESS: &str = "grant_access";
 
 /// The parts an engine script is made of, as bits of a mask: a batch's script holds only the parts its
 /// operations need (an empty statement still opens its cursors, and a batch runs a few hundred microseconds
@@ -1673,6 +1758,7 @@ const PART_USER: &str = "user";
 ///   grants and users).
 /// - [`P_SESSIONS`]: sessions (with their users) and their users' consents, by id hash (twice).
 /// - [`P_ACCESS_READ`]: access tokens of unrevoked grants (with the grants' users), by stored key.
+/// - [`P_GRANT_ACCESS`]: unrevoked grants holding an access token ([`TokenKey::grant`]), with their users.
 ///
 /// The tokens of a consumed code are inserted just before the `UPDATE` that consumes it, on the same
 /// condition (`used = 0`, in the same write transaction): exactly the codes this batch marks used get them,
@@ -1696,9 +1782,12 @@ const P_CONSUME: u16 = 1 << 6;
 const P_SESSIONS: u16 = 1 << 7;
 /// See [`P_REDEEM`].
 const P_ACCESS_READ: u16 = 1 << 8;
+/// See [`P_REDEEM`].
+const P_GRANT_ACCESS: u16 = 1 << 9;
 /// The parts that write: a script with any of them runs in a write transaction.
-const P_WRITES: u16 = P_REDEEM | P_GRANTS | P_CODES | P_ACCESS | P_REFRESH | P_CODE_TOKENS | P_CONSUME;
-const P_ALL: usize = 1 << 9;
+const P_WRITES: u16 =
+    P_REDEEM | P_GRANTS | P_CODES | P_ACCESS | P_REFRESH | P_CODE_TOKENS | P_CONSUME;
+const P_ALL: usize = 1 << 10;
 
 /// Every part's statements, in script order.
 fn script_parts() -> &'static [(u16, String)] {
@@ -1710,13 +1799,14 @@ fn script_parts() -> &'static [(u16, String)] {
                 format!(
                     "INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) \
                      SELECT t.value->>1, t.value->>0, t.value->>2, t.value->>3, t.value->>4 FROM json_each(?) t \
-                     WHERE NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = t.value->>0);
+                     WHERE t.value->>7 = 0 AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = t.value->>0);
                      INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
                      SELECT t.value->>5, t.value->>0, t.value->>2, t.value->>6, 0 FROM json_each(?) t \
                      WHERE t.value->>5 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = t.value->>0);
                      INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
-                     created_at) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
-                     value->>7, value->>8, 0, value->>9 FROM json_each(?) WHERE true ON CONFLICT (id) DO NOTHING \
+                     created_at, access_hash, access_expires_at, access_cnf) SELECT value->>0, value->>1, value->>2, \
+                     value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, 0, value->>9, value->>10, \
+                     value->>11, value->>12 FROM json_each(?) WHERE true ON CONFLICT (id) DO NOTHING \
                      RETURNING '{PART_REDEEMED}' AS part, id;
                      SELECT '{PART_USER}' AS part, {JOINED_USER_COLUMNS} FROM users u \
                      WHERE u.id IN (SELECT value FROM json_each(?));"
@@ -1790,6 +1880,16 @@ fn script_parts() -> &'static [(u16, String)] {
                      WHERE a.hash IN (SELECT value FROM json_each(?)) AND g.revoked = 0;"
                 ),
             ),
+            (
+                P_GRANT_ACCESS,
+                format!(
+                    "SELECT '{PART_GRANT_ACCESS}' AS part, {GRANT_COLUMNS}, g.access_hash AS token_hash, \
+                     g.scope AS token_scope, g.access_expires_at AS token_exp, g.access_cnf AS token_cnf, \
+                     {JOINED_USER_COLUMNS} FROM grants g LEFT JOIN users u ON u.id = g.user_id \
+                     WHERE g.id IN (SELECT value FROM json_each(?)) AND g.revoked = 0 \
+                     AND g.access_hash IS NOT NULL;"
+                ),
+            ),
         ]
     })
 }
@@ -1798,7 +1898,8 @@ fn script_parts() -> &'static [(u16, String)] {
 /// (`BEGIN IMMEDIATE`) if any part writes, else a read transaction (no write lock). Built once per mask, so
 /// each text is prepared once per connection, and a whole batch is one round trip to the SQLite worker thread.
 fn script(mask: u16) -> &'static str {
-    static SCRIPTS: [std::sync::OnceLock<String>; P_ALL] = [const { std::sync::OnceLock::new() }; P_ALL];
+    static SCRIPTS: [std::sync::OnceLock<String>; P_ALL] =
+        [const { std::sync::OnceLock::new() }; P_ALL];
     SCRIPTS[usize::from(mask) % P_ALL].get_or_init(|| {
         let mut s = String::from(if mask & P_WRITES != 0 {
             "BEGIN IMMEDIATE;\n"
@@ -1814,6 +1915,13 @@ fn script(mask: u16) -> &'static str {
         s.push_str("COMMIT;");
         s
     })
+}
+
+/// Whether the hash stored on a grant is the presented token's (constant time: no timing tells how much of a
+/// guessed token's hash matched).
+fn grant_token_matches(stored: &str, presented: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    stored.len() == presented.len() && bool::from(stored.as_bytes().ct_eq(presented.as_bytes()))
 }
 
 /// A JSON array of the distinct `keys` (the `IN` lists of the engine's scripts).
@@ -1844,6 +1952,7 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
     let mut code_tokens = Vec::new();
     let mut session_reads: Vec<&str> = Vec::new();
     let mut access_reads: Vec<&str> = Vec::new();
+    let mut grant_access_reads: Vec<&str> = Vec::new();
     // Sealed codes: the first redemption of each grant id in the batch goes to the database; any later one
     // is a replay without asking.
     let mut redeemers = std::collections::HashSet::new();
@@ -1868,7 +1977,9 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
                     &t.cnf,
                     t.refresh.as_ref().map(|r| r.0.as_str()),
                     t.refresh.as_ref().map(|r| r.1),
+                    i64::from(t.access_in_grant),
                 ));
+                let on_grant = t.access_in_grant.then_some(());
                 redeem_grants.push((
                     &g.id,
                     &g.client_id,
@@ -1880,6 +1991,9 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
                     &g.sid,
                     &g.cnf,
                     *now,
+                    on_grant.map(|_| t.access_key.as_str()),
+                    on_grant.map(|_| t.access_expires_at),
+                    on_grant.and(t.cnf.as_deref()),
                 ));
                 redeem_users.extend(g.user_id.as_deref());
             }
@@ -1951,7 +2065,10 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
                 }
             }
             WriteOp::ReadSession { id_hash, .. } => session_reads.push(id_hash.as_str()),
-            WriteOp::ReadAccess { key, .. } => access_reads.extend(key.candidates()),
+            WriteOp::ReadAccess { key, .. } => match &key.grant {
+                Some((grant_id, _)) => grant_access_reads.push(grant_id.as_str()),
+                None => access_reads.extend(key.candidates()),
+            },
         }
     }
     let mut mask = 0;
@@ -1965,6 +2082,7 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
         (P_CONSUME, !consume.is_empty()),
         (P_SESSIONS, !session_reads.is_empty()),
         (P_ACCESS_READ, !access_reads.is_empty()),
+        (P_GRANT_ACCESS, !grant_access_reads.is_empty()),
     ] {
         if present {
             mask |= bit;
@@ -2006,6 +2124,9 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
     if mask & P_ACCESS_READ != 0 {
         q = q.bind(key_list(access_reads)?);
     }
+    if mask & P_GRANT_ACCESS != 0 {
+        q = q.bind(key_list(grant_access_reads)?);
+    }
 
     // Codes: those this batch marked used (fresh), and every presented code that exists with its grant and
     // user (the rest of them are replays).
@@ -2016,6 +2137,7 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
     let mut sessions = std::collections::HashMap::new();
     let mut consents = std::collections::HashMap::new();
     let mut tokens_read = std::collections::HashMap::new();
+    let mut grant_tokens_read = std::collections::HashMap::new();
     let mut redeemed = std::collections::HashSet::new();
     let mut users = std::collections::HashMap::new();
     {
@@ -2059,6 +2181,21 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
                     consents.insert(
                         (r.try_get("user_id")?, r.try_get("client_id")?),
                         r.try_get::<String, _>("scope")?,
+                    );
+                }
+                PART_GRANT_ACCESS => {
+                    grant_tokens_read.insert(
+                        r.try_get::<String, _>("id")?,
+                        (
+                            r.try_get::<String, _>("token_hash")?,
+                            AccessTokenRow {
+                                grant: grant_from(&r)?,
+                                scope: r.try_get("token_scope")?,
+                                expires_at: r.try_get("token_exp")?,
+                                cnf: r.try_get("token_cnf")?,
+                                user: joined_user(&r)?,
+                            },
+                        ),
                     );
                 }
                 PART_ACCESS => {
@@ -2116,10 +2253,15 @@ async fn apply_batch(conn: &mut SqliteConnection, ops: &[WriteOp]) -> Result<Vec
                     }),
             ),
             WriteOp::ReadAccess { key, now } => WriteOut::Access(
-                key.candidates()
-                    .find_map(|k| tokens_read.get(k))
-                    .filter(|a| a.expires_at > *now)
-                    .cloned(),
+                match &key.grant {
+                    Some((grant_id, hash)) => grant_tokens_read
+                        .get(grant_id)
+                        .filter(|(stored, _)| grant_token_matches(stored, hash))
+                        .map(|(_, a)| a),
+                    None => key.candidates().find_map(|k| tokens_read.get(k)),
+                }
+                .filter(|a| a.expires_at > *now)
+                .cloned(),
             ),
             WriteOp::ConsumeCode { key, tokens } => WriteOut::Code(
                 match fresh
@@ -2454,6 +2596,7 @@ mod tests {
             (P_CONSUME, 2),
             (P_SESSIONS, 2),
             (P_ACCESS_READ, 1),
+            (P_GRANT_ACCESS, 1),
         ];
         assert_eq!(params.len(), script_parts().len());
         for (i, ((bit, n), (part, sql))) in params.iter().zip(script_parts()).enumerate() {
@@ -2542,6 +2685,7 @@ mod tests {
                 access_expires_at: now + 600,
                 cnf: None,
                 refresh: Some((kr.key.clone(), now + 600)),
+                access_in_grant: false,
             };
             (t, ka, kr)
         };

@@ -409,6 +409,7 @@ mod cases {
                 access_expires_at: now + 600,
                 cnf: Some("thumbprint".into()),
                 refresh: refresh.then(|| (kr.key.clone(), now + 6000)),
+                access_in_grant: false,
             };
             (stored, ka, kr)
         };
@@ -1092,6 +1093,7 @@ mod cases {
                 access_expires_at: now + 600,
                 cnf: Some("thumbprint".into()),
                 refresh: refresh.then(|| (kr.key.clone(), now + 6000)),
+                access_in_grant: false,
             };
             (stored, ka, kr)
         };
@@ -1189,6 +1191,155 @@ mod cases {
             }
         }
         assert_eq!(winners, 1, "exactly one redemption wins");
+    }
+
+    /// The access token of a sealed code's first redemption names its grant and is kept on the grant's row:
+    /// found by its grant id, only with its own secret, while the grant is live and the token unexpired;
+    /// revoking it clears it from the grant and leaves the grant's refresh token alone.
+    pub async fn access_tokens_kept_on_their_grant(op: &Op) {
+        use portcullis_op::store::{CodeTokens, Consumed, GrantRow, TokenKey, grant_access_token};
+        let store = &op.provider.store;
+        let alice = store.user_by_name("alice").await.unwrap().unwrap();
+        let now = portcullis_op::now();
+        let grant = GrantRow {
+            id: portcullis_op::time_ordered_id(),
+            client_id: "public".into(),
+            user_id: Some(alice.id.clone()),
+            scope: "openid email".into(),
+            claims: None,
+            auth_time: Some(now),
+            nonce: None,
+            sid: None,
+            cnf: None,
+            revoked: false,
+        };
+        let at = grant_access_token(&grant.id);
+        let key = TokenKey::of(&at);
+        let (_, hash) = key.grant.clone().expect("names its grant");
+        let rt = TokenKey::of(&portcullis_op::new_token());
+        let stored = CodeTokens {
+            access_key: hash,
+            access_expires_at: now + 600,
+            cnf: Some("thumbprint".into()),
+            refresh: Some((rt.key.clone(), now + 6000)),
+            access_in_grant: true,
+        };
+        assert!(matches!(
+            store
+                .redeem_sealed_code(&grant, &stored, now)
+                .await
+                .unwrap(),
+            Consumed::Fresh(Some(_))
+        ));
+        let a = store.access_token(&key, now).await.unwrap().expect("found");
+        assert_eq!(
+            (
+                a.grant.id.as_str(),
+                a.scope.as_str(),
+                a.expires_at,
+                a.cnf.as_deref()
+            ),
+            (
+                grant.id.as_str(),
+                "openid email",
+                now + 600,
+                Some("thumbprint")
+            )
+        );
+        assert_eq!(a.user.map(|u| u.id), Some(alice.id.clone()));
+        // Not in the access token table.
+        assert!(
+            store
+                .access_token(&TokenKey::of(&portcullis_op::new_token()), now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Another secret under the same grant id, or another grant's id with this secret: nothing.
+        let forged = grant_access_token(&grant.id);
+        assert!(
+            store
+                .access_token(&TokenKey::of(&forged), now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let secret = at.split_once('.').unwrap().1;
+        let moved = format!("{}.{secret}", portcullis_op::time_ordered_id());
+        assert!(
+            store
+                .access_token(&TokenKey::of(&moved), now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Malformed grant-form tokens are plain unknown tokens.
+        for bad in [
+            format!("{}.{secret}x", grant.id),
+            format!("{}.{secret}", &grant.id[..33]),
+            format!("{}X.{secret}", &grant.id[..33]),
+        ] {
+            assert!(TokenKey::of(&bad).grant.is_none(), "{bad}");
+            assert!(
+                store
+                    .access_token(&TokenKey::of(&bad), now)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        // Expired: not found.
+        assert!(store.access_token(&key, now + 600).await.unwrap().is_none());
+        // Revoked alone (RFC 7009): gone; the refresh token stays.
+        store.delete_access_token(&key).await.unwrap();
+        assert!(store.access_token(&key, now).await.unwrap().is_none());
+        assert!(store.refresh_token_grant(&rt, now).await.unwrap().is_some());
+        // A revoked grant's token is not found either.
+        let g2 = GrantRow {
+            id: portcullis_op::time_ordered_id(),
+            ..grant.clone()
+        };
+        let at2 = grant_access_token(&g2.id);
+        let key2 = TokenKey::of(&at2);
+        let stored2 = CodeTokens {
+            access_key: key2.grant.clone().unwrap().1,
+            refresh: None,
+            ..stored.clone()
+        };
+        store.redeem_sealed_code(&g2, &stored2, now).await.unwrap();
+        assert!(store.access_token(&key2, now).await.unwrap().is_some());
+        store.revoke_grant(&g2.id).await.unwrap();
+        assert!(store.access_token(&key2, now).await.unwrap().is_none());
+
+        // The purge keeps a grant (old enough, no token rows) while the token on it is live.
+        let ages = portcullis_op::store::PurgeAges {
+            code: 60,
+            access_token: 600,
+            refresh_token: 6000,
+            grant: 3600,
+        };
+        let g3 = GrantRow {
+            id: portcullis_op::time_ordered_id(),
+            ..grant.clone()
+        };
+        let key3 = TokenKey::of(&grant_access_token(&g3.id));
+        let stored3 = CodeTokens {
+            access_key: key3.grant.clone().unwrap().1,
+            access_expires_at: now + 10 * 86400,
+            refresh: None,
+            ..stored.clone()
+        };
+        store.redeem_sealed_code(&g3, &stored3, now).await.unwrap();
+        let later = now + 2 * 3600;
+        store.purge_expired(later, &ages).await.unwrap();
+        assert!(store.grant(&g3.id).await.unwrap().is_some(), "kept");
+        assert!(store.access_token(&key3, later).await.unwrap().is_some());
+        let much_later = now + 11 * 86400;
+        store.purge_expired(much_later, &ages).await.unwrap();
+        assert!(
+            store.grant(&g3.id).await.unwrap().is_none(),
+            "purged once expired"
+        );
     }
 
     /// The code is bound to the client, the redirect URI and the PKCE challenge.
@@ -2960,6 +3111,7 @@ every_case!(
     code_tokens_stored_only_with_a_fresh_code,
     sealed_codes_store_their_grant_when_redeemed,
     sealed_code_redemption_stores_once,
+    access_tokens_kept_on_their_grant,
     oidcc_code_bound_to_client_redirect_and_pkce,
     oidcc_nonce_required_for_implicit_and_hybrid,
     oidcc_response_type_missing,

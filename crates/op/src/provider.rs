@@ -67,14 +67,23 @@ pub struct Provider {
     /// Parsed clients, each kept for [`CLIENT_CACHE_SECS`] (registration changes made on another node or by the
     /// admin command reach this node within that time).
     clients: RwLock<ClientCache>,
+    /// Parsed user claims by user id, each with the stored text it was parsed from (see
+    /// [`Provider::user_claims`]).
+    claims: RwLock<ClaimsCache>,
     /// TLS material when serving HTTPS (mutual-TLS client authentication needs it).
     pub tls: Option<Arc<Tls>>,
     /// The login step.
     login: Box<dyn LoginMethod>,
 }
 
+/// Parsed user claims by user id, with the text each was parsed from.
+type ClaimsCache = std::collections::HashMap<String, (String, Arc<Map<String, Value>>)>;
+
 /// Parsed registrations by `client_id`, with when each was read (`None`: no such client).
 type ClientCache = std::collections::HashMap<String, (i64, Option<Arc<Client>>)>;
+
+/// How many users' parsed claims [`Provider::user_claims`] keeps.
+pub const CLAIMS_CACHE: usize = 4096;
 
 /// How long a parsed client registration is reused.
 pub const CLIENT_CACHE_SECS: i64 = 5;
@@ -126,6 +135,7 @@ impl Provider {
             codes,
             metadata,
             clients: RwLock::new(std::collections::HashMap::new()),
+            claims: RwLock::new(std::collections::HashMap::new()),
             tls,
             login,
         }))
@@ -135,6 +145,30 @@ impl Provider {
     /// under this database's code key): the grant is stored under that id when the code is redeemed.
     pub fn sealed_code_grant(&self, code: &str) -> Option<String> {
         self.codes.open(code).map(|c| c.grant_id)
+    }
+
+    /// A user's claims, parsed (a claims text that is not a JSON object counts as no claims). Parsed once per
+    /// distinct text: the cache entry is used only while the row read for this request carries exactly the
+    /// text it was parsed from, so a change made anywhere is seen at once. At most [`CLAIMS_CACHE`] users are
+    /// kept; the cache starts over when full.
+    fn user_claims(&self, user: &UserRow) -> Arc<Map<String, Value>> {
+        if let Some((text, parsed)) = self
+            .claims
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&user.id)
+            && *text == user.claims
+        {
+            return parsed.clone();
+        }
+        let parsed: Arc<Map<String, Value>> =
+            Arc::new(serde_json::from_str(&user.claims).unwrap_or_default());
+        let mut cache = self.claims.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CLAIMS_CACHE {
+            cache.clear();
+        }
+        cache.insert(user.id.clone(), (user.claims.clone(), parsed.clone()));
+        parsed
     }
 
     /// Reloads signing keys from the store (after `keys rotate` on any node).
@@ -290,51 +324,57 @@ pub fn router(p: Arc<Provider>) -> Router {
         .fallback(|| async {
             web::oauth_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
-        .layer(axum::middleware::from_fn_with_state(
-            p.clone(),
-            limit_headers,
-        ))
-        .layer(axum::middleware::from_fn(trace_requests))
+        .layer(axum::middleware::from_fn_with_state(p.clone(), front))
         .with_state(p)
 }
 
-/// Logs each request (method, path — never the query, which may carry codes or tokens — status, time) at
-/// `debug` level, and every 5xx at `warn`.
-async fn trace_requests(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let started = std::time::Instant::now();
-    let resp = next.run(req).await;
-    let status = resp.status();
-    let micros = started.elapsed().as_micros();
-    if status.is_server_error() {
-        tracing::warn!(%method, %path, status = status.as_u16(), micros, "request");
-    } else {
-        tracing::debug!(%method, %path, status = status.as_u16(), micros, "request");
-    }
-    resp
-}
-
-/// Refuses header blocks larger than the configured limit (431), whatever the transport's buffering did.
-async fn limit_headers(
+/// In front of every endpoint (one layer, not two: each costs a boxed future per request):
+/// - refuses header blocks larger than the configured limit (431), whatever the transport's buffering did;
+/// - logs each request (method, path — never the query, which may carry codes or tokens — status, time) at
+///   `debug` level, and every 5xx at `warn`.
+async fn front(
     State(p): State<Arc<Provider>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let size: usize = req
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum::<usize>()
-        + req.uri().to_string().len();
-    if size > p.cfg.max_request_bytes {
-        return web::oauth_error(
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    // (A clone of the URI shares its bytes; the path is only formatted if something is logged.)
+    let uri = req.uri().clone();
+    let resp = if header_block_len(&req) > p.cfg.max_request_bytes {
+        web::oauth_error(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "invalid_request",
             "request headers too large",
-        );
+        )
+    } else {
+        next.run(req).await
+    };
+    let status = resp.status();
+    if status.is_server_error() {
+        let micros = started.elapsed().as_micros();
+        tracing::warn!(%method, path = uri.path(), status = status.as_u16(), micros, "request");
+    } else if tracing::enabled!(tracing::Level::DEBUG) {
+        let micros = started.elapsed().as_micros();
+        tracing::debug!(%method, path = uri.path(), status = status.as_u16(), micros, "request");
     }
-    next.run(req).await
+    resp
+}
+
+/// The size of a request's header block as [`front`] counts it: each header's name and value plus 4 (`: `
+/// and CRLF), and the request target.
+fn header_block_len(req: &axum::extract::Request) -> usize {
+    let uri = req.uri();
+    let target = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri
+            .path_and_query()
+            .map_or(uri.path().len(), |pq| pq.as_str().len());
+    req.headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + target
 }
 
 async fn discovery(State(p): State<Arc<Provider>>) -> Response {
@@ -1005,7 +1045,7 @@ impl Provider {
         if let Some(s) = state {
             b = b.state(s);
         }
-        let all: Map<String, Value> = serde_json::from_str(&user.claims).unwrap_or_default();
+        let all = self.user_claims(user);
         let scope = Scope::parse(&grant.scope).unwrap_or_default();
         let claims_req = grant
             .claims
@@ -1877,7 +1917,7 @@ async fn userinfo_inner(
             "the grant is gone",
         ));
     };
-    let all: Map<String, Value> = serde_json::from_str(&user.claims).unwrap_or_default();
+    let all = p.user_claims(&user);
     let claims_req = at
         .grant
         .claims

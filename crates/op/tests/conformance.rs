@@ -1342,6 +1342,26 @@ mod cases {
         );
     }
 
+    /// Each user's claims are their own, whichever user's parsed claims the provider reused last.
+    pub async fn user_claims_are_each_users_own(op: &Op) {
+        for (user, name) in [
+            ("alice", "Dee Mo"),
+            ("bob", "Bob"),
+            ("alice", "Dee Mo"),
+            ("bob", "Bob"),
+        ] {
+            let mut b = Browser::default();
+            let req = AuthReq::new("public", "code", "openid profile");
+            let step = b.authorize(op, &req.query()).await;
+            let cb = b.complete(op, step, user).await.redirect();
+            let (s, tokens) = redeem(op, &cb["code"], req.verifier.as_str()).await;
+            assert_eq!(s, StatusCode::OK, "{tokens}");
+            let (s, info) = userinfo(op, tokens["access_token"].as_str().unwrap()).await;
+            assert_eq!(s, StatusCode::OK);
+            assert_eq!(info["name"], name, "{user}");
+        }
+    }
+
     /// The code is bound to the client, the redirect URI and the PKCE challenge.
     pub async fn oidcc_code_bound_to_client_redirect_and_pkce(op: &Op) {
         let mut b = Browser::default();
@@ -3112,6 +3132,7 @@ every_case!(
     sealed_codes_store_their_grant_when_redeemed,
     sealed_code_redemption_stores_once,
     access_tokens_kept_on_their_grant,
+    user_claims_are_each_users_own,
     oidcc_code_bound_to_client_redirect_and_pkce,
     oidcc_nonce_required_for_implicit_and_hybrid,
     oidcc_response_type_missing,

@@ -25,6 +25,7 @@ import sys
 LINE = re.compile(r"^(authorize|token|userinfo)\s+latency\s+p50 ([\d.]+) ms\s+p99 ([\d.]+) ms")
 FLOWS = re.compile(r"flows (\d+)\s+errors (\d+)")
 CPU = re.compile(r"CPU time\s+provider ([\d.]+) s, load generator ([\d.]+) s")
+MACHINE = re.compile(r"machine CPU\s+other processes and interrupts ([\d.]+) s, stolen by the hypervisor ([\d.]+) s")
 
 
 def run(load, provider, env_extra, args):
@@ -46,6 +47,9 @@ def run(load, provider, env_extra, args):
         m = CPU.search(line)
         if m:
             r["cpu"] = float(m.group(1))
+        m = MACHINE.search(line)
+        if m:
+            r["others"], r["steal"] = float(m.group(1)), float(m.group(2))
     if "token" not in r:
         sys.exit("provider-load printed no figures:\n" + out)
     return r
@@ -68,7 +72,7 @@ def main():
         sys.exit("keep it bounded: 1..=20 rounds of 1..=120 s runs")
     envs = {s: dict(kv.split("=", 1) for kv in getattr(args, s + "_env")) for s in "ab"}
     offered = args.rate * (args.seconds - args.warmup) if args.rate else None
-    print("round  side  token p50/p99   authorize p50/p99  userinfo p50/p99  flows   provider CPU s")
+    print("round  side  token p50/p99   authorize p50/p99  userinfo p50/p99  flows   provider CPU s  others s  steal s")
     means = {"a": [], "b": []}
     for rnd in range(1, args.rounds + 1):
         got = {"a": [], "b": []}
@@ -79,7 +83,8 @@ def main():
             print(f"{rnd:>5}  {side.upper():>4}  {r['token'][0]:5.2f} /{r['token'][1]:6.2f}  "
                   f"{r['authorize'][0]:7.2f} /{r['authorize'][1]:6.2f}  "
                   f"{r['userinfo'][0]:6.2f} /{r['userinfo'][1]:6.2f}  {r['flows']:>6}{'*' if behind else ' '} "
-                  f"{r.get('cpu', float('nan')):6.1f}", flush=True)
+                  f"{r.get('cpu', float('nan')):6.1f}  {r.get('others', float('nan')):10.1f}  "
+                  f"{r.get('steal', float('nan')):7.1f}", flush=True)
         for side in "ab":
             means[side].append(statistics.mean(x["token"][1] for x in got[side]))
         print(f"{rnd:>5}  token p99, mean of the round: A {means['a'][-1]:.2f}  B {means['b'][-1]:.2f}")

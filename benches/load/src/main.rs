@@ -402,6 +402,7 @@ async fn run(args: Args) {
     let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
     let cpu_before = cpu_seconds(pid);
     let own_before = cpu_seconds(std::process::id());
+    let machine_before = machine_cpu();
 
     if args.split {
         split_phases(&args, addr, &cookie).await;
@@ -431,7 +432,11 @@ async fn run(args: Args) {
     } else {
         Some(tokio::spawn(async move {
             tokio::time::sleep_until(counted_from.into()).await;
-            (cpu_seconds(pid), cpu_seconds(std::process::id()))
+            (
+                cpu_seconds(pid),
+                cpu_seconds(std::process::id()),
+                machine_cpu(),
+            )
         }))
     };
     let mut workers = Vec::new();
@@ -485,14 +490,15 @@ async fn run(args: Args) {
     }
     let elapsed = counted_from.elapsed().as_secs_f64();
     let rss_peak = rss_peak_kib(pid);
-    let (cpu_before, own_before) = match cpu_at_start {
-        Some(t) => t.await.unwrap_or((None, None)),
-        None => (cpu_before, own_before),
+    let (cpu_before, own_before, machine_before) = match cpu_at_start {
+        Some(t) => t.await.unwrap_or((None, None, None)),
+        None => (cpu_before, own_before, machine_before),
     };
     let cpu = cpu_seconds(pid).zip(cpu_before).map(|(a, b)| a - b);
     let own = cpu_seconds(std::process::id())
         .zip(own_before)
         .map(|(a, b)| a - b);
+    let machine = machine_cpu().zip(machine_before).map(|(a, b)| a - b);
     let _ = child.kill();
     let _ = child.wait();
     let n = s.flow.len();
@@ -542,6 +548,17 @@ async fn run(args: Args) {
         println!(
             "CPU time                provider {cpu:.1} s, load generator {own:.1} s over {elapsed:.1} s of wall time"
         );
+        if let Some(m) = machine {
+            // What else ran on the machine meanwhile (other processes, and interrupt time, which includes the
+            // loopback traffic's own softirq work) and what the hypervisor took: on a shared VM these tell a run
+            // that fell behind because of the provider from one that fell behind because of the machine.
+            println!(
+                "machine CPU             other processes and interrupts {:.1} s, stolen by the hypervisor {:.1} s ({} CPUs)",
+                (m.busy - cpu - own).max(0.0),
+                m.steal,
+                std::thread::available_parallelism().map_or(0, |n| n.get())
+            );
+        }
     }
     let kib = |v: Option<u64>| v.map_or("?".into(), |v| v.to_string());
     println!(
@@ -574,6 +591,47 @@ async fn due(started: Instant, i: usize, rate: Option<f64>, deadline: Instant) -
     }
     tokio::time::sleep_until(due.into()).await;
     Some(due)
+}
+
+/// The whole machine's CPU time, all CPUs summed, from the first line of `/proc/stat` (clock ticks of 1/100 s).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct MachineCpu {
+    /// user, nice, system, irq and softirq: time some process or the kernel ran.
+    busy: f64,
+    /// Time a virtual CPU was ready but the hypervisor ran something else.
+    steal: f64,
+}
+
+impl std::ops::Sub for MachineCpu {
+    type Output = MachineCpu;
+    fn sub(self, o: MachineCpu) -> MachineCpu {
+        MachineCpu {
+            busy: self.busy - o.busy,
+            steal: self.steal - o.steal,
+        }
+    }
+}
+
+/// Parses the aggregate `cpu` line of `/proc/stat` (`cpu user nice system idle iowait irq softirq steal ...`).
+fn parse_machine_cpu(stat: &str) -> Option<MachineCpu> {
+    let line = stat.lines().next()?;
+    let mut f = line.split_whitespace();
+    if f.next()? != "cpu" {
+        return None;
+    }
+    let v: Vec<u64> = f.take(8).map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    if v.len() < 8 {
+        return None;
+    }
+    let ticks = |x: u64| x as f64 / 100.0;
+    Some(MachineCpu {
+        busy: ticks(v[0] + v[1] + v[2] + v[5] + v[6]),
+        steal: ticks(v[7]),
+    })
+}
+
+fn machine_cpu() -> Option<MachineCpu> {
+    parse_machine_cpu(&std::fs::read_to_string("/proc/stat").ok()?)
 }
 
 /// User + system CPU time of a process, from `/proc/<pid>/stat` (clock ticks of 1/100 s).
@@ -734,6 +792,19 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn machine_cpu_reads_the_aggregate_line() {
+        let stat = "cpu  100 5 50 1000 7 3 2 40 0 0\ncpu0 50 2 25 500 3 1 1 20 0 0\n";
+        let m = parse_machine_cpu(stat).unwrap();
+        assert!((m.busy - 1.60).abs() < 1e-9, "{m:?}");
+        assert!((m.steal - 0.40).abs() < 1e-9, "{m:?}");
+        // Refused: a per-CPU line first, too few fields, a non-number.
+        assert_eq!(parse_machine_cpu("cpu0 1 2 3 4 5 6 7 8\n"), None);
+        assert_eq!(parse_machine_cpu("cpu 1 2 3 4 5 6 7\n"), None);
+        assert_eq!(parse_machine_cpu("cpu 1 2 3 4 5 x 7 8\n"), None);
+        assert_eq!(parse_machine_cpu(""), None);
+    }
 
     #[test]
     fn warmup_takes_non_negative_seconds_only() {

@@ -778,18 +778,11 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
             "prompt=none but the user must log in",
         ));
     }
-    let pending = PendingRow {
-        id: random_token(),
-        kind: "authorize".into(),
-        client_id: v.client.id.clone(),
-        params: req.to_params().to_form(),
-        csrf: random_token(),
-        expires_at: t + PENDING_LIFETIME,
-    };
     let context = match context {
         Some(c) if !need_login => c,
         // No session, or one that does not satisfy the request: the login page.
         _ => {
+            let pending = pending_for(&v, t);
             p.store.put_pending(&pending).await.map_err(db)?;
             return Ok(web::html_csp(
                 StatusCode::OK,
@@ -808,7 +801,20 @@ async fn authorize_params(p: &Provider, headers: &HeaderMap, raw: &Params) -> Ht
         user: context.user,
         consent: context.consent,
     };
-    after_login(p, v, context.session, Some(known), pending).await
+    after_login(p, v, context.session, Some(known), None).await
+}
+
+/// The stored form of an authorization request that waits for the user (login or consent), with fresh ids.
+/// Built only when a page is shown: the hot path (a session that satisfies the request) needs none.
+fn pending_for(v: &Validated, t: i64) -> PendingRow {
+    PendingRow {
+        id: random_token(),
+        kind: "authorize".into(),
+        client_id: v.client.id.clone(),
+        params: v.req.to_params().to_form(),
+        csrf: random_token(),
+        expires_at: t + PENDING_LIFETIME,
+    }
 }
 
 /// What the session lookup read next to the session, so the hot path does not read it again.
@@ -817,13 +823,14 @@ struct Known {
     consent: Option<String>,
 }
 
-/// After the user is known: consent, then the response.
+/// After the user is known: consent, then the response. `pending` is the request's stored form if it has one
+/// (after a login); otherwise one is made from `v` should the consent page be needed.
 async fn after_login(
     p: &Provider,
     v: Validated,
     session: SessionRow,
     known: Option<Known>,
-    pending: PendingRow,
+    pending: Option<PendingRow>,
 ) -> HttpResult<Response> {
     let target = ErrorTarget {
         client: v.client.clone(),
@@ -857,7 +864,7 @@ async fn after_login(
         // else cannot be submitted from the victim's browser (the session id is the CSRF token's suffix).
         let pending = PendingRow {
             csrf: format!("{}.{}", random_token(), session.sid),
-            ..pending
+            ..pending.unwrap_or_else(|| pending_for(&v, now()))
         };
         p.store.put_pending(&pending).await.map_err(db)?;
         let scopes: Vec<&str> = v.req.scope.iter().collect();
@@ -893,7 +900,6 @@ async fn issue_authorization(
     };
     let rt = req.response_type;
     let grant_id = time_ordered_id();
-    let code = rt.has_code().then(new_token);
     let access = rt.has_token().then(new_token);
     let grant = GrantRow {
         id: grant_id.clone(),
@@ -907,7 +913,7 @@ async fn issue_authorization(
         cnf: None,
         revoked: false,
     };
-    let code_row = code.as_ref().map(|_| CodeRow {
+    let code_row = rt.has_code().then(|| CodeRow {
         grant_id: grant_id.clone(),
         client_id: client.id.clone(),
         redirect_uri: Some(v.redirect_uri.clone()),
@@ -942,7 +948,8 @@ async fn issue_authorization(
             })
         });
     let stateless = sealed.is_some();
-    let code = sealed.or(code);
+    // A stored code is a random handle (only its hash is kept).
+    let code = sealed.or_else(|| rt.has_code().then(new_token));
     let code_hash = code
         .as_deref()
         .filter(|_| !stateless)
@@ -1148,7 +1155,7 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
         csrf: random_token(),
         ..row
     };
-    let mut resp = after_login(p, v, session, None, fresh).await?;
+    let mut resp = after_login(p, v, session, None, Some(fresh)).await?;
     if let Ok(h) = HeaderValue::from_str(&web::session_cookie(
         &token,
         p.cfg.session_lifetime,

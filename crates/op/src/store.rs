@@ -1113,31 +1113,12 @@ impl Store {
         }
         let _w = self.write().await;
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, created_at, \
-             access_hash, access_expires_at, access_cnf) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&grant.id)
-        .bind(&grant.client_id)
-        .bind(&grant.user_id)
-        .bind(&grant.scope)
-        .bind(&grant.claims)
-        .bind(grant.auth_time)
-        .bind(&grant.nonce)
-        .bind(&grant.sid)
-        .bind(&grant.cnf)
-        .bind(now)
-        .bind(tokens.access_in_grant.then_some(tokens.access_key.as_str()))
-        .bind(tokens.access_in_grant.then_some(tokens.access_expires_at))
-        .bind(if tokens.access_in_grant {
-            tokens.cnf.as_deref()
-        } else {
-            None
-        })
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let on_grant = tokens.access_in_grant.then_some((
+            tokens.access_key.as_str(),
+            tokens.access_expires_at,
+            tokens.cnf.as_deref(),
+        ));
+        let inserted = insert_grant(&mut tx, grant, now, on_grant, true).await?;
         if inserted == 0 {
             tx.rollback().await?;
             return Ok(Consumed::Replayed(grant.id.clone()));
@@ -1530,18 +1511,33 @@ impl Store {
     }
 }
 
-async fn issue_on(
+/// Inserts grant `g` (created at `now`), with the access token kept on it if `on_grant` (hash, expiry,
+/// `cnf`). With `if_new`, an existing row with the same id is left alone (0 rows inserted); without, it is an
+/// error. Returns the number of rows inserted.
+async fn insert_grant(
     conn: &mut AnyConnection,
     g: &GrantRow,
-    code: Option<(&str, &CodeRow)>,
-    access: Option<AccessInsert<'_>>,
-    refresh: Option<(&str, &str, i64)>,
     now: i64,
-) -> Result<()> {
-    sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10)",
-        )
+    on_grant: Option<(&str, i64, Option<&str>)>,
+    if_new: bool,
+) -> Result<u64> {
+    macro_rules! insert {
+        () => {
+            "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
+             created_at, access_hash, access_expires_at, access_cnf) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13)"
+        };
+    }
+    let sql = if if_new {
+        concat!(insert!(), " ON CONFLICT (id) DO NOTHING")
+    } else {
+        insert!()
+    };
+    let (hash, expires_at, cnf) = match on_grant {
+        Some((h, e, c)) => (Some(h), Some(e), c),
+        None => (None, None, None),
+    };
+    Ok(sqlx::query(sql)
         .bind(&g.id)
         .bind(&g.client_id)
         .bind(&g.user_id)
@@ -1552,8 +1548,23 @@ async fn issue_on(
         .bind(&g.sid)
         .bind(&g.cnf)
         .bind(now)
+        .bind(hash)
+        .bind(expires_at)
+        .bind(cnf)
         .execute(&mut *conn)
-        .await?;
+        .await?
+        .rows_affected())
+}
+
+async fn issue_on(
+    conn: &mut AnyConnection,
+    g: &GrantRow,
+    code: Option<(&str, &CodeRow)>,
+    access: Option<AccessInsert<'_>>,
+    refresh: Option<(&str, &str, i64)>,
+    now: i64,
+) -> Result<()> {
+    insert_grant(conn, g, now, None, false).await?;
     if let Some((hash, c)) = code {
         sqlx::query(
                 "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, expires_at, used) \

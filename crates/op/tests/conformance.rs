@@ -28,6 +28,65 @@ fn expect<'a>(op: &'a Op, client: &'a str, nonce: &'a str) -> IdTokenExpectation
 mod cases {
     use super::*;
 
+    /// New tokens to store with a code's redemption (access token bound to a thumbprint, lifetime 600 s; a
+    /// refresh token of 6000 s if `refresh`), with the keys to look each up by.
+    fn code_tokens(
+        now: i64,
+        refresh: bool,
+    ) -> (
+        portcullis_op::store::CodeTokens,
+        portcullis_op::store::TokenKey,
+        portcullis_op::store::TokenKey,
+    ) {
+        use portcullis_op::store::{CodeTokens, TokenKey};
+        let (at, rt) = (portcullis_op::new_token(), portcullis_op::new_token());
+        let (ka, kr) = (TokenKey::of(&at), TokenKey::of(&rt));
+        let stored = CodeTokens {
+            access_key: ka.key.clone(),
+            access_expires_at: now + 600,
+            cnf: Some("thumbprint".into()),
+            refresh: refresh.then(|| (kr.key.clone(), now + 6000)),
+            access_in_grant: false,
+        };
+        (stored, ka, kr)
+    }
+
+    /// Of concurrent redemptions of one code, each with the tokens it tried to store (`attempts`, from
+    /// [`code_tokens`]): exactly one is fresh (and passes `winner`) with its tokens stored; every other is a
+    /// replay of `grant_id` whose tokens were not stored; none is unknown.
+    async fn one_redemption_wins<T>(
+        store: &portcullis_op::store::Store,
+        results: Vec<Result<portcullis_op::store::Consumed<T>, portcullis_op::store::StoreError>>,
+        attempts: &[(
+            portcullis_op::store::CodeTokens,
+            portcullis_op::store::TokenKey,
+            portcullis_op::store::TokenKey,
+        )],
+        grant_id: &str,
+        now: i64,
+        winner: impl Fn(&T),
+    ) {
+        use portcullis_op::store::Consumed;
+        let mut winners = 0;
+        for (r, (_, ka, kr)) in results.into_iter().zip(attempts) {
+            let stored_a = store.access_token(ka, now).await.unwrap().is_some();
+            let stored_r = store.refresh_token_grant(kr, now).await.unwrap().is_some();
+            match r.unwrap() {
+                Consumed::Fresh(got) => {
+                    winners += 1;
+                    winner(&got);
+                    assert!(stored_a && stored_r, "the winner's tokens are stored");
+                }
+                Consumed::Replayed(id) => {
+                    assert_eq!(id, grant_id);
+                    assert!(!stored_a && !stored_r, "a replay's tokens are not");
+                }
+                Consumed::Unknown => panic!("the code exists"),
+            }
+        }
+        assert_eq!(winners, 1, "exactly one redemption wins");
+    }
+
     /// oidcc-server: discovery, code flow with PKCE, ID token verified with the published keys, UserInfo.
     pub async fn oidcc_server_code_flow(op: &Op) {
         let meta: Value = op
@@ -374,7 +433,7 @@ mod cases {
     /// and only for a fresh code whose grant is live. Replays, unknown codes and revoked grants store nothing;
     /// of concurrent presentations of one code, only the winner's tokens exist.
     pub async fn code_tokens_stored_only_with_a_fresh_code(op: &Op) {
-        use portcullis_op::store::{CodeRow, CodeTokens, Consumed, GrantRow, TokenKey};
+        use portcullis_op::store::{CodeRow, Consumed, GrantRow, TokenKey};
         let store = &op.provider.store;
         let alice = store.user_by_name("alice").await.unwrap().unwrap();
         let now = portcullis_op::now();
@@ -401,18 +460,7 @@ mod cases {
             };
             (grant, code_row, TokenKey::of(&portcullis_op::new_token()))
         };
-        let tokens = |refresh: bool| {
-            let (at, rt) = (portcullis_op::new_token(), portcullis_op::new_token());
-            let (ka, kr) = (TokenKey::of(&at), TokenKey::of(&rt));
-            let stored = CodeTokens {
-                access_key: ka.key.clone(),
-                access_expires_at: now + 600,
-                cnf: Some("thumbprint".into()),
-                refresh: refresh.then(|| (kr.key.clone(), now + 6000)),
-                access_in_grant: false,
-            };
-            (stored, ka, kr)
-        };
+        let tokens = |refresh: bool| code_tokens(now, refresh);
 
         // Fresh code, live grant: stored with the grant's scope, bound, with the refresh token.
         let (grant, code_row, kc) = new_code("openid profile");
@@ -508,24 +556,10 @@ mod cases {
                 .map(|(t, _, _)| store.consume_code_and_store(&kc, t)),
         )
         .await;
-        let mut winners = 0;
-        for (r, (_, ka, kr)) in results.into_iter().zip(&attempts) {
-            let stored_a = store.access_token(ka, now).await.unwrap().is_some();
-            let stored_r = store.refresh_token_grant(kr, now).await.unwrap().is_some();
-            match r.unwrap() {
-                Consumed::Fresh(got) => {
-                    winners += 1;
-                    assert!(got.tokens_stored);
-                    assert!(stored_a && stored_r, "the winner's tokens are stored");
-                }
-                Consumed::Replayed(id) => {
-                    assert_eq!(id, grant.id);
-                    assert!(!stored_a && !stored_r, "a replay's tokens are not");
-                }
-                Consumed::Unknown => panic!("the code exists"),
-            }
-        }
-        assert_eq!(winners, 1, "exactly one presentation wins");
+        one_redemption_wins(store, results, &attempts, &grant.id, now, |got| {
+            assert!(got.tokens_stored)
+        })
+        .await;
     }
 
     pub async fn stored_values_round_trip_exactly(op: &Op) {
@@ -1069,7 +1103,7 @@ mod cases {
     /// The store's side of sealed codes: the first redemption stores the grant and the tokens, any later one
     /// (or a concurrent one: exactly one of eight wins) is a replay that stores nothing.
     pub async fn sealed_code_redemption_stores_once(op: &Op) {
-        use portcullis_op::store::{CodeTokens, Consumed, GrantRow, TokenKey};
+        use portcullis_op::store::{Consumed, GrantRow};
         let store = &op.provider.store;
         let alice = store.user_by_name("alice").await.unwrap().unwrap();
         let now = portcullis_op::now();
@@ -1085,18 +1119,7 @@ mod cases {
             cnf: None,
             revoked: false,
         };
-        let tokens = |refresh: bool| {
-            let (at, rt) = (portcullis_op::new_token(), portcullis_op::new_token());
-            let (ka, kr) = (TokenKey::of(&at), TokenKey::of(&rt));
-            let stored = CodeTokens {
-                access_key: ka.key.clone(),
-                access_expires_at: now + 600,
-                cnf: Some("thumbprint".into()),
-                refresh: refresh.then(|| (kr.key.clone(), now + 6000)),
-                access_in_grant: false,
-            };
-            (stored, ka, kr)
-        };
+        let tokens = |refresh: bool| code_tokens(now, refresh);
         let g = grant();
         let (t1, ka1, kr1) = tokens(true);
         let Consumed::Fresh(user) = store.redeem_sealed_code(&g, &t1, now).await.unwrap() else {
@@ -1174,23 +1197,7 @@ mod cases {
                 .map(|(t, _, _)| store.redeem_sealed_code(&g3, t, now)),
         )
         .await;
-        let mut winners = 0;
-        for (r, (_, ka, kr)) in results.into_iter().zip(&attempts) {
-            let stored_a = store.access_token(ka, now).await.unwrap().is_some();
-            let stored_r = store.refresh_token_grant(kr, now).await.unwrap().is_some();
-            match r.unwrap() {
-                Consumed::Fresh(_) => {
-                    winners += 1;
-                    assert!(stored_a && stored_r, "the winner's tokens are stored");
-                }
-                Consumed::Replayed(id) => {
-                    assert_eq!(id, g3.id);
-                    assert!(!stored_a && !stored_r, "a replay's tokens are not");
-                }
-                Consumed::Unknown => panic!("never unknown"),
-            }
-        }
-        assert_eq!(winners, 1, "exactly one redemption wins");
+        one_redemption_wins(store, results, &attempts, &g3.id, now, |_| {}).await;
     }
 
     /// The access token of a sealed code's first redemption names its grant and is kept on the grant's row:

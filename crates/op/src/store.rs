@@ -1807,17 +1807,22 @@ fn script_parts() -> &'static [(u16, String)] {
         vec![
             (
                 P_REDEEM,
+                // Each row is read from a materialized copy of the array (`t.r`): `json_each`'s `value` of an
+                // array element is rendered anew as text for every `->>` that names it.
                 format!(
-                    "INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) \
-                     SELECT t.value->>1, t.value->>0, t.value->>2, t.value->>3, t.value->>4 FROM json_each(?) t \
-                     WHERE t.value->>7 = 0 AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = t.value->>0);
+                    "WITH t(r) AS MATERIALIZED (SELECT value FROM json_each(?)) \
+                     INSERT INTO access_tokens (hash, grant_id, scope, expires_at, cnf) \
+                     SELECT r->>1, r->>0, r->>2, r->>3, r->>4 FROM t \
+                     WHERE r->>7 = 0 AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = r->>0);
+                     WITH t(r) AS MATERIALIZED (SELECT value FROM json_each(?)) \
                      INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
-                     SELECT t.value->>5, t.value->>0, t.value->>2, t.value->>6, 0 FROM json_each(?) t \
-                     WHERE t.value->>5 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = t.value->>0);
+                     SELECT r->>5, r->>0, r->>2, r->>6, 0 FROM t \
+                     WHERE r->>5 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = r->>0);
+                     WITH t(r) AS MATERIALIZED (SELECT value FROM json_each(?)) \
                      INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
-                     created_at, access_hash, access_expires_at, access_cnf) SELECT value->>0, value->>1, value->>2, \
-                     value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, 0, value->>9, value->>10, \
-                     value->>11, value->>12 FROM json_each(?) WHERE true ON CONFLICT (id) DO NOTHING \
+                     created_at, access_hash, access_expires_at, access_cnf) SELECT r->>0, r->>1, r->>2, \
+                     r->>3, r->>4, r->>5, r->>6, r->>7, r->>8, 0, r->>9, r->>10, \
+                     r->>11, r->>12 FROM t WHERE true ON CONFLICT (id) DO NOTHING \
                      RETURNING '{PART_REDEEMED}' AS part, id;
                      SELECT '{PART_USER}' AS part, {JOINED_USER_COLUMNS} FROM users u \
                      WHERE u.id IN (SELECT value FROM json_each(?));"

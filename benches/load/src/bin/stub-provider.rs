@@ -109,15 +109,31 @@ fn router(issuer: String) -> Router {
         .route("/userinfo", get(|| async { json(USERINFO_BODY) }))
 }
 
-fn main() {
-    let listen: SocketAddr = std::env::var("PORTCULLIS_LISTEN")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| ([127, 0, 0, 1], 18080).into());
+/// The address to listen on (`PORTCULLIS_LISTEN`, as provider-load sets it): 127.0.0.1:18080 when unset; an
+/// address that does not parse, or one off loopback, is refused (the stub hands a fixed token to anyone).
+fn listen_addr(value: Option<&str>) -> Result<SocketAddr, String> {
+    let listen: SocketAddr = match value {
+        None => ([127, 0, 0, 1], 18080).into(),
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("PORTCULLIS_LISTEN: not an address: {v}"))?,
+    };
     if !listen.ip().is_loopback() {
-        eprintln!("stub-provider listens on loopback only");
-        std::process::exit(2);
+        return Err(format!(
+            "stub-provider listens on loopback only, not {listen}"
+        ));
     }
+    Ok(listen)
+}
+
+fn main() {
+    let listen = match listen_addr(std::env::var("PORTCULLIS_LISTEN").ok().as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
     let issuer = std::env::var("PORTCULLIS_ISSUER").unwrap_or_else(|_| format!("http://{listen}"));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -160,5 +176,18 @@ mod tests {
         let l = location("http://127.0.0.1:18080");
         let code = l.split("code=").nth(1).unwrap().split('&').next().unwrap();
         assert_eq!(code.len(), 3 + CODE_LEN);
+    }
+
+    #[test]
+    fn listens_on_loopback_only() {
+        assert_eq!(listen_addr(None).unwrap(), ([127, 0, 0, 1], 18080).into());
+        assert_eq!(
+            listen_addr(Some("[::1]:9000")).unwrap(),
+            "[::1]:9000".parse::<SocketAddr>().unwrap()
+        );
+        assert!(listen_addr(Some("0.0.0.0:18080")).is_err());
+        assert!(listen_addr(Some("192.0.2.1:18080")).is_err());
+        assert!(listen_addr(Some("localhost:18080")).is_err());
+        assert!(listen_addr(Some("")).is_err());
     }
 }

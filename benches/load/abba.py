@@ -25,6 +25,7 @@ import sys
 LINE = re.compile(r"^(authorize|token|userinfo)\s+latency\s+p50 ([\d.]+) ms\s+p99 ([\d.]+) ms")
 FLOWS = re.compile(r"flows (\d+)\s+errors (\d+)")
 CPU = re.compile(r"CPU time\s+provider ([\d.]+) s, load generator ([\d.]+) s")
+RSS = re.compile(r"peak during the flows (\d+) KiB")
 MACHINE = re.compile(r"machine CPU\s+other processes and interrupts ([\d.]+) s, stolen by the hypervisor ([\d.]+) s")
 
 
@@ -47,6 +48,9 @@ def run(load, provider, env_extra, args):
         m = CPU.search(line)
         if m:
             r["cpu"] = float(m.group(1))
+        m = RSS.search(line)
+        if m:
+            r["rss_kib"] = int(m.group(1))
         m = MACHINE.search(line)
         if m:
             r["others"], r["steal"] = float(m.group(1)), float(m.group(2))

@@ -5,8 +5,8 @@ Wall-clock figures on this shared 2-vCPU VM drift by tens of percent within a mi
 36 611 and 56 117 flows in consecutive 10 s runs with the same CPU seconds), so a change of a few percent in
 the provider's own work cannot be seen in them. Instructions executed in user space do not depend on the
 host's speed: this script runs provider-load against the provider under callgrind twice, with --flows N1 and
-N2, zeroes the counters once the provider listens (start-up and key generation are not counted; the one login
-is, equally in both runs), and reports (I(N2) - I(N1)) / (N2 - N1): the instructions one more flow costs.
+N2, zeroes the counters after the load's one login and before its first flow (`provider-load --after-login`;
+start-up, key generation and the login's Argon2 hash are not counted), and reports (I(N2) - I(N1)) / (N2 - N1): the instructions one more flow costs.
 
     cargo build --release -p portcullis-provider -p portcullis-load
     benches/load/instructions.py --a /tmp/prov_a --b /tmp/prov_b --top 25
@@ -22,6 +22,7 @@ Bounded: each run is at most --flows N2 flows and --timeout seconds.
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,19 +32,18 @@ import time
 # to its end, and valgrind outlives provider-load until the script stops it.
 WRAPPER = """#!/bin/bash
 valgrind --tool=callgrind --callgrind-out-file="$CG_OUT" --dump-instr=no "$CG_BIN" "$@" 2> "$CG_OUT.log" &
-VP=$!
-( for _ in $(seq 3000); do
-    if (echo > /dev/tcp/127.0.0.1/$CG_PORT) 2>/dev/null; then callgrind_control -z $VP > /dev/null; break; fi
-    sleep 0.2
-  done ) > /dev/null 2>&1 &
-wait $VP
+echo $! > "$CG_OUT.pid"
+wait $!
 """
 
 
 def run(load, binary, flows, out, connections, port, timeout, wrapper):
-    env = dict(os.environ, CG_BIN=binary, CG_OUT=out, CG_PORT=str(port))
+    env = dict(os.environ, CG_BIN=binary, CG_OUT=out)
     cmd = [load, "--provider", wrapper, "--connections", str(connections), "--flows", str(flows),
-           "--seconds", str(timeout), "--warmup", "0", "--port", str(port)]
+           "--seconds", str(timeout), "--warmup", "0", "--port", str(port),
+           # Zeroed after the login and before the first flow (callgrind_control waits for valgrind's answer),
+           # so that each run counts its flows and nothing else.
+           "--after-login", f"callgrind_control -z $(cat {out}.pid) > /dev/null"]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout + 120)
     done = re.search(r"flows (\d+)\s+errors (\d+)", r.stdout)
     # provider-load kills the wrapper; the valgrind process under it writes its counts on SIGTERM.
@@ -98,6 +98,7 @@ def main():
     p.add_argument("--timeout", type=int, default=600, help="seconds per run")
     p.add_argument("--top", type=int, default=20, help="functions to list (largest per flow, or largest B - A)")
     p.add_argument("--inclusive", action="store_true", help="list functions with what they call")
+    p.add_argument("--keep", help="copy the callgrind output files here (for callgrind_annotate --tree=caller)")
     args = p.parse_args()
     if not 0 < args.n1 < args.n2:
         sys.exit("need 0 < --n1 < --n2")
@@ -106,19 +107,31 @@ def main():
         with open(wrapper, "w") as f:
             f.write(WRAPPER)
         os.chmod(wrapper, 0o755)
-        a_total, a = per_flow(args, "a", args.a, tmp, wrapper)
-        print(f"A {args.a}: {a_total:,.0f} instructions per flow (user space)")
-        if not args.b:
-            for v, k in sorted(((v, k) for k, v in a.items()), reverse=True)[:args.top]:
-                print(f"{v:12,.0f}  {k[:140]}")
-            return
-        b_total, b = per_flow(args, "b", args.b, tmp, wrapper)
-        print(f"B {args.b}: {b_total:,.0f} instructions per flow (user space)")
-        print(f"B - A: {b_total - a_total:+,.0f} per flow ({(b_total - a_total) / a_total:+.1%})")
-        diff = sorted(((b.get(k, 0) - a.get(k, 0), k) for k in set(a) | set(b)), key=lambda x: abs(x[0]),
-                      reverse=True)
-        for v, k in diff[:args.top]:
-            print(f"{v:+12,.0f}  A {a.get(k, 0):10,.0f}  B {b.get(k, 0):10,.0f}  {k[:110]}")
+        try:
+            compare(args, tmp, wrapper)
+        finally:
+            if args.keep:
+                os.makedirs(args.keep, exist_ok=True)
+                for f in os.listdir(tmp):
+                    if f.startswith("cg."):
+                        shutil.copy(os.path.join(tmp, f), args.keep)
+
+
+def compare(args, tmp, wrapper):
+    """Prints the per-flow figures of A, or of A and B and their difference."""
+    a_total, a = per_flow(args, "a", args.a, tmp, wrapper)
+    print(f"A {args.a}: {a_total:,.0f} instructions per flow (user space)")
+    if not args.b:
+        for v, k in sorted(((v, k) for k, v in a.items()), reverse=True)[:args.top]:
+            print(f"{v:12,.0f}  {k[:140]}")
+        return
+    b_total, b = per_flow(args, "b", args.b, tmp, wrapper)
+    print(f"B {args.b}: {b_total:,.0f} instructions per flow (user space)")
+    print(f"B - A: {b_total - a_total:+,.0f} per flow ({(b_total - a_total) / a_total:+.1%})")
+    diff = sorted(((b.get(k, 0) - a.get(k, 0), k) for k in set(a) | set(b)), key=lambda x: abs(x[0]),
+                  reverse=True)
+    for v, k in diff[:args.top]:
+        print(f"{v:+12,.0f}  A {a.get(k, 0):10,.0f}  B {b.get(k, 0):10,.0f}  {k[:110]}")
 
 
 if __name__ == "__main__":

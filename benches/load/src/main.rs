@@ -74,6 +74,11 @@ struct Args {
     /// Port (loopback).
     #[arg(long, default_value_t = 18080)]
     port: u16,
+    /// A shell command run (and waited for) after the login and before the first flow; the load stops if it
+    /// fails. `benches/load/instructions.py` zeroes callgrind's counters with it, so that exactly the flows
+    /// are counted.
+    #[arg(long)]
+    after_login: Option<String>,
 }
 
 /// `--warmup`: a finite, non-negative number of seconds.
@@ -395,6 +400,15 @@ async fn run(args: Args) {
     let password = password.expect("demo credentials printed");
     let rss_idle = rss_peak_kib(pid);
     let cookie = login(addr, &password).await;
+    if let Some(cmd) = &args.after_login {
+        let status = Command::new("sh").arg("-c").arg(cmd).status();
+        if !status.as_ref().is_ok_and(|s| s.success()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("--after-login command failed: {status:?}");
+            std::process::exit(1);
+        }
+    }
 
     // Peak memory of start-up and the one interactive login (its Argon2 hash alone is 46 MiB, mapped and
     // unmapped again), then reset the high-water mark so the figure below is the peak of the flows alone.

@@ -20,12 +20,12 @@ starts the provider on 127.0.0.1 with a fresh database for every run).
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from abba import run  # noqa: E402  (the same run and the same parsing as the A B B A comparisons)
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,6 +42,8 @@ def main():
     args = p.parse_args()
     if not 1 <= args.runs <= 100 or not 1 <= args.seconds <= 120 or not 0 <= args.pause <= 600:
         sys.exit("keep it bounded: 1..=100 runs of 1..=120 s, pauses of 0..=600 s")
+    if not args.rate > 0 or not 0 <= args.warmup < args.seconds:
+        sys.exit("need --rate > 0 and 0 <= --warmup < --seconds")
     offered = args.rate * (args.seconds - args.warmup)
     steps = ("authorize", "token", "userinfo")
     print("run  time      flows    authorize p50/p99  token p50/p99   userinfo p50/p99  CPU µs/flow  RSS MiB  met")

@@ -187,29 +187,25 @@ mod tests {
         }
     }
 
-    /// The byte-at-a-time decoder `decode` replaced: the same answers, `Ok` and `Err`, for any input.
+    /// An independent reference for `decode`, written differently on purpose (byte at a time, escapes read by
+    /// `u8::from_str_radix` after a hex-digit check): the same answers, `Ok` and `Err`, for any input.
     fn decode_bytewise(raw: &str) -> Result<String, OidcError> {
-        let b = raw.as_bytes();
         let mut out = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'+' => {
-                    out.push(b' ');
-                    i += 1;
-                }
+        let mut rest = raw.as_bytes();
+        while let Some((&c, tail)) = rest.split_first() {
+            rest = tail;
+            match c {
+                b'+' => out.push(b' '),
                 b'%' => {
-                    let hex = |j: usize| b.get(j).and_then(|c| (*c as char).to_digit(16));
-                    let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) else {
-                        return Err(OidcError::MalformedForm);
-                    };
-                    out.push((hi * 16 + lo) as u8);
-                    i += 3;
+                    let digits = rest
+                        .get(..2)
+                        .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                        .ok_or(OidcError::MalformedForm)?;
+                    let hex = std::str::from_utf8(digits).map_err(|_| OidcError::MalformedForm)?;
+                    out.push(u8::from_str_radix(hex, 16).map_err(|_| OidcError::MalformedForm)?);
+                    rest = &rest[2..];
                 }
-                c => {
-                    out.push(c);
-                    i += 1;
-                }
+                _ => out.push(c),
             }
         }
         String::from_utf8(out).map_err(|_| OidcError::MalformedForm)
@@ -235,6 +231,7 @@ mod tests {
             ("ab%", Err(())),
             ("%4", Err(())),
             ("%4g", Err(())),
+            ("%+1", Err(())), // a sign is not a hex digit
             ("%%41", Err(())),
             ("a+%zz", Err(())),
             ("%C3", Err(())),       // half a character

@@ -1,0 +1,61 @@
+//! The `pending_requests` table: authorization requests waiting for login or consent, and pushed ones (PAR).
+//!
+//! Must not hold queries of other tables.
+
+use sqlx::Row;
+
+use super::{PendingRow, Result, Store};
+
+impl Store {
+    /// Stores a pending or pushed request.
+    pub async fn put_pending(&self, p: &PendingRow) -> Result<()> {
+        let _w = self.write().await;
+        sqlx::query(
+            "INSERT INTO pending_requests (id, kind, client_id, params, csrf, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&p.id)
+        .bind(&p.kind)
+        .bind(&p.client_id)
+        .bind(&p.params)
+        .bind(&p.csrf)
+        .bind(p.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A pending request that has not expired.
+    pub async fn pending(&self, id: &str, kind: &str, now: i64) -> Result<Option<PendingRow>> {
+        let r = sqlx::query(
+            "SELECT id, kind, client_id, params, csrf, expires_at FROM pending_requests \
+             WHERE id = $1 AND kind = $2 AND expires_at > $3",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.map(|r| {
+            Ok(PendingRow {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                client_id: r.try_get("client_id")?,
+                params: r.try_get("params")?,
+                csrf: r.try_get("csrf")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Deletes a pending request; true when this call removed it (single use).
+    pub async fn take_pending(&self, id: &str) -> Result<bool> {
+        let _w = self.write().await;
+        Ok(sqlx::query("DELETE FROM pending_requests WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1)
+    }
+}

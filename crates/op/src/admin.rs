@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use crate::clients::Client;
 use crate::store::{ClientRow, Store, StoreError, UserRow};
-use crate::{hash, now, passwords, random_token};
+use crate::authn::password as passwords;
+use crate::{hash, now, random_token};
 
 /// The demo client's id.
 pub const DEMO_CLIENT: &str = "demo";

@@ -11,17 +11,18 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod authn;
 pub mod clients;
 pub mod config;
+pub mod endpoints;
+pub mod http;
+mod id_token;
 pub mod keys;
-pub mod login;
 pub mod pages;
-pub mod passwords;
 pub mod provider;
 pub mod sealing;
 pub mod store;
 pub mod tls;
-pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -124,14 +125,19 @@ pub struct Running {
 
 /// Opens storage, runs first-run set-up, loads keys and binds the listener (username + password login).
 pub async fn start(cfg: Config) -> Result<Running, String> {
-    start_with_login(cfg, Box::new(login::PasswordLogin)).await
+    start_with_login(cfg, Box::new(authn::PasswordLogin)).await
 }
 
-/// Like [`start`], with another login step.
+/// Like [`start`], with another login method.
 pub async fn start_with_login(
     cfg: Config,
-    login: Box<dyn login::LoginMethod>,
+    login: Box<dyn authn::LoginMethod>,
 ) -> Result<Running, String> {
+    start_with_methods(cfg, authn::Methods::single(login)).await
+}
+
+/// Like [`start`], with several login methods offered on one page (see [`authn::Methods`]).
+pub async fn start_with_methods(cfg: Config, methods: authn::Methods) -> Result<Running, String> {
     cfg.check().map_err(|e| e.to_string())?;
     let store = open_store(&cfg).await?;
     let first_run = if cfg.demo {
@@ -149,7 +155,7 @@ pub async fn start_with_login(
         )?)),
         None => None,
     };
-    let provider = Provider::with_login(cfg.clone(), store, tls, login)
+    let provider = Provider::with_methods(cfg.clone(), store, tls, methods)
         .await
         .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)

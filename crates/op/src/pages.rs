@@ -96,3 +96,75 @@ pub fn error(error: &str, description: &str) -> String {
 pub fn logged_out() -> String {
     page("Signed out", "<h1>You are signed out</h1>")
 }
+
+/// The auto-submitting form of `response_mode=form_post` (OAuth 2.0 Form Post Response Mode).
+pub fn form_post(redirect_uri: &str, params: &portcullis_oidc::Params) -> String {
+    portcullis_oidc::form_post_html(redirect_uri, params)
+}
+
+/// One login method's form on the login page.
+pub struct MethodSection<'a> {
+    /// The method's id (the `method` field).
+    pub method: &'a str,
+    /// For a multi-step method's first step: the form begins the ceremony (`step=begin`).
+    pub begin: bool,
+    /// For a multi-step method's second step: the ceremony it finishes.
+    pub ceremony: Option<&'a str>,
+    /// The method's inputs and button (HTML, already escaped).
+    pub inputs: String,
+}
+
+/// The login page: one form per method, each posting to `/login` with the pending request, its CSRF token
+/// and the method.
+pub fn login_page(
+    pending: &str,
+    csrf: &str,
+    client_name: &str,
+    error: Option<&str>,
+    sections: &[MethodSection<'_>],
+) -> String {
+    let err = error
+        .map(|e| format!("<p class=\"err\" role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    let forms: String = sections
+        .iter()
+        .map(|s| {
+            format!(
+                "<form method=\"post\" action=\"/login\">\
+                 <input type=\"hidden\" name=\"pending\" value=\"{pending}\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <input type=\"hidden\" name=\"method\" value=\"{method}\">{begin}{ceremony}{inputs}</form>",
+                pending = esc(pending),
+                csrf = esc(csrf),
+                method = esc(s.method),
+                begin = if s.begin {
+                    "<input type=\"hidden\" name=\"step\" value=\"begin\">"
+                } else {
+                    ""
+                },
+                ceremony = s
+                    .ceremony
+                    .map(|c| format!("<input type=\"hidden\" name=\"ceremony\" value=\"{}\">", esc(c)))
+                    .unwrap_or_default(),
+                inputs = s.inputs,
+            )
+        })
+        .collect();
+    page(
+        "Sign in",
+        &format!(
+            "<h1>Sign in to continue to {client}</h1>{err}{forms}",
+            client = esc(client_name),
+        ),
+    )
+}
+
+/// The password method's inputs.
+pub fn password_inputs(login_hint: Option<&str>) -> String {
+    format!(
+        "<label for=\"username\">Username</label><input type=\"text\" id=\"username\" name=\"username\" value=\"{hint}\" autocomplete=\"username\" required autofocus>\
+         <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+         <button type=\"submit\" id=\"signin\">Sign in</button>",
+        hint = esc(login_hint.unwrap_or("")),
+    )
+}

@@ -130,6 +130,9 @@ pub struct CodeContents {
     /// The session's `sid`.
     #[serde(rename = "i")]
     pub sid: String,
+    /// What the grant's ID tokens say of the authentication (see [`crate::store::GrantRow::authn`]).
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub authn: Option<String>,
     /// The redirect URI of the authorization request.
     #[serde(rename = "r")]
     pub redirect_uri: String,
@@ -276,6 +279,7 @@ mod tests {
             auth_time: 1_700_000_000,
             nonce: Some("n-0S6_WzA2Mj".into()),
             sid: "sid-1".into(),
+            authn: Some("urn:portcullis:acr:password pwd".into()),
             redirect_uri: "http://127.0.0.1:8081/callback".into(),
             code_challenge: Some((
                 "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),

@@ -50,10 +50,11 @@ pub(super) fn grant_from(row: &impl Cols) -> Result<GrantRow> {
         sid: row.opt_text("sid")?,
         cnf: row.opt_text("cnf")?,
         revoked: row.int("revoked")? != 0,
+        authn: row.opt_text("authn")?,
     })
 }
 
-pub(super) const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.scope, g.claims, g.auth_time, g.nonce, g.sid, g.cnf, g.revoked";
+pub(super) const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.scope, g.claims, g.auth_time, g.nonce, g.sid, g.cnf, g.revoked, g.authn";
 
 /// The user columns of a `LEFT JOIN users u`, prefixed so they cannot clash with the grant's.
 pub(super) const JOINED_USER_COLUMNS: &str = "u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.claims AS u_claims";

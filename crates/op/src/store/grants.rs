@@ -112,8 +112,8 @@ pub(super) async fn insert_grant(
     macro_rules! insert {
         () => {
             "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
-             created_at, access_hash, access_expires_at, access_cnf) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13)"
+             created_at, access_hash, access_expires_at, access_cnf, authn) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14)"
         };
     }
     let sql = if if_new {
@@ -139,6 +139,7 @@ pub(super) async fn insert_grant(
         .bind(hash)
         .bind(expires_at)
         .bind(cnf)
+        .bind(&g.authn)
         .execute(&mut *conn)
         .await?
         .rows_affected())

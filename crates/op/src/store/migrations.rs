@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/0004_expiry_indexes.sql")),
     (5, include_str!("../../migrations/0005_purge_by_key.sql")),
     (6, include_str!("../../migrations/0006_access_on_grant.sql")),
+    (7, include_str!("../../migrations/0007_authn.sql")),
 ];
 
 impl Store {

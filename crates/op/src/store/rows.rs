@@ -76,10 +76,13 @@ pub struct SessionRow {
     pub sid: String,
     /// The user.
     pub user_id: String,
-    /// When the user authenticated.
+    /// When the user authenticated (the newest login method passed).
     pub auth_time: i64,
     /// Expiry.
     pub expires_at: i64,
+    /// The login methods passed and when ([`crate::authn::AuthRecord`]'s text; empty for a session stored
+    /// before sessions recorded them).
+    pub authn: String,
 }
 
 /// A grant: what one authorization (or client credentials request) allowed; every token hangs off one.
@@ -105,6 +108,10 @@ pub struct GrantRow {
     pub cnf: Option<String>,
     /// Whether revoked.
     pub revoked: bool,
+    /// What the grant's ID tokens say of the authentication: the `acr`, then the `amr` values, separated by
+    /// spaces ([`crate::authn::Methods::summary`]); `None` for grants without a user or made before grants
+    /// kept it.
+    pub authn: Option<String>,
 }
 
 /// An authorization code row.

@@ -14,13 +14,14 @@ impl Store {
     pub async fn put_session(&self, id_hash: &str, s: &SessionRow) -> Result<()> {
         let _w = self.write().await;
         sqlx::query(
-            "INSERT INTO sessions (id_hash, sid, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (id_hash, sid, user_id, auth_time, expires_at, authn) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id_hash)
         .bind(&s.sid)
         .bind(&s.user_id)
         .bind(s.auth_time)
         .bind(s.expires_at)
+        .bind(&s.authn)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -29,7 +30,7 @@ impl Store {
     /// A live session.
     pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRow>> {
         let r = sqlx::query(
-            "SELECT sid, user_id, auth_time, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2",
+            "SELECT sid, user_id, auth_time, expires_at, authn FROM sessions WHERE id_hash = $1 AND expires_at > $2",
         )
         .bind(id_hash)
         .bind(now)
@@ -41,6 +42,7 @@ impl Store {
                 user_id: r.try_get("user_id")?,
                 auth_time: r.try_get("auth_time")?,
                 expires_at: r.try_get("expires_at")?,
+                authn: r.try_get("authn")?,
             })
         })
         .transpose()
@@ -68,7 +70,7 @@ impl Store {
             };
         }
         let r = sqlx::query(&format!(
-            "SELECT s.sid, s.user_id, s.auth_time, s.expires_at, {JOINED_USER_COLUMNS}, c.scope AS consent \
+            "SELECT s.sid, s.user_id, s.auth_time, s.expires_at, s.authn, {JOINED_USER_COLUMNS}, c.scope AS consent \
              FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
              LEFT JOIN consents c ON c.user_id = s.user_id AND c.client_id = $2 \
              WHERE s.id_hash = $1 AND s.expires_at > $3"
@@ -85,6 +87,7 @@ impl Store {
                     user_id: r.try_get("user_id")?,
                     auth_time: r.try_get("auth_time")?,
                     expires_at: r.try_get("expires_at")?,
+                    authn: r.try_get("authn")?,
                 },
                 user: joined_user(&r)?,
                 consent: r.try_get("consent")?,

@@ -80,6 +80,7 @@ pub(super) async fn apply_batch(
                     on_grant.map(|_| t.access_key.as_str()),
                     on_grant.map(|_| t.access_expires_at),
                     on_grant.and(t.cnf.as_deref()),
+                    &g.authn,
                 ));
                 redeem_users.extend(g.user_id.as_deref());
             }
@@ -101,6 +102,7 @@ pub(super) async fn apply_batch(
                     &g.sid,
                     &g.cnf,
                     *now,
+                    &g.authn,
                 ));
                 if let Some((h, c)) = code {
                     codes.push((
@@ -251,6 +253,7 @@ pub(super) async fn apply_batch(
                         user_id: r.try_get("user_id")?,
                         auth_time: r.try_get("auth_time")?,
                         expires_at: r.try_get("expires_at")?,
+                        authn: r.try_get("authn")?,
                     };
                     let id_hash: String = r.try_get("id_hash")?;
                     sessions.insert(id_hash, (s, joined_user(&r)?));
@@ -410,6 +413,7 @@ mod tests {
             sid: None,
             cnf: None,
             revoked: false,
+            authn: None,
         };
         let code = CodeRow {
             grant_id: grant.id.clone(),

@@ -83,9 +83,9 @@ pub(super) fn script_parts() -> &'static [(u16, String)] {
                      WHERE r->>5 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = r->>0);
                      WITH t(r) AS MATERIALIZED (SELECT value FROM json_each(?)) \
                      INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
-                     created_at, access_hash, access_expires_at, access_cnf) SELECT r->>0, r->>1, r->>2, \
+                     created_at, access_hash, access_expires_at, access_cnf, authn) SELECT r->>0, r->>1, r->>2, \
                      r->>3, r->>4, r->>5, r->>6, r->>7, r->>8, 0, r->>9, r->>10, \
-                     r->>11, r->>12 FROM t WHERE true ON CONFLICT (id) DO NOTHING \
+                     r->>11, r->>12, r->>13 FROM t WHERE true ON CONFLICT (id) DO NOTHING \
                      RETURNING '{PART_REDEEMED}' AS part, id;
                      SELECT '{PART_USER}' AS part, {JOINED_USER_COLUMNS} FROM users u \
                      WHERE u.id IN (SELECT value FROM json_each(?));"
@@ -94,8 +94,8 @@ pub(super) fn script_parts() -> &'static [(u16, String)] {
             (
                 P_GRANTS,
                 "INSERT INTO grants (id, client_id, user_id, scope, claims, auth_time, nonce, sid, cnf, revoked, \
-                 created_at) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
-                 value->>7, value->>8, 0, value->>9 FROM json_each(?);"
+                 created_at, authn) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, \
+                 value->>6, value->>7, value->>8, 0, value->>9, value->>10 FROM json_each(?);"
                     .into(),
             ),
             (
@@ -143,7 +143,7 @@ pub(super) fn script_parts() -> &'static [(u16, String)] {
             (
                 P_SESSIONS,
                 format!(
-                    "SELECT '{PART_SESSION}' AS part, s.id_hash, s.sid, s.user_id, s.auth_time, s.expires_at, \
+                    "SELECT '{PART_SESSION}' AS part, s.id_hash, s.sid, s.user_id, s.auth_time, s.expires_at, s.authn, \
                      {JOINED_USER_COLUMNS} FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
                      WHERE s.id_hash IN (SELECT value FROM json_each(?));
                      SELECT '{PART_CONSENT}' AS part, user_id, client_id, scope FROM consents WHERE user_id IN \

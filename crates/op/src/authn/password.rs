@@ -10,9 +10,64 @@
 //!
 //! Hashing is memory-hard on purpose, so concurrent verifications are bounded (one per CPU): a burst of login
 //! attempts queues instead of allocating 46 MiB each at once.
+//!
+//! [`PasswordLogin`] is the login method over these hashes.
+//!
+//! Must not: keep or log a password, or answer faster for unknown users.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Params as ArgonParams, Version};
+use futures_core::future::BoxFuture;
+use portcullis_oidc::Params;
+
+use super::{Factor, LoginMethod, LoginPage};
+use crate::pages;
+use crate::store::{Store, StoreError, UserRow};
+
+/// Username and password, verified against Argon2id hashes off the async runtime.
+pub struct PasswordLogin;
+
+impl LoginMethod for PasswordLogin {
+    fn id(&self) -> &'static str {
+        "password"
+    }
+
+    fn factor(&self) -> Factor {
+        Factor::Knowledge
+    }
+
+    fn amr(&self) -> &'static [&'static str] {
+        &["pwd"]
+    }
+
+    fn acr(&self) -> &'static str {
+        "urn:portcullis:acr:password"
+    }
+
+    fn form(&self, page: &LoginPage<'_>) -> String {
+        pages::password_inputs(page.login_hint)
+    }
+
+    fn verify<'a>(
+        &'a self,
+        store: &'a Store,
+        form: &'a Params,
+        _state: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<UserRow>, StoreError>> {
+        Box::pin(async move {
+            let username = form.get("username").unwrap_or("");
+            let password = form.get("password").unwrap_or("").to_owned();
+            let user = store.user_by_name(username).await?;
+            let stored = user.as_ref().map(|u| u.password_hash.clone());
+            let ok = verify_bounded(password, stored).await;
+            Ok(user.filter(|_| ok))
+        })
+    }
+
+    fn failure_message(&self) -> &'static str {
+        "Wrong username or password."
+    }
+}
 
 /// Argon2id memory cost in KiB (46 MiB).
 pub const MEMORY_KIB: u32 = 47_104;
@@ -20,7 +75,7 @@ pub const MEMORY_KIB: u32 = 47_104;
 pub const PASSES: u32 = 1;
 
 fn hasher() -> Argon2<'static> {
-    let params = Params::new(MEMORY_KIB, PASSES, 1, None).expect("valid Argon2 parameters");
+    let params = ArgonParams::new(MEMORY_KIB, PASSES, 1, None).expect("valid Argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 

@@ -1,0 +1,170 @@
+//! The login methods a provider offers ([`Methods`]), and what a record of passed methods proves: the `amr`
+//! values (RFC 8176) and the `acr` (OIDC Core §2), which is a requested one the record satisfies, or else the
+//! strongest the record has.
+//!
+//! `acr` values: each method's own (an authentication by that method), and [`MFA_ACR`] when methods of two
+//! different factors were passed.
+//!
+//! Must not: look at requests or sessions (that is [`super::policy`]).
+
+use std::collections::BTreeSet;
+
+use super::record::{AuthRecord, valid_method_id};
+use super::{Factor, LoginMethod};
+
+/// The `acr` of an authentication by methods of at least two different factors.
+pub const MFA_ACR: &str = "urn:portcullis:acr:mfa";
+
+/// The login methods on offer, in page order; the first is the one a form without `method` means.
+pub struct Methods {
+    list: Vec<Box<dyn LoginMethod>>,
+}
+
+impl Methods {
+    /// The methods, in page order. Refused: none, an invalid id, the same id twice.
+    pub fn new(list: Vec<Box<dyn LoginMethod>>) -> Result<Methods, String> {
+        if list.is_empty() {
+            return Err("at least one login method is needed".into());
+        }
+        let mut ids = BTreeSet::new();
+        for m in &list {
+            if !valid_method_id(m.id()) {
+                return Err(format!("invalid login method id {:?}", m.id()));
+            }
+            if !ids.insert(m.id()) {
+                return Err(format!("login method {:?} is listed twice", m.id()));
+            }
+        }
+        Ok(Methods { list })
+    }
+
+    /// One method.
+    pub fn single(m: Box<dyn LoginMethod>) -> Methods {
+        Methods { list: vec![m] }
+    }
+
+    /// The method a form without `method` means.
+    pub fn primary(&self) -> &dyn LoginMethod {
+        self.list[0].as_ref()
+    }
+
+    /// A method by id.
+    pub fn get(&self, id: &str) -> Option<&dyn LoginMethod> {
+        self.list.iter().find(|m| m.id() == id).map(|m| m.as_ref())
+    }
+
+    /// Every method, in page order.
+    pub fn iter(&self) -> impl Iterator<Item = &dyn LoginMethod> {
+        self.list.iter().map(|m| m.as_ref())
+    }
+
+    /// The factors the passed methods prove (unknown methods prove nothing).
+    pub fn factors(&self, record: &AuthRecord) -> BTreeSet<Factor> {
+        record
+            .steps()
+            .iter()
+            .filter_map(|s| self.get(&s.method))
+            .map(|m| m.factor())
+            .collect()
+    }
+
+    /// Whether some set of these methods can produce `acr`.
+    pub fn can_produce(&self, acr: &str) -> bool {
+        if acr == MFA_ACR {
+            let factors: BTreeSet<Factor> = self.iter().map(|m| m.factor()).collect();
+            return factors.len() >= 2;
+        }
+        self.iter().any(|m| m.acr() == acr)
+    }
+
+    /// Whether `record` satisfies `acr`.
+    pub fn satisfies(&self, record: &AuthRecord, acr: &str) -> bool {
+        if acr == MFA_ACR {
+            return self.factors(record).len() >= 2;
+        }
+        record
+            .steps()
+            .iter()
+            .filter_map(|s| self.get(&s.method))
+            .any(|m| m.acr() == acr)
+    }
+
+    /// The `acr_values_supported` of discovery: each method's, then [`MFA_ACR`] when it can be produced.
+    pub fn acr_values_supported(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for m in self.iter() {
+            if !out.contains(&m.acr()) {
+                out.push(m.acr());
+            }
+        }
+        if self.can_produce(MFA_ACR) && !out.contains(&MFA_ACR) {
+            out.push(MFA_ACR);
+        }
+        out
+    }
+
+    /// The `acr` for an ID token: the first of `wanted` that `record` satisfies; otherwise [`MFA_ACR`] for two
+    /// factors, else the newest method's own.
+    pub fn acr(&self, record: &AuthRecord, wanted: &[&str]) -> &'static str {
+        if let Some(w) = wanted.iter().find(|w| self.satisfies(record, w)) {
+            if *w == MFA_ACR {
+                return MFA_ACR;
+            }
+            if let Some(m) = self.iter().find(|m| m.acr() == *w) {
+                return m.acr();
+            }
+        }
+        if self.factors(record).len() >= 2 {
+            return MFA_ACR;
+        }
+        record
+            .steps()
+            .iter()
+            .rev()
+            .find_map(|s| self.get(&s.method))
+            .unwrap_or(self.primary())
+            .acr()
+    }
+
+    /// The `amr` values of `record` (RFC 8176), in the order passed, with `mfa` for two factors.
+    pub fn amr(&self, record: &AuthRecord) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for m in record.steps().iter().filter_map(|s| self.get(&s.method)) {
+            for a in m.amr() {
+                if !out.contains(a) {
+                    out.push(a);
+                }
+            }
+        }
+        if self.factors(record).len() >= 2 && !out.contains(&"mfa") {
+            out.push("mfa");
+        }
+        out
+    }
+
+    /// What a grant keeps of an authentication for its ID tokens: the `acr`, then the `amr` values, separated
+    /// by spaces (see [`summary_parts`]).
+    pub fn summary(&self, record: &AuthRecord, wanted: &[&str]) -> String {
+        let mut s = self.acr(record, wanted).to_owned();
+        for a in self.amr(record) {
+            s.push(' ');
+            s.push_str(a);
+        }
+        s
+    }
+
+    /// The `acr` and `amr` of a grant's [`summary`](Self::summary); for a grant without one (made before
+    /// sessions recorded their methods), those of the primary method.
+    pub fn summary_parts(&self, summary: Option<&str>) -> (String, Vec<String>) {
+        match summary.map(|s| s.split(' ')) {
+            Some(mut parts) => {
+                let acr = parts.next().unwrap_or_default().to_owned();
+                (acr, parts.map(str::to_owned).collect())
+            }
+            None => (
+                self.primary().acr().to_owned(),
+                self.primary().amr().iter().map(|s| (*s).to_owned()).collect(),
+            ),
+        }
+    }
+}

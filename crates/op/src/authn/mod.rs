@@ -1,0 +1,112 @@
+//! The login step: how users prove who they are, and what a session remembers of it.
+//!
+//! - [`LoginMethod`]: one way to log in (a factor): single-step (a form, e.g. [`password`]) or a multi-step
+//!   ceremony (begin → the browser does something → finish, e.g. a code sent out of band or a passkey).
+//! - [`Methods`]: the methods a provider offers, several on one page; what a set of passed methods proves
+//!   (`amr`, `acr`).
+//! - [`record`]: the methods a session's user passed and when ([`AuthRecord`]).
+//! - [`policy`]: step-up: what a request needs (`acr_values`, an essential `acr`, `max_age`) against what the
+//!   session has, and the missing step.
+//! - [`ceremony`]: the server-side, single-use, expiring state of a multi-step method (in the database, so any
+//!   node can finish what another began).
+//! - [`session`]: the browser's session.
+//!
+//! Must not: issue anything (the endpoints do once the methods proved a user and the policy is met).
+
+use futures_core::future::BoxFuture;
+use portcullis_oidc::Params;
+
+use crate::store::{Store, StoreError, UserRow};
+
+pub mod ceremony;
+pub mod methods;
+pub mod password;
+pub mod policy;
+pub mod record;
+pub mod session;
+
+pub use methods::{MFA_ACR, Methods};
+pub use password::PasswordLogin;
+pub use record::AuthRecord;
+
+/// The kind of evidence a method gives (NIST SP 800-63B §4: something you know, have, are). Two methods of
+/// different factors make a multi-factor authentication (RFC 8176 `mfa`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Factor {
+    /// Something the user knows (a password).
+    Knowledge,
+    /// Something the user has (a key, a phone, a mailbox).
+    Possession,
+    /// Something the user is (a biometric unlocking a key).
+    Inherence,
+}
+
+/// What a login method's part of the page is rendered for.
+pub struct LoginPage<'a> {
+    /// The pending authorization request (a hidden form field).
+    pub pending: &'a str,
+    /// Its CSRF token (a hidden form field).
+    pub csrf: &'a str,
+    /// The client's display name.
+    pub client_name: &'a str,
+    /// `login_hint`, the name typed before a failed attempt, or the signed-in user's name during step-up.
+    pub login_hint: Option<&'a str>,
+    /// Why the last attempt failed.
+    pub error: Option<&'a str>,
+    /// During step-up: the user who must pass the method (the session's user).
+    pub user: Option<&'a UserRow>,
+}
+
+/// The first step of a multi-step method ([`LoginMethod::begin`]).
+pub struct Challenge {
+    /// What the server keeps until the method finishes (at most [`ceremony::MAX_STATE`] bytes; never sent to
+    /// the browser).
+    pub state: String,
+    /// The method's part of the page for the browser's step (HTML, every value escaped).
+    pub form: String,
+}
+
+/// A way for users to log in. Each method's part of the login page is placed in its own form that posts to
+/// `/login` with the `pending`, `csrf` and `method` fields (and, for a multi-step method, `step=begin` to begin
+/// or the `ceremony` id to finish); the method renders only its own inputs and button.
+pub trait LoginMethod: Send + Sync {
+    /// A short stable id (`a-z`, `0-9`, `_`, `-`; at most 32): the `method` form field, and what sessions
+    /// record.
+    fn id(&self) -> &'static str;
+    /// The factor it proves.
+    fn factor(&self) -> Factor;
+    /// `amr` values for the ID token (RFC 8176).
+    fn amr(&self) -> &'static [&'static str];
+    /// The `acr` of an authentication by this method alone.
+    fn acr(&self) -> &'static str;
+    /// This method's inputs and button on the login page (HTML, every value escaped).
+    fn form(&self, page: &LoginPage<'_>) -> String;
+    /// Whether the method is a ceremony of two steps ([`begin`](Self::begin), then
+    /// [`verify`](Self::verify) with the state `begin` produced).
+    fn multi_step(&self) -> bool {
+        false
+    }
+    /// Begins a ceremony from the submitted form: the state to keep and the browser's step, or `None` when the
+    /// form does not allow beginning (shown as a failed attempt). Must not reveal whether a named user exists.
+    fn begin<'a>(
+        &'a self,
+        _store: &'a Store,
+        _page: &'a LoginPage<'a>,
+        _form: &'a Params,
+    ) -> BoxFuture<'a, Result<Option<Challenge>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
+    /// The user the submitted form proves, `None` when it proves nobody. `state` is the ceremony's state for a
+    /// multi-step method (already taken: it cannot be used twice). Must take the same time whether or not the
+    /// named user exists.
+    fn verify<'a>(
+        &'a self,
+        store: &'a Store,
+        form: &'a Params,
+        state: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<UserRow>, StoreError>>;
+    /// What to tell the user after a failed attempt.
+    fn failure_message(&self) -> &'static str {
+        "Sign-in failed."
+    }
+}

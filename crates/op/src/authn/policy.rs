@@ -1,0 +1,54 @@
+//! Step-up: what an authorization request needs of the authentication, against what the session has, and the
+//! step that is missing. The request's needs are its `acr` values — those of an essential `acr` claim
+//! (OIDC Core §5.5.1.1), else the voluntary ones of the `claims` request or `acr_values` (§3.1.2.1) — and
+//! `max_age`, which makes only the methods passed within it count. A requested `acr` the provider can produce
+//! and the session does not have is a missing step: the login page offers only the methods that add it.
+//!
+//! Must not: decide that a full login is needed (no session, `prompt=login`, another user: that is the
+//! authorization endpoint's prompt checks), or show pages.
+
+use portcullis_oidc::AuthorizationRequest;
+
+use super::record::AuthRecord;
+use super::{LoginMethod, MFA_ACR, Methods};
+
+/// The `acr` values a request asks for, in preference order, and whether they are essential.
+pub fn wanted_acr(req: &AuthorizationRequest) -> (Vec<&str>, bool) {
+    match req.claims.as_ref().and_then(|c| c.acr()) {
+        Some((values, essential)) if !values.is_empty() => (values, essential),
+        _ => (req.acr_values.iter().map(String::as_str).collect(), false),
+    }
+}
+
+/// The part of `record` that counts for `req` at time `t`: with `max_age`, the methods passed within it.
+pub fn counted(req: &AuthorizationRequest, record: &AuthRecord, t: i64) -> AuthRecord {
+    match req.max_age {
+        Some(m) => record.since(t.saturating_sub(i64::try_from(m).unwrap_or(i64::MAX))),
+        None => record.clone(),
+    }
+}
+
+/// The methods that would add what `record` lacks for `req`, or `None` when nothing is missing: the record
+/// satisfies one of the wanted `acr` values, or none of them can be produced (voluntary values are then
+/// answered with the `acr` the record has; an essential one was refused before anything was asked).
+pub fn missing_step<'m>(
+    methods: &'m Methods,
+    req: &AuthorizationRequest,
+    record: &AuthRecord,
+) -> Option<Vec<&'m dyn LoginMethod>> {
+    let (wanted, _) = wanted_acr(req);
+    if wanted.iter().any(|w| methods.satisfies(record, w)) {
+        return None;
+    }
+    let target = wanted.into_iter().find(|w| methods.can_produce(w))?;
+    let offered: Vec<&dyn LoginMethod> = if target == MFA_ACR {
+        let have = methods.factors(record);
+        methods
+            .iter()
+            .filter(|m| !have.contains(&m.factor()))
+            .collect()
+    } else {
+        methods.iter().filter(|m| m.acr() == target).collect()
+    };
+    (!offered.is_empty()).then_some(offered)
+}

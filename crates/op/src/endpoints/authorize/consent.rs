@@ -1,0 +1,85 @@
+//! Consent, after the user is known: consent remembered for this client covers the request, or the consent
+//! page is shown (bound to the session that will answer it). Then the response is issued.
+//!
+//! Must not: record consent (that happens when the user answers, at [`crate::endpoints::consent`]).
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use portcullis_oidc::{ErrorCode, Prompt, Scope};
+
+use super::PENDING_LIFETIME;
+use super::issue::issue_authorization;
+use super::request::Validated;
+use crate::http::{self, HttpResult, csrf, db};
+use crate::provider::Provider;
+use crate::store::{PendingRow, SessionRow, UserRow};
+use crate::{now, pages, random_token};
+
+/// The stored form of an authorization request that waits for the user (login or consent), with fresh ids.
+/// Built only when a page is shown: the hot path (a session that satisfies the request) needs none.
+pub(crate) fn pending_for(v: &Validated, t: i64) -> PendingRow {
+    PendingRow {
+        id: random_token(),
+        kind: "authorize".into(),
+        client_id: v.client.id.clone(),
+        params: v.req.to_params().to_form(),
+        csrf: random_token(),
+        expires_at: t + PENDING_LIFETIME,
+    }
+}
+
+/// What the session lookup read next to the session, so the hot path does not read it again.
+pub(crate) struct Known {
+    pub(crate) user: Option<UserRow>,
+    pub(crate) consent: Option<String>,
+}
+
+/// After the user is known: consent, then the response. `pending` is the request's stored form if it has one
+/// (after a login); otherwise one is made from `v` should the consent page be needed.
+pub(crate) async fn after_login(
+    p: &Provider,
+    v: Validated,
+    session: SessionRow,
+    known: Option<Known>,
+    pending: Option<PendingRow>,
+) -> HttpResult<Response> {
+    let target = v.error_target();
+    let (user, consent) = match known {
+        Some(k) => (k.user, k.consent),
+        None => (
+            None,
+            p.store
+                .consent(&session.user_id, &v.client.id)
+                .await
+                .map_err(db)?,
+        ),
+    };
+    let consented = consent
+        .map(|s| Scope::parse(&s).unwrap_or_default())
+        .unwrap_or_default();
+    let covered = v.req.scope.iter().all(|s| consented.contains(s));
+    if !covered || v.req.prompt.contains(&Prompt::Consent) {
+        if v.req.prompt.contains(&Prompt::None) {
+            return Ok(p.auth_error(
+                &target,
+                ErrorCode::ConsentRequired,
+                "prompt=none but consent is needed",
+            ));
+        }
+        // The consent form is bound to the session that will answer it: a consent page obtained by someone
+        // else cannot be submitted from the victim's browser (the session id is the CSRF token's suffix).
+        let pending = PendingRow {
+            kind: "consent".into(),
+            csrf: csrf::bound_to_session(&random_token(), &session.sid),
+            ..pending.unwrap_or_else(|| pending_for(&v, now()))
+        };
+        p.store.put_pending(&pending).await.map_err(db)?;
+        let scopes: Vec<&str> = v.req.scope.iter().collect();
+        return Ok(http::html_csp(
+            StatusCode::OK,
+            pages::consent(&pending.id, &pending.csrf, &v.client.name, &scopes),
+            &http::form_page_csp(&v.redirect_uri),
+        ));
+    }
+    issue_authorization(p, &v, &session, user).await
+}

@@ -1,0 +1,126 @@
+//! `/authorize` (OIDC Core §3.1.2, RFC 6749 §4.1.1): the authorization endpoint as a pipeline of small named
+//! steps, in the order they run. Until the client and redirect URI are trusted every failure is an error page;
+//! after that, errors go back to the client in its response mode.
+//!
+//! 1. [`request::establish`]: the client, a pushed request (`request_uri`), the redirect URI, the response
+//!    mode for errors, the request (parameters or a signed request object).
+//! 2. [`checks::REQUEST_CHECKS`]: `openid` scope, response type, implicit grant, scope, PKCE, `claims` sub.
+//! 3. [`checks::ARRIVAL_CHECKS`]: PAR required, essential `acr`.
+//! 4. [`prompt::login_needed`]: the session against `prompt`, `max_age`, `id_token_hint`, the `claims` sub;
+//!    the login page when it falls short.
+//! 5. [`policy::missing_step`]: step-up, when the request wants an `acr` the session lacks: a page offering
+//!    only the methods that add it.
+//! 6. [`consent::after_login`]: consent (remembered, or the consent page).
+//! 7. [`issue::issue_authorization`]: the code / tokens, sent by [`respond`].
+//!
+//! Must not: render HTML itself (pages come from [`crate::pages`] and the login methods).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use portcullis_oidc::{ErrorCode, Params, Prompt};
+
+use crate::authn::policy;
+use crate::http::{self, HttpResult, db};
+use crate::provider::Provider;
+use crate::{hash, now};
+
+pub(crate) mod checks;
+pub(crate) mod consent;
+pub(crate) mod issue;
+pub(crate) mod prompt;
+pub(crate) mod request;
+pub(crate) mod respond;
+
+/// How long a pending login/consent request lives.
+pub(crate) const PENDING_LIFETIME: i64 = 600;
+
+/// The authorization endpoint, GET (query) or POST (form).
+pub async fn authorize(
+    State(p): State<Arc<Provider>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    let raw = if method == Method::POST {
+        let bytes = match http::read_body(body, p.cfg.max_request_bytes).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        match http::form_body(&headers, &bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                return http::error_page(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
+            }
+        }
+    } else {
+        match Params::parse(query.as_deref().unwrap_or("")) {
+            Ok(p) => p,
+            Err(e) => {
+                return http::error_page(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
+            }
+        }
+    };
+    pipeline(&p, &headers, &raw).await.unwrap_or_else(|r| r)
+}
+
+/// The pipeline, steps 1 to 7.
+async fn pipeline(p: &Provider, headers: &HeaderMap, raw: &Params) -> HttpResult<Response> {
+    // 1.
+    let v = match request::establish(p, raw).await? {
+        Ok(v) => v,
+        Err((target, e)) => return Ok(p.auth_error(&target, e.code(), &e.to_string())),
+    };
+    let target = v.error_target();
+    // 2–3.
+    let checked = checks::run(p, &v, &checks::REQUEST_CHECKS)
+        .and_then(|()| checks::run(p, &v, &checks::ARRIVAL_CHECKS));
+    if let Err(r) = checked {
+        return Ok(p.refuse(&target, r));
+    }
+    // 4. The session, its user and their consent for this client: one read.
+    let context = match http::cookie(headers, http::SESSION_COOKIE) {
+        Some(token) => p
+            .store
+            .session_context(&hash(token), &v.client.id, now())
+            .await
+            .map_err(db)?,
+        None => None,
+    };
+    let t = now();
+    let reason = match prompt::login_needed(p, &v, context.as_ref().map(|c| &c.session), t) {
+        Err(r) => return Ok(p.refuse(&target, r)),
+        Ok(reason) => reason,
+    };
+    let context = match (reason, context) {
+        (None, Some(c)) => c,
+        // No session, or one that does not satisfy the request: the login page.
+        _ => return crate::endpoints::login::first_page(p, &v, t).await,
+    };
+    // 5. Step-up: a requested `acr` the session lacks; only the methods that add it are offered.
+    if !policy::wanted_acr(&v.req).0.is_empty() {
+        let record = policy::counted(&v.req, &p.session_record(&context.session), t);
+        if let Some(next) = policy::missing_step(&p.methods, &v.req, &record) {
+            if v.req.prompt.contains(&Prompt::None) {
+                return Ok(p.auth_error(
+                    &target,
+                    ErrorCode::LoginRequired,
+                    "prompt=none but the request needs another sign-in step",
+                ));
+            }
+            let user = context.user.as_ref();
+            return crate::endpoints::login::step_up_page(p, &v, &context.session, user, &next, t)
+                .await;
+        }
+    }
+    // 6–7.
+    let known = consent::Known {
+        user: context.user,
+        consent: context.consent,
+    };
+    consent::after_login(p, v, context.session, Some(known), None).await
+}

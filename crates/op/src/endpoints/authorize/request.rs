@@ -1,0 +1,204 @@
+//! The first checks of an authorization request, up to the point where the client and its redirect URI are
+//! trusted: the client, a pushed request (`request_uri`, RFC 9126), the redirect URI, the response mode errors
+//! go back in, and the request itself (query parameters or a signed request object, RFC 9101).
+//!
+//! Every failure before the redirect URI is trusted is an error page, never a redirect.
+//! Must not: look at the user, the session or consent.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use portcullis_jose::AlgorithmSet;
+use portcullis_oidc::{
+    AuthorizationRequest, OidcError, Params, RedirectUriRule, RequestObjectPolicy, ResponseMode,
+    ResponseType, verify_request_object,
+};
+
+use crate::clients::Client;
+use crate::http::{HttpResult, db, error_page};
+use crate::keys::SIGNING_ALGS;
+use crate::now;
+use crate::provider::{Provider, pkce_policy};
+
+/// An authorization request whose client and redirect URI are established: errors from here on go back to
+/// the client.
+pub(crate) struct Validated {
+    pub(crate) client: Arc<Client>,
+    pub(crate) req: AuthorizationRequest,
+    pub(crate) redirect_uri: String,
+    pub(crate) mode: ResponseMode,
+    /// Whether the request came through PAR (`request_uri`).
+    pub(crate) from_par: bool,
+}
+
+/// Where to send an authorization error once the redirect URI is trusted.
+pub(crate) struct ErrorTarget {
+    pub(crate) client: Arc<Client>,
+    pub(crate) redirect_uri: String,
+    pub(crate) mode: ResponseMode,
+    pub(crate) state: Option<String>,
+}
+
+impl Validated {
+    /// Where this request's errors go.
+    pub(crate) fn error_target(&self) -> ErrorTarget {
+        ErrorTarget {
+            client: self.client.clone(),
+            redirect_uri: self.redirect_uri.clone(),
+            mode: self.mode,
+            state: self.req.state.clone(),
+        }
+    }
+}
+
+fn page(code: &str, description: &str) -> Response {
+    error_page(StatusCode::BAD_REQUEST, code, description)
+}
+
+/// Establishes the client and the redirect URI, then parses the request. `Err` is an error page; `Ok(Err)` an
+/// error to send to the (now trusted) redirect URI.
+pub(crate) async fn establish(
+    p: &Provider,
+    raw: &Params,
+) -> HttpResult<Result<Validated, (ErrorTarget, OidcError)>> {
+    let client = check_client(p, raw).await?;
+    let (params, from_par) = resolve_request_uri(p, &client, raw).await?;
+    let redirect_uri = check_redirect_uri(&client, &params)?;
+    // The redirect URI is trusted from here on.
+    let target = ErrorTarget {
+        client: client.clone(),
+        redirect_uri: redirect_uri.clone(),
+        mode: error_response_mode(&params),
+        state: params.get("state").map(str::to_owned),
+    };
+    let req = match parse_request(p, &client, &params, from_par) {
+        Ok(r) => r,
+        Err(e) => return Ok(Err((target, e))),
+    };
+    check_request_object_redirect_uri(&req, &redirect_uri)?;
+    let mode = req.effective_response_mode();
+    Ok(Ok(Validated {
+        client,
+        req,
+        redirect_uri,
+        mode,
+        from_par,
+    }))
+}
+
+/// The client named by `client_id` must exist.
+async fn check_client(p: &Provider, raw: &Params) -> HttpResult<Arc<Client>> {
+    let Some(client_id) = raw.get("client_id") else {
+        return Err(page("invalid_request", "client_id is missing"));
+    };
+    p.client(client_id)
+        .await?
+        .ok_or_else(|| page("invalid_client", "unknown client_id"))
+}
+
+/// A pushed request (RFC 9126) replaces the query entirely; it must be this client's, unexpired and unused.
+async fn resolve_request_uri(
+    p: &Provider,
+    client: &Client,
+    raw: &Params,
+) -> HttpResult<(Params, bool)> {
+    let Some(uri) = raw.get("request_uri") else {
+        return Ok((raw.clone(), false));
+    };
+    if !portcullis_oidc::is_par_request_uri(uri) {
+        return Err(page(
+            "invalid_request_uri",
+            "request_uri must come from the PAR endpoint",
+        ));
+    }
+    let id = &uri[portcullis_oidc::PAR_REQUEST_URI_PREFIX.len()..];
+    let Some(row) = p.store.pending(id, "par", now()).await.map_err(db)? else {
+        return Err(page(
+            "invalid_request_uri",
+            "unknown or expired request_uri",
+        ));
+    };
+    if row.client_id != client.id {
+        return Err(page(
+            "invalid_request_uri",
+            "request_uri belongs to another client",
+        ));
+    }
+    // Single use.
+    if !p.store.take_pending(id).await.map_err(db)? {
+        return Err(page("invalid_request_uri", "request_uri already used"));
+    }
+    let params =
+        Params::parse(&row.params).map_err(|_| page("invalid_request", "stored request"))?;
+    Ok((params, true))
+}
+
+/// The redirect URI must be present and registered, compared exactly (OIDC Core §3.1.2.1).
+#[allow(clippy::result_large_err)] // the error is the response, built once per request
+fn check_redirect_uri(client: &Client, params: &Params) -> HttpResult<String> {
+    match params.get("redirect_uri") {
+        Some(r) if RedirectUriRule::Exact.matches(&client.meta.redirect_uris, r) => Ok(r.to_owned()),
+        Some(_) => Err(page(
+            "invalid_request",
+            "redirect_uri is not registered for this client",
+        )),
+        None => Err(page("invalid_request", "redirect_uri is missing")),
+    }
+}
+
+/// The response mode an error goes back in, worked out from the raw parameters (the request may not parse).
+fn error_response_mode(params: &Params) -> ResponseMode {
+    let rt = params
+        .get("response_type")
+        .and_then(|r| ResponseType::parse(r).ok());
+    params
+        .get("response_mode")
+        .and_then(|m| ResponseMode::parse(m).ok())
+        .map(|m| match rt {
+            Some(rt) => m.resolve(rt),
+            None => m.resolve(ResponseType::CODE),
+        })
+        .unwrap_or_else(|| rt.map(|r| r.default_mode()).unwrap_or(ResponseMode::Query))
+}
+
+/// The request: from a signed request object (RFC 9101), which then carries all of it, or the parameters.
+fn parse_request(
+    p: &Provider,
+    client: &Client,
+    params: &Params,
+    from_par: bool,
+) -> Result<AuthorizationRequest, OidcError> {
+    match params.get("request") {
+        Some(_) if from_par => Err(OidcError::InvalidParameter("request")),
+        Some(obj) => match &client.jwks {
+            None => Err(OidcError::RequestObject(
+                "the client has no registered keys",
+            )),
+            Some(keys) => verify_request_object(
+                obj,
+                &client.id,
+                &p.cfg.issuer,
+                keys,
+                &RequestObjectPolicy::new(AlgorithmSet::from(SIGNING_ALGS)),
+                &pkce_policy(),
+            ),
+        },
+        None => AuthorizationRequest::from_params(params, &pkce_policy()),
+    }
+}
+
+/// The request object's redirect_uri must also be registered (it replaced the query's).
+#[allow(clippy::result_large_err)] // the error is the response, built once per request
+fn check_request_object_redirect_uri(
+    req: &AuthorizationRequest,
+    redirect_uri: &str,
+) -> HttpResult<()> {
+    if req.redirect_uri.as_deref() != Some(redirect_uri) {
+        return Err(page(
+            "invalid_request",
+            "redirect_uri differs inside the request object",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! `/login` (POST): the answer to the login page, for one of the methods it offered.
+//!
+//! - A pending request of kind `authorize` waits for a full login: every method is offered; the proven user
+//!   gets a new session recording that method.
+//! - One of kind `stepup` waits for a further step of the session's user (its CSRF token is bound to the
+//!   session): only the methods that add what the request lacks are offered, the proven user must be the
+//!   session's, and the session (under a new cookie) records the method next to those passed before.
+//! - A multi-step method posts twice: `step=begin` (the method's state is kept server-side under a ceremony
+//!   id, and the browser's step is shown), then the `ceremony` id with the browser's answer.
+//!
+//! The pending request is consumed once a method proved the user. If the request still lacks a step, the next
+//! page asks for it; otherwise the flow goes on to consent. A failed attempt shows the page again (401).
+//!
+//! Must not: accept a method the page did not offer, a form whose pending request or CSRF token does not check
+//! out (see [`super::interaction`]), or a step-up by another user.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use portcullis_oidc::Params;
+
+use super::authorize::consent::{after_login, pending_for};
+use super::authorize::request::Validated;
+use super::interaction::pending_from_form;
+use crate::authn::{AuthRecord, LoginMethod, LoginPage, ceremony, policy};
+use crate::http::{self, HttpResult, csrf, db, error_page};
+use crate::pages::{self, MethodSection};
+use crate::provider::Provider;
+use crate::store::{PendingRow, SessionRow, UserRow};
+use crate::{now, random_token};
+
+/// What the login page is for.
+pub(crate) enum Phase {
+    /// A full login: every method.
+    Login,
+    /// A further step of the session's user.
+    StepUp {
+        /// The session's cookie hash.
+        hash: String,
+        /// The session.
+        session: SessionRow,
+    },
+}
+
+/// Stores `v` as a pending request waiting for a full login and shows the login page for it.
+pub(crate) async fn first_page(p: &Provider, v: &Validated, t: i64) -> HttpResult<Response> {
+    let pending = pending_for(v, t);
+    p.store.put_pending(&pending).await.map_err(db)?;
+    let offered: Vec<&dyn LoginMethod> = p.methods.iter().collect();
+    let hint = v.req.login_hint.as_deref();
+    Ok(page(v, &pending, &offered, hint, None, None, StatusCode::OK))
+}
+
+/// Stores `v` as a pending request waiting for a further step of `session`'s user, and shows the page
+/// offering `offered`.
+pub(crate) async fn step_up_page(
+    p: &Provider,
+    v: &Validated,
+    session: &SessionRow,
+    user: Option<&UserRow>,
+    offered: &[&dyn LoginMethod],
+    t: i64,
+) -> HttpResult<Response> {
+    let pending = PendingRow {
+        kind: "stepup".into(),
+        csrf: csrf::bound_to_session(&random_token(), &session.sid),
+        ..pending_for(v, t)
+    };
+    p.store.put_pending(&pending).await.map_err(db)?;
+    let hint = user.map(|u| u.username.as_str());
+    Ok(page(v, &pending, offered, hint, user, None, StatusCode::OK))
+}
+
+/// The login page offering `offered` for `row`.
+#[allow(clippy::too_many_arguments)]
+fn page(
+    v: &Validated,
+    row: &PendingRow,
+    offered: &[&dyn LoginMethod],
+    login_hint: Option<&str>,
+    user: Option<&UserRow>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let ctx = LoginPage {
+        pending: &row.id,
+        csrf: &row.csrf,
+        client_name: &v.client.name,
+        login_hint,
+        error,
+        user,
+    };
+    let sections: Vec<MethodSection<'_>> = offered
+        .iter()
+        .map(|m| MethodSection {
+            method: m.id(),
+            begin: m.multi_step(),
+            ceremony: None,
+            inputs: m.form(&ctx),
+        })
+        .collect();
+    http::html_csp(
+        status,
+        pages::login_page(&row.id, &row.csrf, &v.client.name, error, &sections),
+        &http::form_page_csp(&v.redirect_uri),
+    )
+}
+
+/// The login form's answer.
+pub async fn login(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
+    login_inner(&p, &headers, body).await.unwrap_or_else(|r| r)
+}
+
+async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+    let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
+    let (row, v) = pending_from_form(p, &form, &["authorize", "stepup"]).await?;
+    let t = now();
+    let phase = phase_of(p, headers, &row).await?;
+    let (record, user) = match &phase {
+        Phase::Login => (AuthRecord::default(), None),
+        Phase::StepUp { session, .. } => (
+            p.session_record(session),
+            p.store.user(&session.user_id).await.map_err(db)?,
+        ),
+    };
+    let offered: Vec<&dyn LoginMethod> = match &phase {
+        Phase::Login => p.methods.iter().collect(),
+        Phase::StepUp { .. } => {
+            policy::missing_step(&p.methods, &v.req, &policy::counted(&v.req, &record, t))
+                .unwrap_or_default()
+        }
+    };
+    let method = match form.get("method") {
+        None => Some(p.methods.primary()),
+        Some(id) => offered.iter().copied().find(|m| m.id() == id),
+    };
+    let Some(method) = method.filter(|m| offered.iter().any(|o| o.id() == m.id())) else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "this sign-in method is not offered here",
+        ));
+    };
+    let hint = form
+        .get("username")
+        .or(user.as_ref().map(|u| u.username.as_str()));
+    let failed = |message: &str| {
+        page(&v, &row, &offered, hint, user.as_ref(), Some(message), StatusCode::UNAUTHORIZED)
+    };
+    // A multi-step method: begin, or take the state its beginning kept.
+    let state = if method.multi_step() {
+        if form.get("step") == Some("begin") {
+            return begin(p, &v, &row, (method, &offered), &form, hint, user.as_ref()).await;
+        }
+        let Some(id) = form.get("ceremony") else {
+            return Ok(failed(method.failure_message()));
+        };
+        match ceremony::finish(&p.store, id, &row, method.id()).await.map_err(db)? {
+            Ok(state) => Some(state),
+            Err(_) => return Ok(failed("The sign-in step expired or was already used; start it again.")),
+        }
+    } else {
+        None
+    };
+    let proven = method
+        .verify(&p.store, &form, state.as_deref())
+        .await
+        .map_err(db)?;
+    // During step-up only the session's user may add a step; anyone else is a failed attempt.
+    let proven = proven.filter(|u| match &phase {
+        Phase::Login => true,
+        Phase::StepUp { session, .. } => u.id == session.user_id,
+    });
+    let Some(proven) = proven else {
+        return Ok(failed(method.failure_message()));
+    };
+    // The pending request is answered once.
+    if !p.store.take_pending(&row.id).await.map_err(db)? {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "request already completed",
+        ));
+    }
+    let (record, sid, old) = match phase {
+        Phase::Login => (AuthRecord::single(method.id(), t), random_token(), None),
+        Phase::StepUp { hash, session } => (record.with(method.id(), t), session.sid, Some(hash)),
+    };
+    let (token, session) = p.start_session(&proven.id, &record, sid, t).await?;
+    if let Some(old) = old {
+        // A new cookie for the stronger session; the old one no longer works.
+        p.store.delete_session(&old).await.map_err(db)?;
+    }
+    let counted = policy::counted(&v.req, &record, t);
+    let mut resp = match policy::missing_step(&p.methods, &v.req, &counted) {
+        Some(next) => step_up_page(p, &v, &session, Some(&proven), &next, t).await?,
+        None => {
+            let fresh = PendingRow {
+                id: random_token(),
+                csrf: random_token(),
+                ..row
+            };
+            after_login(p, v, session, None, Some(fresh)).await?
+        }
+    };
+    if let Ok(h) = HeaderValue::from_str(&http::session_cookie(
+        &token,
+        p.cfg.session_lifetime,
+        p.secure_cookies(),
+    )) {
+        resp.headers_mut().append(header::SET_COOKIE, h);
+    }
+    Ok(resp)
+}
+
+/// The phase a pending request is in; a step-up request must be answered from the session it was shown to.
+async fn phase_of(p: &Provider, headers: &HeaderMap, row: &PendingRow) -> HttpResult<Phase> {
+    if row.kind != "stepup" {
+        return Ok(Phase::Login);
+    }
+    match p.current_session(headers).await? {
+        Some((hash, session)) if csrf::is_bound_to_session(&row.csrf, &session.sid) => {
+            Ok(Phase::StepUp { hash, session })
+        }
+        _ => Err(error_page(
+            StatusCode::FORBIDDEN,
+            "invalid_request",
+            "this sign-in request belongs to another session",
+        )),
+    }
+}
+
+/// The first step of a multi-step method: its state kept under a fresh ceremony id, and its browser step shown.
+#[allow(clippy::too_many_arguments)]
+async fn begin(
+    p: &Provider,
+    v: &Validated,
+    row: &PendingRow,
+    (method, offered): (&dyn LoginMethod, &[&dyn LoginMethod]),
+    form: &Params,
+    hint: Option<&str>,
+    user: Option<&UserRow>,
+) -> HttpResult<Response> {
+    let ctx = LoginPage {
+        pending: &row.id,
+        csrf: &row.csrf,
+        client_name: &v.client.name,
+        login_hint: hint,
+        error: None,
+        user,
+    };
+    let challenge = method.begin(&p.store, &ctx, form).await.map_err(db)?;
+    let begun = match challenge {
+        Some(c) => ceremony::begin(&p.store, row, method.id(), &c.state)
+            .await
+            .map_err(db)?
+            .ok()
+            .map(|id| (id, c.form)),
+        None => None,
+    };
+    let Some((id, inputs)) = begun else {
+        let message = Some(method.failure_message());
+        return Ok(page(v, row, offered, hint, user, message, StatusCode::UNAUTHORIZED));
+    };
+    let section = MethodSection {
+        method: method.id(),
+        begin: false,
+        ceremony: Some(&id),
+        inputs,
+    };
+    Ok(http::html_csp(
+        StatusCode::OK,
+        pages::login_page(&row.id, &row.csrf, &v.client.name, None, &[section]),
+        &http::form_page_csp(&v.redirect_uri),
+    ))
+}

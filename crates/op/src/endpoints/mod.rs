@@ -1,0 +1,70 @@
+//! One module per endpoint, and the router that mounts them. Each module owns its endpoint's handler and the
+//! rules only that endpoint applies; what several share lives in [`crate::http`] (plumbing),
+//! [`crate::authn`] (the login step) and [`crate::provider`] (state).
+//!
+//! | path | module |
+//! | --- | --- |
+//! | `/.well-known/openid-configuration` | [`discovery`] |
+//! | `/jwks` | [`jwks`] |
+//! | `/authorize` | [`authorize`] (its pipeline of named checks) |
+//! | `/login` | [`login`] |
+//! | `/consent` | [`consent`] |
+//! | `/par` | [`par`] |
+//! | `/token` | [`token`] (a module per grant type) |
+//! | `/userinfo` | [`userinfo`] |
+//! | `/revoke` | [`revoke`] |
+//! | `/introspect` | [`introspect`] |
+//! | `/end_session` | [`end_session`] |
+//!
+//! Must not: share state through anything but [`Provider`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+
+use crate::http;
+use crate::provider::Provider;
+
+pub mod authorize;
+pub mod consent;
+pub mod discovery;
+pub mod end_session;
+pub(crate) mod interaction;
+pub mod introspect;
+pub mod jwks;
+pub mod login;
+pub mod par;
+pub mod revoke;
+pub mod token;
+pub mod userinfo;
+
+/// The router with every endpoint.
+pub fn router(p: Arc<Provider>) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery::discovery))
+        .route("/jwks", get(jwks::jwks))
+        .route("/authorize", get(authorize::authorize).post(authorize::authorize))
+        .route("/login", post(login::login))
+        .route("/consent", post(consent::consent))
+        .route("/token", post(token::token))
+        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .route("/revoke", post(revoke::revoke))
+        .route("/introspect", post(introspect::introspect))
+        .route("/par", post(par::par))
+        .route("/end_session", get(end_session::end_session).post(end_session::end_session))
+        .route("/health", get(|| async { "ok" }))
+        .fallback(|| async {
+            http::oauth_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .layer(axum::middleware::from_fn_with_state(p.clone(), http::front::front))
+        .with_state(p)
+}
+
+/// The client certificate of the connection, when serving mutual TLS.
+pub(crate) fn peer_der(
+    peer: Option<axum::Extension<crate::tls::PeerCertificate>>,
+) -> Option<Arc<Vec<u8>>> {
+    peer.and_then(|axum::Extension(crate::tls::PeerCertificate(c))| c)
+}

@@ -1,0 +1,66 @@
+//! The `refresh_token` grant (RFC 6749 §6): rotation on every use; the reuse of a rotated token revokes the
+//! whole grant (OAuth 2.0 Security BCP §4.14); the scope may only narrow.
+//!
+//! Must not: accept a refresh token of another client or of a revoked grant.
+
+use axum::response::Response;
+use portcullis_oidc::{OidcError, Scope};
+
+use super::response::issue_tokens;
+use crate::clients::Client;
+use crate::http::{HttpResult, db, oerr};
+use crate::provider::Provider;
+use crate::store::{Consumed, TokenKey};
+
+/// Exchanges `refresh_token` for new tokens.
+pub(crate) async fn refresh(
+    p: &Provider,
+    client: &Client,
+    refresh_token: &str,
+    scope: Option<&Scope>,
+    cnf: Option<&str>,
+    t: i64,
+) -> HttpResult<Response> {
+    client
+        .perms
+        .check_grant(portcullis_oidc::GrantType::RefreshToken)
+        .map_err(oerr)?;
+    let (grant, token_scope) = match p
+        .store
+        .consume_refresh(&TokenKey::of(refresh_token), t)
+        .await
+        .map_err(db)?
+    {
+        Consumed::Fresh(x) => x,
+        Consumed::Replayed(grant_id) => {
+            // Reuse of a rotated refresh token: revoke the whole family.
+            p.store.revoke_grant(&grant_id).await.map_err(db)?;
+            return Err(oerr(OidcError::InvalidGrant(
+                "refresh token reused; grant revoked",
+            )));
+        }
+        Consumed::Unknown => {
+            return Err(oerr(OidcError::InvalidGrant("unknown refresh token")));
+        }
+    };
+    if grant.client_id != client.id {
+        return Err(oerr(OidcError::InvalidGrant(
+            "refresh token was issued to another client",
+        )));
+    }
+    if grant.revoked {
+        return Err(oerr(OidcError::InvalidGrant("grant revoked")));
+    }
+    let original = Scope::parse(&token_scope).unwrap_or_default();
+    let narrowed = original.narrow(scope).map_err(oerr)?;
+    issue_tokens(
+        p,
+        client,
+        &grant,
+        &narrowed.to_string(),
+        false,
+        cnf,
+        None,
+    )
+    .await
+}

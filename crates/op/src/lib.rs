@@ -20,6 +20,7 @@ pub mod passwords;
 pub mod provider;
 pub mod sealing;
 pub mod store;
+pub mod templates;
 pub mod tls;
 pub mod web;
 

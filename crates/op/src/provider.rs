@@ -14,8 +14,8 @@ use portcullis_oidc::{
     ClientAuthentication, ClientCertificate, ErrorCode, Grant, IdTokenBuilder, IssuedCode,
     OidcError, Params, Prompt, PushedAuthorizationRequest, RedirectUriRule, RequestObjectPolicy,
     ResponseMode, Scope, ScopeClaims, TokenRequest, certificate_thumbprint_s256,
-    check_certificate_binding, check_self_signed, client_authentication, form_post_html,
-    redirect_with, verify_client_assertion, verify_request_object,
+    check_certificate_binding, check_self_signed, client_authentication, redirect_with,
+    verify_client_assertion, verify_request_object,
 };
 use portcullis_pairwise::{PairwiseSecret, SubjectType, subject_for};
 use portcullis_pkce::{CodeChallenge, Policy};
@@ -456,7 +456,7 @@ impl Provider {
         match mode {
             ResponseMode::FormPost | ResponseMode::FormPostJwt => web::html(
                 StatusCode::OK,
-                form_post_html(redirect_uri, &params),
+                pages::form_post(redirect_uri, &params),
                 web::FORM_POST_CSP,
             ),
             _ => match redirect_with(redirect_uri, mode, &params) {

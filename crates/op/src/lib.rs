@@ -22,6 +22,7 @@ pub mod pages;
 pub mod provider;
 pub mod sealing;
 pub mod store;
+pub mod templates;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -3271,8 +3271,8 @@ async fn pluggable_login_on(database_url: Option<String>) {
             format!(
                 "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"pending\" value=\"{}\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input name=\"otp\"></form>",
-                portcullis_op::pages::esc(c.pending),
-                portcullis_op::pages::esc(c.csrf)
+                portcullis_op::templates::escape_html(c.pending),
+                portcullis_op::templates::escape_html(c.csrf)
             )
         }
         fn verify<'a>(

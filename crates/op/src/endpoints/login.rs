@@ -104,7 +104,7 @@ fn page(
         .collect();
     http::html_csp(
         status,
-        pages::login_page(&row.id, &row.csrf, &v.client.name, error, &sections),
+        pages::login(&row.id, &row.csrf, &v.client.name, error, &sections),
         &http::form_page_csp(&v.redirect_uri),
     )
 }
@@ -273,7 +273,7 @@ async fn begin(
     };
     Ok(http::html_csp(
         StatusCode::OK,
-        pages::login_page(&row.id, &row.csrf, &v.client.name, None, &[section]),
+        pages::login(&row.id, &row.csrf, &v.client.name, None, &[section]),
         &http::form_page_csp(&v.redirect_uri),
     ))
 }

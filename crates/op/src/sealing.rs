@@ -279,7 +279,7 @@ mod tests {
             auth_time: 1_700_000_000,
             nonce: Some("n-0S6_WzA2Mj".into()),
             sid: "sid-1".into(),
-            authn: Some("urn:portcullis:acr:password pwd".into()),
+            authn: None,
             redirect_uri: "http://127.0.0.1:8081/callback".into(),
             code_challenge: Some((
                 "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
@@ -298,6 +298,12 @@ mod tests {
         assert!(code.len() < 400, "{}", code.len());
         assert!(!code.contains("demo") && !code.contains("openid"));
         assert_eq!(s.open(&code).unwrap(), c);
+        // A code of a multi-factor authentication carries what its ID tokens say of it.
+        let mfa = CodeContents {
+            authn: Some("urn:portcullis:acr:mfa pwd otp mfa".into()),
+            ..c.clone()
+        };
+        assert_eq!(s.open(&s.seal(&mfa).unwrap()).unwrap(), mfa);
         // Fresh nonce per seal.
         assert_ne!(code, s.seal(&c).unwrap());
         // Another key, the client-secret sealer's key and AAD, any flipped bit, truncation: nothing opens.

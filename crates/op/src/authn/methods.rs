@@ -153,8 +153,19 @@ impl Methods {
         s
     }
 
-    /// The `acr` and `amr` of a grant's [`summary`](Self::summary); for a grant without one (made before
-    /// sessions recorded their methods), those of the primary method.
+    /// What a grant keeps: the [`summary`](Self::summary), or `None` when it is the primary method's alone
+    /// (the usual case: nothing to store, and [`summary_parts`](Self::summary_parts) gives it back).
+    pub fn grant_summary(&self, record: &AuthRecord, wanted: &[&str]) -> Option<String> {
+        let s = self.summary(record, wanted);
+        let primary = self.primary();
+        let alone = primary.amr().len() == s.split(' ').count() - 1
+            && s.split(' ').next() == Some(primary.acr())
+            && s.split(' ').skip(1).zip(primary.amr()).all(|(a, b)| a == *b);
+        (!alone).then_some(s)
+    }
+
+    /// The `acr` and `amr` of a grant's [`summary`](Self::summary); for a grant without one (the primary
+    /// method alone, or a grant made before grants kept it), those of the primary method.
     pub fn summary_parts(&self, summary: Option<&str>) -> (String, Vec<String>) {
         match summary.map(|s| s.split(' ')) {
             Some(mut parts) => {

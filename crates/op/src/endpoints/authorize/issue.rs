@@ -40,7 +40,7 @@ pub(crate) async fn issue_authorization(
     let rt = req.response_type;
     // What the ID tokens of this grant say of the authentication (`acr`, `amr`).
     let record = policy::counted(req, &p.session_record(session), t);
-    let authn = p.methods.summary(&record, &policy::wanted_acr(req).0);
+    let authn = p.methods.grant_summary(&record, &policy::wanted_acr(req).0);
     let grant_id = time_ordered_id();
     let access = rt.has_token().then(new_token);
     let grant = GrantRow {
@@ -54,7 +54,7 @@ pub(crate) async fn issue_authorization(
         sid: Some(session.sid.clone()),
         cnf: None,
         revoked: false,
-        authn: Some(authn),
+        authn,
     };
     let code_row = rt.has_code().then(|| CodeRow {
         grant_id: grant_id.clone(),

@@ -46,15 +46,26 @@ impl Op {
     }
 
     pub async fn start_cfg(cfg: Config, dir: tempfile::TempDir) -> Op {
-        Self::start_login(cfg, dir, Box::new(portcullis_op::login::PasswordLogin)).await
+        Self::start_login(cfg, dir, Box::new(portcullis_op::authn::PasswordLogin)).await
     }
 
     pub async fn start_login(
         cfg: Config,
         dir: tempfile::TempDir,
-        login: Box<dyn portcullis_op::login::LoginMethod>,
+        login: Box<dyn portcullis_op::authn::LoginMethod>,
     ) -> Op {
         let op = Self::start_unseeded(cfg, dir, login).await;
+        op.seed().await;
+        op
+    }
+
+    /// A provider offering several login methods, seeded.
+    pub async fn start_methods(
+        cfg: Config,
+        dir: tempfile::TempDir,
+        methods: portcullis_op::authn::Methods,
+    ) -> Op {
+        let op = Self::start_methods_unseeded(cfg, dir, methods).await;
         op.seed().await;
         op
     }
@@ -63,9 +74,19 @@ impl Op {
     pub async fn start_unseeded(
         cfg: Config,
         dir: tempfile::TempDir,
-        login: Box<dyn portcullis_op::login::LoginMethod>,
+        login: Box<dyn portcullis_op::authn::LoginMethod>,
     ) -> Op {
-        let running = portcullis_op::start_with_login(cfg, login)
+        let methods = portcullis_op::authn::Methods::single(login);
+        Self::start_methods_unseeded(cfg, dir, methods).await
+    }
+
+    /// [`Op::start_methods`] without seeding (another node of the same deployment).
+    pub async fn start_methods_unseeded(
+        cfg: Config,
+        dir: tempfile::TempDir,
+        methods: portcullis_op::authn::Methods,
+    ) -> Op {
+        let running = portcullis_op::start_with_methods(cfg, methods)
             .await
             .expect("provider starts");
         let base = running.provider.cfg.issuer.clone();

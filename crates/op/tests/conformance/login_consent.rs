@@ -1,6 +1,6 @@
 //! The login and consent pages: wrong passwords and unknown users, the CSRF token, escaping and
 //! framing headers, a denied consent (`access_denied`), the CSP `form-action` that lets their 303 reach
-//! the client, and the pluggable login step (`portcullis_op::login::LoginMethod`) with its `amr` and
+//! the client, and the pluggable login step (`portcullis_op::authn::LoginMethod`) with its `amr` and
 //! `acr`. When a login or a consent is needed is `prompts`'.
 
 use crate::common::*;
@@ -159,23 +159,26 @@ async fn pluggable_login_method_on_postgres() {
 }
 
 async fn pluggable_login_on(database_url: Option<String>) {
-    use portcullis_op::login::{LoginMethod, LoginPage};
+    use portcullis_op::authn::{Factor, LoginMethod, LoginPage};
     use portcullis_op::store::{Store, StoreError, UserRow};
 
     struct OneTimeCode;
     impl LoginMethod for OneTimeCode {
-        fn page(&self, c: &LoginPage<'_>) -> String {
-            format!(
-                "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"pending\" value=\"{}\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input name=\"otp\"></form>",
-                portcullis_op::pages::esc(c.pending),
-                portcullis_op::pages::esc(c.csrf)
-            )
+        fn id(&self) -> &'static str {
+            "otp"
+        }
+        fn factor(&self) -> Factor {
+            Factor::Possession
+        }
+        fn form(&self, _: &LoginPage<'_>) -> String {
+            // The page around it carries the pending request, its CSRF token and the method.
+            "<input name=\"otp\">".into()
         }
         fn verify<'a>(
             &'a self,
             store: &'a Store,
             form: &'a portcullis_oidc::Params,
+            _state: Option<&'a str>,
         ) -> futures_core::future::BoxFuture<'a, Result<Option<UserRow>, StoreError>> {
             Box::pin(async move {
                 if form.get("otp") == Some("123456") {

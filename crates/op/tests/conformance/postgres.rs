@@ -45,7 +45,7 @@ async fn two_nodes_share_one_postgres() {
     // Same issuer: both nodes are one provider behind a load balancer.
     cfg_b.issuer = a.base.clone();
     let b_node =
-        Op::start_unseeded(cfg_b, dir_b, Box::new(portcullis_op::login::PasswordLogin)).await;
+        Op::start_unseeded(cfg_b, dir_b, Box::new(portcullis_op::authn::PasswordLogin)).await;
     let b = Remote::new(&format!("http://127.0.0.1:{port_b}"));
     assert_eq!(
         a.jwks().await.keys().len(),

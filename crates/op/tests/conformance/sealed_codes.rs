@@ -131,6 +131,7 @@ fn sample_contents(grant_id: &str) -> portcullis_op::sealing::CodeContents {
         redirect_uri: RP.into(),
         code_challenge: None,
         expires_at: portcullis_op::now() + 60,
+        authn: None,
     }
 }
 
@@ -152,6 +153,7 @@ async fn sealed_code_redemption_stores_once(op: &Op) {
         sid: Some("s".into()),
         cnf: None,
         revoked: false,
+        authn: None,
     };
     let tokens = |refresh: bool| code_tokens(now, refresh);
     let g = grant();
@@ -253,6 +255,7 @@ async fn access_tokens_kept_on_their_grant(op: &Op) {
         sid: None,
         cnf: None,
         revoked: false,
+        authn: None,
     };
     let at = grant_access_token(&grant.id);
     let key = TokenKey::of(&at);

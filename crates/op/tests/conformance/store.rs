@@ -48,6 +48,7 @@ async fn stored_values_round_trip_exactly(op: &Op) {
             sid: nonce.clone(),
             cnf: nonce.clone(),
             revoked: false,
+            authn: None,
         };
         let code_row = CodeRow {
             grant_id: grant.id.clone(),
@@ -101,6 +102,7 @@ async fn stored_values_round_trip_exactly(op: &Op) {
                 user_id: alice.id.clone(),
                 auth_time: now,
                 expires_at: now + 600,
+                authn: String::new(),
             },
         )
         .await
@@ -146,6 +148,7 @@ async fn code_tokens_stored_only_with_a_fresh_code(op: &Op) {
             sid: None,
             cnf: None,
             revoked: false,
+            authn: None,
         };
         let code_row = CodeRow {
             grant_id: grant.id.clone(),
@@ -284,6 +287,7 @@ async fn tokens_stored_under_bare_hashes_still_work(op: &Op) {
         sid: Some("legacy-sid".into()),
         cnf: None,
         revoked: false,
+        authn: None,
     };
     let code_row = CodeRow {
         grant_id: grant.id.clone(),

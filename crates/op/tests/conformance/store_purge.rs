@@ -26,6 +26,7 @@ async fn expired_rows_are_purged(op: &Op) {
         sid: None,
         cnf: None,
         revoked: false,
+        authn: None,
     };
     let code_row = |g: &GrantRow, exp: i64| CodeRow {
         grant_id: g.id.clone(),
@@ -109,6 +110,7 @@ async fn expired_rows_are_purged(op: &Op) {
                     user_id: alice.id.clone(),
                     auth_time: now,
                     expires_at: exp,
+                    authn: String::new(),
                 },
             )
             .await

@@ -1,3 +1,6 @@
+//! Why a relying-party operation failed ([`RpError`]): one precise variant per refusal. Must not carry
+//! partially validated data.
+
 use portcullis_oidc::{ErrorCode, IdTokenError, MetadataError, OidcError};
 
 /// Why a relying-party operation failed. Every variant is a refusal: nothing partially validated is returned.

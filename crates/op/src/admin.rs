@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
+use crate::authn::password as passwords;
 use crate::clients::Client;
 use crate::store::{ClientRow, Store, StoreError, UserRow};
-use crate::authn::password as passwords;
 use crate::{hash, now, random_token};
 
 /// The demo client's id.

@@ -5,9 +5,9 @@
 
 use std::sync::{Arc, RwLock};
 
+use portcullis_oidc::ScopeClaims;
 use portcullis_pairwise::{PairwiseSecret, SubjectType, subject_for};
 use portcullis_pkce::Policy;
-use portcullis_oidc::ScopeClaims;
 use serde_json::{Map, Value};
 
 use crate::authn::{LoginMethod, Methods, PasswordLogin};
@@ -100,8 +100,12 @@ impl Provider {
             .map_err(|e| StoreError::Corrupt(format!("pairwise secret: {e}")))?;
         let sealer = crate::sealing::SecretSealer::load(&store).await?;
         let codes = crate::sealing::CodeSealer::load(&store).await?;
-        let metadata = crate::endpoints::discovery::metadata(&cfg, tls.is_some(), &methods.acr_values_supported())
-            .to_string();
+        let metadata = crate::endpoints::discovery::metadata(
+            &cfg,
+            tls.is_some(),
+            &methods.acr_values_supported(),
+        )
+        .to_string();
         Ok(Arc::new(Provider {
             scope_claims: cfg.scope_claims(),
             cfg,
@@ -222,5 +226,4 @@ impl Provider {
             grant: 3600,
         }
     }
-
 }

@@ -192,13 +192,22 @@ mod tests {
                 },
             ],
         });
-        assert_eq!(html.matches("<form method=\"post\" action=\"/login\">").count(), 3);
+        assert_eq!(
+            html.matches("<form method=\"post\" action=\"/login\">")
+                .count(),
+            3
+        );
         assert_eq!(html.matches("name=\"pending\" value=\"p\"").count(), 3);
-        assert!(html.contains("name=\"method\" value=\"code\">\n<input type=\"hidden\" name=\"step\" value=\"begin\">"));
+        assert!(html.contains(
+            "name=\"method\" value=\"code\">\n<input type=\"hidden\" name=\"step\" value=\"begin\">"
+        ));
         assert_eq!(html.matches("name=\"step\"").count(), 1);
         assert!(html.contains(&format!("name=\"method\" value=\"{HOSTILE_ESCAPED}\">")));
         assert!(html.contains(&format!("name=\"ceremony\" value=\"{HOSTILE_ESCAPED}\">")));
-        assert!(html.contains("<i>pw</i>") && html.contains("<i>send</i>"), "inputs as rendered");
+        assert!(
+            html.contains("<i>pw</i>") && html.contains("<i>send</i>"),
+            "inputs as rendered"
+        );
     }
 
     fn assert_layout(html: &str, title: &str) {

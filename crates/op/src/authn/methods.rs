@@ -160,7 +160,10 @@ impl Methods {
         let primary = self.primary();
         let alone = primary.amr().len() == s.split(' ').count() - 1
             && s.split(' ').next() == Some(primary.acr())
-            && s.split(' ').skip(1).zip(primary.amr()).all(|(a, b)| a == *b);
+            && s.split(' ')
+                .skip(1)
+                .zip(primary.amr())
+                .all(|(a, b)| a == *b);
         (!alone).then_some(s)
     }
 
@@ -174,7 +177,11 @@ impl Methods {
             }
             None => (
                 self.primary().acr().to_owned(),
-                self.primary().amr().iter().map(|s| (*s).to_owned()).collect(),
+                self.primary()
+                    .amr()
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
             ),
         }
     }

@@ -120,7 +120,9 @@ mod tests {
 
     #[test]
     fn round_trips_and_keeps_one_entry_per_method() {
-        let r = AuthRecord::single("password", 10).with("otp", 20).with("password", 30);
+        let r = AuthRecord::single("password", 10)
+            .with("otp", 20)
+            .with("password", 30);
         assert_eq!(r.encode(), "otp@20 password@30");
         assert_eq!(AuthRecord::parse(&r.encode()), r);
         assert_eq!(r.auth_time(), Some(30));
@@ -129,13 +131,27 @@ mod tests {
 
     #[test]
     fn refuses_malformed_entries() {
-        for bad in ["", "password", "password@", "@5", "PASS@5", "pass.word@5", "p@-1", "p@1e3", "p@5@6"] {
+        for bad in [
+            "",
+            "password",
+            "password@",
+            "@5",
+            "PASS@5",
+            "pass.word@5",
+            "p@-1",
+            "p@1e3",
+            "p@5@6",
+        ] {
             assert!(AuthRecord::parse(bad).is_empty(), "{bad:?}");
         }
         let long = "a".repeat(MAX_METHOD_ID + 1);
         assert!(AuthRecord::parse(&format!("{long}@5")).is_empty());
         assert_eq!(AuthRecord::parse("x@1 junk y@2").encode(), "x@1 y@2");
-        assert_eq!(AuthRecord::parse("pass word@5").encode(), "word@5", "a space separates entries");
+        assert_eq!(
+            AuthRecord::parse("pass word@5").encode(),
+            "word@5",
+            "a space separates entries"
+        );
     }
 
     #[test]

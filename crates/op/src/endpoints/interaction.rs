@@ -30,8 +30,8 @@ pub(crate) async fn pending_from_form(
             break;
         }
     }
-    let row =
-        found.ok_or_else(|| bad("the sign-in request expired; start again from the application"))?;
+    let row = found
+        .ok_or_else(|| bad("the sign-in request expired; start again from the application"))?;
     csrf::check(&row.csrf, token)?;
     let params = Params::parse(&row.params).map_err(|_| bad("stored request"))?;
     let v = match establish(p, &params).await? {

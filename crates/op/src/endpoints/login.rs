@@ -51,7 +51,15 @@ pub(crate) async fn first_page(p: &Provider, v: &Validated, t: i64) -> HttpResul
     p.store.put_pending(&pending).await.map_err(db)?;
     let offered: Vec<&dyn LoginMethod> = p.methods.iter().collect();
     let hint = v.req.login_hint.as_deref();
-    Ok(page(v, &pending, &offered, hint, None, None, StatusCode::OK))
+    Ok(page(
+        v,
+        &pending,
+        &offered,
+        hint,
+        None,
+        None,
+        StatusCode::OK,
+    ))
 }
 
 /// Stores `v` as a pending request waiting for a further step of `session`'s user, and shows the page
@@ -148,7 +156,15 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
         .get("username")
         .or(user.as_ref().map(|u| u.username.as_str()));
     let failed = |message: &str| {
-        page(&v, &row, &offered, hint, user.as_ref(), Some(message), StatusCode::UNAUTHORIZED)
+        page(
+            &v,
+            &row,
+            &offered,
+            hint,
+            user.as_ref(),
+            Some(message),
+            StatusCode::UNAUTHORIZED,
+        )
     };
     // A multi-step method: begin, or take the state its beginning kept.
     let state = if method.multi_step() {
@@ -158,9 +174,16 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
         let Some(id) = form.get("ceremony") else {
             return Ok(failed(method.failure_message()));
         };
-        match ceremony::finish(&p.store, id, &row, method.id()).await.map_err(db)? {
+        match ceremony::finish(&p.store, id, &row, method.id())
+            .await
+            .map_err(db)?
+        {
             Ok(state) => Some(state),
-            Err(_) => return Ok(failed("The sign-in step expired or was already used; start it again.")),
+            Err(_) => {
+                return Ok(failed(
+                    "The sign-in step expired or was already used; start it again.",
+                ));
+            }
         }
     } else {
         None
@@ -263,7 +286,15 @@ async fn begin(
     };
     let Some((id, inputs)) = begun else {
         let message = Some(method.failure_message());
-        return Ok(page(v, row, offered, hint, user, message, StatusCode::UNAUTHORIZED));
+        return Ok(page(
+            v,
+            row,
+            offered,
+            hint,
+            user,
+            message,
+            StatusCode::UNAUTHORIZED,
+        ));
     };
     let section = MethodSection {
         method: method.id(),

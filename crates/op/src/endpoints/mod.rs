@@ -43,22 +43,37 @@ pub mod userinfo;
 /// The router with every endpoint.
 pub fn router(p: Arc<Provider>) -> Router {
     Router::new()
-        .route("/.well-known/openid-configuration", get(discovery::discovery))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::discovery),
+        )
         .route("/jwks", get(jwks::jwks))
-        .route("/authorize", get(authorize::authorize).post(authorize::authorize))
+        .route(
+            "/authorize",
+            get(authorize::authorize).post(authorize::authorize),
+        )
         .route("/login", post(login::login))
         .route("/consent", post(consent::consent))
         .route("/token", post(token::token))
-        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
         .route("/revoke", post(revoke::revoke))
         .route("/introspect", post(introspect::introspect))
         .route("/par", post(par::par))
-        .route("/end_session", get(end_session::end_session).post(end_session::end_session))
+        .route(
+            "/end_session",
+            get(end_session::end_session).post(end_session::end_session),
+        )
         .route("/health", get(|| async { "ok" }))
         .fallback(|| async {
             http::oauth_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
-        .layer(axum::middleware::from_fn_with_state(p.clone(), http::front::front))
+        .layer(axum::middleware::from_fn_with_state(
+            p.clone(),
+            http::front::front,
+        ))
         .with_state(p)
 }
 

@@ -116,8 +116,7 @@ async fn par_inner(
         req: pushed.request,
         from_par: true,
     };
-    checks::run(p, &v, &checks::REQUEST_CHECKS)
-        .map_err(checks::Refusal::into_json)?;
+    checks::run(p, &v, &checks::REQUEST_CHECKS).map_err(checks::Refusal::into_json)?;
     let id = random_token();
     let row = PendingRow {
         id: id.clone(),

@@ -86,7 +86,9 @@ fn check_implicit(_: &Provider, v: &Validated) -> Result<(), Refusal> {
 
 /// Every requested scope is allowed to the client.
 fn check_scope(_: &Provider, v: &Validated) -> Result<(), Refusal> {
-    v.client.perms.grant_scope(Some(&v.req.scope), &v.req.scope)?;
+    v.client
+        .perms
+        .grant_scope(Some(&v.req.scope), &v.req.scope)?;
     Ok(())
 }
 

@@ -54,14 +54,22 @@ pub async fn authorize(
         match http::form_body(&headers, &bytes) {
             Ok(p) => p,
             Err(e) => {
-                return http::error_page(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
+                return http::error_page(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    &e.to_string(),
+                );
             }
         }
     } else {
         match Params::parse(query.as_deref().unwrap_or("")) {
             Ok(p) => p,
             Err(e) => {
-                return http::error_page(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
+                return http::error_page(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    &e.to_string(),
+                );
             }
         }
     };

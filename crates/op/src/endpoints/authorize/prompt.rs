@@ -27,7 +27,8 @@ pub(crate) enum LoginReason {
 }
 
 /// One check of a session against a request at time `t`.
-type SessionCheck = fn(&Provider, &Validated, &SessionRow, i64) -> Result<Option<LoginReason>, Refusal>;
+type SessionCheck =
+    fn(&Provider, &Validated, &SessionRow, i64) -> Result<Option<LoginReason>, Refusal>;
 
 /// Every check runs (a later one may refuse outright); the first reason found is the answer.
 const SESSION_CHECKS: [(&str, SessionCheck); 4] = [
@@ -68,12 +69,25 @@ fn prompt_none(v: &Validated) -> bool {
     v.req.prompt.contains(&Prompt::None)
 }
 
-fn check_prompt_login(_: &Provider, v: &Validated, _: &SessionRow, _: i64) -> Result<Option<LoginReason>, Refusal> {
-    Ok(v.req.prompt.contains(&Prompt::Login).then_some(LoginReason::PromptLogin))
+fn check_prompt_login(
+    _: &Provider,
+    v: &Validated,
+    _: &SessionRow,
+    _: i64,
+) -> Result<Option<LoginReason>, Refusal> {
+    Ok(v.req
+        .prompt
+        .contains(&Prompt::Login)
+        .then_some(LoginReason::PromptLogin))
 }
 
 /// OIDC Core §3.1.2.1: re-authenticate when more than max_age seconds passed; max_age=0 always.
-fn check_max_age(_: &Provider, v: &Validated, s: &SessionRow, t: i64) -> Result<Option<LoginReason>, Refusal> {
+fn check_max_age(
+    _: &Provider,
+    v: &Validated,
+    s: &SessionRow,
+    t: i64,
+) -> Result<Option<LoginReason>, Refusal> {
     Ok(v.req
         .max_age
         .filter(|&max_age| max_age == 0 || (t - s.auth_time).max(0) as u64 > max_age)
@@ -82,7 +96,12 @@ fn check_max_age(_: &Provider, v: &Validated, s: &SessionRow, t: i64) -> Result<
 
 /// An `id_token_hint` must be an ID token of ours for this client; naming another user means logging in
 /// again (or `login_required` with `prompt=none`).
-fn check_id_token_hint(p: &Provider, v: &Validated, s: &SessionRow, _: i64) -> Result<Option<LoginReason>, Refusal> {
+fn check_id_token_hint(
+    p: &Provider,
+    v: &Validated,
+    s: &SessionRow,
+    _: i64,
+) -> Result<Option<LoginReason>, Refusal> {
     let Some(hint) = &v.req.id_token_hint else {
         return Ok(None);
     };
@@ -101,8 +120,18 @@ fn check_id_token_hint(p: &Provider, v: &Validated, s: &SessionRow, _: i64) -> R
 }
 
 /// A `claims` request for a particular `sub` (OIDC Core §5.5.1) that is not the session's user.
-fn check_claims_sub(p: &Provider, v: &Validated, s: &SessionRow, _: i64) -> Result<Option<LoginReason>, Refusal> {
-    let Some(Some(required)) = v.req.claims.as_ref().map(|c| c.required_sub().ok().flatten()) else {
+fn check_claims_sub(
+    p: &Provider,
+    v: &Validated,
+    s: &SessionRow,
+    _: i64,
+) -> Result<Option<LoginReason>, Refusal> {
+    let Some(Some(required)) = v
+        .req
+        .claims
+        .as_ref()
+        .map(|c| c.required_sub().ok().flatten())
+    else {
         return Ok(None);
     };
     if required == p.subject(&v.client, &s.user_id) {

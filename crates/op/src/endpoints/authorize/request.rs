@@ -138,7 +138,9 @@ async fn resolve_request_uri(
 #[allow(clippy::result_large_err)] // the error is the response, built once per request
 fn check_redirect_uri(client: &Client, params: &Params) -> HttpResult<String> {
     match params.get("redirect_uri") {
-        Some(r) if RedirectUriRule::Exact.matches(&client.meta.redirect_uris, r) => Ok(r.to_owned()),
+        Some(r) if RedirectUriRule::Exact.matches(&client.meta.redirect_uris, r) => {
+            Ok(r.to_owned())
+        }
         Some(_) => Err(page(
             "invalid_request",
             "redirect_uri is not registered for this client",

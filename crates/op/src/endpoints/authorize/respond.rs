@@ -53,7 +53,12 @@ impl Provider {
     }
 
     /// Sends an error to the client.
-    pub(crate) fn auth_error(&self, t: &ErrorTarget, code: ErrorCode, description: &str) -> Response {
+    pub(crate) fn auth_error(
+        &self,
+        t: &ErrorTarget,
+        code: ErrorCode,
+        description: &str,
+    ) -> Response {
         let resp = AuthorizationResponse::Error {
             error: code,
             description: Some(description.to_owned()),

@@ -68,13 +68,7 @@ pub(crate) async fn redeem(
         }
         Consumed::Unknown => return Err(oerr(OidcError::InvalidGrant("unknown code"))),
     };
-    let checked = check_code(
-        &row,
-        client,
-        redirect_uri,
-        code_verifier,
-        t,
-    );
+    let checked = check_code(&row, client, redirect_uri, code_verifier, t);
     let grant = match checked {
         Ok(g) => g,
         Err(e) => {

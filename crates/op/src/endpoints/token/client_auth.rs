@@ -33,7 +33,8 @@ pub(crate) const ASSERTION_ALGS: [Algorithm; 7] = [
     Algorithm::EdDsa,
 ];
 /// Algorithms accepted for `client_secret_jwt` assertions (a client may register one of them).
-pub(crate) const HMAC_ASSERTION_ALGS: [Algorithm; 3] = [Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512];
+pub(crate) const HMAC_ASSERTION_ALGS: [Algorithm; 3] =
+    [Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512];
 
 impl Provider {
     /// Authenticates the client of a back-channel request.

@@ -53,14 +53,5 @@ pub(crate) async fn refresh(
     }
     let original = Scope::parse(&token_scope).unwrap_or_default();
     let narrowed = original.narrow(scope).map_err(oerr)?;
-    issue_tokens(
-        p,
-        client,
-        &grant,
-        &narrowed.to_string(),
-        false,
-        cnf,
-        None,
-    )
-    .await
+    issue_tokens(p, client, &grant, &narrowed.to_string(), false, cnf, None).await
 }

@@ -1,0 +1,12 @@
+//! The login step over HTTP with two methods: the password and a test-only multi-step method (`code`: begin
+//! sends a code out of band, finish checks it). Proves several methods on one page, ceremonies (server-side,
+//! single-use, bound, expiring, finished on another node), what the session records (the ID token's `amr`,
+//! `acr`, `auth_time`), and step-up that asks only for the missing step.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod support;
+
+mod ceremonies;
+mod methods;
+mod step_up;

@@ -126,7 +126,7 @@ pub struct Running {
 
 /// Opens storage, runs first-run set-up, loads keys and binds the listener (username + password login).
 pub async fn start(cfg: Config) -> Result<Running, String> {
-    start_with_login(cfg, Box::new(authn::PasswordLogin)).await
+    start_with_methods(cfg, authn::Methods::password()).await
 }
 
 /// Like [`start`], with another login method.
@@ -134,7 +134,7 @@ pub async fn start_with_login(
     cfg: Config,
     login: Box<dyn authn::LoginMethod>,
 ) -> Result<Running, String> {
-    start_with_methods(cfg, authn::Methods::single(login)).await
+    start_with_methods(cfg, authn::Methods::single(login)?).await
 }
 
 /// Like [`start`], with several login methods offered on one page (see [`authn::Methods`]).

@@ -10,7 +10,7 @@ use portcullis_pairwise::{PairwiseSecret, SubjectType, subject_for};
 use portcullis_pkce::Policy;
 use serde_json::{Map, Value};
 
-use crate::authn::{LoginMethod, Methods, PasswordLogin};
+use crate::authn::Methods;
 use crate::clients::Client;
 use crate::config::Config;
 use crate::http::{HttpResult, db};
@@ -69,17 +69,7 @@ impl Provider {
         store: Store,
         tls: Option<Arc<Tls>>,
     ) -> Result<Arc<Provider>, StoreError> {
-        Self::with_login(cfg, store, tls, Box::new(PasswordLogin)).await
-    }
-
-    /// Like [`new`](Self::new) with another login method.
-    pub async fn with_login(
-        cfg: Config,
-        store: Store,
-        tls: Option<Arc<Tls>>,
-        login: Box<dyn LoginMethod>,
-    ) -> Result<Arc<Provider>, StoreError> {
-        Self::with_methods(cfg, store, tls, Methods::single(login)).await
+        Self::with_methods(cfg, store, tls, Methods::password()).await
     }
 
     /// Like [`new`](Self::new) with several login methods, offered on one page.

@@ -38,9 +38,16 @@ impl Methods {
         Ok(Methods { list })
     }
 
-    /// One method.
-    pub fn single(m: Box<dyn LoginMethod>) -> Methods {
-        Methods { list: vec![m] }
+    /// One method (refused like [`new`](Self::new) refuses).
+    pub fn single(m: Box<dyn LoginMethod>) -> Result<Methods, String> {
+        Methods::new(vec![m])
+    }
+
+    /// The password alone: the default.
+    pub fn password() -> Methods {
+        Methods {
+            list: vec![Box::new(super::PasswordLogin)],
+        }
     }
 
     /// The method a form without `method` means.

@@ -73,6 +73,17 @@ async fn login_methods_are_refused_when_misconfigured() {
         Methods::new(vec![Box::new(PasswordLogin), Box::new(PasswordLogin)]).is_err(),
         "the same id twice"
     );
+    for id in [
+        "",
+        "Pass",
+        "pass word",
+        "a@b",
+        "x".repeat(33).leak() as &str,
+    ] {
+        let bad = Box::new(NamedPassword(id));
+        assert!(Methods::single(bad).is_err(), "{id:?}");
+    }
+    assert!(Methods::single(Box::new(NamedPassword("pass_2-b"))).is_ok());
     let m = methods(&outbox);
     assert_eq!(m.primary().id(), "password");
     let record = AuthRecord::single("code", 5).with("unknown-method", 6);
@@ -80,4 +91,36 @@ async fn login_methods_are_refused_when_misconfigured() {
     assert_eq!(m.acr(&record, &[]), CODE_ACR);
     assert_eq!(m.acr(&record.with("password", 7), &[PWD_ACR]), PWD_ACR);
     assert_eq!(m.acr(&record.with("password", 7), &[]), MFA_ACR);
+}
+
+/// The password method under another id.
+struct NamedPassword(&'static str);
+
+impl portcullis_op::authn::LoginMethod for NamedPassword {
+    fn id(&self) -> &'static str {
+        self.0
+    }
+    fn factor(&self) -> portcullis_op::authn::Factor {
+        portcullis_op::authn::Factor::Knowledge
+    }
+    fn amr(&self) -> &'static [&'static str] {
+        &["pwd"]
+    }
+    fn acr(&self) -> &'static str {
+        PWD_ACR
+    }
+    fn form(&self, page: &portcullis_op::authn::LoginPage<'_>) -> String {
+        PasswordLogin.form(page)
+    }
+    fn verify<'a>(
+        &'a self,
+        store: &'a portcullis_op::store::Store,
+        form: &'a portcullis_oidc::Params,
+        state: Option<&'a str>,
+    ) -> futures_core::future::BoxFuture<
+        'a,
+        Result<Option<portcullis_op::store::UserRow>, portcullis_op::store::StoreError>,
+    > {
+        PasswordLogin.verify(store, form, state)
+    }
 }

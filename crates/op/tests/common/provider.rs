@@ -76,7 +76,7 @@ impl Op {
         dir: tempfile::TempDir,
         login: Box<dyn portcullis_op::authn::LoginMethod>,
     ) -> Op {
-        let methods = portcullis_op::authn::Methods::single(login);
+        let methods = portcullis_op::authn::Methods::single(login).expect("a valid login method");
         Self::start_methods_unseeded(cfg, dir, methods).await
     }
 

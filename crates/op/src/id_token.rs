@@ -26,10 +26,9 @@ impl Provider {
     ) -> Result<String, String> {
         let sub = self.subject(client, &user.id);
         let (acr, amr) = self.methods.summary_parts(grant.authn.as_deref());
-        let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
         let mut b = IdTokenBuilder::new(&self.cfg.issuer, &sub, &client.id)
             .lifetime(self.cfg.id_token_lifetime)
-            .acr(&acr)
+            .acr(acr)
             .amr(&amr)
             .azp(&client.id);
         if let Some(n) = &grant.nonce {

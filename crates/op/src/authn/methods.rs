@@ -175,21 +175,46 @@ impl Methods {
     }
 
     /// The `acr` and `amr` of a grant's [`summary`](Self::summary); for a grant without one (the primary
-    /// method alone, or a grant made before grants kept it), those of the primary method.
-    pub fn summary_parts(&self, summary: Option<&str>) -> (String, Vec<String>) {
-        match summary.map(|s| s.split(' ')) {
-            Some(mut parts) => {
-                let acr = parts.next().unwrap_or_default().to_owned();
-                (acr, parts.map(str::to_owned).collect())
+    /// method alone, or a grant made before grants kept it), those of the primary method. Borrows; allocates
+    /// only the list.
+    pub fn summary_parts<'a>(&'a self, summary: Option<&'a str>) -> (&'a str, Vec<&'a str>) {
+        match summary {
+            Some(s) => {
+                let mut parts = s.split(' ');
+                let acr = parts.next().unwrap_or_default();
+                (acr, parts.collect())
             }
-            None => (
-                self.primary().acr().to_owned(),
-                self.primary()
-                    .amr()
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect(),
-            ),
+            None => (self.primary().acr(), self.primary().amr().to_vec()),
         }
+    }
+
+    /// [`grant_summary`](Self::grant_summary) of a session's stored record (see [`AuthRecord::parse`]) for a
+    /// request that wants `wanted`, counting the steps passed since `since`. Without wanted values and with
+    /// only the primary method passed (the usual login), `None` without parsing anything.
+    pub fn grant_summary_of(
+        &self,
+        stored: &str,
+        auth_time: i64,
+        wanted: &[&str],
+        since: Option<i64>,
+    ) -> Option<String> {
+        let primary = self.primary().id();
+        let only_primary = stored.is_empty()
+            || stored
+                .split(' ')
+                .all(|e| e.split_once('@').is_some_and(|(m, _)| m == primary));
+        if wanted.is_empty() && only_primary {
+            return None;
+        }
+        let record = if stored.is_empty() {
+            AuthRecord::single(primary, auth_time)
+        } else {
+            AuthRecord::parse(stored)
+        };
+        let record = match since {
+            Some(t) => record.since(t),
+            None => record,
+        };
+        self.grant_summary(&record, wanted)
     }
 }

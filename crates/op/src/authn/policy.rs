@@ -20,10 +20,16 @@ pub fn wanted_acr(req: &AuthorizationRequest) -> (Vec<&str>, bool) {
     }
 }
 
+/// With `max_age`, the earliest time a step may have been passed to count for `req` at time `t`.
+pub fn max_age_since(req: &AuthorizationRequest, t: i64) -> Option<i64> {
+    req.max_age
+        .map(|m| t.saturating_sub(i64::try_from(m).unwrap_or(i64::MAX)))
+}
+
 /// The part of `record` that counts for `req` at time `t`: with `max_age`, the methods passed within it.
 pub fn counted(req: &AuthorizationRequest, record: &AuthRecord, t: i64) -> AuthRecord {
-    match req.max_age {
-        Some(m) => record.since(t.saturating_sub(i64::try_from(m).unwrap_or(i64::MAX))),
+    match max_age_since(req, t) {
+        Some(since) => record.since(since),
         None => record.clone(),
     }
 }

@@ -39,8 +39,12 @@ pub(crate) async fn issue_authorization(
     };
     let rt = req.response_type;
     // What the ID tokens of this grant say of the authentication (`acr`, `amr`).
-    let record = policy::counted(req, &p.session_record(session), t);
-    let authn = p.methods.grant_summary(&record, &policy::wanted_acr(req).0);
+    let authn = p.methods.grant_summary_of(
+        &session.authn,
+        session.auth_time,
+        &policy::wanted_acr(req).0,
+        policy::max_age_since(req, t),
+    );
     let grant_id = time_ordered_id();
     let access = rt.has_token().then(new_token);
     let grant = GrantRow {

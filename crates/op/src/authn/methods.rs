@@ -211,9 +211,10 @@ impl Methods {
         } else {
             AuthRecord::parse(stored)
         };
-        let record = match since {
-            Some(t) => record.since(t),
-            None => record,
+        // What counts; should nothing count, the whole record (never an acr of a method nobody passed).
+        let record = match since.map(|t| record.since(t)) {
+            Some(counted) if !counted.is_empty() => counted,
+            _ => record,
         };
         self.grant_summary(&record, wanted)
     }

@@ -20,17 +20,30 @@ pub fn wanted_acr(req: &AuthorizationRequest) -> (Vec<&str>, bool) {
     }
 }
 
-/// With `max_age`, the earliest time a step may have been passed to count for `req` at time `t`.
-pub fn max_age_since(req: &AuthorizationRequest, t: i64) -> Option<i64> {
+/// With `max_age`, the earliest time a step may have been passed to count for `req`, which arrived at
+/// `arrival`: within `max_age` before the request arrived, or at any time since (while the user was answering
+/// it, so that `max_age=0` can be met).
+pub fn max_age_since(req: &AuthorizationRequest, arrival: i64) -> Option<i64> {
     req.max_age
-        .map(|m| t.saturating_sub(i64::try_from(m).unwrap_or(i64::MAX)))
+        .map(|m| arrival.saturating_sub(i64::try_from(m).unwrap_or(i64::MAX)))
 }
 
-/// The part of `record` that counts for `req` at time `t`: with `max_age`, the methods passed within it.
-pub fn counted(req: &AuthorizationRequest, record: &AuthRecord, t: i64) -> AuthRecord {
-    match max_age_since(req, t) {
+/// The part of `record` that counts for `req`, which arrived at `arrival` (see [`max_age_since`]).
+pub fn counted(req: &AuthorizationRequest, record: &AuthRecord, arrival: i64) -> AuthRecord {
+    match max_age_since(req, arrival) {
         Some(since) => record.since(since),
         None => record.clone(),
+    }
+}
+
+/// Whether a session whose newest step was passed at `auth_time` may still be answered at `now` for `req`,
+/// which arrived at `arrival`: without `max_age` always; with it, when the user authenticated while answering
+/// this request, or `max_age` has not passed since. (A consent page answered slowly must not yield an ID token
+/// whose `auth_time` is older than `max_age`.)
+pub fn fresh_at_issue(req: &AuthorizationRequest, auth_time: i64, arrival: i64, now: i64) -> bool {
+    match req.max_age {
+        None => true,
+        Some(m) => auth_time >= arrival || (now - auth_time).max(0) as u64 <= m,
     }
 }
 

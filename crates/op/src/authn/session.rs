@@ -42,12 +42,14 @@ impl Provider {
     }
 
     /// Stores a new session of `user_id` with `record` (its `auth_time` is the newest step's) under a fresh
-    /// cookie value; returns the cookie value and the row.
+    /// cookie value, expiring at `expires_at` (by default the configured session lifetime from `t`); returns the
+    /// cookie value and the row.
     pub(crate) async fn start_session(
         &self,
         user_id: &str,
         record: &AuthRecord,
         sid: String,
+        expires_at: Option<i64>,
         t: i64,
     ) -> HttpResult<(String, SessionRow)> {
         let token = random_token();
@@ -55,7 +57,7 @@ impl Provider {
             sid,
             user_id: user_id.to_owned(),
             auth_time: record.auth_time().unwrap_or(t),
-            expires_at: t + self.cfg.session_lifetime as i64,
+            expires_at: expires_at.unwrap_or(t + self.cfg.session_lifetime as i64),
             authn: record.encode(),
         };
         self.store

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use portcullis_oidc::ErrorCode;
 
+use super::authorize::PENDING_LIFETIME;
 use super::authorize::issue::issue_authorization;
 use super::interaction::pending_from_form;
 use crate::http::{self, HttpResult, csrf, db};
@@ -71,5 +72,7 @@ async fn consent_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRes
         .put_consent(&session.user_id, &v.client.id, &scope)
         .await
         .map_err(db)?;
-    issue_authorization(p, &v, &session, None).await
+    // When the request arrived: its pending row expires PENDING_LIFETIME after.
+    let arrival = row.expires_at - PENDING_LIFETIME;
+    issue_authorization(p, &v, &session, None, arrival).await
 }

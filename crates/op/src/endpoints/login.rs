@@ -20,9 +20,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use portcullis_oidc::Params;
+use portcullis_oidc::{ErrorCode, Params};
 
+use super::authorize::PENDING_LIFETIME;
 use super::authorize::consent::{after_login, pending_for};
+use super::authorize::prompt::names_another_user;
 use super::authorize::request::Validated;
 use super::interaction::pending_from_form;
 use crate::authn::{AuthRecord, LoginMethod, LoginPage, ceremony, policy};
@@ -126,6 +128,8 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
     let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
     let (row, v) = pending_from_form(p, &form, &["authorize", "stepup"]).await?;
     let t = now();
+    // When the request arrived: its pending row expires PENDING_LIFETIME after.
+    let arrival = row.expires_at - PENDING_LIFETIME;
     let phase = phase_of(p, headers, &row).await?;
     let (record, user) = match &phase {
         Phase::Login => (AuthRecord::default(), None),
@@ -136,10 +140,12 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
     };
     let offered: Vec<&dyn LoginMethod> = match &phase {
         Phase::Login => p.methods.iter().collect(),
-        Phase::StepUp { .. } => {
-            policy::missing_step(&p.methods, &v.req, &policy::counted(&v.req, &record, t))
-                .unwrap_or_default()
-        }
+        Phase::StepUp { .. } => policy::missing_step(
+            &p.methods,
+            &v.req,
+            &policy::counted(&v.req, &record, arrival),
+        )
+        .unwrap_or_default(),
     };
     let method = match form.get("method") {
         None => Some(p.methods.primary()),
@@ -208,26 +214,45 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
             "request already completed",
         ));
     }
-    let (record, sid, old) = match phase {
-        Phase::Login => (AuthRecord::single(method.id(), t), random_token(), None),
-        Phase::StepUp { hash, session } => (record.with(method.id(), t), session.sid, Some(hash)),
+    // A full login starts a session; a step-up keeps the session's id and expiry under a new cookie.
+    let (record, sid, expires_at, old) = match phase {
+        Phase::Login => (
+            AuthRecord::single(method.id(), t),
+            random_token(),
+            None,
+            None,
+        ),
+        Phase::StepUp { hash, session } => (
+            record.with(method.id(), t),
+            session.sid,
+            Some(session.expires_at),
+            Some(hash),
+        ),
     };
-    let (token, session) = p.start_session(&proven.id, &record, sid, t).await?;
+    let (token, session) = p
+        .start_session(&proven.id, &record, sid, expires_at, t)
+        .await?;
     if let Some(old) = old {
         // A new cookie for the stronger session; the old one no longer works.
         p.store.delete_session(&old).await.map_err(db)?;
     }
-    let counted = policy::counted(&v.req, &record, t);
-    let mut resp = match policy::missing_step(&p.methods, &v.req, &counted) {
-        Some(next) => step_up_page(p, &v, &session, Some(&proven), &next, t).await?,
-        None => {
-            let fresh = PendingRow {
-                id: random_token(),
-                csrf: random_token(),
-                ..row
-            };
-            after_login(p, v, session, None, Some(fresh)).await?
-        }
+    let counted = policy::counted(&v.req, &record, arrival);
+    let mut resp = if names_another_user(p, &v, &session) {
+        // OIDC Core §3.1.2.1, §5.5.1: a request naming a user is answered only for that user.
+        p.auth_error(
+            &v.error_target(),
+            ErrorCode::LoginRequired,
+            "the user who signed in is not the one the request names",
+        )
+    } else if let Some(next) = policy::missing_step(&p.methods, &v.req, &counted) {
+        step_up_page(p, &v, &session, Some(&proven), &next, t).await?
+    } else {
+        let fresh = PendingRow {
+            id: random_token(),
+            csrf: random_token(),
+            ..row
+        };
+        after_login(p, v, session, None, Some(fresh), arrival).await?
     };
     if let Ok(h) = HeaderValue::from_str(&http::session_cookie(
         &token,

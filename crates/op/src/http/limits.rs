@@ -59,11 +59,19 @@ pub fn header_str(
     }
 }
 
-/// A form posted by a browser (login, consent, logout): an error page, never JSON, when it is not one.
+/// A form posted by a browser (login, consent, logout): an error page, never JSON, when it is not one. A NUL
+/// anywhere is refused here (no field of these forms may carry one, and PostgreSQL stores no NUL in text).
 pub async fn read_form(limit: usize, headers: &HeaderMap, body: Body) -> Result<Params, Response> {
     let bytes = read_body(body, limit).await?;
-    form_body(headers, &bytes)
-        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()))
+    let bad = |d: &str| error_page(StatusCode::BAD_REQUEST, "invalid_request", d);
+    let form = form_body(headers, &bytes).map_err(|e| bad(&e.to_string()))?;
+    if form
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(bad("a form field holds a NUL character"));
+    }
+    Ok(form)
 }
 
 /// The size of a request's header block as the front middleware counts it: each header's name and value plus

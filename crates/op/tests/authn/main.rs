@@ -7,6 +7,7 @@
 mod common;
 mod support;
 
+mod attacks;
 mod ceremonies;
 mod methods;
 mod step_up;

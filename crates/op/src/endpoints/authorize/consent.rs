@@ -35,13 +35,15 @@ pub(crate) struct Known {
 }
 
 /// After the user is known: consent, then the response. `pending` is the request's stored form if it has one
-/// (after a login); otherwise one is made from `v` should the consent page be needed.
+/// (after a login); otherwise one is made from `v` should the consent page be needed. `arrival` is when the
+/// request arrived; a consent page keeps it (its row expires [`PENDING_LIFETIME`] after it).
 pub(crate) async fn after_login(
     p: &Provider,
     v: Validated,
     session: SessionRow,
     known: Option<Known>,
     pending: Option<PendingRow>,
+    arrival: i64,
 ) -> HttpResult<Response> {
     let target = v.error_target();
     let (user, consent) = match known {
@@ -81,5 +83,5 @@ pub(crate) async fn after_login(
             &http::form_page_csp(&v.redirect_uri),
         ));
     }
-    issue_authorization(p, &v, &session, user).await
+    issue_authorization(p, &v, &session, user, arrival).await
 }

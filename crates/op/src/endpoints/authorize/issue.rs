@@ -17,13 +17,19 @@ use crate::store::{CodeRow, GrantRow, SessionRow, TokenKey, UserRow};
 use crate::{new_token, now, time_ordered_id};
 
 /// Issues the code / tokens of a successful authorization and sends them.
+/// `arrival` is when the request arrived (see [`policy::max_age_since`]).
 pub(crate) async fn issue_authorization(
     p: &Provider,
     v: &Validated,
     session: &SessionRow,
     known_user: Option<UserRow>,
+    arrival: i64,
 ) -> HttpResult<Response> {
     let t = now();
+    // `max_age` still holds now (a page answered slowly), or the user logs in again.
+    if !policy::fresh_at_issue(&v.req, session.auth_time, arrival, t) {
+        return crate::endpoints::login::first_page(p, v, t).await;
+    }
     let req = &v.req;
     let client = &v.client;
     let user = match known_user.filter(|u| u.id == session.user_id) {
@@ -43,7 +49,7 @@ pub(crate) async fn issue_authorization(
         &session.authn,
         session.auth_time,
         &policy::wanted_acr(req).0,
-        policy::max_age_since(req, t),
+        policy::max_age_since(req, arrival),
     );
     let grant_id = time_ordered_id();
     let access = rt.has_token().then(new_token);

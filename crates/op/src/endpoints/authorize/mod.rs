@@ -130,5 +130,5 @@ async fn pipeline(p: &Provider, headers: &HeaderMap, raw: &Params) -> HttpResult
         user: context.user,
         consent: context.consent,
     };
-    consent::after_login(p, v, context.session, Some(known), None).await
+    consent::after_login(p, v, context.session, Some(known), None, t).await
 }

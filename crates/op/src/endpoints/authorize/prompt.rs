@@ -65,6 +65,25 @@ pub(crate) fn login_needed(
     Ok(reason)
 }
 
+/// Whether `id_token_hint` or the `claims` request names a user other than `session`'s (after a login: the
+/// request may only be answered for the user it names).
+pub(crate) fn names_another_user(p: &Provider, v: &Validated, session: &SessionRow) -> bool {
+    let sub = || p.subject(&v.client, &session.user_id);
+    let hint_other = v
+        .req
+        .id_token_hint
+        .as_deref()
+        .and_then(|h| p.hint_subject(h, &v.client))
+        .is_some_and(|h| h != sub());
+    let claims_other = v
+        .req
+        .claims
+        .as_ref()
+        .and_then(|c| c.required_sub().ok().flatten())
+        .is_some_and(|r| r != sub());
+    hint_other || claims_other
+}
+
 fn prompt_none(v: &Validated) -> bool {
     v.req.prompt.contains(&Prompt::None)
 }

@@ -1,5 +1,7 @@
 //! Administration: first-run set-up and the `client`, `user` and `keys` subcommands, as functions over the
 //! store (the binary only parses arguments and prints).
+//!
+//! Must not: print or exit (the binary does).
 
 use serde_json::{Value, json};
 

@@ -1,6 +1,8 @@
 //! Registered clients as the provider uses them: metadata validated by `portcullis-oidc`, plus the
 //! Portcullis members (`require_pkce`, `scope`, `client_name`, `post_logout_redirect_uris`), and client
 //! authentication at the token, PAR, revocation and introspection endpoints.
+//!
+//! Must not: accept metadata `portcullis-oidc` refuses, or trust a client's request over its registration.
 
 use portcullis_jose::{Algorithm, JwkSet};
 use portcullis_oidc::{

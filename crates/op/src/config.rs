@@ -1,5 +1,7 @@
 //! Configuration: one TOML file, overridden by `PORTCULLIS_*` environment variables and command-line flags
 //! (the binary does the overriding; this module holds the shape, the defaults and the checks).
+//!
+//! Must not: read the environment or the command line itself (the binary does), or start anything.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

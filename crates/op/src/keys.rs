@@ -1,6 +1,8 @@
 //! Signing keys: one `current` and one `next` key per family (EC P-256 for ES256, RSA for RS256, another RSA
 //! key for PS256, Ed25519 for EdDSA: each key is bound to one algorithm, RFC 8725 §3.1), plus `retired` keys that still verify tokens they signed. `keys rotate` publishes the
 //! next key a full rotation before it signs, and keeps the retired one in the JWKS until its tokens expired.
+//!
+//! Must not: let a key sign with an algorithm other than its own, or drop a retired key while its tokens live.
 
 use std::collections::HashMap;
 

@@ -2,6 +2,8 @@
 //! (askama, every value escaped there) and returns the HTML. No HTML is written here. The pages load nothing
 //! external and are served with a strict Content-Security-Policy, `X-Frame-Options: DENY` and
 //! `Cache-Control: no-store`.
+//!
+//! Must not: write HTML or set headers (the templates and [`crate::http`] do).
 
 use portcullis_oidc::Params;
 

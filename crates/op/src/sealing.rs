@@ -10,6 +10,8 @@
 //! The sealing key lives in the database's `settings` table (created on first use; shared by every node of a
 //! PostgreSQL deployment). It keeps secrets out of anything that shows client rows (admin listings, dumps of
 //! the `clients` table, logs); it does not protect against someone holding the whole database.
+//!
+//! Must not: open anything sealed under another key or for another client.
 
 use aws_lc_rs::aead::{AES_256_GCM, AES_256_GCM_SIV, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use base64::Engine as _;

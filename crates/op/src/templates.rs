@@ -2,6 +2,8 @@
 //! at compile time, every value escaped by askama when it is written. This module owns the page structs, their
 //! render functions and the escaper the templates use; it does not choose when a page is shown nor set headers
 //! (the handlers and [`crate::http`] do: CSP, `X-Frame-Options`, `Cache-Control`).
+//!
+//! Must not: hand a value to a page unescaped, except a login method's inputs, which its own template escaped.
 
 use core::fmt;
 

@@ -5,6 +5,8 @@
 //! without). Any presented certificate must prove possession of its key (the handshake signature is checked);
 //! chain validation against the configured client CA happens per request, and only for clients registered for
 //! `tls_client_auth` — `self_signed_tls_client_auth` certificates are matched by public key instead.
+//!
+//! Must not: decide which client a certificate authenticates (the token endpoint's client authentication does).
 
 use std::path::Path;
 use std::sync::Arc;

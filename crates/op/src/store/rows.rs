@@ -4,6 +4,8 @@
 //!
 //! Data only: no SQL and no decoding here (reading rows back is `columns.rs`, queries are in the table
 //! modules).
+//!
+//! Must not: run queries or decode columns (the table modules and `columns.rs` do).
 
 /// An access token to store: hash, scope, expiry, and the `x5t#S256` it is bound to.
 pub type AccessInsert<'a> = (&'a str, &'a str, i64, Option<&'a str>);

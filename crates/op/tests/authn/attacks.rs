@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::common::*;
 use crate::support::*;
-use portcullis_oidc::{IdTokenExpectations, verify_id_token};
+use portcullis_oidc::verify_id_token;
 use portcullis_op::authn::{AuthRecord, MFA_ACR};
 use portcullis_op::store::SessionRow;
 use reqwest::StatusCode;
@@ -42,16 +42,7 @@ async fn claims_of(op: &Op, step: Step, req: &AuthReq) -> serde_json::Map<String
     let cb = step.redirect();
     let (s, t) = redeem(op, &cb["code"], req.verifier.as_str()).await;
     assert_eq!(s, StatusCode::OK, "{t}");
-    let exp = IdTokenExpectations {
-        issuer: &op.base,
-        client_id: "public",
-        nonce: Some(&req.nonce),
-        max_age: None,
-        access_token: None,
-        access_token_from_front_channel: false,
-        code: None,
-        leeway: 5,
-    };
+    let exp = expect(op, &req.nonce);
     let jwks = op.jwks().await;
     verify_id_token(t["id_token"].as_str().unwrap(), &jwks, ALGS, &exp)
         .unwrap()

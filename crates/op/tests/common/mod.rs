@@ -1,4 +1,5 @@
-//! Test harness shared by the provider's integration tests (`conformance`, `mtls`): a real provider on a
+//! Test harness shared by the provider's integration tests (`conformance`, `authn`, `mtls`, and
+//! `bins/provider`'s `durability`): a real provider on a
 //! real loopback socket (SQLite in a temp dir, or a throwaway PostgreSQL cluster), an HTTP client that does
 //! not follow redirects, and the browser steps (login, consent) done by reading the provider's forms.
 //!
@@ -6,7 +7,8 @@
 //! configuration); the parts live in submodules and are re-exported here, so `use common::*` brings all.
 //! Nothing here asserts a rule of the provider beyond what a helper needs to go on (`Cache-Control` on
 //! token responses, `state` and `iss` in a code flow): the rules are proved by the tests.
-#![allow(dead_code)]
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code, unused_imports)]
 
 mod browser;
 mod flows;

@@ -294,6 +294,16 @@ async fn login(addr: SocketAddr, password: &str) -> String {
         )
         .await
         .expect("login page");
+    // The login and consent forms are accepted only from the browser the page was shown to.
+    let browser = page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .find_map(|c| {
+            let c = c.to_str().ok()?.split(';').next()?;
+            c.starts_with("portcullis_browser=").then(|| c.to_owned())
+        })
+        .expect("browser binding cookie");
     let page = String::from_utf8_lossy(&page.body).into_owned();
     let form = |page: &str, extra: &[(&str, &str)]| {
         let mut s = form_urlencoded::Serializer::new(String::new());
@@ -308,7 +318,7 @@ async fn login(addr: SocketAddr, password: &str) -> String {
         .request(
             Method::POST,
             "/login",
-            &[],
+            &[("cookie", &browser)],
             Some(form(&page, &[("username", "demo"), ("password", password)])),
         )
         .await
@@ -317,14 +327,18 @@ async fn login(addr: SocketAddr, password: &str) -> String {
         .headers
         .get_all("set-cookie")
         .iter()
-        .find_map(|c| c.to_str().ok()?.split(';').next().map(str::to_owned))
+        .find_map(|c| {
+            let c = c.to_str().ok()?.split(';').next()?;
+            c.starts_with("portcullis_session=").then(|| c.to_owned())
+        })
         .expect("session cookie");
     let consent = String::from_utf8_lossy(&r.body).into_owned();
+    let both = format!("{cookie}; {browser}");
     let r = c
         .request(
             Method::POST,
             "/consent",
-            &[("cookie", &cookie)],
+            &[("cookie", &both)],
             Some(form(&consent, &[("decision", "allow")])),
         )
         .await

@@ -199,6 +199,13 @@ impl Provider {
         }
     }
 
+    /// The issuer's origin (`scheme://host[:port]`), which the provider's own forms are posted from.
+    pub(crate) fn issuer_origin(&self) -> String {
+        url::Url::parse(&self.cfg.issuer)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn secure_cookies(&self) -> bool {
         self.cfg.issuer.starts_with("https://")
     }

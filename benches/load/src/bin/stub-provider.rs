@@ -82,7 +82,14 @@ fn router(issuer: String) -> Router {
                     )
                         .into_response()
                 } else {
-                    axum::response::Html(FORM_PAGE).into_response()
+                    (
+                        [(
+                            header::SET_COOKIE,
+                            "portcullis_browser=stub; HttpOnly; SameSite=Lax",
+                        )],
+                        axum::response::Html(FORM_PAGE),
+                    )
+                        .into_response()
                 }
             }),
         )

@@ -250,10 +250,11 @@ fn hidden(html: &str, name: &str) -> Option<String> {
     Some(html[start..end].replace("&amp;", "&"))
 }
 
-/// A user agent that does not follow redirects, keeps the provider's session cookie, and fills its forms.
+/// A user agent that does not follow redirects, keeps the provider's cookies (the session and the browser
+/// binding), and fills its forms.
 pub struct Browser {
     pub http: reqwest::Client,
-    cookie: Option<String>,
+    cookies: Vec<(String, String)>,
 }
 
 /// Where the provider finally sent the browser.
@@ -272,7 +273,7 @@ impl Browser {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            cookie: None,
+            cookies: Vec::new(),
         }
     }
 
@@ -284,20 +285,30 @@ impl Browser {
                 .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
                 .build()
                 .unwrap(),
-            cookie: None,
+            cookies: Vec::new(),
         }
     }
 
     async fn send(&mut self, r: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
-        let r = match &self.cookie {
-            Some(c) => r.header("cookie", c.clone()),
-            None => r,
+        let r = if self.cookies.is_empty() {
+            r
+        } else {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            r.header("cookie", jar.join("; "))
         };
         let resp = r.send().await.unwrap();
         for c in resp.headers().get_all("set-cookie") {
             let c = c.to_str().unwrap();
-            if c.starts_with("portcullis_session=") {
-                self.cookie = Some(c.split(';').next().unwrap().to_owned());
+            let Some((name, value)) = c.split(';').next().unwrap().split_once('=') else {
+                continue;
+            };
+            if name.starts_with("portcullis_") || name.starts_with("__Host-portcullis_") {
+                self.cookies.retain(|(k, _)| k != name);
+                self.cookies.push((name.to_owned(), value.to_owned()));
             }
         }
         let status = resp.status().as_u16();

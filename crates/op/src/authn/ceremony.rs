@@ -51,6 +51,7 @@ pub async fn begin(
             params: params.to_form(),
             csrf: String::new(),
             expires_at: now() + LIFETIME,
+            browser: String::new(),
         })
         .await?;
     Ok(Ok(id))

@@ -27,7 +27,7 @@ pub async fn consent(State(p): State<Arc<Provider>>, headers: HeaderMap, body: B
 
 async fn consent_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
     let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
-    let (row, v) = pending_from_form(p, &form, &["consent"]).await?;
+    let (row, v) = pending_from_form(p, &form, &["consent"], headers).await?;
     let Some((_, session)) = p.current_session(headers).await? else {
         return Err(http::error_page(
             StatusCode::FORBIDDEN,
@@ -74,5 +74,5 @@ async fn consent_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRes
         .map_err(db)?;
     // When the request arrived: its pending row expires PENDING_LIFETIME after.
     let arrival = row.expires_at - PENDING_LIFETIME;
-    issue_authorization(p, &v, &session, None, arrival).await
+    issue_authorization(p, &v, &session, None, arrival, headers).await
 }

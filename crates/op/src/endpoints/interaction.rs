@@ -4,21 +4,25 @@
 //!
 //! Must not: complete or consume the request (the endpoints do, once).
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use portcullis_oidc::Params;
 
 use super::authorize::request::{Validated, establish};
+use crate::http::binding::{BrowserBinding, same_site_form};
 use crate::http::{HttpResult, csrf, db, error_page};
 use crate::now;
 use crate::provider::Provider;
 use crate::store::PendingRow;
 
-/// Loads a pending request of one of `kinds` named in a login/consent form, checking its CSRF token.
+/// Loads a pending request of one of `kinds` named in a login/consent form posted from this site, checking its
+/// CSRF token and that it comes from the browser the page was shown to.
 pub(crate) async fn pending_from_form(
     p: &Provider,
     form: &Params,
     kinds: &[&str],
+    headers: &HeaderMap,
 ) -> HttpResult<(PendingRow, Validated)> {
+    same_site_form(headers, &p.issuer_origin())?;
     let bad = |d: &str| error_page(StatusCode::BAD_REQUEST, "invalid_request", d);
     let id = form.get("pending").ok_or_else(|| bad("missing request"))?;
     let token = form.get("csrf").ok_or_else(|| bad("missing CSRF token"))?;
@@ -33,6 +37,15 @@ pub(crate) async fn pending_from_form(
     let row = found
         .ok_or_else(|| bad("the sign-in request expired; start again from the application"))?;
     csrf::check(&row.csrf, token)?;
+    let same_browser = BrowserBinding::existing(headers, p.secure_cookies())
+        .is_some_and(|b| b.matches(&row.browser));
+    if !same_browser {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "invalid_request",
+            "this sign-in request was started in another browser; start again from the application",
+        ));
+    }
     let params = Params::parse(&row.params).map_err(|_| bad("stored request"))?;
     let v = match establish(p, &params).await? {
         Ok(v) => v,

@@ -28,6 +28,7 @@ use super::authorize::prompt::names_another_user;
 use super::authorize::request::Validated;
 use super::interaction::pending_from_form;
 use crate::authn::{AuthRecord, LoginMethod, LoginPage, ceremony, policy};
+use crate::http::binding::BrowserBinding;
 use crate::http::{self, HttpResult, csrf, db, error_page};
 use crate::pages::{self, MethodSection};
 use crate::provider::Provider;
@@ -48,20 +49,20 @@ pub(crate) enum Phase {
 }
 
 /// Stores `v` as a pending request waiting for a full login and shows the login page for it.
-pub(crate) async fn first_page(p: &Provider, v: &Validated, t: i64) -> HttpResult<Response> {
-    let pending = pending_for(v, t);
+pub(crate) async fn first_page(
+    p: &Provider,
+    v: &Validated,
+    headers: &HeaderMap,
+    t: i64,
+) -> HttpResult<Response> {
+    let browser = BrowserBinding::of(headers, p.secure_cookies());
+    let pending = pending_for(v, t, &browser);
     p.store.put_pending(&pending).await.map_err(db)?;
     let offered: Vec<&dyn LoginMethod> = p.methods.iter().collect();
     let hint = v.req.login_hint.as_deref();
-    Ok(page(
-        v,
-        &pending,
-        &offered,
-        hint,
-        None,
-        None,
-        StatusCode::OK,
-    ))
+    let mut resp = page(v, &pending, &offered, hint, None, None, StatusCode::OK);
+    browser.set_cookie(&mut resp, p.secure_cookies());
+    Ok(resp)
 }
 
 /// Stores `v` as a pending request waiting for a further step of `session`'s user, and shows the page
@@ -69,19 +70,22 @@ pub(crate) async fn first_page(p: &Provider, v: &Validated, t: i64) -> HttpResul
 pub(crate) async fn step_up_page(
     p: &Provider,
     v: &Validated,
-    session: &SessionRow,
-    user: Option<&UserRow>,
+    headers: &HeaderMap,
+    (session, user): (&SessionRow, Option<&UserRow>),
     offered: &[&dyn LoginMethod],
     t: i64,
 ) -> HttpResult<Response> {
+    let browser = BrowserBinding::of(headers, p.secure_cookies());
     let pending = PendingRow {
         kind: "stepup".into(),
         csrf: csrf::bound_to_session(&random_token(), &session.sid),
-        ..pending_for(v, t)
+        ..pending_for(v, t, &browser)
     };
     p.store.put_pending(&pending).await.map_err(db)?;
     let hint = user.map(|u| u.username.as_str());
-    Ok(page(v, &pending, offered, hint, user, None, StatusCode::OK))
+    let mut resp = page(v, &pending, offered, hint, user, None, StatusCode::OK);
+    browser.set_cookie(&mut resp, p.secure_cookies());
+    Ok(resp)
 }
 
 /// The login page offering `offered` for `row`.
@@ -126,7 +130,7 @@ pub async fn login(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Bod
 
 async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
     let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
-    let (row, v) = pending_from_form(p, &form, &["authorize", "stepup"]).await?;
+    let (row, v) = pending_from_form(p, &form, &["authorize", "stepup"], headers).await?;
     let t = now();
     // When the request arrived: its pending row expires PENDING_LIFETIME after.
     let arrival = row.expires_at - PENDING_LIFETIME;
@@ -245,14 +249,14 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
             "the user who signed in is not the one the request names",
         )
     } else if let Some(next) = policy::missing_step(&p.methods, &v.req, &counted) {
-        step_up_page(p, &v, &session, Some(&proven), &next, t).await?
+        step_up_page(p, &v, headers, (&session, Some(&proven)), &next, t).await?
     } else {
         let fresh = PendingRow {
             id: random_token(),
             csrf: random_token(),
             ..row
         };
-        after_login(p, v, session, None, Some(fresh), arrival).await?
+        after_login(p, v, session, None, Some(fresh), arrival, headers).await?
     };
     if let Ok(h) = HeaderValue::from_str(&http::session_cookie(
         &token,

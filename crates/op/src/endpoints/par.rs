@@ -125,6 +125,7 @@ async fn par_inner(
         params: v.req.to_params().to_form(),
         csrf: String::new(),
         expires_at: now() + PAR_LIFETIME,
+        browser: String::new(),
     };
     p.store.put_pending(&row).await.map_err(db)?;
     Ok(http::json_response(

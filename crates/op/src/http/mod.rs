@@ -4,10 +4,12 @@
 //! - [`responses`]: JSON, HTML pages with their security headers and CSP, redirects;
 //! - [`cookies`]: the session cookie;
 //! - [`csrf`]: the provider's own forms' CSRF tokens;
+//! - [`binding`]: pending requests bound to the browser they were shown to; cross-site form posts refused;
 //! - [`front`]: the middleware in front of every endpoint.
 //!
 //! Must not: hold protocol rules or touch storage beyond reporting its errors.
 
+pub mod binding;
 pub mod cookies;
 pub mod csrf;
 pub mod error;

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/0005_purge_by_key.sql")),
     (6, include_str!("../../migrations/0006_access_on_grant.sql")),
     (7, include_str!("../../migrations/0007_authn.sql")),
+    (8, include_str!("../../migrations/0008_pending_browser.sql")),
 ];
 
 impl Store {

@@ -11,7 +11,7 @@ impl Store {
     pub async fn put_pending(&self, p: &PendingRow) -> Result<()> {
         let _w = self.write().await;
         sqlx::query(
-            "INSERT INTO pending_requests (id, kind, client_id, params, csrf, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO pending_requests (id, kind, client_id, params, csrf, expires_at, browser) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&p.id)
         .bind(&p.kind)
@@ -19,6 +19,7 @@ impl Store {
         .bind(&p.params)
         .bind(&p.csrf)
         .bind(p.expires_at)
+        .bind(&p.browser)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -27,7 +28,7 @@ impl Store {
     /// A pending request that has not expired.
     pub async fn pending(&self, id: &str, kind: &str, now: i64) -> Result<Option<PendingRow>> {
         let r = sqlx::query(
-            "SELECT id, kind, client_id, params, csrf, expires_at FROM pending_requests \
+            "SELECT id, kind, client_id, params, csrf, expires_at, browser FROM pending_requests \
              WHERE id = $1 AND kind = $2 AND expires_at > $3",
         )
         .bind(id)
@@ -43,6 +44,7 @@ impl Store {
                 params: r.try_get("params")?,
                 csrf: r.try_get("csrf")?,
                 expires_at: r.try_get("expires_at")?,
+                browser: r.try_get("browser")?,
             })
         })
         .transpose()

@@ -69,6 +69,9 @@ pub struct PendingRow {
     pub csrf: String,
     /// Expiry.
     pub expires_at: i64,
+    /// The browser it was shown to: the hash of that browser's binding cookie
+    /// ([`crate::http::binding::BrowserBinding`]); empty for pushed requests and ceremonies.
+    pub browser: String,
 }
 
 /// A login session.

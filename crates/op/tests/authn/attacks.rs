@@ -1,7 +1,8 @@
 //! Attacks on the login step (several methods, multi-step ceremonies, step-up), each driven over HTTP with the
 //! safe behaviour asserted: acr/amr honest at issue time with `max_age`, `max_age=0` completable, a request
 //! naming a user answered only for that user, NUL bytes as client errors, forged / moved / replayed
-//! ceremonies, pages answered at the wrong endpoint, step-up skipped, oversized fields.
+//! ceremonies, pages answered at the wrong endpoint, step-up skipped, oversized fields, login CSRF (a page
+//! answered from another browser or posted from another site).
 
 use std::time::Duration;
 
@@ -31,8 +32,8 @@ async fn post(b: &mut Browser, op: &Op, path: &str, fields: &[(&str, &str)]) -> 
         .post(op.url(path))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form.finish());
-    if let Some(s) = &b.session {
-        r = r.header("cookie", format!("portcullis_session={s}"));
+    if let Some(c) = b.cookie_header() {
+        r = r.header("cookie", c);
     }
     let resp = r.send().await.unwrap();
     b.step(resp).await
@@ -75,6 +76,7 @@ async fn session_with(op: &Op, record: &AuthRecord) -> Browser {
         .unwrap();
     Browser {
         session: Some(token),
+        ..Default::default()
     }
 }
 
@@ -305,7 +307,9 @@ async fn step_up_cannot_be_skipped() {
     let mut b = Browser::default();
     let req = AuthReq::new("public", "code", "openid").set("acr_values", MFA_ACR);
     let page = login_page(&mut b, &op, &req).await;
-    let spare = login_page(&mut Browser::default(), &op, &req).await;
+    // A second login page of the same browser (one of another browser is refused outright: see
+    // `login_form_is_bound_to_the_browser_that_fetched_it`).
+    let spare = login_page(&mut b, &op, &req).await;
     let Step::Login(stepup) = b.login(&op, &page, "alice").await else {
         panic!("step-up page")
     };
@@ -338,7 +342,10 @@ async fn step_up_cannot_be_skipped() {
     let done = finish_code(&mut b, &op, &step, &last_code(&outbox, "alice")).await;
     assert!(!not_logged_in(&done), "{done:?}");
     assert_ne!(b.session, old, "a new cookie");
-    let mut stale = Browser { session: old };
+    let mut stale = Browser {
+        session: old,
+        ..Default::default()
+    };
     assert!(
         matches!(stale.authorize(&op, &req.query()).await, Step::Login(ref p) if p.contains("id=\"password\""))
     );
@@ -386,8 +393,125 @@ async fn oversized_and_unoffered_fields_are_refused_cleanly() {
     // A fixed cookie value is never adopted.
     let mut fixed = Browser {
         session: Some("attacker-chosen".into()),
+        ..Default::default()
     };
     let page = login_page(&mut fixed, &op, &AuthReq::new("public", "code", "openid")).await;
     fixed.login(&op, &page, "alice").await;
     assert_ne!(fixed.session.as_deref(), Some("attacker-chosen"));
+}
+
+/// Login CSRF through a ceremony: bob begins the code method on his own login page, reads his code, and has
+/// alice's browser post the ceremony; alice's browser must not end up in bob's session.
+#[tokio::test]
+async fn ceremony_cannot_be_finished_by_another_browser() {
+    let (op, outbox) = op_with_code(None).await;
+    let mut alice = Browser::default();
+    code_flow(&op, &mut alice, "alice", "openid").await;
+    let alices_cookie = alice.session.clone();
+    let mut bob = Browser::default();
+    let page = login_page(&mut bob, &op, &AuthReq::new("public", "code", "openid")).await;
+    let step = begin_code(&mut bob, &op, &page, "bob").await;
+    let code = last_code(&outbox, "bob");
+    let done = finish_code(&mut alice, &op, &step, &code).await;
+    assert!(
+        not_logged_in(&done),
+        "bob's ceremony finished in alice's browser: {done:?}"
+    );
+    assert_eq!(
+        alice.session, alices_cookie,
+        "alice's browser now holds bob's session"
+    );
+}
+
+/// Login CSRF with the password form: a login page fetched by one browser is answered from another.
+#[tokio::test]
+async fn login_form_is_bound_to_the_browser_that_fetched_it() {
+    let (op, _) = op_with_code(None).await;
+    let mut bob = Browser::default();
+    let page = login_page(&mut bob, &op, &AuthReq::new("public", "code", "openid")).await;
+    let mut victim = Browser::default();
+    let done = victim.login(&op, &page, "bob").await;
+    assert!(not_logged_in(&done), "{done:?}");
+    assert!(
+        victim.session.is_none(),
+        "the victim's browser got bob's session"
+    );
+}
+
+/// The consent page too is answered only from the browser it was shown to (and the session it was bound to).
+#[tokio::test]
+async fn consent_form_is_bound_to_the_browser_that_fetched_it() {
+    let (op, _) = op_with_code(None).await;
+    let mut alice = Browser::default();
+    let req = AuthReq::new("public", "code", "openid email");
+    let page = login_page(&mut alice, &op, &req).await;
+    let Step::Consent(consent) = alice.login(&op, &page, "alice").await else {
+        panic!("consent page")
+    };
+    // Alice's session cookie alone (no binding cookie) is not enough.
+    let mut session_only = Browser {
+        session: alice.session.clone(),
+        ..Default::default()
+    };
+    let stolen = session_only
+        .submit(&op, &consent, "/consent", &[("decision", "allow")])
+        .await;
+    assert!(
+        matches!(stolen, Step::ErrorPage(StatusCode::FORBIDDEN, _)),
+        "{stolen:?}"
+    );
+    // Her own browser still can (the refused post did not consume the page).
+    let done = alice
+        .submit(&op, &consent, "/consent", &[("decision", "allow")])
+        .await;
+    assert!(matches!(done, Step::Redirect(_)), "{done:?}");
+}
+
+/// A login or consent form posted from another site is refused before anything is looked up, whatever it
+/// carries: `Sec-Fetch-Site: cross-site` / `same-site`, or a foreign `Origin`.
+#[tokio::test]
+async fn cross_site_form_posts_are_refused() {
+    let (op, _) = op_with_code(None).await;
+    let mut b = Browser::default();
+    let page = login_page(&mut b, &op, &AuthReq::new("public", "code", "openid")).await;
+    let form = format!(
+        "pending={}&csrf={}&username=alice&password={}",
+        hidden(&page, "pending").unwrap(),
+        hidden(&page, "csrf").unwrap(),
+        form_urlencoded::byte_serialize(PASSWORD.as_bytes()).collect::<String>()
+    );
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "https://evil.example"),
+    ] {
+        let r = op
+            .http
+            .post(op.url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", b.cookie_header().unwrap())
+            .header(name, value)
+            .body(form.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        assert!(
+            r.headers().get("set-cookie").is_none(),
+            "no session for {name}: {value}"
+        );
+    }
+    // The same form from the provider's own page (as browsers send it: same-origin, Origin null) works.
+    let r = op
+        .http
+        .post(op.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", b.cookie_header().unwrap())
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", "null")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the consent page");
 }

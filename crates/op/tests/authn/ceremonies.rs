@@ -139,6 +139,7 @@ async fn ceremony_state_expires_and_stays_with_its_request() {
         params: String::new(),
         csrf: portcullis_op::random_token(),
         expires_at: now + 600,
+        browser: String::new(),
     };
     let other = PendingRow {
         id: portcullis_op::random_token(),
@@ -195,6 +196,7 @@ async fn ceremony_state_expires_and_stays_with_its_request() {
             params: format!("pending={}&method=code&state=x", pending.id),
             csrf: String::new(),
             expires_at: now - 1,
+            browser: String::new(),
         })
         .await
         .unwrap();

@@ -64,6 +64,7 @@ async fn step_up_asks_only_for_the_missing_factor() {
     // The old cookie no longer signs in.
     let mut old = Browser {
         session: Some(password_cookie),
+        ..Default::default()
     };
     assert!(matches!(
         old.authorize(&op, &AuthReq::new("public", "code", "openid").query())
@@ -161,6 +162,7 @@ async fn max_age_asks_again_only_for_the_stale_factor() {
         .unwrap();
     let mut b = Browser {
         session: Some(token),
+        ..Default::default()
     };
     // Without max_age the session is two-factor.
     let req = AuthReq::new("public", "code", "openid").set("acr_values", MFA_ACR);

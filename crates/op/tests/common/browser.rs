@@ -1,4 +1,4 @@
-//! A browser with one cookie: it sends authorization requests, reads the provider's login, consent and
+//! A browser with two cookies (the session and the browser binding): it sends authorization requests, reads the provider's login, consent and
 //! form_post pages, and submits their forms. It only reports what the provider answered (`Step`); it must
 //! not decide whether that answer is right.
 
@@ -8,10 +8,14 @@ use reqwest::StatusCode;
 
 use super::{PASSWORD, Target};
 
-/// A browser: a cookie jar of one cookie.
+/// A browser: a cookie jar of the provider's two cookies.
 #[derive(Default, Clone)]
 pub struct Browser {
+    /// `portcullis_session`.
     pub session: Option<String>,
+    /// The browser binding cookie as `name=value` (`portcullis_browser`, or `__Host-portcullis_browser` over
+    /// HTTPS).
+    pub browser: Option<String>,
 }
 
 pub fn hidden(html: &str, name: &str) -> Option<String> {
@@ -66,6 +70,9 @@ impl Browser {
                 let v = v.split(';').next().unwrap();
                 self.session = (!v.is_empty()).then(|| v.to_owned());
             }
+            if c.starts_with("portcullis_browser=") || c.starts_with("__Host-portcullis_browser=") {
+                self.browser = Some(c.split(';').next().unwrap().to_owned());
+            }
         }
         if status == StatusCode::SEE_OTHER {
             return Step::Redirect(resp.headers()["location"].to_str().unwrap().to_owned());
@@ -82,9 +89,21 @@ impl Browser {
         }
     }
 
+    /// The `Cookie` header this browser sends, if any.
+    pub fn cookie_header(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(s) = &self.session {
+            parts.push(format!("portcullis_session={s}"));
+        }
+        if let Some(b) = &self.browser {
+            parts.push(b.clone());
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
     fn with_cookie(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.session {
-            Some(s) => r.header("cookie", format!("portcullis_session={s}")),
+        match self.cookie_header() {
+            Some(c) => r.header("cookie", c),
             None => r,
         }
     }

@@ -118,6 +118,8 @@ async fn form_pages_csp_allows_only_the_redirect_origin(op: &Op) {
         .http
         .post(op.url("/login"))
         .header("content-type", "application/x-www-form-urlencoded")
+        // From the browser the page was shown to (its binding cookie).
+        .header("cookie", b.cookie_header().unwrap())
         .body(format!(
             "pending={}&csrf={}&username=alice&password=wrong",
             hidden(&page, "pending").unwrap(),

@@ -125,6 +125,7 @@ async fn expired_rows_are_purged(op: &Op) {
                 params: String::new(),
                 csrf: "x".into(),
                 expires_at: exp,
+                browser: String::new(),
             })
             .await
             .unwrap();

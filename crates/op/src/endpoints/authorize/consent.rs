@@ -10,6 +10,9 @@ use portcullis_oidc::{ErrorCode, Prompt, Scope};
 use super::PENDING_LIFETIME;
 use super::issue::issue_authorization;
 use super::request::Validated;
+use axum::http::HeaderMap;
+
+use crate::http::binding::BrowserBinding;
 use crate::http::{self, HttpResult, csrf, db};
 use crate::provider::Provider;
 use crate::store::{PendingRow, SessionRow, UserRow};
@@ -17,7 +20,8 @@ use crate::{now, pages, random_token};
 
 /// The stored form of an authorization request that waits for the user (login or consent), with fresh ids.
 /// Built only when a page is shown: the hot path (a session that satisfies the request) needs none.
-pub(crate) fn pending_for(v: &Validated, t: i64) -> PendingRow {
+/// `browser` is the browser it is shown to (see [`BrowserBinding`]).
+pub(crate) fn pending_for(v: &Validated, t: i64, browser: &BrowserBinding) -> PendingRow {
     PendingRow {
         id: random_token(),
         kind: "authorize".into(),
@@ -25,6 +29,7 @@ pub(crate) fn pending_for(v: &Validated, t: i64) -> PendingRow {
         params: v.req.to_params().to_form(),
         csrf: random_token(),
         expires_at: t + PENDING_LIFETIME,
+        browser: browser.hash(),
     }
 }
 
@@ -44,6 +49,7 @@ pub(crate) async fn after_login(
     known: Option<Known>,
     pending: Option<PendingRow>,
     arrival: i64,
+    headers: &HeaderMap,
 ) -> HttpResult<Response> {
     let target = v.error_target();
     let (user, consent) = match known {
@@ -70,18 +76,23 @@ pub(crate) async fn after_login(
         }
         // The consent form is bound to the session that will answer it: a consent page obtained by someone
         // else cannot be submitted from the victim's browser (the session id is the CSRF token's suffix).
+        // And to this browser (login CSRF).
+        let browser = BrowserBinding::of(headers, p.secure_cookies());
         let pending = PendingRow {
             kind: "consent".into(),
             csrf: csrf::bound_to_session(&random_token(), &session.sid),
-            ..pending.unwrap_or_else(|| pending_for(&v, now()))
+            browser: browser.hash(),
+            ..pending.unwrap_or_else(|| pending_for(&v, now(), &browser))
         };
         p.store.put_pending(&pending).await.map_err(db)?;
         let scopes: Vec<&str> = v.req.scope.iter().collect();
-        return Ok(http::html_csp(
+        let mut resp = http::html_csp(
             StatusCode::OK,
             pages::consent(&pending.id, &pending.csrf, &v.client.name, &scopes),
             &http::form_page_csp(&v.redirect_uri),
-        ));
+        );
+        browser.set_cookie(&mut resp, p.secure_cookies());
+        return Ok(resp);
     }
-    issue_authorization(p, &v, &session, user, arrival).await
+    issue_authorization(p, &v, &session, user, arrival, headers).await
 }

@@ -4,7 +4,7 @@
 //!
 //! Must not: check anything about the request or the user's consent (every check ran before).
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use portcullis_oidc::{AuthorizationResponse, ClaimsRequest};
 
@@ -24,11 +24,12 @@ pub(crate) async fn issue_authorization(
     session: &SessionRow,
     known_user: Option<UserRow>,
     arrival: i64,
+    headers: &HeaderMap,
 ) -> HttpResult<Response> {
     let t = now();
     // `max_age` still holds now (a page answered slowly), or the user logs in again.
     if !policy::fresh_at_issue(&v.req, session.auth_time, arrival, t) {
-        return crate::endpoints::login::first_page(p, v, t).await;
+        return crate::endpoints::login::first_page(p, v, headers, t).await;
     }
     let req = &v.req;
     let client = &v.client;

@@ -107,7 +107,7 @@ async fn pipeline(p: &Provider, headers: &HeaderMap, raw: &Params) -> HttpResult
     let context = match (reason, context) {
         (None, Some(c)) => c,
         // No session, or one that does not satisfy the request: the login page.
-        _ => return crate::endpoints::login::first_page(p, &v, t).await,
+        _ => return crate::endpoints::login::first_page(p, &v, headers, t).await,
     };
     // 5. Step-up: a requested `acr` the session lacks; only the methods that add it are offered.
     if !policy::wanted_acr(&v.req).0.is_empty() {
@@ -121,8 +121,15 @@ async fn pipeline(p: &Provider, headers: &HeaderMap, raw: &Params) -> HttpResult
                 ));
             }
             let user = context.user.as_ref();
-            return crate::endpoints::login::step_up_page(p, &v, &context.session, user, &next, t)
-                .await;
+            return crate::endpoints::login::step_up_page(
+                p,
+                &v,
+                headers,
+                (&context.session, user),
+                &next,
+                t,
+            )
+            .await;
         }
     }
     // 6–7.
@@ -130,5 +137,5 @@ async fn pipeline(p: &Provider, headers: &HeaderMap, raw: &Params) -> HttpResult
         user: context.user,
         consent: context.consent,
     };
-    consent::after_login(p, v, context.session, Some(known), None, t).await
+    consent::after_login(p, v, context.session, Some(known), None, t, headers).await
 }

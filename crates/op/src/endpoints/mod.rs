@@ -4,7 +4,7 @@
 //!
 //! | path | module |
 //! | --- | --- |
-//! | `/.well-known/openid-configuration` | [`discovery`] |
+//! | `/.well-known/openid-configuration`, `/.well-known/oauth-authorization-server` | [`discovery`] |
 //! | `/jwks` | [`jwks`] |
 //! | `/authorize` | [`authorize`] (its pipeline of named checks) |
 //! | `/login` | [`login`] |
@@ -45,6 +45,11 @@ pub fn router(p: Arc<Provider>) -> Router {
     Router::new()
         .route(
             "/.well-known/openid-configuration",
+            get(discovery::discovery),
+        )
+        // RFC 8414 §3: the same document for OAuth clients that read authorization server metadata.
+        .route(
+            "/.well-known/oauth-authorization-server",
             get(discovery::discovery),
         )
         .route("/jwks", get(jwks::jwks))

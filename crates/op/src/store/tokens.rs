@@ -11,20 +11,25 @@ use super::token_key::grant_token_matches;
 use super::{AccessTokenRow, Consumed, GrantRow, Result, Store, StoreError, TokenKey};
 
 impl Store {
-    /// Consumes a refresh token (rotation): marks it used if it was not, atomically. Returns the grant and
-    /// the token's scope.
+    /// Consumes a refresh token of `client_id` (rotation): marks it used if it was not, atomically. Returns the
+    /// grant and the token's scope. A token of another client is `Unknown` and stays as it was.
     pub async fn consume_refresh(
         &self,
         key: &TokenKey,
+        client_id: &str,
         now: i64,
     ) -> Result<Consumed<(GrantRow, String)>> {
         let _w = self.write().await;
         for k in key.candidates() {
+            // Only the client the token was issued to consumes it: another client's attempt changes nothing
+            // (and is answered as an unknown token, not as reuse).
             let n = sqlx::query(
-                "UPDATE refresh_tokens SET used = 1 WHERE hash = $1 AND used = 0 AND expires_at > $2",
+                "UPDATE refresh_tokens SET used = 1 WHERE hash = $1 AND used = 0 AND expires_at > $2 \
+                 AND grant_id IN (SELECT id FROM grants WHERE client_id = $3)",
             )
             .bind(k)
             .bind(now)
+            .bind(client_id)
             .execute(&self.pool)
             .await?
             .rows_affected();
@@ -40,7 +45,9 @@ impl Store {
             };
             let g = grant_from(&r)?;
             let exp: i64 = r.try_get("token_exp")?;
-            return if n == 1 {
+            return if g.client_id != client_id {
+                Ok(Consumed::Unknown)
+            } else if n == 1 {
                 Ok(Consumed::Fresh((g, r.try_get("token_scope")?)))
             } else if exp <= now {
                 Ok(Consumed::Unknown)

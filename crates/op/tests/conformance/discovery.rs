@@ -10,7 +10,11 @@ use portcullis_oidc::verify_id_token;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-every_case!(oidcc_server_code_flow, discovery_and_jwks);
+every_case!(
+    oidcc_server_code_flow,
+    discovery_and_jwks,
+    oauth_authorization_server_metadata_is_the_same_document
+);
 
 /// oidcc-server: discovery, code flow with PKCE, ID token verified with the published keys, UserInfo.
 async fn oidcc_server_code_flow(op: &Op) {
@@ -97,4 +101,19 @@ async fn discovery_and_jwks(op: &Op) {
         }
     }
     let _ = AlgorithmSet::from(ALGS);
+}
+
+/// RFC 8414 §3: OAuth clients find the same metadata at `/.well-known/oauth-authorization-server`.
+async fn oauth_authorization_server_metadata_is_the_same_document(op: &Op) {
+    let fetch = |path: &'static str| async move {
+        let r = op.http.get(op.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/json", "{path}");
+        r.text().await.unwrap()
+    };
+    let oidc = fetch("/.well-known/openid-configuration").await;
+    let oauth = fetch("/.well-known/oauth-authorization-server").await;
+    assert_eq!(oidc, oauth);
+    let meta: Value = serde_json::from_str(&oauth).unwrap();
+    assert_eq!(meta["issuer"], op.base);
 }

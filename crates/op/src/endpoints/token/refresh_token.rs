@@ -27,7 +27,7 @@ pub(crate) async fn refresh(
         .map_err(oerr)?;
     let (grant, token_scope) = match p
         .store
-        .consume_refresh(&TokenKey::of(refresh_token), t)
+        .consume_refresh(&TokenKey::of(refresh_token), &client.id, t)
         .await
         .map_err(db)?
     {

@@ -8,7 +8,11 @@ use crate::support::expect;
 use portcullis_oidc::{AuthorizationResponse, verify_id_token};
 use reqwest::StatusCode;
 
-every_case!(oidcc_implicit_and_hybrid, response_modes_form_post_and_jarm);
+every_case!(
+    oidcc_implicit_and_hybrid,
+    response_modes_form_post_and_jarm,
+    tokens_are_never_put_in_a_query
+);
 
 /// oidcc-implicit and hybrid flows, with at_hash / c_hash checked.
 async fn oidcc_implicit_and_hybrid(op: &Op) {
@@ -105,4 +109,63 @@ async fn response_modes_form_post_and_jarm(op: &Op) {
                 .is_err()
         );
     }
+}
+
+/// OAuth 2.0 Multiple Response Types section 5, JARM 2.3.1: a response type that returns an ID token or access
+/// token is refused with `response_mode=query` or `query.jwt` (the error, which carries no token, goes back in
+/// the query); `code` may use both; the same request with `fragment` works. At PAR too.
+async fn tokens_are_never_put_in_a_query(op: &Op) {
+    let mut b = Browser::default();
+    code_flow(op, &mut b, "alice", "openid").await;
+    for rt in [
+        "id_token",
+        "id_token token",
+        "code id_token",
+        "code token",
+        "code id_token token",
+    ] {
+        for mode in ["query", "query.jwt"] {
+            let req = AuthReq::new("public", rt, "openid").set("response_mode", mode);
+            let step = b.authorize(op, &req.query()).await;
+            let loc = step.location().to_owned();
+            assert!(
+                loc.starts_with("https://rp.example/cb?"),
+                "{rt} {mode}: {loc}"
+            );
+            assert!(
+                !loc.contains("access_token") && !loc.contains("id_token="),
+                "{loc}"
+            );
+            if mode == "query" {
+                let cb = params_of(&loc);
+                assert_eq!(cb["error"], "invalid_request", "{rt} {mode}");
+                assert_eq!(cb["state"], req.state);
+            }
+        }
+        let req = AuthReq::new("public", rt, "openid").set("response_mode", "fragment");
+        let loc = b.authorize(op, &req.query()).await.location().to_owned();
+        assert!(loc.starts_with("https://rp.example/cb#"), "{loc}");
+        assert!(!params_of(&loc).contains_key("error"), "{loc}");
+    }
+    for mode in ["query", "query.jwt"] {
+        let req = AuthReq::new("public", "code", "openid").set("response_mode", mode);
+        let loc = b.authorize(op, &req.query()).await.location().to_owned();
+        assert!(loc.starts_with("https://rp.example/cb?"), "{loc}");
+        assert!(!loc.contains("error="), "{mode}: {loc}");
+    }
+    // Pushed: refused when pushed, with JSON.
+    let mut form: Vec<(String, String)> = AuthReq::new("public", "code id_token", "openid")
+        .set("response_mode", "query")
+        .pairs;
+    form.push(("client_id".into(), "public".into()));
+    let r = op
+        .http
+        .post(op.url("/par"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_request");
 }

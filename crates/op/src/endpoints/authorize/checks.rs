@@ -6,7 +6,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use portcullis_oidc::{ErrorCode, OidcError};
+use portcullis_oidc::{ErrorCode, OidcError, ResponseMode};
 
 use super::request::Validated;
 use crate::http::OAuthError;
@@ -43,10 +43,11 @@ impl Refusal {
 pub(crate) type Check = fn(&Provider, &Validated) -> Result<(), Refusal>;
 
 /// In order; the first refusal is the answer.
-pub(crate) const REQUEST_CHECKS: [(&str, Check); 6] = [
+pub(crate) const REQUEST_CHECKS: [(&str, Check); 7] = [
     ("openid scope", check_openid_scope),
     ("response type", check_response_type),
     ("implicit grant", check_implicit),
+    ("response mode", check_response_mode),
     ("scope", check_scope),
     ("pkce", check_pkce),
     ("claims sub", check_claims_sub),
@@ -80,6 +81,21 @@ fn check_response_type(_: &Provider, v: &Validated) -> Result<(), Refusal> {
 fn check_implicit(_: &Provider, v: &Validated) -> Result<(), Refusal> {
     if v.req.response_type.is_front_channel_token() && !v.client.perms.implicit {
         return Err(OidcError::UnauthorizedClient("implicit grant not registered").into());
+    }
+    Ok(())
+}
+
+/// Tokens never travel in a URL's query: `query` (and `query.jwt`, whose JWT is signed, not encrypted) only for
+/// response types without an ID token or access token (OAuth 2.0 Multiple Response Types section 5, JARM 2.3.1).
+fn check_response_mode(_: &Provider, v: &Validated) -> Result<(), Refusal> {
+    if v.req.response_type.is_front_channel_token()
+        && matches!(v.mode, ResponseMode::Query | ResponseMode::QueryJwt)
+    {
+        return Err(Refusal {
+            code: ErrorCode::InvalidRequest,
+            description: "a query response mode cannot carry tokens: use fragment or form_post"
+                .into(),
+        });
     }
     Ok(())
 }

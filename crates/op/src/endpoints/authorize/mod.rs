@@ -4,7 +4,8 @@
 //!
 //! 1. [`request::establish`]: the client, a pushed request (`request_uri`), the redirect URI, the response
 //!    mode for errors, the request (parameters or a signed request object).
-//! 2. [`checks::REQUEST_CHECKS`]: `openid` scope, response type, implicit grant, scope, PKCE, `claims` sub.
+//! 2. [`checks::REQUEST_CHECKS`]: `openid` scope, response type, implicit grant, response mode (no tokens in a
+//!    query), scope, PKCE, `claims` sub.
 //! 3. [`checks::ARRIVAL_CHECKS`]: PAR required, essential `acr`.
 //! 4. [`prompt::login_needed`]: the session against `prompt`, `max_age`, `id_token_hint`, the `claims` sub;
 //!    the login page when it falls short.

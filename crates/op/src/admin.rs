@@ -203,5 +203,9 @@ pub async fn set_password(store: &Store, username: &str, password: &str) -> Resu
     if !store.set_password(username, &h).await? {
         return Err(AdminError::Invalid(format!("no user {username}")));
     }
+    // Whoever was signed in with the old password is signed out everywhere.
+    if let Some(user) = store.user_by_name(username).await? {
+        store.delete_user_sessions(&user.id).await?;
+    }
     Ok(())
 }

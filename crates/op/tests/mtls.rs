@@ -168,15 +168,21 @@ async fn tls_client_auth_and_self_signed_and_bound_tokens_on_postgres() {
 }
 
 async fn tls_cases(pki: &Pki, op: &Op) {
-    let meta: Value = op
+    let r = op
         .http
         .get(op.url("/.well-known/openid-configuration"))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    // Every HTTPS answer carries HSTS (a 404 too).
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    let meta: Value = r.json().await.unwrap();
+    let missing = op.http.get(op.url("/nowhere")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        missing.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
     assert_eq!(meta["tls_client_certificate_bound_access_tokens"], true);
     assert!(
         meta["token_endpoint_auth_methods_supported"]
@@ -319,6 +325,9 @@ async fn tls_cases(pki: &Pki, op: &Op) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_provider_cannot_authenticate_mtls_clients() {
     let op = Op::sqlite().await;
+    // No HSTS over plain HTTP (browsers ignore it there; an http issuer is development on loopback).
+    let r = op.http.get(op.url("/jwks")).send().await.unwrap();
+    assert!(r.headers().get("strict-transport-security").is_none());
     let store = &op.provider.store;
     portcullis_op::admin::add_client(
         store,

@@ -105,4 +105,14 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Ends every session of a user (after a password change); returns how many.
+    pub async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
+        let _w = self.write().await;
+        Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
 }

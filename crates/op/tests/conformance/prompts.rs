@@ -16,7 +16,8 @@ every_case!(
     oidcc_prompt_none_logged_in_and_prompt_login,
     oidcc_max_age_1_forces_login,
     oidcc_id_token_hint,
-    oidcc_acr_voluntary_and_essential
+    oidcc_acr_voluntary_and_essential,
+    a_password_change_ends_the_users_sessions
 );
 
 /// oidcc-prompt-none-not-logged-in: login_required.
@@ -230,4 +231,23 @@ async fn oidcc_acr_voluntary_and_essential(op: &Op) {
     )
     .unwrap();
     assert_eq!(idt.claims.custom["acr"], ours);
+}
+
+/// A password change ends the user's sessions everywhere: `prompt=none` is `login_required` afterwards, for every
+/// browser the user had signed in with, and other users' sessions are untouched.
+async fn a_password_change_ends_the_users_sessions(op: &Op) {
+    let (mut one, mut two, mut bob) = (Browser::default(), Browser::default(), Browser::default());
+    code_flow(op, &mut one, "alice", "openid").await;
+    code_flow(op, &mut two, "alice", "openid").await;
+    code_flow(op, &mut bob, "bob", "openid").await;
+    portcullis_op::admin::set_password(&op.provider.store, "alice", "a new passphrase")
+        .await
+        .unwrap();
+    let none = AuthReq::new("public", "code", "openid").set("prompt", "none");
+    for b in [&mut one, &mut two] {
+        let cb = b.authorize(op, &none.query()).await.redirect();
+        assert_eq!(cb["error"], "login_required");
+    }
+    let cb = bob.authorize(op, &none.query()).await.redirect();
+    assert!(cb.contains_key("code"), "{cb:?}");
 }

@@ -126,6 +126,16 @@ async fn start(pki: &Pki, database_url: Option<String>) -> Op {
     )
     .await
     .unwrap();
+    portcullis_op::admin::add_client_with_secret(
+        store,
+        "bound-secret",
+        &json!({"response_types": [], "grant_types": ["client_credentials"], "scope": "api:read",
+                "token_endpoint_auth_method": "client_secret_basic",
+                "tls_client_certificate_bound_access_tokens": true}),
+        "bound-s3cret-s3cret",
+    )
+    .await
+    .unwrap();
     op
 }
 
@@ -301,6 +311,27 @@ async fn tls_cases(pki: &Pki, op: &Op) {
         StatusCode::UNAUTHORIZED,
         "with another certificate"
     );
+    // RFC 8705 §3: a client registered for bound tokens (here authenticated by its secret) gets none without a
+    // certificate, never an unbound bearer token; with one, its token is bound to it.
+    let bound_cc = |http: reqwest::Client| async move {
+        let r = http
+            .post(op.url("/token"))
+            .basic_auth("bound-secret", Some("bound-s3cret-s3cret"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json::<Value>().await.unwrap())
+    };
+    let (s, e) = bound_cc(client(pki, None)).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{e}"
+    );
+    assert!(e.get("access_token").is_none());
+    let (s, t) = bound_cc(client(pki, Some(&pki.good))).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
     // Unbound tokens (public client) still work with or without a certificate.
     let mut b = Browser::default();
     let req = AuthReq::new("public", "code", "openid");

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use portcullis_oidc::{Grant, OidcError, TokenRequest, certificate_thumbprint_s256};
 
 use crate::http::{self, HttpResult, oerr};
@@ -54,11 +54,19 @@ async fn token_inner(
         .await
         .map_err(oerr)?;
     let t = now();
-    // Certificate-bound access tokens (RFC 8705 §3).
-    let cnf = if client.bind_tokens {
-        peer.as_deref().map(|d| certificate_thumbprint_s256(d))
-    } else {
-        None
+    // Certificate-bound access tokens (RFC 8705 §3): a client registered for them gets none without a
+    // certificate (never an unbound bearer token instead).
+    let cnf = match (client.bind_tokens, peer.as_deref()) {
+        (true, Some(der)) => Some(certificate_thumbprint_s256(der)),
+        (true, None) => {
+            return Err(http::OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "this client's tokens are bound to its certificate: connect with it",
+            )
+            .into_response());
+        }
+        (false, _) => None,
     };
     let cnf = cnf.as_deref();
     match req.grant {

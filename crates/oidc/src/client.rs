@@ -31,7 +31,9 @@ pub enum AssertionError {
 ///
 /// `audiences` are the values accepted in `aud` (the token endpoint URL and the issuer identifier, RFC 7523
 /// §3 point 3); `keys` are the client's keys (its JWK Set for `private_key_jwt`, an `HmacKey` of its secret for
-/// `client_secret_jwt`); `first_use(jti, exp)` records the `jti` and says whether it is new. Returns the `jti`.
+/// `client_secret_jwt`); `first_use(jti, until)` records the `jti` and says whether it is new, where `until` is
+/// the last second at which the assertion could still be accepted (`exp` plus [`ASSERTION_LEEWAY`]): the `jti`
+/// must be remembered at least that long. Returns the `jti`.
 pub fn verify_client_assertion(
     assertion: &str,
     client_id: &str,
@@ -41,7 +43,9 @@ pub fn verify_client_assertion(
     max_lifetime: u64,
     first_use: &mut dyn FnMut(&str, u64) -> bool,
 ) -> Result<String, AssertionError> {
-    let mut v = Validation::new(algorithms).any_issuer();
+    let mut v = Validation::new(algorithms)
+        .any_issuer()
+        .leeway(ASSERTION_LEEWAY);
     for a in audiences {
         v = v.audience(*a);
     }
@@ -59,11 +63,15 @@ pub fn verify_client_assertion(
         return Err(AssertionError::LifetimeTooLong);
     }
     let jti = r.jti.ok_or(AssertionError::MissingJti)?;
-    if !first_use(&jti, exp) {
+    if !first_use(&jti, exp.saturating_add(ASSERTION_LEEWAY)) {
         return Err(AssertionError::Replayed);
     }
     Ok(jti)
 }
+
+/// Clock skew allowed on an assertion's `exp`, `nbf` and `iat`, in seconds: an assertion is accepted until
+/// `exp` + this, so its `jti` must be remembered that long.
+pub const ASSERTION_LEEWAY: u64 = 60;
 
 /// How redirect URIs are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -50,7 +50,7 @@ pub use claims::{
 };
 pub use claims_request::{ClaimRequest, ClaimsRequest, MAX_REQUESTED_CLAIMS};
 pub use client::{
-    AssertionError, ClientMetadata, RedirectUriRule, acceptable_redirect_uri,
+    ASSERTION_LEEWAY, AssertionError, ClientMetadata, RedirectUriRule, acceptable_redirect_uri,
     verify_client_assertion,
 };
 pub use discovery::{MAX_METADATA_LEN, MetadataError, ProviderMetadata};

@@ -280,3 +280,31 @@ fn client_metadata_rules() {
         OidcError::InvalidParameter("client_metadata")
     );
 }
+
+/// A `jti` must be remembered as long as its assertion could be accepted: `first_use` is told `exp` plus the
+/// leeway, also for an assertion whose `exp` has just passed (still within the leeway).
+#[test]
+fn assertion_jti_is_kept_until_exp_plus_leeway() {
+    let key = Jwk::generate(Algorithm::Es256).unwrap();
+    let keys = JwkSet::new(vec![key.to_public().unwrap()]);
+    for exp in [now() + 60, now() - 30] {
+        let claims =
+            json!({"iss": "c1", "sub": "c1", "aud": TOKEN_ENDPOINT, "exp": exp, "jti": "j"});
+        let mut until = 0;
+        let ok = verify_client_assertion(
+            &assertion(&key, claims),
+            "c1",
+            &keys,
+            Algorithm::Es256,
+            &[TOKEN_ENDPOINT],
+            300,
+            &mut |_, u| {
+                until = u;
+                true
+            },
+        );
+        assert_eq!(ok, Ok("j".into()), "exp {exp}");
+        assert_eq!(until, exp + portcullis_oidc::ASSERTION_LEEWAY, "exp {exp}");
+        assert!(until > now());
+    }
+}

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 every_case!(
     client_credentials_and_client_authentication,
     client_secret_jwt_client,
-    private_key_jwt_client
+    private_key_jwt_client,
+    assertion_jti_is_kept_through_the_leeway
 );
 
 /// Client authentication: client_secret_basic, client_credentials, wrong secrets, wrong methods.
@@ -382,4 +383,46 @@ async fn private_key_jwt_client(op: &Op) {
     )
     .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+/// An assertion is accepted until `exp` plus the clock-skew leeway, so its `jti` is remembered that long: one whose
+/// `exp` has just passed is accepted once, and its replay is refused (before, the `jti` was forgotten at `exp` and
+/// the same assertion was redeemed again and again).
+async fn assertion_jti_is_kept_through_the_leeway(op: &Op) {
+    let key = Jwk::generate(Algorithm::Es256).unwrap();
+    let public = JwkSet::new(vec![key.to_public().unwrap()]);
+    portcullis_op::admin::add_client(
+        &op.provider.store,
+        "pkjwt-skew",
+        &json!({"redirect_uris": [RP], "token_endpoint_auth_method": "private_key_jwt", "jwks": public.to_map(),
+                "response_types": [], "grant_types": ["client_credentials"], "scope": "api:read"}),
+    )
+    .await
+    .unwrap();
+    let now = portcullis_op::now();
+    let assertion = jwt::encode_value(
+        &portcullis_jose::jws::Header::new(Algorithm::Es256),
+        &json!({"iss": "pkjwt-skew", "sub": "pkjwt-skew", "aud": op.url("/token"), "exp": now - 30,
+                "iat": now - 90, "jti": portcullis_op::random_token()}),
+        &key.signing_key().unwrap(),
+    )
+    .unwrap();
+    let body = [
+        ("grant_type", "client_credentials"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let (s, t) = token(op, &body, None).await;
+    assert_eq!(s, StatusCode::OK, "within the leeway: {t}");
+    for _ in 0..3 {
+        let (s, e) = token(op, &body, None).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+            "replayed within the leeway"
+        );
+    }
 }

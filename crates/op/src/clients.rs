@@ -200,16 +200,9 @@ impl Client {
                 Algorithm::Es256,
             )?,
             jwks,
-            post_logout_redirect_uris: extra
-                .get("post_logout_redirect_uris")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            post_logout_redirect_uris: post_logout_redirect_uris(
+                extra.get("post_logout_redirect_uris"),
+            )?,
             tls_rule,
             bind_tokens,
             meta,
@@ -248,4 +241,26 @@ impl Client {
             )),
         }
     }
+}
+
+/// `post_logout_redirect_uris` (OpenID Connect RP-Initiated Logout 1.0 §3.1), validated like `redirect_uris`:
+/// an array of strings, each `https`, `http` on a loopback host, or a native app's private-use scheme; no
+/// fragment, whitespace or control character (`javascript:` and `data:` are refused: they are not reverse
+/// domain names).
+fn post_logout_redirect_uris(v: Option<&Value>) -> Result<Vec<String>, String> {
+    let Some(v) = v else {
+        return Ok(Vec::new());
+    };
+    let list = v
+        .as_array()
+        .ok_or("post_logout_redirect_uris must be an array of strings")?;
+    list.iter()
+        .map(|u| match u.as_str() {
+            Some(s) if portcullis_oidc::acceptable_redirect_uri(s) => Ok(s.to_owned()),
+            Some(s) => Err(format!(
+                "post_logout_redirect_uris: {s:?} is not an acceptable redirect URI"
+            )),
+            None => Err("post_logout_redirect_uris must be an array of strings".into()),
+        })
+        .collect()
 }

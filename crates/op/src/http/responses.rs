@@ -76,12 +76,46 @@ pub fn html(status: StatusCode, body: String, csp: &'static str) -> Response {
         .expect("valid response")
 }
 
-/// A 303 redirect.
+/// A 303 redirect; a location that cannot be a header value (a control character) is a 400 error page, never a
+/// panic.
 pub fn redirect(location: &str) -> Response {
-    Response::builder()
-        .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, location)
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::empty())
-        .expect("valid response")
+    let Ok(location) = header::HeaderValue::from_str(location) else {
+        return super::error::error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the redirect URI cannot be sent",
+        );
+    };
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r.headers_mut().insert(header::LOCATION, location);
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirect_to_an_unsendable_location_is_a_400_page() {
+        let ok = redirect("https://rp.example/bye?state=s");
+        assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            ok.headers()[header::LOCATION],
+            "https://rp.example/bye?state=s"
+        );
+        for bad in [
+            "https://rp.example/\u{7f}",
+            "https://rp.example/\n",
+            "https://rp.example/\0",
+        ] {
+            let r = redirect(bad);
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+            assert!(r.headers().get(header::LOCATION).is_none());
+        }
+    }
 }

@@ -109,13 +109,13 @@ pub enum OidcError {
     #[error("malformed form encoding")]
     MalformedForm,
     /// A parameter appears more than once (RFC 6749 §3.1).
-    #[error("parameter {0:?} is repeated")]
+    #[error("parameter {0} is repeated")]
     RepeatedParameter(String),
     /// A required parameter is absent (or empty).
-    #[error("missing parameter {0:?}")]
+    #[error("missing parameter {0}")]
     MissingParameter(&'static str),
     /// A parameter has an invalid value.
-    #[error("invalid value for {0:?}")]
+    #[error("invalid value for {0}")]
     InvalidParameter(&'static str),
     /// `response_type` is not one this crate supports.
     #[error("unsupported response_type")]

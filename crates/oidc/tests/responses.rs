@@ -182,3 +182,34 @@ fn oidc_core_3_1_3_3_token_response() {
     let again: TokenResponse = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
     assert_eq!(again, t);
 }
+
+/// `error_description` may hold only %x20-21 / %x23-5B / %x5D-7E (RFC 6749 §4.1.2.1): every message of
+/// `OidcError` is written without the characters that would be replaced (quotes, backslash, non-ASCII).
+#[test]
+fn error_descriptions_need_no_replacement() {
+    use portcullis_oidc::{OidcError, sanitize_description};
+    let all = [
+        OidcError::TooLarge,
+        OidcError::MalformedForm,
+        OidcError::RepeatedParameter("scope".into()),
+        OidcError::MissingParameter("code_challenge"),
+        OidcError::InvalidParameter("response_mode"),
+        OidcError::UnsupportedResponseType,
+        OidcError::UnsupportedGrantType,
+        OidcError::Pkce(portcullis_pkce::PkceError::PlainNotAllowed),
+        OidcError::ClientAuthentication("client authentication failed"),
+        OidcError::RequestObject("the client has no registered keys"),
+        OidcError::InvalidGrant("unknown code"),
+        OidcError::UnauthorizedClient("implicit grant not registered"),
+        OidcError::InvalidScope,
+        OidcError::RequestAndRequestUri,
+    ];
+    for e in all {
+        let text = e.to_string();
+        assert_eq!(sanitize_description(&text), text, "{e:?}");
+    }
+    assert_eq!(
+        OidcError::MissingParameter("code_challenge").to_string(),
+        "missing parameter code_challenge"
+    );
+}

@@ -15,7 +15,8 @@ every_case!(
     oidcc_unknown_parameters_ignored,
     oidcc_nonce_required_for_implicit_and_hybrid,
     oidcc_post_authorization_request,
-    pkce_plain_refused_and_challenge_required
+    pkce_plain_refused_and_challenge_required,
+    error_descriptions_read_without_replaced_characters
 );
 
 /// oidcc-ensure-registered-redirect-uri: an unregistered redirect_uri gets an error page, never a redirect.
@@ -144,4 +145,31 @@ async fn pkce_plain_refused_and_challenge_required(op: &Op) {
     let cb = b.authorize(op, &req.query()).await.redirect();
     assert_eq!(cb["error"], "invalid_request");
     assert!(cb["error_description"].contains("code_challenge"));
+}
+
+/// `error_description` reads well: the provider writes no character RFC 6749 forbids there, so none is replaced
+/// by `?` (before: `missing parameter ?code_challenge?`).
+async fn error_descriptions_read_without_replaced_characters(op: &Op) {
+    let mut b = Browser::default();
+    let req = AuthReq::new("public", "code", "openid")
+        .without("code_challenge")
+        .without("code_challenge_method");
+    let cb = b.authorize(op, &req.query()).await.redirect();
+    assert_eq!(cb["error_description"], "missing parameter code_challenge");
+    let req = AuthReq::new("public", "code", "openid").set("response_mode", "sideways");
+    let cb = b.authorize(op, &req.query()).await.redirect();
+    assert_eq!(cb["error_description"], "invalid value for response_mode");
+    let (_, e) = token(
+        op,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "public"),
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        !e["error_description"].as_str().unwrap().contains('?'),
+        "{e}"
+    );
 }

@@ -33,6 +33,9 @@ pub struct Client {
     /// For `client_secret_jwt`: the HMAC algorithms its assertions may use (its registered
     /// `token_endpoint_auth_signing_alg`, else HS256, HS384 and HS512).
     pub assertion_hmac_algs: Vec<Algorithm>,
+    /// The registered `token_endpoint_auth_signing_alg`, if any: the only algorithm its assertions may use
+    /// (for `private_key_jwt` an asymmetric one, for `client_secret_jwt` an HMAC one).
+    pub assertion_alg: Option<Algorithm>,
     /// What it may ask for.
     pub perms: ClientPermissions,
     /// PKCE (S256) required for the code flow (default true).
@@ -94,6 +97,12 @@ impl Client {
                 if auth_method == ClientAuthMethod::ClientSecretJwt && !HMAC.contains(&a) {
                     return Err(
                         "token_endpoint_auth_signing_alg must be HS256, HS384 or HS512 for client_secret_jwt"
+                            .into(),
+                    );
+                }
+                if auth_method == ClientAuthMethod::PrivateKeyJwt && HMAC.contains(&a) {
+                    return Err(
+                        "token_endpoint_auth_signing_alg must be asymmetric for private_key_jwt"
                             .into(),
                     );
                 }
@@ -172,6 +181,11 @@ impl Client {
             auth_method,
             secret_hash: row.secret_hash.clone(),
             secret_sealed: row.secret_sealed.clone(),
+            assertion_alg: meta
+                .extra
+                .get("token_endpoint_auth_signing_alg")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok()),
             assertion_hmac_algs,
             perms: ClientPermissions {
                 grant_types,

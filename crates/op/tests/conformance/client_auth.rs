@@ -12,7 +12,8 @@ every_case!(
     client_credentials_and_client_authentication,
     client_secret_jwt_client,
     private_key_jwt_client,
-    assertion_jti_is_kept_through_the_leeway
+    assertion_jti_is_kept_through_the_leeway,
+    private_key_jwt_registered_alg_is_the_only_one
 );
 
 /// Client authentication: client_secret_basic, client_credentials, wrong secrets, wrong methods.
@@ -425,4 +426,66 @@ async fn assertion_jti_is_kept_through_the_leeway(op: &Op) {
             "replayed within the leeway"
         );
     }
+}
+
+/// A registered `token_endpoint_auth_signing_alg` binds `private_key_jwt` too: a PS256 client cannot
+/// authenticate with an RS256 assertion made with the same key; an HMAC algorithm cannot be registered for it.
+async fn private_key_jwt_registered_alg_is_the_only_one(op: &Op) {
+    let mut key = Jwk::generate(Algorithm::Ps256).unwrap();
+    // The registered public key names no algorithm: only the registration restricts it.
+    let mut public = key.to_public().unwrap().to_map();
+    public.remove("alg");
+    let public = JwkSet::from_json(json!({"keys": [public]}).to_string().as_bytes()).unwrap();
+    let store = &op.provider.store;
+    portcullis_op::admin::add_client(
+        store,
+        "pkjwt-ps",
+        &json!({"redirect_uris": [RP], "token_endpoint_auth_method": "private_key_jwt", "jwks": public.to_map(),
+                "token_endpoint_auth_signing_alg": "PS256",
+                "response_types": [], "grant_types": ["client_credentials"], "scope": "api:read"}),
+    )
+    .await
+    .unwrap();
+    let now = portcullis_op::now();
+    let sign = |alg: Algorithm, key: &Jwk| {
+        jwt::encode_value(
+            &portcullis_jose::jws::Header::new(alg),
+            &json!({"iss": "pkjwt-ps", "sub": "pkjwt-ps", "aud": op.url("/token"), "exp": now + 60,
+                    "iat": now, "jti": portcullis_op::random_token()}),
+            &key.signing_key().unwrap(),
+        )
+        .unwrap()
+    };
+    let send = |assertion: String| async move {
+        token(
+            op,
+            &[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &assertion),
+            ],
+            None,
+        )
+        .await
+    };
+    let (s, t) = send(sign(Algorithm::Ps256, &key)).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    key.set_alg(Algorithm::Rs256).unwrap();
+    let (s, e) = send(sign(Algorithm::Rs256, &key)).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "RS256 for a PS256 client"
+    );
+    let meta = json!({"redirect_uris": [RP], "token_endpoint_auth_method": "private_key_jwt",
+                      "jwks": public.to_map(), "token_endpoint_auth_signing_alg": "HS256",
+                      "response_types": [], "grant_types": ["client_credentials"]});
+    assert!(
+        portcullis_op::admin::add_client(store, "pkjwt-hs", &meta)
+            .await
+            .is_err()
+    );
 }

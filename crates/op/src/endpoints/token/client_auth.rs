@@ -107,11 +107,16 @@ impl Provider {
                         // Asymmetric only: the key type decides, and no JWK of the client's set can become an
                         // HMAC secret.
                         let keys = client.jwks.as_ref().ok_or(fail.clone())?;
+                        // A registered token_endpoint_auth_signing_alg is the only one accepted.
+                        let algs = match &client.assertion_alg {
+                            Some(a) => AlgorithmSet::from(std::slice::from_ref(a)),
+                            None => AlgorithmSet::from(ASSERTION_ALGS),
+                        };
                         verify_client_assertion(
                             assertion,
                             &client.id,
                             keys,
-                            AlgorithmSet::from(ASSERTION_ALGS),
+                            algs,
                             &audiences,
                             300,
                             &mut first_use,

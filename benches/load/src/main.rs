@@ -23,6 +23,9 @@
 //! target/release/provider-load --connections 64 --flows 100000 --seconds 20
 //! target/release/provider-load --connections 64 --flows 100000 --seconds 20 --rate 3000
 //! ```
+//!
+//! Must not: load a provider it did not start, or reuse a data directory: it starts its own on `127.0.0.1` with a fresh
+//! temporary one.
 
 #![forbid(unsafe_code)]
 

@@ -1,4 +1,7 @@
 //! The OpenID Connect verbs: `login`, `discover`, `serve`. Wiring only: the checks live in `portcullis-rp`.
+//!
+//! Must not: check a login itself (`portcullis-rp` does), or print the access and refresh tokens without
+//! `--show-tokens`.
 
 use std::sync::Arc;
 use std::time::Duration;

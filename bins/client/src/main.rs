@@ -2,6 +2,9 @@
 //! listener (`login`), validated discovery (`discover`), a demo web RP (`serve`), and JOSE tools (generate and
 //! inspect JWKs, sign, verify and decode JWTs). Exit status: 0 success, 1 a login, token or key was rejected
 //! (with a one-line reason), 2 unusable arguments or files.
+//!
+//! Must not: turn a key of a JWK Set into an HMAC secret (only a lone `oct` JWK is one), or accept more than 1 MiB from
+//! a file or stdin.
 
 #![forbid(unsafe_code)]
 

@@ -1,4 +1,7 @@
 //! `portcullis-provider`: run the OpenID Provider, or administer its clients, users and keys.
+//!
+//! Must not: hold protocol or storage rules (`portcullis-op` does), or panic on a user's mistake: every error ends as
+//! one line on stderr and a failure exit code.
 
 #![forbid(unsafe_code)]
 

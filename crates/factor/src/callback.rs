@@ -1,5 +1,8 @@
 //! The callback URL rule of step-up services: an application registers `https://app.com/Auth/Callback` and may
 //! ask to come back to that URL with extra query parameters (`?r=/Home/Restricted`), and nothing else.
+//!
+//! Must not: accept a URL whose scheme, host, port or path differs from the registered one, or whose path hides dot
+//! segments or an encoded `.`, `/` or `\`.
 
 use url::Url;
 

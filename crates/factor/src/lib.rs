@@ -23,6 +23,8 @@
 //! assert!(validator.validate(&token, &[Factor::Passkey], Some(60), &replay).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Must not: decide whether a factor was passed (the caller says so), or accept the same token twice.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,4 +1,6 @@
 //! Issuing and validating factor tokens.
+//!
+//! Must not: accept a token seen before, one for more than one audience, or one whose `typ` is not `factor+jwt`.
 
 use portcullis_jose::jwt::{self, Audience};
 use portcullis_jose::{

@@ -1,4 +1,6 @@
 //! Strict base64url (RFC 7515 §2, Appendix C): no padding, URL-safe alphabet, canonical trailing bits.
+//!
+//! Must not: accept padding, the standard `+` `/` alphabet, whitespace or non-zero trailing bits.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -2,6 +2,8 @@
 //!
 //! Every way an input can be refused has its own variant, so that callers (and tests) can match on
 //! *why* a token or key was rejected.
+//!
+//! Must not: hold key material or signature bytes.
 
 use crate::Algorithm;
 

@@ -1,5 +1,7 @@
 //! Strict JSON objects: duplicate member names are refused at every depth (RFC 7515 §5.2, RFC 8725 §3.8-ish
 //! hardening), nesting is bounded by serde_json's recursion limit.
+//!
+//! Must not: keep either of two members with the same name (a duplicate at any depth refuses the whole document).
 
 use std::borrow::Cow;
 

@@ -1,5 +1,8 @@
 //! JSON Web Tokens (RFC 7519): typed registered claims, the caller's own claims, and validation that is on by
 //! default.
+//!
+//! Must not: return claims before the signature and the registered claims passed, or skip the `iss` or `aud` check
+//! unless the caller waived it by name.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -2,6 +2,9 @@
 //!
 //! A key knows its [`KeyFamily`]; an algorithm of another family is refused before any crypto runs. Keys are
 //! decoded once, when they are built, and bound to the [`Backend`] that built them.
+//!
+//! Must not: use a key with an algorithm of another family or one its JWK's `alg`, `use` or `key_ops` forbid, or make a
+//! public key an HMAC secret.
 
 use std::fmt;
 use std::sync::Arc;

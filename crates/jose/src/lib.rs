@@ -31,6 +31,8 @@
 //! ```
 //!
 //! What is refused, and how, is listed on [`Error`]; every variant has a test.
+//!
+//! Must not: do I/O, or let a token's header add a key or an algorithm the caller did not trust.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,5 +1,7 @@
 //! PKCS#8 (RFC 5208/5958) and PEM (RFC 7468) encoding of private keys, through the RustCrypto `der` family of
 //! crates (encoding only: no crypto happens here).
+//!
+//! Must not: do crypto (encoding only), or read an EC key without its public point or a multi-prime RSA key.
 
 use pkcs8::der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef, UintRef};
 use pkcs8::der::pem::{self, LineEnding};

@@ -1,4 +1,7 @@
 //! The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1, RFC 7636, RFC 9101).
+//!
+//! Must not: judge a request against the client's registration (the provider does), or accept `prompt=none` with
+//! another prompt, or an `id_token` response type without a `nonce`.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

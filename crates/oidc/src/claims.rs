@@ -1,5 +1,8 @@
 //! ID token claims (OIDC Core §2, §3.1.3.7, §3.2.2.11, §3.3.2.12), standard claims and UserInfo (§5.1, §5.3), and
 //! the scope → claims mapping (§5.4), extended with provider-registered scopes.
+//!
+//! Must not: release a user claim that neither the granted scope nor the `claims` request names, or copy into an ID
+//! token a claim only the provider sets (`iss`, `sub`, `nonce`, the hashes, ...) from the user's claims.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,5 +1,8 @@
 //! The `claims` request parameter (OIDC Core §5.5): which individual claims the client asks for, in the ID
 //! token and at the UserInfo endpoint, each with `essential`, `value` or `values`.
+//!
+//! Must not: decide what is released (a claims request is only a request; the provider decides), or accept a claim
+//! requested with both `value` and `values`.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,8 @@
 //! Client authentication assertions (RFC 7523 §3, OIDC Core §9), redirect URI matching, and client metadata
 //! (RFC 7591, OIDC Registration §2).
+//!
+//! Must not: match a redirect URI other than exactly (any loopback port only when opted in), or accept a client
+//! assertion whose `iss` and `sub` are not the client or whose `jti` was seen before.
 
 use portcullis_jose::{AlgorithmSet, Validation, VerificationKeys, jwt};
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,8 @@
 //! Provider metadata: OpenID Connect Discovery 1.0 §3 and RFC 8414, with RFC 9126 (PAR), RFC 9207 (`iss` in
 //! responses), JARM and RFC 8705 (mTLS) members.
+//!
+//! Must not: fetch anything (the caller does), or accept metadata whose `issuer` is not exactly the one it was fetched
+//! for, or an endpoint that is neither https nor http on a loopback host.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

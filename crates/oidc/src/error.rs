@@ -1,4 +1,6 @@
 //! Errors, each mapped to the OAuth 2.0 / OpenID Connect `error` code the endpoint must answer with.
+//!
+//! Must not: carry a value taken from the request, except the name of a repeated parameter.
 
 /// An OAuth 2.0 / OpenID Connect `error` code (RFC 6749 §4.1.2.1, §5.2; OIDC Core §3.1.2.6; RFC 9101; RFC 9126).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,6 +1,9 @@
 //! The provider's checks on grants: what a client may ask for (`unauthorized_client`), which scopes it may
 //! have (`invalid_scope`), and whether an authorization code or refresh token may be redeemed by this request
 //! (`invalid_grant`). Pure functions over what the provider stored and what the request carries.
+//!
+//! Must not: store or consume a code (single use is the provider's store's, done before these checks), or grant a scope
+//! beyond the client's registration or, on refresh, beyond the original grant.
 
 use portcullis_pkce::{CodeChallenge, Policy};
 

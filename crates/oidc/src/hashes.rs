@@ -1,5 +1,7 @@
 //! `at_hash`, `c_hash` and `s_hash` (OIDC Core §3.1.3.6, §3.3.2.11; FAPI `s_hash`): base64url of the left half of
 //! the hash that goes with the ID token's `alg` (SHA-512 for EdDSA with Ed25519).
+//!
+//! Must not: compare a hash claim in variable time, or choose the hash other than by the ID token's `alg`.
 
 use portcullis_jose::{Algorithm, Backend, base64url};
 use subtle::ConstantTimeEq;

@@ -1,4 +1,7 @@
 //! Request objects (JAR, RFC 9101) and pushed authorization requests (PAR, RFC 9126).
+//!
+//! Must not: accept an unsigned request object unless the policy allows it, or one whose `iss` or `client_id` names
+//! another client; nor keep client credentials with a pushed request.
 
 use portcullis_jose::{AlgorithmSet, Validation, VerificationKeys, base64url, jwt};
 use portcullis_pkce::Policy;

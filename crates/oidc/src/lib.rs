@@ -25,6 +25,8 @@
 //! assert_eq!(err.code().as_str(), "invalid_request");
 //! # Ok::<(), portcullis_oidc::OidcError>(())
 //! ```
+//!
+//! Must not: do I/O or keep state between calls (the provider and the client do).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -7,6 +7,9 @@
 //! CA; this module then matches the one registered subject DN or SAN (RFC 8705 §2.1.2). For
 //! `self_signed_tls_client_auth` no chain is needed: the certificate's public key must be one of the keys the
 //! client registered in its JWK Set (RFC 8705 §2.2).
+//!
+//! Must not: validate the certificate chain or the client's possession of its key (the TLS layer does), or let a
+//! certificate-bound token through without the certificate it is bound to.
 
 use std::net::IpAddr;
 

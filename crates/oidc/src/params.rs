@@ -1,5 +1,8 @@
 //! Strict `application/x-www-form-urlencoded` parsing: size limit, valid percent-encoding and UTF-8, every
 //! parameter at most once (RFC 6749 §3.1), empty values treated as absent (RFC 6749 §3.1).
+//!
+//! Must not: keep either value of a repeated parameter, or replace a bad percent-escape or a non-UTF-8 byte (both
+//! refuse the whole input).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

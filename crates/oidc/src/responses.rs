@@ -1,5 +1,8 @@
 //! Responses: authorization responses in every response mode (RFC 6749 §4.1.2, OAuth 2.0 Multiple Response Types,
 //! Form Post Response Mode, JARM, RFC 9207 `iss`), and token responses (RFC 6749 §5.1, §5.2).
+//!
+//! Must not: write a value into the `form_post` page unescaped or a character RFC 6749 forbids into
+//! `error_description`, or accept a response whose `iss` is not the issuer the login started with.
 
 use std::borrow::Cow;
 

@@ -1,5 +1,8 @@
 //! The token request (RFC 6749 §4.1.3, §6, §4.4) and the client authentication material it carries
 //! (RFC 6749 §2.3, OIDC Core §9, RFC 7523).
+//!
+//! Must not: check a secret or an assertion (the provider does, against the client's registration), or accept two
+//! client authentication methods in one request.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

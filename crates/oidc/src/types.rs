@@ -1,4 +1,7 @@
 //! The closed sets of OAuth 2.0 and OpenID Connect, as enums that print and parse the exact wire strings.
+//!
+//! Must not: accept a wire value outside its closed set (no case folding, no unknown value kept), nor
+//! `response_type=none` or a bare `token`.
 
 use std::fmt;
 

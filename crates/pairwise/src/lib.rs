@@ -27,6 +27,9 @@
 //! (they are small), records with each (user, sector) pair the version its `sub` was first derived with, and
 //! derives new pairs with the newest version. Rotating the secret then never changes an existing `sub`; retiring
 //! a leaked version means re-deriving those pairs deliberately (and telling the affected clients).
+//!
+//! Must not: accept a secret shorter than 32 bytes or show one in `Debug`, or do I/O (the caller fetches sector
+//! documents).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,4 +1,7 @@
 //! Sector identifiers (OIDC Core §8.1) and `sector_identifier_uri` documents.
+//!
+//! Must not: fetch the document (the caller does), or accept a non-https `sector_identifier_uri`, or redirect URIs on
+//! several hosts without one.
 
 use url::Url;
 

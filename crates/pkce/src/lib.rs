@@ -22,6 +22,8 @@
 //! assert!(check_token_request(None, Some(verifier.as_str()), &Policy::default()).is_err());
 //! # Ok::<(), portcullis_pkce::PkceError>(())
 //! ```
+//!
+//! Must not: accept `plain` unless a `Policy` allows it, or compare a verifier with its challenge in variable time.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,6 +1,9 @@
 //! A demo web relying party: a page with a login button per configured issuer (the account-selector model of
 //! seed 002) and, after login, the user's verified ID token claims and UserInfo. For trying a provider in a
 //! browser; it keeps sessions in memory (bounded) and is not meant to be deployed.
+//!
+//! Must not: write a value into a page unescaped, or accept a cross-origin login post or a callback without its
+//! browser's pending login.
 
 use std::collections::HashMap;
 use std::sync::Arc;

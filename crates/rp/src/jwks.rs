@@ -1,5 +1,8 @@
 //! The provider's JWK Set, cached, refetched when a token names a key we do not have — at most once per
 //! `min_refetch_interval`, so a stream of tokens with made-up `kid`s cannot make us hammer the provider.
+//!
+//! Must not: refetch more than once per `min_refetch_interval`, or for a failure other than no key fitting (an unknown
+//! `kid`, or none for the algorithm).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

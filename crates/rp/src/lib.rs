@@ -35,6 +35,9 @@
 //! println!("{} {:?}", login.subject(), userinfo);
 //! # Ok(()) }
 //! ```
+//!
+//! Must not: return a `Login` before every check listed above passed, or let a symmetric algorithm or `none` into the
+//! ID token allow-list.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

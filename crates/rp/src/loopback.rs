@@ -1,6 +1,9 @@
 //! The loopback redirect listener of native apps (RFC 8252 §7.3): listens on `127.0.0.1`, takes exactly one
 //! callback, and stops. Query and `form_post` responses arrive directly; for fragment responses the page posts
 //! the fragment back with a same-origin script (no inline script, so the page's CSP stays strict).
+//!
+//! Must not: listen beyond `127.0.0.1` or take more than one callback, or judge the callback (`RelyingParty::complete`
+//! does).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

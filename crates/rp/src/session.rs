@@ -1,4 +1,7 @@
 //! What a login needs to remember between the redirect and the callback, and what the callback brings.
+//!
+//! Must not: check a callback against its session (`RelyingParty::complete` does), or keep a repeated or oversized
+//! callback parameter.
 
 use portcullis_oidc::{OidcError, Params, ResponseMode, ResponseType};
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,7 @@
 //! The aws-lc-rs backend (the default). Public keys are parsed once into `ParsedPublicKey`s.
+//!
+//! Must not: generate an RSA key of other than 2048, 3072, 4096 or 8192 bits, or keep an RSA public key aws-lc-rs
+//! cannot parse.
 
 use std::fmt;
 use std::sync::OnceLock;

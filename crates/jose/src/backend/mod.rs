@@ -3,6 +3,9 @@
 //! Each backend is a cargo feature: `aws-lc` (default), `ring` and `rustcrypto`. Several can be enabled at once;
 //! [`Backend::default()`] picks the first enabled in that order, and every key constructor has a `_with` form that
 //! names a backend explicitly. Keys are bound to the backend that built them.
+//!
+//! Must not: parse JWKs or check an algorithm against a key: the key layer checks shapes, families and signature
+//! lengths before calling a backend.
 
 use std::fmt::Debug;
 use std::sync::Arc;

@@ -1,4 +1,6 @@
 //! The *ring* backend. *ring* cannot generate RSA keys and parses public keys at each verification.
+//!
+//! Must not: generate an RSA key (*ring* cannot), or accept an RSA private key whose CRT values are inconsistent.
 
 use std::fmt;
 

@@ -2,6 +2,8 @@
 //!
 //! The parent module names the library as `lib` and supplies the few functions where the two differ
 //! (`prepare`, `verify_prepared`, `RsaPublic`, `ecdsa_from_parts`, `generate_rsa_pkcs8`).
+//!
+//! Must not: show key material in `Debug`, or sign with RSA under an algorithm that is not RS* or PS*.
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,4 +1,7 @@
 //! The RustCrypto backend: pure Rust (p256, p384, rsa, ed25519-dalek, hmac, sha2).
+//!
+//! Must not: accept a private key whose public part or CRT values disagree with it, or generate an RSA key outside
+//! 2048..=8192 bits.
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,4 +1,6 @@
 //! JWK Sets (RFC 7517 §5) with keys ready to verify.
+//!
+//! Must not: verify with an `oct` key, or try other keys when the token's `kid` names none in the set.
 
 use std::collections::HashMap;
 

@@ -284,6 +284,14 @@ async fn userinfo(c: &mut Conn, at: &str) -> bool {
         })
 }
 
+/// The `name=value` of the cookie `name` a response sets.
+fn set_cookie(r: &Resp, name: &str) -> Option<String> {
+    r.headers.get_all("set-cookie").iter().find_map(|c| {
+        let c = c.to_str().ok()?.split(';').next()?;
+        (c.split_once('=')?.0 == name).then(|| c.to_owned())
+    })
+}
+
 /// One interactive login and consent: the session cookie.
 async fn login(addr: SocketAddr, password: &str) -> String {
     let mut c = Conn::new(addr);
@@ -298,15 +306,7 @@ async fn login(addr: SocketAddr, password: &str) -> String {
         .await
         .expect("login page");
     // The login and consent forms are accepted only from the browser the page was shown to.
-    let browser = page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .find_map(|c| {
-            let c = c.to_str().ok()?.split(';').next()?;
-            c.starts_with("portcullis_browser=").then(|| c.to_owned())
-        })
-        .expect("browser binding cookie");
+    let browser = set_cookie(&page, "portcullis_browser").expect("browser binding cookie");
     let page = String::from_utf8_lossy(&page.body).into_owned();
     let form = |page: &str, extra: &[(&str, &str)]| {
         let mut s = form_urlencoded::Serializer::new(String::new());
@@ -326,15 +326,7 @@ async fn login(addr: SocketAddr, password: &str) -> String {
         )
         .await
         .expect("login");
-    let cookie = r
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .find_map(|c| {
-            let c = c.to_str().ok()?.split(';').next()?;
-            c.starts_with("portcullis_session=").then(|| c.to_owned())
-        })
-        .expect("session cookie");
+    let cookie = set_cookie(&r, "portcullis_session").expect("session cookie");
     let consent = String::from_utf8_lossy(&r.body).into_owned();
     let both = format!("{cookie}; {browser}");
     let r = c

@@ -201,6 +201,13 @@ pub fn acceptable_redirect_uri(uri: &str) -> bool {
     let Some((scheme, rest)) = uri.split_once(':') else {
         return false;
     };
+    // No userinfo in the authority: `http://127.0.0.1@evil.example/` is evil.example's, whatever precedes `@`.
+    let authority = rest
+        .strip_prefix("//")
+        .map(|r| r.split(['/', '?']).next().unwrap_or(""));
+    if matches!(scheme, "https" | "http") && authority.is_some_and(|a| a.contains('@')) {
+        return false;
+    }
     match scheme {
         "https" => rest.starts_with("//") && rest.len() > 2,
         "http" => {

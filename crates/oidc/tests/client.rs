@@ -182,6 +182,11 @@ fn redirect_uris_a_client_may_register() {
         "https://rp.example/c b",
         "",
         "http://127.0.0.1.evil.example/cb",
+        // Userinfo hides the real host: these are evil.example's.
+        "http://localhost:80@evil.example/bye",
+        "http://127.0.0.1:1@evil.example/bye",
+        "http://[::1]@evil.example/bye",
+        "https://rp.example@evil.example/cb",
     ] {
         assert!(!acceptable_redirect_uri(no), "{no}");
     }

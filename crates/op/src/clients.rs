@@ -100,9 +100,11 @@ impl Client {
                             .into(),
                     );
                 }
-                if auth_method == ClientAuthMethod::PrivateKeyJwt && HMAC.contains(&a) {
+                if auth_method == ClientAuthMethod::PrivateKeyJwt
+                    && !crate::endpoints::token::client_auth::ASSERTION_ALGS.contains(&a)
+                {
                     return Err(
-                        "token_endpoint_auth_signing_alg must be asymmetric for private_key_jwt"
+                        "token_endpoint_auth_signing_alg must be one of the provider's private_key_jwt algorithms"
                             .into(),
                     );
                 }

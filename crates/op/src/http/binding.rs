@@ -104,15 +104,23 @@ pub fn same_site_form(headers: &HeaderMap, issuer_origin: &str) -> Result<(), Re
             "a sign-in form was posted from another site",
         ))
     };
-    let get = |n: &str| headers.get(n).map(|v| v.to_str().unwrap_or("\u{0}"));
-    if let Some(site) = get("sec-fetch-site")
-        && !matches!(site, "same-origin" | "none")
+    // Every value of each header counts (a second `Sec-Fetch-Site` or `Origin` cannot hide behind a first).
+    let all = |n: &str| {
+        headers
+            .get_all(n)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("\u{0}"))
+            .collect::<Vec<_>>()
+    };
+    if all("sec-fetch-site")
+        .iter()
+        .any(|site| !matches!(*site, "same-origin" | "none"))
     {
         return refuse();
     }
-    if let Some(origin) = get("origin")
-        && origin != "null"
-        && origin != issuer_origin
+    if all("origin")
+        .iter()
+        .any(|origin| *origin != "null" && *origin != issuer_origin)
     {
         return refuse();
     }
@@ -185,6 +193,11 @@ mod tests {
             vec![("origin", "https://evil.example")],
             vec![("origin", "https://op.example.evil")],
             vec![("origin", "null"), ("sec-fetch-site", "cross-site")],
+            vec![
+                ("sec-fetch-site", "same-origin"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            vec![("origin", "null"), ("origin", "https://evil.example")],
         ] {
             assert!(same_site_form(&headers(&bad), me).is_err(), "{bad:?}");
         }

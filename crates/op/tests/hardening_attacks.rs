@@ -1,6 +1,6 @@
 //! Attacks on the provider's hardening (login CSRF binding, refresh tokens of other clients, query response
-//! modes, logout redirect URIs, password changes, assertion algorithms), each driven over HTTP with the safe
-//! behaviour asserted.
+//! modes, logout redirect URIs, password changes, assertion algorithms, certificate-bound refresh tokens), each
+//! driven over HTTP with the safe behaviour asserted.
 //!
 //! Must not: change the provider or weaken what another test proves.
 
@@ -439,4 +439,140 @@ async fn password_change_ends_sessions() {
         .authorize(&op, &AuthReq::new("public", "code", "openid").query())
         .await;
     assert!(matches!(step, Step::Login(_)), "{step:?}");
+}
+
+mod tls {
+    //! A provider over HTTPS with optional client certificates, for certificate-bound tokens.
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use reqwest::{Certificate, Identity};
+
+    pub struct Pki {
+        pub ca_pem: String,
+        pub server: (String, String),
+        pub a: (String, String),
+        pub b: (String, String),
+    }
+
+    pub fn pki() -> Pki {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(vec!["127.0.0.1".into()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let self_signed = || {
+            let key = KeyPair::generate().unwrap();
+            let c = CertificateParams::new(Vec::<String>::new())
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            (c.pem(), key.serialize_pem())
+        };
+        Pki {
+            ca_pem: ca_cert.pem(),
+            server: (server.pem(), key.serialize_pem()),
+            a: self_signed(),
+            b: self_signed(),
+        }
+    }
+
+    pub fn client(pki: &Pki, identity: Option<&(String, String)>) -> reqwest::Client {
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap())
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some((cert, key)) = identity {
+            b = b.identity(Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap());
+        }
+        b.build().unwrap()
+    }
+
+    pub async fn start(pki: &Pki) -> Op {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let tls = portcullis_op::config::TlsConfig {
+            cert: write("server.pem", &pki.server.0),
+            key: write("server.key", &pki.server.1),
+            client_ca: Some(write("ca.pem", &pki.ca_pem)),
+        };
+        let port = free_port();
+        let mut cfg = config(dir.path(), port, None);
+        cfg.issuer = format!("https://127.0.0.1:{port}");
+        cfg.tls = Some(tls);
+        let mut op = Op::start_cfg(cfg, dir).await;
+        op.http = client(pki, None);
+        op
+    }
+}
+
+async fn token_with(http: &reqwest::Client, op: &Op, body: &[(&str, &str)]) -> (StatusCode, Value) {
+    let r = http.post(op.url("/token")).form(body).send().await.unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+/// RFC 8705 §4: a public client's refresh token is bound to its certificate; another certificate (or none)
+/// cannot refresh it (else a stolen refresh token buys tokens bound to the thief's certificate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bound_public_refresh_token_needs_the_same_certificate() {
+    let pki = tls::pki();
+    let op = tls::start(&pki).await;
+    portcullis_op::admin::add_client(
+        &op.provider.store,
+        "bound-public",
+        &json!({"redirect_uris": [RP], "token_endpoint_auth_method": "none",
+                "tls_client_certificate_bound_access_tokens": true,
+                "grant_types": ["authorization_code", "refresh_token"], "scope": "openid"}),
+    )
+    .await
+    .unwrap();
+    let req = AuthReq::new("bound-public", "code", "openid");
+    let mut b = Browser::default();
+    let step = b.authorize(&op, &req.query()).await;
+    let cb = b.complete(&op, step, "alice").await.redirect();
+    let with_a = tls::client(&pki, Some(&pki.a));
+    let (s, t) = token_with(
+        &with_a,
+        &op,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &cb["code"]),
+            ("redirect_uri", RP),
+            ("client_id", "bound-public"),
+            ("code_verifier", req.verifier.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let rt = t["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+        ("client_id", "bound-public"),
+    ];
+    let (s, e) = token_with(&tls::client(&pki, None), &op, &refresh).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "no certificate: {e}");
+    let (s, e) = token_with(&tls::client(&pki, Some(&pki.b)), &op, &refresh).await;
+    assert!(
+        e.get("access_token").is_none(),
+        "another certificate refreshed a bound refresh token ({s}): {e}"
+    );
+    let (s, e) = token_with(&with_a, &op, &refresh).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "the same certificate still refreshes: {e}"
+    );
 }

@@ -78,6 +78,17 @@ impl Store {
         grant_with_user_on(&mut conn, id).await
     }
 
+    /// Records the certificate (`x5t#S256`) a grant's tokens are bound to, unless one is recorded already.
+    pub async fn bind_grant(&self, id: &str, cnf: &str) -> Result<()> {
+        let _w = self.write().await;
+        sqlx::query("UPDATE grants SET cnf = $2 WHERE id = $1 AND cnf IS NULL")
+            .bind(id)
+            .bind(cnf)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Revokes a grant and deletes every token issued from it.
     pub async fn revoke_grant(&self, id: &str) -> Result<()> {
         let _w = self.write().await;

@@ -84,6 +84,12 @@ pub(crate) async fn redeem(
         // here rather than answered without them.
         tokens.store(p, &grant.id, &grant.scope).await?;
     }
+    // A grant made before its tokens were bound (a stored code) learns its certificate now (RFC 8705 §4).
+    let mut grant = grant;
+    if let (None, Some(c)) = (&grant.cnf, &tokens.stored.cnf) {
+        p.store.bind_grant(&grant.id, c).await.map_err(db)?;
+        grant.cnf = Some(c.clone());
+    }
     token_response(
         p,
         client,
@@ -113,7 +119,8 @@ async fn redeem_sealed(
         auth_time: Some(c.auth_time),
         nonce: c.nonce,
         sid: Some(c.sid),
-        cnf: None,
+        // The certificate its tokens are bound to, if any (a public client's refresh token needs it again).
+        cnf: tokens.stored.cnf.clone(),
         revoked: false,
         authn: c.authn,
     };

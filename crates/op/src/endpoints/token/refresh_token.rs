@@ -25,6 +25,24 @@ pub(crate) async fn refresh(
         .perms
         .check_grant(portcullis_oidc::GrantType::RefreshToken)
         .map_err(oerr)?;
+    // RFC 8705 §4: a public client's bound refresh token is good only with the certificate its grant was bound
+    // to (checked before anything is consumed, so a thief's attempt costs the owner nothing). A used or unknown
+    // token goes on to the consumption below (reuse detection).
+    if client.bind_tokens && !client.is_confidential() {
+        let live = p
+            .store
+            .refresh_token_grant(&TokenKey::of(refresh_token), t)
+            .await
+            .map_err(db)?;
+        if let Some((g, _, _)) = live
+            && g.client_id == client.id
+            && (g.cnf.is_none() || g.cnf.as_deref() != cnf)
+        {
+            return Err(oerr(OidcError::InvalidGrant(
+                "the refresh token is bound to another certificate",
+            )));
+        }
+    }
     let (grant, token_scope) = match p
         .store
         .consume_refresh(&TokenKey::of(refresh_token), &client.id, t)

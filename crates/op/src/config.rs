@@ -56,6 +56,9 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Serve HTTPS (rustls) with optional client certificates (RFC 8705).
     pub tls: Option<TlsConfig>,
+    /// The furthest ahead a client assertion's `exp` may be, seconds (RFC 7523; default 3600, as libraries such
+    /// as Python authlib sign `iat + 3600`; 1..=86400).
+    pub client_assertion_max_lifetime: u64,
 }
 
 /// TLS settings.
@@ -91,6 +94,7 @@ impl Default for Config {
             scopes,
             max_request_bytes: 64 * 1024,
             tls: None,
+            client_assertion_max_lifetime: 3600,
         }
     }
 }
@@ -142,6 +146,9 @@ impl Config {
         }
         if self.code_lifetime == 0 || self.code_lifetime > 60 {
             return bad("code_lifetime must be 1..=60 seconds");
+        }
+        if !(1..=86_400).contains(&self.client_assertion_max_lifetime) {
+            return bad("client_assertion_max_lifetime must be 1..=86400 seconds");
         }
         for (name, v) in [
             ("access_token_lifetime", self.access_token_lifetime),

@@ -13,7 +13,8 @@ every_case!(
     client_secret_jwt_client,
     private_key_jwt_client,
     assertion_jti_is_kept_through_the_leeway,
-    private_key_jwt_registered_alg_is_the_only_one
+    private_key_jwt_registered_alg_is_the_only_one,
+    client_assertions_live_up_to_an_hour_and_refusals_say_why
 );
 
 /// Client authentication: client_secret_basic, client_credentials, wrong secrets, wrong methods.
@@ -488,4 +489,71 @@ async fn private_key_jwt_registered_alg_is_the_only_one(op: &Op) {
             .await
             .is_err()
     );
+}
+
+/// Assertions with `exp` up to `client_assertion_max_lifetime` (default 3600 s, what Python authlib signs) are
+/// accepted; a refused one is `invalid_client` with an `error_description` that says why.
+async fn client_assertions_live_up_to_an_hour_and_refusals_say_why(op: &Op) {
+    let key = Jwk::generate(Algorithm::Es256).unwrap();
+    let public = JwkSet::new(vec![key.to_public().unwrap()]);
+    portcullis_op::admin::add_client(
+        &op.provider.store,
+        "pkjwt-hour",
+        &json!({"redirect_uris": [RP], "token_endpoint_auth_method": "private_key_jwt", "jwks": public.to_map(),
+                "response_types": [], "grant_types": ["client_credentials"], "scope": "api:read"}),
+    )
+    .await
+    .unwrap();
+    let now = portcullis_op::now();
+    let send = |claims: serde_json::Value| {
+        let key = &key;
+        async move {
+            let a = jwt::encode_value(
+                &portcullis_jose::jws::Header::new(Algorithm::Es256),
+                &claims,
+                &key.signing_key().unwrap(),
+            )
+            .unwrap();
+            token(
+                op,
+                &[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &a),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let claims = |exp: i64, aud: String| {
+        json!({"iss": "pkjwt-hour", "sub": "pkjwt-hour", "aud": aud, "iat": now, "exp": exp,
+               "jti": portcullis_op::random_token()})
+    };
+    let (s, t) = send(claims(now + 3600, op.url("/token"))).await;
+    assert_eq!(s, StatusCode::OK, "iat + 3600: {t}");
+    for (c, why) in [
+        (
+            claims(now + 7200, op.url("/token")),
+            "further ahead than the provider accepts",
+        ),
+        (claims(now - 3600, op.url("/token")), "has expired"),
+        (
+            claims(now + 60, "https://elsewhere.example/token".into()),
+            "aud must be the token endpoint",
+        ),
+    ] {
+        let (s, e) = send(c).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+            "{e}"
+        );
+        let d = e["error_description"].as_str().unwrap();
+        assert!(d.contains(why), "{d}");
+        assert!(!d.contains('?'), "{d}");
+    }
 }

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use portcullis_jose::{Algorithm, AlgorithmSet};
 use portcullis_oidc::{
-    ClientAuthMethod, ClientAuthentication, ClientCertificate, OidcError, Params,
+    AssertionError, ClientAuthMethod, ClientAuthentication, ClientCertificate, OidcError, Params,
     check_self_signed, client_authentication, verify_client_assertion,
 };
 use serde_json::{Map, Value};
@@ -118,10 +118,10 @@ impl Provider {
                             keys,
                             algs,
                             &audiences,
-                            300,
+                            self.cfg.client_assertion_max_lifetime,
                             &mut first_use,
                         )
-                        .map_err(|_| fail.clone())?;
+                        .map_err(|e| OidcError::ClientAuthentication(assertion_refused(&e)))?;
                     }
                     ClientAuthMethod::ClientSecretJwt => {
                         // OIDC Core §9: HMAC keyed by the octets of the client secret.
@@ -138,10 +138,10 @@ impl Provider {
                             &key,
                             AlgorithmSet::from(client.assertion_hmac_algs.as_slice()),
                             &audiences,
-                            300,
+                            self.cfg.client_assertion_max_lifetime,
                             &mut first_use,
                         )
-                        .map_err(|_| fail.clone())?;
+                        .map_err(|e| OidcError::ClientAuthentication(assertion_refused(&e)))?;
                     }
                     _ => {
                         return Err(OidcError::ClientAuthentication(
@@ -164,6 +164,41 @@ impl Provider {
                 client.check_secret_auth(other)?;
                 Ok(client)
             }
+        }
+    }
+}
+
+/// Why an assertion was refused, for `error_description`: a fixed text per reason (nothing from the assertion
+/// itself, and no character RFC 6749 forbids there).
+fn assertion_refused(e: &AssertionError) -> &'static str {
+    use portcullis_jose::Error as J;
+    match e {
+        AssertionError::Jwt(J::Expired) => "the client assertion has expired",
+        AssertionError::Jwt(J::NotYetValid | J::IssuedInFuture) => {
+            "the client assertion is not valid yet"
+        }
+        AssertionError::Jwt(J::AudienceMismatch) => {
+            "the client assertion's aud must be the token endpoint or the issuer"
+        }
+        AssertionError::Jwt(
+            J::AlgorithmNotAllowed(_) | J::UnsupportedAlgorithm(_) | J::MissingAlgorithm,
+        ) => "the client assertion's alg is not one this client may use",
+        AssertionError::Jwt(
+            J::InvalidSignature
+            | J::InvalidSignatureLength { .. }
+            | J::UnknownKeyId
+            | J::NoMatchingKey(_)
+            | J::KeyAlgorithmMismatch(_),
+        ) => "the client assertion's signature does not verify with the client's keys",
+        AssertionError::Jwt(J::MissingClaim(_)) => {
+            "the client assertion lacks a required claim (exp, aud)"
+        }
+        AssertionError::Jwt(_) => "the client assertion is not a well-formed signed JWT",
+        AssertionError::WrongSubject => "the client assertion's iss and sub must be the client_id",
+        AssertionError::MissingJti => "the client assertion has no jti",
+        AssertionError::Replayed => "the client assertion was used before",
+        AssertionError::LifetimeTooLong => {
+            "the client assertion's exp is further ahead than the provider accepts (client_assertion_max_lifetime)"
         }
     }
 }

@@ -122,7 +122,7 @@ async fn par_inner(
         id: id.clone(),
         kind: "par".into(),
         client_id: v.client.id.clone(),
-        params: v.req.to_params().to_form(),
+        params: v.stored_form(),
         csrf: String::new(),
         expires_at: now() + PAR_LIFETIME,
         browser: String::new(),

@@ -6,7 +6,10 @@ use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-every_case!(bad_input_gets_4xx_never_5xx);
+every_case!(
+    bad_input_gets_4xx_never_5xx,
+    unknown_parameters_are_not_stored
+);
 
 /// Bad input gets a 4xx with the spec's error body: oversized body and headers, invalid UTF-8, wrong
 /// content type, repeated parameters.
@@ -113,4 +116,27 @@ async fn bad_input_gets_4xx_never_5xx(op: &Op) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+/// An anonymous authorization request cannot make the provider store what it likes: unknown parameters (40 KB
+/// of them here) are ignored and not kept with the pending request, which still completes.
+async fn unknown_parameters_are_not_stored(op: &Op) {
+    let filler = "x".repeat(40_000);
+    let req = AuthReq::new("public", "code", "openid").set("unknown_padding", &filler);
+    let mut b = Browser::default();
+    let Step::Login(page) = b.authorize_post(op, &req.query()).await else {
+        panic!("login page")
+    };
+    let id = hidden(&page, "pending").unwrap();
+    let row = op
+        .provider
+        .store
+        .pending(&id, "authorize", portcullis_op::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.params.len() < 2_000, "{} bytes kept", row.params.len());
+    assert!(!row.params.contains("unknown_padding"));
+    let cb = b.complete(op, Step::Login(page), "alice").await.redirect();
+    assert!(cb.contains_key("code"), "{cb:?}");
 }

@@ -26,7 +26,7 @@ pub(crate) fn pending_for(v: &Validated, t: i64, browser: &BrowserBinding) -> Pe
         id: random_token(),
         kind: "authorize".into(),
         client_id: v.client.id.clone(),
-        params: v.req.to_params().to_form(),
+        params: v.stored_form(),
         csrf: random_token(),
         expires_at: t + PENDING_LIFETIME,
         browser: browser.hash(),

@@ -41,6 +41,18 @@ pub(crate) struct ErrorTarget {
 }
 
 impl Validated {
+    /// The request as it is kept while it waits (for the user, or after PAR): only the parameters the provider
+    /// uses; unknown ones (which the provider ignores) are dropped, so an anonymous request cannot make the
+    /// provider store what it likes.
+    pub(crate) fn stored_form(&self) -> String {
+        if self.req.extra.is_empty() {
+            return self.req.to_params().to_form();
+        }
+        let mut req = self.req.clone();
+        req.extra.clear();
+        req.to_params().to_form()
+    }
+
     /// Where this request's errors go.
     pub(crate) fn error_target(&self) -> ErrorTarget {
         ErrorTarget {

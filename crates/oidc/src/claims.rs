@@ -120,6 +120,17 @@ impl ScopeClaims {
         self
     }
 
+    /// Every claim name some configured scope releases (what discovery's `claims_supported` lists, with the
+    /// claims the provider sets itself).
+    pub fn all_claims(&self) -> BTreeSet<String> {
+        self.map.values().flatten().cloned().collect()
+    }
+
+    /// The configured scopes and the claims each releases.
+    pub fn scopes(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.map.iter().map(|(s, c)| (s.as_str(), c.as_slice()))
+    }
+
     /// The claim names released for a granted scope.
     pub fn claims_for(&self, scope: &Scope) -> BTreeSet<String> {
         scope
@@ -180,7 +191,7 @@ impl ScopeClaims {
 }
 
 /// ID token claims only the provider sets.
-const PROVIDER_SET: &[&str] = &[
+pub(crate) const PROVIDER_SET: &[&str] = &[
     "iss",
     "sub",
     "aud",

@@ -4,7 +4,7 @@
 //! Must not: decide what is released (a claims request is only a request; the provider decides), or accept a claim
 //! requested with both `value` and `values`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
@@ -209,6 +209,29 @@ impl ClaimsRequest {
         Some((r.string_values().unwrap_or_default(), r.essential))
     }
 
+    /// Whether `name` is a claim only the provider sets (`sub`, `acr`, `auth_time`, ...): asking for one is not
+    /// asking for the user's data.
+    pub fn is_provider_set(name: &str) -> bool {
+        crate::claims::PROVIDER_SET.contains(&name)
+    }
+
+    /// The user claims asked for, in either member: every name except those the provider sets itself.
+    pub fn user_claim_names(&self) -> BTreeSet<&str> {
+        self.userinfo_names()
+            .chain(self.id_token_names())
+            .filter(|n| !Self::is_provider_set(n))
+            .collect()
+    }
+
+    /// Drops every requested user claim that `allowed` refuses (claims the provider sets itself stay): what a
+    /// provider does before it stores or releases anything, so a claims request cannot reach past the claims
+    /// the client may be given (OIDC Core §5.5 leaves the decision to the provider).
+    pub fn retain_user_claims(&mut self, allowed: impl Fn(&str) -> bool) {
+        for member in [&mut self.userinfo, &mut self.id_token] {
+            member.retain(|name, _| Self::is_provider_set(name) || allowed(name));
+        }
+    }
+
     /// Names of the claims requested at the UserInfo endpoint.
     pub fn userinfo_names(&self) -> impl Iterator<Item = &str> {
         self.userinfo.keys().map(String::as_str)
@@ -217,5 +240,31 @@ impl ClaimsRequest {
     /// Names of the claims requested in the ID token.
     pub fn id_token_names(&self) -> impl Iterator<Item = &str> {
         self.id_token.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retain_user_claims_drops_what_is_not_allowed_and_keeps_provider_claims() {
+        let mut r = ClaimsRequest::parse(
+            r#"{"userinfo":{"email":null,"payment_details":null,"sub":{"value":"u1"}},
+                "id_token":{"acr":{"essential":true},"name":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.user_claim_names().into_iter().collect::<Vec<_>>(),
+            ["email", "name", "payment_details"]
+        );
+        r.retain_user_claims(|n| n == "name");
+        assert_eq!(
+            r.user_claim_names().into_iter().collect::<Vec<_>>(),
+            ["name"]
+        );
+        assert!(r.userinfo.contains_key("sub"));
+        assert!(r.id_token.contains_key("acr"));
+        assert_eq!(r.required_sub(), Ok(Some("u1")));
     }
 }

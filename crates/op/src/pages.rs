@@ -36,13 +36,20 @@ pub fn password_inputs(login_hint: Option<&str>) -> String {
     })
 }
 
-/// The consent form.
-pub fn consent(pending: &str, csrf: &str, client_name: &str, scopes: &[&str]) -> String {
+/// The consent form: the scopes asked for, and the user claims asked for by name.
+pub fn consent(
+    pending: &str,
+    csrf: &str,
+    client_name: &str,
+    scopes: &[&str],
+    claims: &[&str],
+) -> String {
     render(&ConsentPage {
         pending,
         csrf,
         client_name,
         scopes,
+        claims,
     })
 }
 

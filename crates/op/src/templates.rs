@@ -96,6 +96,9 @@ pub struct ConsentPage<'a> {
     pub client_name: &'a str,
     /// The scopes asked for, one list item each.
     pub scopes: &'a [&'a str],
+    /// The user claims asked for by name (the `claims` request, OIDC Core §5.5), one list item each; the list
+    /// is left out when there are none.
+    pub claims: &'a [&'a str],
 }
 
 /// `error.html`: an error that must not be redirected (unknown client, unregistered redirect URI).
@@ -293,6 +296,7 @@ mod tests {
             csrf: "c2",
             client_name: "Demo",
             scopes: &["openid", "email"],
+            claims: &[],
         });
         assert_layout(&html, "Allow access");
         assert!(html.contains("<h1>Demo wants access to your account</h1>"));
@@ -340,6 +344,7 @@ mod tests {
                 csrf: HOSTILE,
                 client_name: HOSTILE,
                 scopes: &[HOSTILE],
+                claims: &[HOSTILE],
             }),
             render(&ErrorPage {
                 error: HOSTILE,
@@ -367,6 +372,7 @@ mod tests {
         assert!(login.contains(&format!("role=\"alert\">{HOSTILE_ESCAPED}</p>")));
         assert!(consent.contains(&format!("<h1>{HOSTILE_ESCAPED} wants access")));
         assert!(consent.contains(&format!("<li>{HOSTILE_ESCAPED}</li>")));
+        assert!(consent.contains(&format!("<ul id=\"claims\">\n<li>{HOSTILE_ESCAPED}</li>")));
         assert!(error.contains(&format!("<code id=\"error\">{HOSTILE_ESCAPED}</code>")));
         assert!(error.contains(&format!(
             "<p id=\"error_description\">{HOSTILE_ESCAPED}</p>"

@@ -13,6 +13,7 @@ use axum::response::Response;
 use portcullis_oidc::ErrorCode;
 
 use super::authorize::PENDING_LIFETIME;
+use super::authorize::consent::remembered;
 use super::authorize::issue::issue_authorization;
 use super::interaction::pending_from_form;
 use crate::http::{self, HttpResult, csrf, db};
@@ -53,23 +54,15 @@ async fn consent_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRes
         let target = v.error_target();
         return Ok(p.auth_error(&target, ErrorCode::AccessDenied, "the user denied access"));
     }
-    // Remember the union of what was consented before and now.
-    let mut scope = p
+    // Remember the union of what was consented before and what the page showed now.
+    let before = p
         .store
         .consent(&session.user_id, &v.client.id)
         .await
-        .map_err(db)?
-        .unwrap_or_default();
-    for s in v.req.scope.iter() {
-        if !scope.split(' ').any(|x| x == s) {
-            if !scope.is_empty() {
-                scope.push(' ');
-            }
-            scope.push_str(s);
-        }
-    }
+        .map_err(db)?;
+    let consent = remembered(before, &v);
     p.store
-        .put_consent(&session.user_id, &v.client.id, &scope)
+        .put_consent(&session.user_id, &v.client.id, &consent)
         .await
         .map_err(db)?;
     // When the request arrived: its pending row expires PENDING_LIFETIME after.

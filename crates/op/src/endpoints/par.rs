@@ -109,13 +109,8 @@ async fn par_inner(
     if !redirect_ok {
         return Err(oerr(OidcError::InvalidParameter("redirect_uri")));
     }
-    let v = Validated {
-        redirect_uri: pushed.request.redirect_uri.clone().unwrap_or_default(),
-        mode: pushed.request.effective_response_mode(),
-        client,
-        req: pushed.request,
-        from_par: true,
-    };
+    let redirect_uri = pushed.request.redirect_uri.clone().unwrap_or_default();
+    let v = Validated::new(p, client, pushed.request, redirect_uri, true);
     checks::run(p, &v, &checks::REQUEST_CHECKS).map_err(checks::Refusal::into_json)?;
     let id = random_token();
     let row = PendingRow {

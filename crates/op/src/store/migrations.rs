@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/0006_access_on_grant.sql")),
     (7, include_str!("../../migrations/0007_authn.sql")),
     (8, include_str!("../../migrations/0008_pending_browser.sql")),
+    (9, include_str!("../../migrations/0009_consent_claims.sql")),
 ];
 
 impl Store {

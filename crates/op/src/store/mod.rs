@@ -50,8 +50,8 @@ mod users;
 pub use dialect::DbKind;
 pub use purge::{CODE_REPLAY_WINDOW, PURGE_CHUNK, PurgeAges, PurgeCounts};
 pub use rows::{
-    AccessInsert, AccessTokenRow, ClientRow, CodeGrant, CodeRow, CodeTokens, Consumed, GrantRow,
-    GrantWithUser, KeyRow, PendingRow, SessionContext, SessionRow, UserRow,
+    AccessInsert, AccessTokenRow, ClientRow, CodeGrant, CodeRow, CodeTokens, ConsentRow, Consumed,
+    GrantRow, GrantWithUser, KeyRow, PendingRow, SessionContext, SessionRow, UserRow,
 };
 pub use token_key::{TokenKey, grant_access_token};
 

@@ -169,8 +169,17 @@ pub struct SessionContext {
     pub session: SessionRow,
     /// Its user (none when the user was removed since).
     pub user: Option<UserRow>,
-    /// The scope this user consented to for the client asked about.
-    pub consent: Option<String>,
+    /// What this user consented to for the client asked about.
+    pub consent: Option<ConsentRow>,
+}
+
+/// What a user consented to release to one client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentRow {
+    /// The scopes, space-separated.
+    pub scope: String,
+    /// The individual claims (OIDC Core §5.5) beyond those the scopes release, space-separated.
+    pub claims: String,
 }
 
 /// A consumed code with its grant and the grant's user (read in the same round trip).

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::columns::{JOINED_USER_COLUMNS, joined_user};
 use super::engine::{WriteOp, WriteOut};
-use super::{Result, SessionContext, SessionRow, Store, StoreError};
+use super::{ConsentRow, Result, SessionContext, SessionRow, Store, StoreError};
 
 impl Store {
     /// Stores a session.
@@ -70,7 +70,7 @@ impl Store {
             };
         }
         let r = sqlx::query(&format!(
-            "SELECT s.sid, s.user_id, s.auth_time, s.expires_at, s.authn, {JOINED_USER_COLUMNS}, c.scope AS consent \
+            "SELECT s.sid, s.user_id, s.auth_time, s.expires_at, s.authn, {JOINED_USER_COLUMNS}, c.scope AS consent, c.claims AS consent_claims \
              FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
              LEFT JOIN consents c ON c.user_id = s.user_id AND c.client_id = $2 \
              WHERE s.id_hash = $1 AND s.expires_at > $3"
@@ -90,7 +90,15 @@ impl Store {
                     authn: r.try_get("authn")?,
                 },
                 user: joined_user(&r)?,
-                consent: r.try_get("consent")?,
+                consent: r
+                    .try_get::<Option<String>, _>("consent")?
+                    .map(|scope| -> Result<ConsentRow> {
+                        Ok(ConsentRow {
+                            scope,
+                            claims: r.try_get("consent_claims")?,
+                        })
+                    })
+                    .transpose()?,
             })
         })
         .transpose()

@@ -102,8 +102,12 @@ async fn sealed_codes_store_their_grant_when_redeemed(op: &Op) {
         StatusCode::BAD_REQUEST
     );
 
-    // A grant too big to seal (a long `claims` request): a stored code, redeemed once.
-    let claims = format!("{{\"userinfo\":{{\"{}\":null}}}}", "x".repeat(3000));
+    // A grant too big to seal (a long `claims` request, of a claim the client may get): a stored code,
+    // redeemed once.
+    let claims = format!(
+        "{{\"userinfo\":{{\"email\":{{\"value\":\"{}\"}}}}}}",
+        "x".repeat(3000)
+    );
     let req = AuthReq::new("public", "code", "openid").set("claims", &claims);
     let step = b.authorize(op, &req.query()).await;
     let cb = b.complete(op, step, "alice").await.redirect();

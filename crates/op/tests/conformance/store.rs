@@ -17,7 +17,7 @@ every_case!(
 /// every list as a JSON array parameter, and through the PostgreSQL queries: quotes, backslashes, SQL and
 /// JSON look-alikes, control characters, non-ASCII text, extreme integers, absent (NULL) values.
 async fn stored_values_round_trip_exactly(op: &Op) {
-    use portcullis_op::store::{CodeRow, Consumed, GrantRow, SessionRow, TokenKey};
+    use portcullis_op::store::{CodeRow, ConsentRow, Consumed, GrantRow, SessionRow, TokenKey};
     let store = &op.provider.store;
     let alice = store.user_by_name("alice").await.unwrap().unwrap();
     let now = portcullis_op::now();
@@ -108,7 +108,14 @@ async fn stored_values_round_trip_exactly(op: &Op) {
         .await
         .unwrap();
     store
-        .put_consent(&alice.id, "public", tricky)
+        .put_consent(
+            &alice.id,
+            "public",
+            &ConsentRow {
+                scope: tricky.into(),
+                claims: "email payment_details".into(),
+            },
+        )
         .await
         .unwrap();
     let ctx = store
@@ -117,7 +124,9 @@ async fn stored_values_round_trip_exactly(op: &Op) {
         .unwrap()
         .expect("the session");
     assert_eq!(ctx.session.sid, sid);
-    assert_eq!(ctx.consent.as_deref(), Some(tricky));
+    let consent = ctx.consent.expect("the consent");
+    assert_eq!(consent.scope, tricky);
+    assert_eq!(consent.claims, "email payment_details");
     assert_eq!(ctx.user.map(|u| u.id), Some(alice.id.clone()));
     assert!(
         store

@@ -5,7 +5,7 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use portcullis_oidc::{ErrorCode, Prompt, Scope};
+use portcullis_oidc::{ErrorCode, Prompt, Scope, ScopeClaims};
 
 use super::PENDING_LIFETIME;
 use super::issue::issue_authorization;
@@ -15,7 +15,7 @@ use axum::http::HeaderMap;
 use crate::http::binding::BrowserBinding;
 use crate::http::{self, HttpResult, csrf, db};
 use crate::provider::Provider;
-use crate::store::{PendingRow, SessionRow, UserRow};
+use crate::store::{ConsentRow, PendingRow, SessionRow, UserRow};
 use crate::{now, pages, random_token};
 
 /// The stored form of an authorization request that waits for the user (login or consent), with fresh ids.
@@ -36,7 +36,50 @@ pub(crate) fn pending_for(v: &Validated, t: i64, browser: &BrowserBinding) -> Pe
 /// What the session lookup read next to the session, so the hot path does not read it again.
 pub(crate) struct Known {
     pub(crate) user: Option<UserRow>,
-    pub(crate) consent: Option<String>,
+    pub(crate) consent: Option<ConsentRow>,
+}
+
+/// The user claims `v` asks for by name (its `claims` request, already limited to what the client may get).
+pub(crate) fn claims_asked(v: &Validated) -> Vec<&str> {
+    v.req
+        .claims
+        .as_ref()
+        .map(|c| c.user_claim_names().into_iter().collect())
+        .unwrap_or_default()
+}
+
+/// Whether remembered consent covers the request: every scope it asks for was consented to, and every claim
+/// it asks for by name was either consented to by name or is released by a consented scope.
+pub(crate) fn covers(scope_claims: &ScopeClaims, consent: &ConsentRow, v: &Validated) -> bool {
+    let scopes = Scope::parse(&consent.scope).unwrap_or_default();
+    if !v.req.scope.iter().all(|s| scopes.contains(s)) {
+        return false;
+    }
+    let by_scope = scope_claims.claims_for(&scopes);
+    claims_asked(v)
+        .into_iter()
+        .all(|c| by_scope.contains(c) || consent.claims.split(' ').any(|x| x == c))
+}
+
+/// What is remembered after the user allows `v`: the union of what was consented before and what the page
+/// showed now (its scopes and its claims by name), nothing else.
+pub(crate) fn remembered(before: Option<ConsentRow>, v: &Validated) -> ConsentRow {
+    let mut c = before.unwrap_or_default();
+    let add = |list: &mut String, item: &str| {
+        if !list.split(' ').any(|x| x == item) {
+            if !list.is_empty() {
+                list.push(' ');
+            }
+            list.push_str(item);
+        }
+    };
+    for s in v.req.scope.iter() {
+        add(&mut c.scope, s);
+    }
+    for claim in claims_asked(v) {
+        add(&mut c.claims, claim);
+    }
+    c
 }
 
 /// After the user is known: consent, then the response. `pending` is the request's stored form if it has one
@@ -62,10 +105,7 @@ pub(crate) async fn after_login(
                 .map_err(db)?,
         ),
     };
-    let consented = consent
-        .map(|s| Scope::parse(&s).unwrap_or_default())
-        .unwrap_or_default();
-    let covered = v.req.scope.iter().all(|s| consented.contains(s));
+    let covered = consent.is_some_and(|c| covers(&p.scope_claims, &c, &v));
     if !covered || v.req.prompt.contains(&Prompt::Consent) {
         if v.req.prompt.contains(&Prompt::None) {
             return Ok(p.auth_error(
@@ -88,7 +128,13 @@ pub(crate) async fn after_login(
         let scopes: Vec<&str> = v.req.scope.iter().collect();
         let mut resp = http::html_csp(
             StatusCode::OK,
-            pages::consent(&pending.id, &pending.csrf, &v.client.name, &scopes),
+            pages::consent(
+                &pending.id,
+                &pending.csrf,
+                &v.client.name,
+                &scopes,
+                &claims_asked(&v),
+            ),
             &http::form_page_csp(&v.redirect_uri),
         );
         browser.set_cookie(&mut resp, p.secure_cookies());

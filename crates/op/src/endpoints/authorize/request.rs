@@ -41,6 +41,24 @@ pub(crate) struct ErrorTarget {
 }
 
 impl Validated {
+    /// The established request, its `claims` request limited to what the client may be given.
+    pub(crate) fn new(
+        p: &Provider,
+        client: Arc<Client>,
+        mut req: AuthorizationRequest,
+        redirect_uri: String,
+        from_par: bool,
+    ) -> Validated {
+        limit_claims_to_client(p, &client, &mut req);
+        Validated {
+            mode: req.effective_response_mode(),
+            client,
+            req,
+            redirect_uri,
+            from_par,
+        }
+    }
+
     /// The request as it is kept while it waits (for the user, or after PAR): only the parameters the provider
     /// uses; unknown ones (which the provider ignores) are dropped, so an anonymous request cannot make the
     /// provider store what it likes.
@@ -89,14 +107,17 @@ pub(crate) async fn establish(
         Err(e) => return Ok(Err((target, e))),
     };
     check_request_object_redirect_uri(&req, &redirect_uri)?;
-    let mode = req.effective_response_mode();
-    Ok(Ok(Validated {
-        client,
-        req,
-        redirect_uri,
-        mode,
-        from_par,
-    }))
+    Ok(Ok(Validated::new(p, client, req, redirect_uri, from_par)))
+}
+
+/// A `claims` request may only name user claims that the scopes allowed to the client release: the rest are
+/// dropped before the request is stored, shown for consent or answered (a client allowed only `openid` gets no
+/// `email` by asking for it by name). Claims the provider sets itself (`sub`, `acr`, ...) stay.
+fn limit_claims_to_client(p: &Provider, client: &Client, req: &mut AuthorizationRequest) {
+    if let Some(claims) = req.claims.as_mut() {
+        let allowed = p.scope_claims.claims_for(&client.perms.scopes);
+        claims.retain_user_claims(|name| allowed.contains(name));
+    }
 }
 
 /// The client named by `client_id` must exist.

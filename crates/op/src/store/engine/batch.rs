@@ -15,8 +15,8 @@ use super::{WriteOp, WriteOut};
 use crate::store::columns::{Cols, code_from, grant_from, joined_user};
 use crate::store::token_key::grant_token_matches;
 use crate::store::{
-    AccessTokenRow, CodeGrant, CodeRow, Consumed, GrantRow, Result, SessionContext, SessionRow,
-    StoreError, UserRow,
+    AccessTokenRow, CodeGrant, CodeRow, ConsentRow, Consumed, GrantRow, Result, SessionContext,
+    SessionRow, StoreError, UserRow,
 };
 
 /// Applies a whole batch as one script of the parts it needs ([`script`]): the sealed codes it redeems, the
@@ -269,7 +269,10 @@ pub(super) async fn apply_batch(
                 PART_CONSENT => {
                     consents.insert(
                         (r.try_get("user_id")?, r.try_get("client_id")?),
-                        r.try_get::<String, _>("scope")?,
+                        ConsentRow {
+                            scope: r.try_get("scope")?,
+                            claims: r.try_get("claims")?,
+                        },
                     );
                 }
                 PART_GRANT_ACCESS => {

@@ -146,7 +146,7 @@ pub(super) fn script_parts() -> &'static [(u16, String)] {
                     "SELECT '{PART_SESSION}' AS part, s.id_hash, s.sid, s.user_id, s.auth_time, s.expires_at, s.authn, \
                      {JOINED_USER_COLUMNS} FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
                      WHERE s.id_hash IN (SELECT value FROM json_each(?));
-                     SELECT '{PART_CONSENT}' AS part, user_id, client_id, scope FROM consents WHERE user_id IN \
+                     SELECT '{PART_CONSENT}' AS part, user_id, client_id, scope, claims FROM consents WHERE user_id IN \
                      (SELECT user_id FROM sessions WHERE id_hash IN (SELECT value FROM json_each(?)));"
                 ),
             ),

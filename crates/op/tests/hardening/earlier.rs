@@ -1,25 +1,22 @@
-//! Attacks on the provider's hardening (login CSRF binding, refresh tokens of other clients, query response
-//! modes, logout redirect URIs, password changes, assertion algorithms, certificate-bound refresh tokens), each
-//! driven over HTTP with the safe behaviour asserted.
+//! Login CSRF binding, refresh tokens of other clients, query response modes, logout redirect URIs, password
+//! changes, assertion algorithms, certificate-bound refresh tokens.
 //!
 //! Must not: change the provider or weaken what another test proves.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use portcullis_jose::{Algorithm, Jwk, JwkSet, jwt};
 use portcullis_op::store::PendingRow;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-fn login_page(step: Step) -> String {
+pub(crate) fn login_page(step: Step) -> String {
     match step {
         Step::Login(p) => p,
         other => panic!("expected a login page, got {other:?}"),
     }
 }
 
-fn form(page: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn form(page: &str, extra: &[(&str, &str)]) -> String {
     let mut f = form_urlencoded::Serializer::new(String::new());
     f.append_pair("pending", &hidden(page, "pending").unwrap());
     f.append_pair("csrf", &hidden(page, "csrf").unwrap());
@@ -30,7 +27,7 @@ fn form(page: &str, extra: &[(&str, &str)]) -> String {
 }
 
 /// Posts `body` to `path` with `cookie` and extra headers (each appended, so a name may repeat).
-async fn post_raw(
+pub(crate) async fn post_raw(
     op: &Op,
     path: &str,
     cookie: Option<&str>,
@@ -51,7 +48,7 @@ async fn post_raw(
     r.send().await.unwrap()
 }
 
-const LOGIN: &[(&str, &str)] = &[("username", "alice"), ("password", PASSWORD)];
+pub(crate) const LOGIN: &[(&str, &str)] = &[("username", "alice"), ("password", PASSWORD)];
 
 /// Several `Sec-Fetch-Site` / `Origin` headers: a cross-site value anywhere refuses the post (only the first
 /// one is read today).

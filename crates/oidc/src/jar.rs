@@ -3,6 +3,7 @@
 //! Must not: accept an unsigned request object unless the policy allows it, or one whose `iss` or `client_id` names
 //! another client; nor keep client credentials with a pushed request.
 
+use portcullis_jose::jws::typ_matches;
 use portcullis_jose::{AlgorithmSet, Validation, VerificationKeys, base64url, jwt};
 use portcullis_pkce::Policy;
 use serde_json::{Map, Value};
@@ -71,6 +72,40 @@ pub fn verify_request_object(
     policy: &RequestObjectPolicy,
     pkce: &Policy,
 ) -> Result<AuthorizationRequest, OidcError> {
+    verify_request_object_once(request, client_id, issuer, keys, policy, pkce).map(|v| v.request)
+}
+
+/// The `typ` values a request object may carry (RFC 9101 §10.8): its own media type, or the generic `JWT` that
+/// many libraries set. Any other type names another kind of JWT (an access token, a logout token, a client
+/// assertion) and is refused, so such a token cannot be replayed as a request object.
+pub const REQUEST_OBJECT_TYPES: [&str; 2] = ["oauth-authz-req+jwt", "JWT"];
+
+/// A verified request object: the request it carries, and what a provider needs to refuse it a second time.
+#[derive(Debug, Clone)]
+pub struct VerifiedRequestObject {
+    /// The authorization request.
+    pub request: AuthorizationRequest,
+    /// Its `jti`, when it has one: a provider accepts each only once per client (RFC 9101 §10.8 and FAPI).
+    pub jti: Option<String>,
+    /// The last second at which the object could still be accepted (`exp` plus the verification leeway): a
+    /// provider keeps the `jti` until then. `None` for unsigned objects.
+    pub valid_until: Option<u64>,
+}
+
+/// Leeway for a request object's `exp`, `nbf` and `iat`, in seconds.
+pub const REQUEST_OBJECT_LEEWAY: u64 = 60;
+
+/// [`verify_request_object`], returning also the object's `jti` and how long it must be remembered, so that the
+/// caller can accept each `jti` once. A `typ` header, when present, must be one of [`REQUEST_OBJECT_TYPES`].
+pub fn verify_request_object_once(
+    request: &str,
+    client_id: &str,
+    issuer: &str,
+    keys: &(impl VerificationKeys + ?Sized),
+    policy: &RequestObjectPolicy,
+    pkce: &Policy,
+) -> Result<VerifiedRequestObject, OidcError> {
+    let mut valid_until = None;
     let claims = match unsigned_claims(request) {
         Some(claims) if policy.allow_unsigned => claims,
         Some(_) => {
@@ -81,10 +116,17 @@ pub fn verify_request_object(
         None => {
             let v = Validation::new(policy.algorithms)
                 .any_issuer()
-                .audience(issuer);
+                .audience(issuer)
+                .leeway(REQUEST_OBJECT_LEEWAY);
             let t: jwt::Jwt<Map<String, Value>> = jwt::decode(request, keys, &v)
                 .map_err(|_| OidcError::RequestObject("signature or claims invalid"))?;
+            if let Some(typ) = &t.header.typ
+                && !REQUEST_OBJECT_TYPES.iter().any(|ok| typ_matches(ok, typ))
+            {
+                return Err(OidcError::RequestObject("typ names another kind of token"));
+            }
             let exp = t.claims.registered.exp.map(|e| e.as_secs()).unwrap_or(0);
+            valid_until = Some(exp.saturating_add(REQUEST_OBJECT_LEEWAY));
             if exp
                 > jwt::NumericDate::now()
                     .as_secs()
@@ -112,8 +154,20 @@ pub fn verify_request_object(
     if claims.contains_key("request") || claims.contains_key("request_uri") {
         return Err(OidcError::RequestObject("nested request objects"));
     }
-    AuthorizationRequest::from_params(&claims_to_params(client_id, &claims)?, pkce)
+    let jti = match claims.get("jti") {
+        None => None,
+        Some(Value::String(j)) if !j.is_empty() && j.len() <= MAX_JTI_LEN => Some(j.clone()),
+        Some(_) => return Err(OidcError::RequestObject("jti is not a short string")),
+    };
+    Ok(VerifiedRequestObject {
+        request: AuthorizationRequest::from_params(&claims_to_params(client_id, &claims)?, pkce)?,
+        jti,
+        valid_until,
+    })
 }
+
+/// The longest `jti` accepted in a request object.
+pub const MAX_JTI_LEN: usize = 256;
 
 /// The claims of an `alg: none` request object (exactly `{"alg":"none"}` and an empty signature), or `None`
 /// when the object is not of that form.

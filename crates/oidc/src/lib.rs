@@ -61,7 +61,8 @@ pub use grants::{ClientPermissions, IssuedCode};
 pub use hashes::{check_token_hash, token_hash};
 pub use jar::{
     PAR_REQUEST_URI_PREFIX, PushedAuthorizationRequest, PushedAuthorizationResponse,
-    RequestObjectPolicy, is_par_request_uri, new_par_request_uri, verify_request_object,
+    REQUEST_OBJECT_LEEWAY, REQUEST_OBJECT_TYPES, RequestObjectPolicy, VerifiedRequestObject,
+    is_par_request_uri, new_par_request_uri, verify_request_object, verify_request_object_once,
 };
 pub use mtls::{
     ClientCertificate, DistinguishedName, MAX_CERTIFICATE_LEN, MtlsError, TlsClientAuthRule,

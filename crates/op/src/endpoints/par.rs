@@ -10,17 +10,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use portcullis_jose::AlgorithmSet;
 use portcullis_oidc::{
-    OidcError, Params, PushedAuthorizationRequest, RedirectUriRule, RequestObjectPolicy,
-    client_authentication, verify_request_object,
+    OidcError, Params, PushedAuthorizationRequest, RedirectUriRule, client_authentication,
 };
 use serde_json::json;
 
 use super::authorize::checks;
-use super::authorize::request::Validated;
+use super::authorize::request::{Validated, verify_request_object_of};
 use crate::http::{self, HttpResult, db, oerr};
-use crate::keys::SIGNING_ALGS;
 use crate::provider::{Provider, pkce_policy};
 use crate::store::PendingRow;
 use crate::tls::PeerCertificate;
@@ -75,20 +72,9 @@ async fn par_inner(
                 .authenticate(&client_auth, peer.as_deref().map(Vec::as_slice))
                 .await
                 .map_err(oerr)?;
-            let keys = client.jwks.as_ref().ok_or_else(|| {
-                oerr(OidcError::RequestObject(
-                    "the client has no registered keys",
-                ))
-            })?;
-            let request = verify_request_object(
-                obj,
-                &client.id,
-                &p.cfg.issuer,
-                keys,
-                &RequestObjectPolicy::new(AlgorithmSet::from(SIGNING_ALGS)),
-                &pkce_policy(),
-            )
-            .map_err(oerr)?;
+            let request = verify_request_object_of(p, &client, obj)
+                .await?
+                .map_err(oerr)?;
             let pushed = PushedAuthorizationRequest {
                 request,
                 client: client_auth,

@@ -8,3 +8,4 @@ mod common;
 
 mod claims;
 mod earlier;
+mod request_objects;

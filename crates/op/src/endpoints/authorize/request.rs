@@ -12,7 +12,7 @@ use axum::response::Response;
 use portcullis_jose::AlgorithmSet;
 use portcullis_oidc::{
     AuthorizationRequest, OidcError, Params, RedirectUriRule, RequestObjectPolicy, ResponseMode,
-    ResponseType, verify_request_object,
+    ResponseType, verify_request_object_once,
 };
 
 use crate::clients::Client;
@@ -102,7 +102,7 @@ pub(crate) async fn establish(
         mode: error_response_mode(&params),
         state: params.get("state").map(str::to_owned),
     };
-    let req = match parse_request(p, &client, &params, from_par) {
+    let req = match parse_request(p, &client, &params, from_par).await? {
         Ok(r) => r,
         Err(e) => return Ok(Err((target, e))),
     };
@@ -198,29 +198,63 @@ fn error_response_mode(params: &Params) -> ResponseMode {
 }
 
 /// The request: from a signed request object (RFC 9101), which then carries all of it, or the parameters.
-fn parse_request(
+/// `Err` is a storage failure (an error page); `Ok(Err)` a refusal for the client.
+async fn parse_request(
     p: &Provider,
     client: &Client,
     params: &Params,
     from_par: bool,
-) -> Result<AuthorizationRequest, OidcError> {
+) -> HttpResult<Result<AuthorizationRequest, OidcError>> {
     match params.get("request") {
-        Some(_) if from_par => Err(OidcError::InvalidParameter("request")),
-        Some(obj) => match &client.jwks {
-            None => Err(OidcError::RequestObject(
-                "the client has no registered keys",
-            )),
-            Some(keys) => verify_request_object(
-                obj,
-                &client.id,
-                &p.cfg.issuer,
-                keys,
-                &RequestObjectPolicy::new(AlgorithmSet::from(SIGNING_ALGS)),
-                &pkce_policy(),
-            ),
-        },
-        None => AuthorizationRequest::from_params(params, &pkce_policy()),
+        Some(_) if from_par => Ok(Err(OidcError::InvalidParameter("request"))),
+        Some(obj) => verify_request_object_of(p, client, obj).await,
+        None => Ok(AuthorizationRequest::from_params(params, &pkce_policy())),
     }
+}
+
+/// Verifies a client's request object (RFC 9101) with its registered keys, and accepts its `jti`, when it has
+/// one, once: the `jti` is remembered until no clock skew could make the object valid again. Shared with
+/// `/par`. `Err` is a storage failure; `Ok(Err)` a refusal.
+pub(crate) async fn verify_request_object_of(
+    p: &Provider,
+    client: &Client,
+    obj: &str,
+) -> HttpResult<Result<AuthorizationRequest, OidcError>> {
+    let Some(keys) = &client.jwks else {
+        return Ok(Err(OidcError::RequestObject(
+            "the client has no registered keys",
+        )));
+    };
+    let verified = match verify_request_object_once(
+        obj,
+        &client.id,
+        &p.cfg.issuer,
+        keys,
+        &RequestObjectPolicy::new(AlgorithmSet::from(SIGNING_ALGS)),
+        &pkce_policy(),
+    ) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    if let Some(jti) = &verified.jti {
+        let until = verified.valid_until.unwrap_or(0);
+        // The request objects' jtis live beside client assertions' under their own prefix.
+        let key = format!("request-object:{jti}");
+        let fresh = p
+            .store
+            .record_jti(
+                &client.id,
+                &key,
+                i64::try_from(until).unwrap_or(i64::MAX),
+                now(),
+            )
+            .await
+            .map_err(db)?;
+        if !fresh {
+            return Ok(Err(OidcError::RequestObject("jti already used")));
+        }
+    }
+    Ok(Ok(verified.request))
 }
 
 /// The request object's redirect_uri must also be registered (it replaced the query's).

@@ -61,6 +61,11 @@ pub struct Client {
     pub bind_tokens: bool,
 }
 
+/// What a client that registered no signing algorithm gets: RS256, the default of OIDC Dynamic Client
+/// Registration §2 (`id_token_signed_response_alg`) and of JARM (`authorization_signed_response_alg`), which a
+/// relying party using the spec's defaults expects.
+pub const DEFAULT_SIGNING_ALG: Algorithm = Algorithm::Rs256;
+
 fn alg(v: Option<&str>, default: Algorithm) -> Result<Algorithm, String> {
     match v {
         None => Ok(default),
@@ -207,13 +212,15 @@ impl Client {
             },
             subject_type,
             sector,
+            // RS256 unless registered otherwise: the default OIDC Dynamic Client Registration §2 gives
+            // `id_token_signed_response_alg`, and JARM §3 `authorization_signed_response_alg`.
             id_token_alg: alg(
                 meta.id_token_signed_response_alg.as_deref(),
-                Algorithm::Es256,
+                DEFAULT_SIGNING_ALG,
             )?,
             jarm_alg: alg(
                 meta.authorization_signed_response_alg.as_deref(),
-                Algorithm::Es256,
+                DEFAULT_SIGNING_ALG,
             )?,
             jwks,
             post_logout_redirect_uris: post_logout_redirect_uris(

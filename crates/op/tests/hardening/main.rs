@@ -8,4 +8,5 @@ mod common;
 
 mod claims;
 mod earlier;
+mod interop;
 mod request_objects;

@@ -9,7 +9,8 @@ use portcullis_oidc::Params;
 
 pub use crate::templates::MethodSection;
 use crate::templates::{
-    ConsentPage, ErrorPage, FormPostPage, LoggedOutPage, LoginPage, PasswordInputs, render,
+    ConsentPage, ErrorPage, FormPostPage, LoggedOutPage, LoginPage, LogoutConfirmPage,
+    PasswordInputs, render,
 };
 
 /// The login page: one form per method in `sections`; `error` is shown above them.
@@ -56,6 +57,15 @@ pub fn consent(
 /// An error page, for errors that must not be redirected (unknown client, unregistered redirect URI).
 pub fn error(error: &str, description: &str) -> String {
     render(&ErrorPage { error, description })
+}
+
+/// The logout confirmation page.
+pub fn logout_confirm(pending: &str, csrf: &str, client_name: Option<&str>) -> String {
+    render(&LogoutConfirmPage {
+        pending,
+        csrf,
+        client_name,
+    })
 }
 
 /// After logout without a (valid) redirect.

@@ -111,6 +111,19 @@ pub struct ErrorPage<'a> {
     pub description: &'a str,
 }
 
+/// `logout_confirm.html`: asks the user whether to sign out (RP-Initiated Logout §2), posting the pending
+/// logout's id and CSRF token to `/end_session/confirm`.
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirmPage<'a> {
+    /// The pending logout (a hidden field).
+    pub pending: &'a str,
+    /// Its CSRF token (a hidden field).
+    pub csrf: &'a str,
+    /// The display name of the client that asks, when known.
+    pub client_name: Option<&'a str>,
+}
+
 /// `logged_out.html`: after logout without a (valid) redirect.
 #[derive(Template)]
 #[template(path = "logged_out.html")]

@@ -71,6 +71,7 @@ pub fn router(p: Arc<Provider>) -> Router {
             "/end_session",
             get(end_session::end_session).post(end_session::end_session),
         )
+        .route("/end_session/confirm", post(end_session::confirm))
         .route("/health", get(|| async { "ok" }))
         .fallback(|| async {
             http::oauth_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

@@ -46,7 +46,8 @@ async fn oidcc_server_code_flow(op: &Op) {
     let sub = idt.claims.registered.sub.clone().unwrap();
     assert!(idt.claims.custom.contains_key("auth_time"));
     assert!(idt.claims.custom.contains_key("sid"));
-    assert_eq!(idt.header.alg, Algorithm::Es256);
+    // The client registered no id_token_signed_response_alg: RS256 (OIDC Dynamic Client Registration §2).
+    assert_eq!(idt.header.alg, Algorithm::Rs256);
     assert!(tokens["refresh_token"].is_string());
     let (s, info) = userinfo(op, at).await;
     assert_eq!(s, StatusCode::OK);

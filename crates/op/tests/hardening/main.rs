@@ -9,4 +9,5 @@ mod common;
 mod claims;
 mod earlier;
 mod interop;
+mod logout;
 mod request_objects;

@@ -51,6 +51,8 @@ async fn consent_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRes
         ));
     }
     if form.get("decision") != Some("allow") {
+        // The authorization completes (denied): a pushed request it came from is used up.
+        v.complete_pushed(p).await?;
         let target = v.error_target();
         return Ok(p.auth_error(&target, ErrorCode::AccessDenied, "the user denied access"));
     }

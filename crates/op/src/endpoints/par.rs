@@ -16,7 +16,7 @@ use portcullis_oidc::{
 use serde_json::json;
 
 use super::authorize::checks;
-use super::authorize::request::{Validated, verify_request_object_of};
+use super::authorize::request::{Source, Validated, verify_request_object_of};
 use crate::http::{self, HttpResult, db, oerr};
 use crate::provider::{Provider, pkce_policy};
 use crate::store::PendingRow;
@@ -96,7 +96,7 @@ async fn par_inner(
         return Err(oerr(OidcError::InvalidParameter("redirect_uri")));
     }
     let redirect_uri = pushed.request.redirect_uri.clone().unwrap_or_default();
-    let v = Validated::new(p, client, pushed.request, redirect_uri, true);
+    let v = Validated::new(p, client, pushed.request, redirect_uri, Source::Pushing);
     checks::run(p, &v, &checks::REQUEST_CHECKS).map_err(checks::Refusal::into_json)?;
     let id = random_token();
     let row = PendingRow {

@@ -50,6 +50,20 @@ impl Store {
         .transpose()
     }
 
+    /// Keeps an unexpired pending request until at least `until`.
+    pub async fn extend_pending(&self, id: &str, now: i64, until: i64) -> Result<()> {
+        let _w = self.write().await;
+        sqlx::query(
+            "UPDATE pending_requests SET expires_at = $3 WHERE id = $1 AND expires_at > $2 AND expires_at < $3",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Deletes a pending request; true when this call removed it (single use).
     pub async fn take_pending(&self, id: &str) -> Result<bool> {
         let _w = self.write().await;

@@ -10,4 +10,5 @@ mod claims;
 mod earlier;
 mod interop;
 mod logout;
+mod par;
 mod request_objects;

@@ -44,6 +44,14 @@ pub(crate) async fn issue_authorization(
             "the user no longer exists",
         ));
     };
+    // A pushed request is consumed by the first authorization made from it that completes.
+    if !v.complete_pushed(p).await? {
+        return Ok(p.auth_error(
+            &v.error_target(),
+            portcullis_oidc::ErrorCode::InvalidRequestUri,
+            "request_uri already used",
+        ));
+    }
     let rt = req.response_type;
     // What the ID tokens of this grant say of the authentication (`acr`, `amr`).
     let authn = p.methods.grant_summary_of(

@@ -28,8 +28,20 @@ pub(crate) struct Validated {
     pub(crate) req: AuthorizationRequest,
     pub(crate) redirect_uri: String,
     pub(crate) mode: ResponseMode,
-    /// Whether the request came through PAR (`request_uri`).
-    pub(crate) from_par: bool,
+    /// Where the request came from.
+    pub(crate) source: Source,
+}
+
+/// Where an authorization request came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The query or form of `/authorize` (possibly a request object).
+    Direct,
+    /// Being pushed, at `/par`.
+    Pushing,
+    /// A pushed request (RFC 9126), by the id of its row: it stays usable until an authorization made from it
+    /// completes, which consumes it.
+    Pushed(String),
 }
 
 /// Where to send an authorization error once the redirect URI is trusted.
@@ -47,7 +59,7 @@ impl Validated {
         client: Arc<Client>,
         mut req: AuthorizationRequest,
         redirect_uri: String,
-        from_par: bool,
+        source: Source,
     ) -> Validated {
         limit_claims_to_client(p, &client, &mut req);
         Validated {
@@ -55,14 +67,38 @@ impl Validated {
             client,
             req,
             redirect_uri,
-            from_par,
+            source,
+        }
+    }
+
+    /// Whether the request came through PAR.
+    pub(crate) fn from_par(&self) -> bool {
+        self.source != Source::Direct
+    }
+
+    /// Consumes the pushed request this one came from, when it did: false when another authorization made
+    /// from it completed first (a `request_uri` is single use per completed authorization).
+    pub(crate) async fn complete_pushed(&self, p: &Provider) -> HttpResult<bool> {
+        match &self.source {
+            Source::Pushed(id) => p.store.take_pending(id).await.map_err(db),
+            _ => Ok(true),
         }
     }
 
     /// The request as it is kept while it waits (for the user, or after PAR): only the parameters the provider
     /// uses; unknown ones (which the provider ignores) are dropped, so an anonymous request cannot make the
     /// provider store what it likes.
+    /// A request that came through PAR is kept as its `request_uri`, so that completing it consumes the pushed
+    /// request.
     pub(crate) fn stored_form(&self) -> String {
+        if let Source::Pushed(id) = &self.source {
+            let uri = format!("{}{id}", portcullis_oidc::PAR_REQUEST_URI_PREFIX);
+            return Params::from_pairs(vec![
+                ("client_id", self.client.id.as_str().into()),
+                ("request_uri", uri.into()),
+            ])
+            .to_form();
+        }
         if self.req.extra.is_empty() {
             return self.req.to_params().to_form();
         }
@@ -93,7 +129,7 @@ pub(crate) async fn establish(
     raw: &Params,
 ) -> HttpResult<Result<Validated, (ErrorTarget, OidcError)>> {
     let client = check_client(p, raw).await?;
-    let (params, from_par) = resolve_request_uri(p, &client, raw).await?;
+    let (params, source) = resolve_request_uri(p, &client, raw).await?;
     let redirect_uri = check_redirect_uri(&client, &params)?;
     // The redirect URI is trusted from here on.
     let target = ErrorTarget {
@@ -102,12 +138,12 @@ pub(crate) async fn establish(
         mode: error_response_mode(&params),
         state: params.get("state").map(str::to_owned),
     };
-    let req = match parse_request(p, &client, &params, from_par).await? {
+    let req = match parse_request(p, &client, &params, source != Source::Direct).await? {
         Ok(r) => r,
         Err(e) => return Ok(Err((target, e))),
     };
     check_request_object_redirect_uri(&req, &redirect_uri)?;
-    Ok(Ok(Validated::new(p, client, req, redirect_uri, from_par)))
+    Ok(Ok(Validated::new(p, client, req, redirect_uri, source)))
 }
 
 /// A `claims` request may only name user claims that the scopes allowed to the client release: the rest are
@@ -130,14 +166,16 @@ async fn check_client(p: &Provider, raw: &Params) -> HttpResult<Arc<Client>> {
         .ok_or_else(|| page("invalid_client", "unknown client_id"))
 }
 
-/// A pushed request (RFC 9126) replaces the query entirely; it must be this client's, unexpired and unused.
+/// A pushed request (RFC 9126) replaces the query entirely; it must be this client's, unexpired and not yet
+/// consumed by a completed authorization. It can be visited again (a reloaded login page): a visit keeps it
+/// for as long as a login page lives ([`super::PENDING_LIFETIME`]).
 async fn resolve_request_uri(
     p: &Provider,
     client: &Client,
     raw: &Params,
-) -> HttpResult<(Params, bool)> {
+) -> HttpResult<(Params, Source)> {
     let Some(uri) = raw.get("request_uri") else {
-        return Ok((raw.clone(), false));
+        return Ok((raw.clone(), Source::Direct));
     };
     if !portcullis_oidc::is_par_request_uri(uri) {
         return Err(page(
@@ -158,13 +196,14 @@ async fn resolve_request_uri(
             "request_uri belongs to another client",
         ));
     }
-    // Single use.
-    if !p.store.take_pending(id).await.map_err(db)? {
-        return Err(page("invalid_request_uri", "request_uri already used"));
-    }
+    let t = now();
+    p.store
+        .extend_pending(id, t, t + super::PENDING_LIFETIME)
+        .await
+        .map_err(db)?;
     let params =
         Params::parse(&row.params).map_err(|_| page("invalid_request", "stored request"))?;
-    Ok((params, true))
+    Ok((params, Source::Pushed(id.to_owned())))
 }
 
 /// The redirect URI must be present and registered, compared exactly (OIDC Core §3.1.2.1).

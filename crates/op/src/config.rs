@@ -59,6 +59,18 @@ pub struct Config {
     /// The furthest ahead a client assertion's `exp` may be, seconds (RFC 7523; default 3600, as libraries such
     /// as Python authlib sign `iat + 3600`; 1..=86400).
     pub client_assertion_max_lifetime: u64,
+    /// Most open connections at once; further clients wait in the listen backlog until one closes (slow
+    /// clients are closed after [`crate::http::READ_TIMEOUT`]). 16..=1000000, default 4096.
+    pub max_connections: usize,
+    /// Login pages (pending requests stored before anyone signed in) one client address may cause per second,
+    /// sustained; default 10.
+    pub login_pages_per_second: f64,
+    /// ... and at once; default 100.
+    pub login_pages_burst: f64,
+    /// Behind a reverse proxy: the header it sets to the client's address (e.g. `X-Forwarded-For`, whose last
+    /// value is taken, or `X-Real-IP`). Set it only when every request comes through that proxy; without it the
+    /// TCP peer is the client's address (throttling is per address).
+    pub client_ip_header: Option<String>,
 }
 
 /// TLS settings.
@@ -95,6 +107,10 @@ impl Default for Config {
             max_request_bytes: 64 * 1024,
             tls: None,
             client_assertion_max_lifetime: 3600,
+            max_connections: 4096,
+            login_pages_per_second: 10.0,
+            login_pages_burst: 100.0,
+            client_ip_header: None,
         }
     }
 }
@@ -162,6 +178,19 @@ impl Config {
         }
         if self.retired_key_lifetime < self.id_token_lifetime {
             return bad("retired_key_lifetime must be at least id_token_lifetime");
+        }
+        if !(16..=1_000_000).contains(&self.max_connections) {
+            return bad("max_connections must be 16..=1000000");
+        }
+        if !(self.login_pages_per_second > 0.0 && self.login_pages_per_second.is_finite())
+            || !(self.login_pages_burst >= 1.0 && self.login_pages_burst.is_finite())
+        {
+            return bad("login_pages_per_second must be positive and login_pages_burst at least 1");
+        }
+        if let Some(h) = &self.client_ip_header
+            && axum::http::HeaderName::try_from(h.as_str()).is_err()
+        {
+            return bad("client_ip_header must be a header name");
         }
         if !(1024..=1024 * 1024).contains(&self.max_request_bytes) {
             return bad("max_request_bytes must be 1 KiB..=1 MiB");

@@ -175,8 +175,9 @@ pub async fn start_with_methods(cfg: Config, methods: authn::Methods) -> Result<
 
 impl Running {
     /// Serves until the process ends. Each connection is HTTP/1.1 with the header block limited to the
-    /// configured request size (larger gets 431 from hyper); keys are reloaded every 30 s so that a rotation
-    /// on any node reaches every node.
+    /// configured request size (larger gets 431 from hyper) and read within [`http::READ_TIMEOUT`], as is the
+    /// wait for a kept-alive connection's next request; at most `max_connections` are open at once. Keys are
+    /// reloaded every 30 s so that a rotation on any node reaches every node.
     pub async fn run(self) -> Result<(), String> {
         let provider = self.provider.clone();
         tokio::spawn(async move {
@@ -205,8 +206,15 @@ impl Running {
         });
         let app = router(self.provider.clone());
         let max = self.provider.cfg.max_request_bytes.max(8192);
+        // At most `max_connections` open at once: the next client waits in the listen backlog until one closes.
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            self.provider.cfg.max_connections,
+        ));
         loop {
-            let (stream, _) = match self.listener.accept().await {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return Err("connection slots closed".into());
+            };
+            let (stream, peer_addr) = match self.listener.accept().await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!("accept: {e}");
@@ -217,25 +225,35 @@ impl Running {
             let _ = stream.set_nodelay(true);
             let app = app.clone();
             let tls = self.provider.tls.clone();
+            let peer_addr = http::client_addr::PeerAddr(peer_addr.ip());
             tokio::spawn(async move {
+                let _slot = slot;
+                // The header block (and, on a kept-alive connection, the wait for the next request) within
+                // READ_TIMEOUT; bodies are read within it too (`http::read_body`).
                 let builder = || {
                     let mut b = hyper::server::conn::http1::Builder::new();
                     b.max_buf_size(max)
                         .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10));
+                        .header_read_timeout(http::READ_TIMEOUT);
                     b
                 };
                 match tls {
                     None => {
-                        let svc = hyper_util::service::TowerToHyperService::new(app);
+                        let svc = tower::ServiceExt::map_request(
+                            app,
+                            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                                req.extensions_mut().insert(peer_addr);
+                                req
+                            },
+                        );
+                        let svc = hyper_util::service::TowerToHyperService::new(svc);
                         let io = hyper_util::rt::TokioIo::new(stream);
                         let _ = builder().serve_connection(io, svc).await;
                     }
                     Some(tls) => {
                         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
                         let accepted =
-                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                                .await;
+                            tokio::time::timeout(http::READ_TIMEOUT, acceptor.accept(stream)).await;
                         let Ok(Ok(stream)) = accepted else { return };
                         // The client certificate of this connection travels with each request.
                         let peer = tls::PeerCertificate(
@@ -250,6 +268,7 @@ impl Running {
                             app,
                             move |mut req: axum::http::Request<hyper::body::Incoming>| {
                                 req.extensions_mut().insert(peer.clone());
+                                req.extensions_mut().insert(peer_addr);
                                 req
                             },
                         );

@@ -48,6 +48,8 @@ pub struct Provider {
     pub tls: Option<Arc<Tls>>,
     /// The login methods.
     pub(crate) methods: Methods,
+    /// Sign-in back-off and the login-page rate per address.
+    pub(crate) throttle: crate::authn::throttle::Throttle,
 }
 
 /// Parsed user claims by user id, with the text each was parsed from.
@@ -96,6 +98,10 @@ impl Provider {
             &methods.acr_values_supported(),
         )
         .to_string();
+        let throttle = crate::authn::throttle::Throttle::new(
+            cfg.login_pages_per_second,
+            cfg.login_pages_burst,
+        );
         Ok(Arc::new(Provider {
             scope_claims: cfg.scope_claims(),
             cfg,
@@ -107,6 +113,7 @@ impl Provider {
             metadata,
             clients: RwLock::new(std::collections::HashMap::new()),
             claims: RwLock::new(std::collections::HashMap::new()),
+            throttle,
             tls,
             methods,
         }))

@@ -24,6 +24,7 @@ pub mod password;
 pub mod policy;
 pub mod record;
 pub mod session;
+pub mod throttle;
 
 pub use methods::{MFA_ACR, Methods};
 pub use password::PasswordLogin;

@@ -9,7 +9,9 @@
 //! parameters: older 19 MiB hashes still verify.
 //!
 //! Hashing is memory-hard on purpose, so concurrent verifications are bounded (one per CPU): a burst of login
-//! attempts queues instead of allocating 46 MiB each at once.
+//! attempts queues instead of allocating 46 MiB each at once. The queue is bounded too ([`admit`]: at most
+//! [`QUEUE_PER_CPU`] attempts per CPU admitted at once); an attempt that finds it full is answered 503 with
+//! `Retry-After` at once, so a flood of bogus attempts cannot make a real one wait behind it.
 //!
 //! [`PasswordLogin`] is the login method over these hashes.
 //!
@@ -111,11 +113,29 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
     ok && real
 }
 
+/// Attempts admitted per CPU (running or waiting for a verification slot).
+pub const QUEUE_PER_CPU: usize = 4;
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// A place in the bounded verification queue, held while an attempt is verified.
+pub struct Admission(#[allow(dead_code)] tokio::sync::SemaphorePermit<'static>);
+
+/// A place in the verification queue, or `None` when it is full (answer 503 with `Retry-After`).
+pub fn admit() -> Option<Admission> {
+    static QUEUE: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    QUEUE
+        .get_or_init(|| tokio::sync::Semaphore::new(cpus() * QUEUE_PER_CPU))
+        .try_acquire()
+        .ok()
+        .map(Admission)
+}
+
 fn permits() -> &'static tokio::sync::Semaphore {
     static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    PERMITS.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-    })
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(cpus()))
 }
 
 /// [`verify`] off the async runtime, at most one verification per CPU at a time.

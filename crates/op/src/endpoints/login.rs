@@ -11,6 +11,11 @@
 //! The pending request is consumed once a method proved the user. If the request still lacks a step, the next
 //! page asks for it; otherwise the flow goes on to consent. A failed attempt shows the page again (401).
 //!
+//! Guessing is limited three ways: the per-account and per-address back-off of [`crate::authn::throttle`]
+//! (429 with `Retry-After`, checked before any verification work), at most [`MAX_ATTEMPTS`] failures and begun
+//! ceremonies per pending request (then it is used up), and the bounded verification queue of
+//! [`crate::authn::password::admit`] (503 with `Retry-After` when full).
+//!
 //! Must not: accept a method the page did not offer, a form whose pending request or CSRF token does not check
 //! out (see [`super::interaction`]), or a step-up by another user.
 
@@ -22,18 +27,51 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use portcullis_oidc::{ErrorCode, Params};
 
-use super::authorize::PENDING_LIFETIME;
 use super::authorize::consent::{after_login, pending_for};
 use super::authorize::prompt::names_another_user;
 use super::authorize::request::Validated;
+use super::authorize::{MAX_STORED_REQUEST, PENDING_LIFETIME};
 use super::interaction::pending_from_form;
-use crate::authn::{AuthRecord, LoginMethod, LoginPage, ceremony, policy};
+use crate::authn::throttle::RetryAfter;
+use crate::authn::{AuthRecord, LoginMethod, LoginPage, ceremony, password, policy};
 use crate::http::binding::BrowserBinding;
+use crate::http::client_addr::ClientIp;
 use crate::http::{self, HttpResult, csrf, db, error_page};
 use crate::pages::{self, MethodSection};
 use crate::provider::Provider;
 use crate::store::{PendingRow, SessionRow, UserRow};
 use crate::{now, random_token};
+
+/// Failed sign-ins and begun multi-step ceremonies one pending request allows; the last one uses it up.
+pub const MAX_ATTEMPTS: i64 = 6;
+
+/// `resp` with `Retry-After: secs`.
+fn retry_after(mut resp: Response, secs: u64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// Counts an attempt on `row`; at [`MAX_ATTEMPTS`] the request is used up and the answer is an error page.
+async fn spend_attempt(p: &Provider, row: &PendingRow) -> HttpResult<()> {
+    if p.store.count_attempt(&row.id).await.map_err(db)? >= MAX_ATTEMPTS {
+        p.store.take_pending(&row.id).await.map_err(db)?;
+        return Err(error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "access_denied",
+            "too many failed attempts; start again from the application",
+        ));
+    }
+    Ok(())
+}
+
+/// The account a sign-in attempt is for, as the throttle keys it (case-folded).
+fn account_key(name: Option<&str>) -> Option<String> {
+    name.map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_lowercase)
+}
 
 /// What the login page is for.
 pub(crate) enum Phase {
@@ -57,6 +95,13 @@ pub(crate) async fn first_page(
 ) -> HttpResult<Response> {
     let browser = BrowserBinding::of(headers, p.secure_cookies());
     let pending = pending_for(v, t, &browser);
+    if pending.params.len() > MAX_STORED_REQUEST {
+        return Ok(p.auth_error(
+            &v.error_target(),
+            ErrorCode::InvalidRequest,
+            "the request is too large to keep while the user signs in",
+        ));
+    }
     p.store.put_pending(&pending).await.map_err(db)?;
     let offered: Vec<&dyn LoginMethod> = p.methods.iter().collect();
     let hint = v.req.login_hint.as_deref();
@@ -124,11 +169,23 @@ fn page(
 }
 
 /// The login form's answer.
-pub async fn login(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
-    login_inner(&p, &headers, body).await.unwrap_or_else(|r| r)
+pub async fn login(
+    State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    login_inner(&p, ip, &headers, body)
+        .await
+        .unwrap_or_else(|r| r)
 }
 
-async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+async fn login_inner(
+    p: &Provider,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> HttpResult<Response> {
     let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
     let (row, v) = pending_from_form(p, &form, &["authorize", "stepup"], headers).await?;
     let t = now();
@@ -165,7 +222,7 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
     let hint = form
         .get("username")
         .or(user.as_ref().map(|u| u.username.as_str()));
-    let failed = |message: &str| {
+    let shown = |message: &str, status: StatusCode| {
         page(
             &v,
             &row,
@@ -173,16 +230,33 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
             hint,
             user.as_ref(),
             Some(message),
-            StatusCode::UNAUTHORIZED,
+            status,
         )
+    };
+    let account = account_key(hint);
+    // Back-off, before any verification work.
+    if let Err(RetryAfter(secs)) = p.throttle.check(account.as_deref(), ip, t) {
+        let message = format!("Too many attempts. Try again in {secs} seconds.");
+        return Ok(retry_after(
+            shown(&message, StatusCode::TOO_MANY_REQUESTS),
+            secs,
+        ));
+    }
+    // A failed attempt: counted against the account, the address and the pending request.
+    let (row_ref, account_ref, shown_ref) = (&row, account.as_deref(), &shown);
+    let fail = |message: &'static str| async move {
+        p.throttle.failed(account_ref, ip, t);
+        spend_attempt(p, row_ref).await?;
+        HttpResult::Ok(shown_ref(message, StatusCode::UNAUTHORIZED))
     };
     // A multi-step method: begin, or take the state its beginning kept.
     let state = if method.multi_step() {
         if form.get("step") == Some("begin") {
+            spend_attempt(p, &row).await?;
             return begin(p, &v, &row, (method, &offered), &form, hint, user.as_ref()).await;
         }
         let Some(id) = form.get("ceremony") else {
-            return Ok(failed(method.failure_message()));
+            return fail(method.failure_message()).await;
         };
         match ceremony::finish(&p.store, id, &row, method.id())
             .await
@@ -190,26 +264,36 @@ async fn login_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResul
         {
             Ok(state) => Some(state),
             Err(_) => {
-                return Ok(failed(
-                    "The sign-in step expired or was already used; start it again.",
-                ));
+                return fail("The sign-in step expired or was already used; start it again.").await;
             }
         }
     } else {
         None
     };
+    // A place in the bounded verification queue, or 503 at once.
+    let Some(_admitted) = password::admit() else {
+        return Ok(retry_after(
+            shown(
+                "The service is busy. Try again in a moment.",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            1,
+        ));
+    };
     let proven = method
         .verify(&p.store, &form, state.as_deref())
         .await
         .map_err(db)?;
+    drop(_admitted);
     // During step-up only the session's user may add a step; anyone else is a failed attempt.
     let proven = proven.filter(|u| match &phase {
         Phase::Login => true,
         Phase::StepUp { session, .. } => u.id == session.user_id,
     });
     let Some(proven) = proven else {
-        return Ok(failed(method.failure_message()));
+        return fail(method.failure_message()).await;
     };
+    p.throttle.succeeded(&proven.username.to_lowercase(), ip, t);
     // The pending request is answered once.
     if !p.store.take_pending(&row.id).await.map_err(db)? {
         return Err(error_page(

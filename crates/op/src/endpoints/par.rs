@@ -15,8 +15,8 @@ use portcullis_oidc::{
 };
 use serde_json::json;
 
-use super::authorize::checks;
 use super::authorize::request::{Source, Validated, verify_request_object_of};
+use super::authorize::{MAX_STORED_REQUEST, checks};
 use crate::http::{self, HttpResult, db, oerr};
 use crate::provider::{Provider, pkce_policy};
 use crate::store::PendingRow;
@@ -98,6 +98,11 @@ async fn par_inner(
     let redirect_uri = pushed.request.redirect_uri.clone().unwrap_or_default();
     let v = Validated::new(p, client, pushed.request, redirect_uri, Source::Pushing);
     checks::run(p, &v, &checks::REQUEST_CHECKS).map_err(checks::Refusal::into_json)?;
+    if v.stored_form().len() > MAX_STORED_REQUEST {
+        return Err(oerr(OidcError::InvalidParameter(
+            "request: too large to keep",
+        )));
+    }
     let id = random_token();
     let row = PendingRow {
         id: id.clone(),

@@ -10,15 +10,33 @@ use portcullis_oidc::{OidcError, Params};
 
 use super::error::{error_page, oauth_error};
 
-/// Reads a body under `limit`: `Err` is the 413 response.
+/// The longest a client may take to send a request's header block, or its body, or to start its next request
+/// on a kept-alive connection: after that the request is refused (408) or the connection closed, so slow
+/// clients cannot hold connections.
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads a body under `limit` within [`READ_TIMEOUT`]: `Err` is the 413 or 408 response.
 pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Response> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        oauth_error(
+    match tokio::time::timeout(READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(oauth_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request",
             "request body too large",
-        )
-    })
+        )),
+        Err(_) => {
+            let mut r = oauth_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request",
+                "request body too slow",
+            );
+            r.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            Err(r)
+        }
+    }
 }
 
 /// Whether the request's content type is `application/x-www-form-urlencoded` (parameters allowed).

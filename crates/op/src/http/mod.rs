@@ -5,11 +5,13 @@
 //! - [`cookies`]: the session cookie;
 //! - [`csrf`]: the provider's own forms' CSRF tokens;
 //! - [`binding`]: pending requests bound to the browser they were shown to; cross-site form posts refused;
-//! - [`front`]: the middleware in front of every endpoint.
+//! - [`front`]: the middleware in front of every endpoint;
+//! - [`client_addr`]: the client's address, for throttling.
 //!
 //! Must not: hold protocol rules or touch storage beyond reporting its errors.
 
 pub mod binding;
+pub mod client_addr;
 pub mod cookies;
 pub mod csrf;
 pub mod error;
@@ -22,7 +24,7 @@ pub use error::{
     HttpResult, OAuthError, bearer_error, db, error_page, oauth_error, oerr, oidc_error,
     unavailable,
 };
-pub use limits::{form_body, header_str, is_form, read_body, read_form};
+pub use limits::{READ_TIMEOUT, form_body, header_str, is_form, read_body, read_form};
 pub use responses::{
     FORM_POST_CSP, PAGE_CSP, form_page_csp, html, html_csp, json_response, redirect,
 };

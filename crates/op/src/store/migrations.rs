@@ -19,6 +19,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/0007_authn.sql")),
     (8, include_str!("../../migrations/0008_pending_browser.sql")),
     (9, include_str!("../../migrations/0009_consent_claims.sql")),
+    (
+        10,
+        include_str!("../../migrations/0010_pending_attempts.sql"),
+    ),
 ];
 
 impl Store {

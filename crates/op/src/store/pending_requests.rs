@@ -50,6 +50,19 @@ impl Store {
         .transpose()
     }
 
+    /// Counts one attempt (a failed sign-in, a begun ceremony) on a pending request; the count so far, or 0
+    /// when the request is gone.
+    pub async fn count_attempt(&self, id: &str) -> Result<i64> {
+        let _w = self.write().await;
+        Ok(sqlx::query_scalar::<_, i64>(
+            "UPDATE pending_requests SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or(0))
+    }
+
     /// Keeps an unexpired pending request until at least `until`.
     pub async fn extend_pending(&self, id: &str, now: i64, until: i64) -> Result<()> {
         let _w = self.write().await;

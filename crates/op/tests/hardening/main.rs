@@ -12,3 +12,4 @@ mod interop;
 mod logout;
 mod par;
 mod request_objects;
+mod throttling;

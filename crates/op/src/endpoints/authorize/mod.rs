@@ -25,6 +25,8 @@ use axum::response::Response;
 use portcullis_oidc::{ErrorCode, Params, Prompt};
 
 use crate::authn::policy;
+use crate::authn::throttle::RetryAfter;
+use crate::http::client_addr::ClientIp;
 use crate::http::{self, HttpResult, db};
 use crate::provider::Provider;
 use crate::{hash, now};
@@ -39,9 +41,19 @@ pub(crate) mod respond;
 /// How long a pending login/consent request lives.
 pub(crate) const PENDING_LIFETIME: i64 = 600;
 
+/// The most a pending or pushed request may keep of its parameters (after unknown ones are dropped), bytes.
+pub(crate) const MAX_STORED_REQUEST: usize = 16 * 1024;
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The authorization endpoint, GET (query) or POST (form).
 pub async fn authorize(
     State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -74,11 +86,16 @@ pub async fn authorize(
             }
         }
     };
-    pipeline(&p, &headers, &raw).await.unwrap_or_else(|r| r)
+    pipeline(&p, ip, &headers, &raw).await.unwrap_or_else(|r| r)
 }
 
 /// The pipeline, steps 1 to 7.
-async fn pipeline(p: &Provider, headers: &HeaderMap, raw: &Params) -> HttpResult<Response> {
+async fn pipeline(
+    p: &Provider,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    raw: &Params,
+) -> HttpResult<Response> {
     // 1.
     let v = match request::establish(p, raw).await? {
         Ok(v) => v,
@@ -107,8 +124,23 @@ async fn pipeline(p: &Provider, headers: &HeaderMap, raw: &Params) -> HttpResult
     };
     let context = match (reason, context) {
         (None, Some(c)) => c,
-        // No session, or one that does not satisfy the request: the login page.
-        _ => return crate::endpoints::login::first_page(p, &v, headers, t).await,
+        // No session, or one that does not satisfy the request: the login page, which stores the request
+        // (at the configured rate per address).
+        _ => {
+            if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
+                let mut resp = http::error_page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "temporarily_unavailable",
+                    "too many sign-in requests from this address; try again shortly",
+                );
+                if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                    resp.headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, v);
+                }
+                return Ok(resp);
+            }
+            return crate::endpoints::login::first_page(p, &v, headers, t).await;
+        }
     };
     // 5. Step-up: a requested `acr` the session lacks; only the methods that add it are offered.
     if !policy::wanted_acr(&v.req).0.is_empty() {

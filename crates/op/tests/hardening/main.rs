@@ -12,4 +12,5 @@ mod interop;
 mod logout;
 mod par;
 mod request_objects;
+mod slow_clients;
 mod throttling;

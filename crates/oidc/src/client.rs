@@ -153,7 +153,7 @@ pub struct ClientMetadata {
     /// `sector_identifier_uri`
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector_identifier_uri: Option<String>,
-    /// `id_token_signed_response_alg` (default RS256 per OIDC; Portcullis providers may default to ES256)
+    /// `id_token_signed_response_alg` (default RS256, OIDC Dynamic Client Registration §2)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
     /// `authorization_signed_response_alg` (JARM)

@@ -46,10 +46,13 @@ pub struct Client {
     pub subject_type: SubjectType,
     /// The pairwise sector.
     pub sector: Option<SectorIdentifier>,
-    /// ID token signing algorithm (default ES256).
+    /// ID token signing algorithm (default RS256).
     pub id_token_alg: Algorithm,
-    /// JARM signing algorithm (default ES256).
+    /// JARM signing algorithm (default RS256).
     pub jarm_alg: Algorithm,
+    /// `userinfo_signed_response_alg` (OIDC Dynamic Client Registration §2): UserInfo answers are then a JWT
+    /// signed with it (OIDC Core §5.3.2); none registered, plain JSON.
+    pub userinfo_alg: Option<Algorithm>,
     /// Registered keys (`jwks` by value), for `private_key_jwt` and request objects.
     pub jwks: Option<JwkSet>,
     /// `post_logout_redirect_uris`
@@ -222,6 +225,11 @@ impl Client {
                 meta.authorization_signed_response_alg.as_deref(),
                 DEFAULT_SIGNING_ALG,
             )?,
+            userinfo_alg: match extra.get("userinfo_signed_response_alg") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(a)) => Some(alg(Some(a), DEFAULT_SIGNING_ALG)?),
+                Some(_) => return Err("userinfo_signed_response_alg must be a string".into()),
+            },
             jwks,
             post_logout_redirect_uris: post_logout_redirect_uris(
                 extra.get("post_logout_redirect_uris"),

@@ -16,6 +16,23 @@ use crate::config::Config;
 use crate::keys::SIGNING_ALGS;
 use crate::provider::Provider;
 
+/// The claims the provider itself puts in ID tokens (and `sub` in UserInfo).
+const PROVIDER_CLAIMS: &[&str] = &[
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "sid",
+    "at_hash",
+    "c_hash",
+];
+
 /// The discovery document.
 pub(crate) fn metadata(cfg: &Config, mtls: bool, acr: &[&str]) -> Value {
     let iss = &cfg.issuer;
@@ -32,6 +49,13 @@ pub(crate) fn metadata(cfg: &Config, mtls: bool, acr: &[&str]) -> Value {
     .collect();
     scopes.extend(cfg.scopes.keys().cloned());
     let algs: Vec<&str> = SIGNING_ALGS.iter().map(|a| a.as_str()).collect();
+    // Every claim the provider sets, then every claim a configured scope can release.
+    let mut claims: Vec<String> = PROVIDER_CLAIMS.iter().map(|c| (*c).to_owned()).collect();
+    for c in cfg.scope_claims().all_claims() {
+        if !claims.contains(&c) {
+            claims.push(c);
+        }
+    }
     let assertion_algs: Vec<&str> = ASSERTION_ALGS
         .iter()
         .chain(&HMAC_ASSERTION_ALGS)
@@ -53,7 +77,7 @@ pub(crate) fn metadata(cfg: &Config, mtls: bool, acr: &[&str]) -> Value {
         "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algs,
-        "userinfo_signing_alg_values_supported": [],
+        "userinfo_signing_alg_values_supported": algs,
         "request_object_signing_alg_values_supported": algs,
         "authorization_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
@@ -61,13 +85,11 @@ pub(crate) fn metadata(cfg: &Config, mtls: bool, acr: &[&str]) -> Value {
         "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",
-                             "name", "given_name", "family_name", "nickname", "preferred_username", "picture",
-                             "email", "email_verified", "phone_number", "address", "payment_details"],
+        "claims_supported": claims,
         "claims_parameter_supported": true,
         "request_parameter_supported": true,
-        "request_uri_parameter_supported": true,
-        "require_request_uri_registration": true,
+        // Only the provider's own (PAR) request_uri values are accepted, never RP-hosted ones.
+        "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
         "acr_values_supported": acr,

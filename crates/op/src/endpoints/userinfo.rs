@@ -124,9 +124,51 @@ async fn userinfo_inner(
         &scope,
         claims_req.as_ref(),
     );
-    Ok(http::json_response(
-        StatusCode::OK,
-        &serde_json::to_value(&info).unwrap_or_default(),
-        true,
-    ))
+    let body = serde_json::to_value(&info).unwrap_or_default();
+    match client.userinfo_alg {
+        None => Ok(http::json_response(StatusCode::OK, &body, true)),
+        Some(alg) => signed(p, &client.id, alg, body),
+    }
+}
+
+/// A signed UserInfo response (OIDC Core §5.3.2): the claims with `iss` and `aud`, as a JWT of the client's
+/// registered algorithm, served as `application/jwt`.
+fn signed(
+    p: &Provider,
+    client_id: &str,
+    alg: portcullis_jose::Algorithm,
+    body: serde_json::Value,
+) -> HttpResult<Response> {
+    let failed = |_| {
+        http::oauth_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the response could not be signed",
+        )
+    };
+    let serde_json::Value::Object(mut claims) = body else {
+        return Err(failed(()));
+    };
+    claims.insert("iss".into(), json!(p.cfg.issuer));
+    claims.insert("aud".into(), json!(client_id));
+    claims.insert("iat".into(), json!(now()));
+    let keys = p.keys();
+    let token = keys
+        .signer(alg)
+        .ok_or(())
+        .and_then(|key| {
+            portcullis_jose::jwt::encode_value(
+                &portcullis_jose::jws::Header::new(alg),
+                &claims,
+                key,
+            )
+            .map_err(|_| ())
+        })
+        .map_err(failed)?;
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/jwt")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::from(token))
+        .map_err(|_| failed(()))
 }

@@ -68,9 +68,23 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Manage the key-encryption key that seals secrets at rest (signing keys, sealing keys, the pairwise
+    /// secret).
+    #[command(subcommand)]
+    Kek(KekCmd),
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum KekCmd {
+    /// Re-seal every secret under a new key-encryption key. With a key file (the default
+    /// `portcullis.kek` in the data directory, or `kek_file`) the file is replaced; with PORTCULLIS_KEK the
+    /// new key is read from PORTCULLIS_NEW_KEK (then swap the variables on every node).
+    Rotate,
+    /// Print a fresh key-encryption key (for PORTCULLIS_KEK / PORTCULLIS_NEW_KEK deployments).
+    Generate,
 }
 
 #[derive(Subcommand)]
@@ -178,9 +192,14 @@ fn print_next_steps(r: &portcullis_op::Running) {
             admin::DEMO_REDIRECT
         );
         match &demo.password {
-            Some(pw) => println!("  demo user:   {} / {pw}", admin::DEMO_USER),
+            Some(pw) => {
+                println!("  demo user:   {} / {pw}", admin::DEMO_USER);
+                println!(
+                    "               (shown this once and never stored; set another with `user set-password`)"
+                );
+            }
             None => println!(
-                "  demo user:   {} (password changed; see `user set-password`)",
+                "  demo user:   {} (its password was shown when it was created; set another with `user set-password`)",
                 admin::DEMO_USER
             ),
         }
@@ -224,6 +243,17 @@ async fn run(cli: Cli) -> Result<(), String> {
             let running = portcullis_op::start(cfg).await?;
             print_next_steps(&running);
             running.run().await
+        }
+        Some(Command::Kek(KekCmd::Generate)) => {
+            let kek = portcullis_op::store::Kek::generate().map_err(|e| e.to_string())?;
+            println!("{}", kek.text());
+            Ok(())
+        }
+        Some(Command::Kek(KekCmd::Rotate)) => {
+            let store = open_store(&cfg).await?;
+            let id = portcullis_op::data_dir::rotate_kek(&cfg, store).await?;
+            println!("secrets re-sealed under key-encryption key {id}");
+            Ok(())
         }
         Some(Command::Config(ConfigCmd::Check)) => {
             println!("{}", toml::to_string(&cfg).map_err(|e| e.to_string())?);
@@ -309,7 +339,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                         cfg.retired_key_lifetime
                     );
                 }
-                Command::Serve | Command::Config(_) => unreachable!("handled above"),
+                Command::Serve | Command::Config(_) | Command::Kek(_) => {
+                    unreachable!("handled above")
+                }
             }
             store.close().await;
             Ok(())

@@ -22,7 +22,7 @@ pub const DEMO_USER: &str = "demo";
 pub struct DemoSetup {
     /// Whether this run created the demo data (false: it was there already).
     pub created: bool,
-    /// The demo user's password.
+    /// The demo user's password, only when this run created the user (it is shown once and never stored).
     pub password: Option<String>,
 }
 
@@ -66,23 +66,26 @@ pub fn demo_claims() -> Value {
     })
 }
 
-/// Creates the demo client and user when the database has neither (first run); later runs reuse them.
+/// Creates the demo client and user when the database has neither (first run); later runs reuse them. The
+/// demo password is returned only when the user is created (to be shown once): it is never stored, in clear
+/// or otherwise, beyond its Argon2id hash.
 pub async fn ensure_demo(store: &Store) -> Result<Option<DemoSetup>, AdminError> {
-    let created =
-        if store.client(DEMO_CLIENT).await?.is_none() && store.client_ids().await?.is_empty() {
-            add_client(store, DEMO_CLIENT, &demo_metadata()).await?;
-            let password = random_token()[..16].to_owned();
-            add_user(store, DEMO_USER, &password, &demo_claims()).await?;
-            store.setting_or_insert("demo_password", &password).await?;
-            true
-        } else {
-            false
-        };
-    let password = store.setting("demo_password").await?;
-    if !created && password.is_none() && store.client(DEMO_CLIENT).await?.is_none() {
+    if store.client(DEMO_CLIENT).await?.is_none() && store.client_ids().await?.is_empty() {
+        add_client(store, DEMO_CLIENT, &demo_metadata()).await?;
+        let password = random_token()[..16].to_owned();
+        add_user(store, DEMO_USER, &password, &demo_claims()).await?;
+        return Ok(Some(DemoSetup {
+            created: true,
+            password: Some(password),
+        }));
+    }
+    if store.client(DEMO_CLIENT).await?.is_none() {
         return Ok(None);
     }
-    Ok(Some(DemoSetup { created, password }))
+    Ok(Some(DemoSetup {
+        created: false,
+        password: None,
+    }))
 }
 
 /// Registers (or replaces) a client. Returns the generated secret for `client_secret_basic`,

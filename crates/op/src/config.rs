@@ -71,6 +71,10 @@ pub struct Config {
     /// value is taken, or `X-Real-IP`). Set it only when every request comes through that proxy; without it the
     /// TCP peer is the client's address (throttling is per address).
     pub client_ip_header: Option<String>,
+    /// The key-encryption key file (its secrets at rest are sealed under it; see [`crate::data_dir`]). Default:
+    /// `portcullis.kek` in the data directory, created on first run; the `PORTCULLIS_KEK` environment variable
+    /// overrides both. Every node of a PostgreSQL deployment needs the same key.
+    pub kek_file: Option<PathBuf>,
 }
 
 /// TLS settings.
@@ -111,6 +115,7 @@ impl Default for Config {
             login_pages_per_second: 10.0,
             login_pages_burst: 100.0,
             client_ip_header: None,
+            kek_file: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod admin;
 pub mod authn;
 pub mod clients;
 pub mod config;
+pub mod data_dir;
 pub mod endpoints;
 pub mod http;
 mod id_token;
@@ -105,14 +106,22 @@ pub fn hash(s: &str) -> String {
     )
 }
 
-/// Opens the configured store (creating the data directory for SQLite).
+/// Opens the configured store: the data directory 0700 and the SQLite files 0600 (see [`data_dir`]), then the
+/// secrets at rest unlocked with the configured key-encryption key.
 pub async fn open_store(cfg: &Config) -> Result<Store, String> {
     let url = cfg.database_url();
-    if url.starts_with("sqlite:") && cfg.database_url.is_none() {
-        std::fs::create_dir_all(&cfg.data_dir)
-            .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
+    let db_file = data_dir::sqlite_file(&url);
+    if cfg.database_url.is_none() {
+        data_dir::prepare_data_dir(&cfg.data_dir)?;
     }
-    Store::open(&url).await.map_err(|e| e.to_string())
+    if let Some(f) = &db_file {
+        data_dir::secure_sqlite_files(f)?;
+    }
+    let store = Store::open(&url).await.map_err(|e| e.to_string())?;
+    if let Some(f) = &db_file {
+        data_dir::secure_sqlite_files(f)?;
+    }
+    data_dir::unlock(cfg, store).await
 }
 
 /// A bound, ready provider: call [`Running::run`] to serve.

@@ -135,10 +135,16 @@ mod tests {
             .await
             .unwrap();
         pool.close().await;
-        let store = Store::open(&sqlite_url(&old)).await.unwrap();
+        let store = Store::open(&sqlite_url(&old))
+            .await
+            .unwrap()
+            .with_kek(crate::store::Kek::generate().unwrap());
         assert_eq!(page_size(&store).await, 4096);
         store.setting_or_insert("k", "v").await.unwrap();
-        assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("v"));
+        assert_eq!(
+            store.setting("k").await.unwrap().map(|v| v.to_string()),
+            Some("v".to_owned())
+        );
         store.close().await;
     }
 }

@@ -27,6 +27,7 @@ use std::str::FromStr;
 
 use sqlx::AnyPool;
 
+mod at_rest;
 mod checkpoint;
 mod clients;
 mod codes;
@@ -42,6 +43,7 @@ mod rows;
 mod seen_jtis;
 mod sessions;
 mod settings;
+pub use at_rest::{Kek, KekError};
 mod signing_keys;
 mod token_key;
 mod tokens;
@@ -84,6 +86,8 @@ pub struct Store {
     write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// SQLite only: the group-commit writer for hot-path writes.
     writer: Option<Writer>,
+    /// The key-encryption key of the secrets at rest (see [`at_rest`]).
+    kek: Option<std::sync::Arc<Kek>>,
 }
 
 impl Store {
@@ -100,6 +104,7 @@ impl Store {
             kind,
             write_lock,
             writer: None,
+            kek: None,
         };
         store.migrate().await?;
         if let Some(lock) = &store.write_lock {

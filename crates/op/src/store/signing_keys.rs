@@ -5,11 +5,13 @@
 
 use sqlx::Row;
 
+use super::at_rest::key_slot;
 use super::{KeyRow, Result, Store};
 
 impl Store {
-    /// Every signing key.
+    /// Every signing key, its private JWK opened (it is stored sealed, see `at_rest`).
     pub async fn keys(&self) -> Result<Vec<KeyRow>> {
+        let kek = self.kek()?;
         sqlx::query(
             "SELECT kid, family, jwk, state, created_at, retired_at FROM signing_keys ORDER BY created_at, kid",
         )
@@ -17,10 +19,12 @@ impl Store {
         .await?
         .iter()
         .map(|r| {
+            let kid: String = r.try_get("kid")?;
+            let sealed: String = r.try_get("jwk")?;
             Ok(KeyRow {
-                kid: r.try_get("kid")?,
+                jwk: kek.open(&key_slot(&kid), &sealed)?.to_string(),
+                kid,
                 family: r.try_get("family")?,
-                jwk: r.try_get("jwk")?,
                 state: r.try_get("state")?,
                 created_at: r.try_get("created_at")?,
                 retired_at: r.try_get("retired_at")?,
@@ -42,19 +46,25 @@ impl Store {
             return Ok(false);
         }
         for k in keys {
-            Self::insert_key(&mut tx, k).await?;
+            self.insert_key(&mut tx, k).await?;
         }
         tx.commit().await?;
         Ok(true)
     }
 
-    async fn insert_key(tx: &mut sqlx::Transaction<'_, sqlx::Any>, k: &KeyRow) -> Result<()> {
+    /// Inserts a key, its private JWK sealed under the key-encryption key.
+    async fn insert_key(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        k: &KeyRow,
+    ) -> Result<()> {
+        let sealed = self.kek()?.seal(&key_slot(&k.kid), &k.jwk)?;
         sqlx::query(
             "INSERT INTO signing_keys (kid, family, jwk, state, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&k.kid)
         .bind(&k.family)
-        .bind(&k.jwk)
+        .bind(&sealed)
         .bind(&k.state)
         .bind(k.created_at)
         .bind(k.retired_at)
@@ -87,7 +97,7 @@ impl Store {
         .bind(family)
         .execute(&mut *tx)
         .await?;
-        Self::insert_key(&mut tx, new_next).await?;
+        self.insert_key(&mut tx, new_next).await?;
         sqlx::query(
             "DELETE FROM signing_keys WHERE family = $1 AND state = 'retired' AND retired_at < $2",
         )

@@ -223,6 +223,13 @@ async fn a_ceremony_begun_on_one_node_finishes_on_another() {
     let dir_b = tempfile::tempdir().unwrap();
     let mut cfg_b = config(dir_b.path(), free_port(), Some(url));
     cfg_b.issuer = a.base.clone();
+    // Every node of one deployment has the same key-encryption key.
+    cfg_b.kek_file = Some(
+        a.provider
+            .cfg
+            .data_dir
+            .join(portcullis_op::data_dir::KEK_FILE),
+    );
     let port_b = cfg_b.listen.rsplit(':').next().unwrap().to_owned();
     let _b_node = Op::start_methods_unseeded(cfg_b, dir_b, methods(&outbox)).await;
     let b_remote = Remote::new(&format!("http://127.0.0.1:{port_b}"));

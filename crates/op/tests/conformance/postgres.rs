@@ -44,6 +44,13 @@ async fn two_nodes_share_one_postgres() {
     let mut cfg_b = config(dir_b.path(), port_b, Some(url));
     // Same issuer: both nodes are one provider behind a load balancer.
     cfg_b.issuer = a.base.clone();
+    // Every node of one deployment has the same key-encryption key.
+    cfg_b.kek_file = Some(
+        a.provider
+            .cfg
+            .data_dir
+            .join(portcullis_op::data_dir::KEK_FILE),
+    );
     let b_node =
         Op::start_unseeded(cfg_b, dir_b, Box::new(portcullis_op::authn::PasswordLogin)).await;
     let b = Remote::new(&format!("http://127.0.0.1:{port_b}"));

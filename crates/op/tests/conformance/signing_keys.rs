@@ -127,8 +127,8 @@ async fn key_rotation_keeps_old_tokens_verifiable(op: &Op) {
     assert_eq!(v["keys"].as_array().unwrap().len(), 8);
 }
 
-/// A second start on the same data reuses keys, clients and users; a rotation publishes the next key first
-/// and keeps the retired one.
+/// A second start on the same data reuses keys, clients and users (and does not know the demo password: it
+/// is never stored); a rotation publishes the next key first and keeps the retired one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_reuses_data_and_rotation_keeps_keys_published() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,6 +141,7 @@ async fn restart_reuses_data_and_rotation_keeps_keys_published() {
     .await
     .unwrap();
     assert!(running.first_run.as_ref().unwrap().created);
+    assert!(running.first_run.as_ref().unwrap().password.is_some());
     let jwks1 = running.provider.store.keys().await.unwrap();
     running.provider.store.close().await;
     drop(running);
@@ -152,7 +153,8 @@ async fn restart_reuses_data_and_rotation_keeps_keys_published() {
     .unwrap();
     let demo = running.first_run.as_ref().unwrap();
     assert!(!demo.created, "second start reuses the demo data");
-    assert!(demo.password.is_some());
+    // The demo password is shown once, when the user is created, and never stored.
+    assert!(demo.password.is_none());
     let jwks2 = running.provider.store.keys().await.unwrap();
     assert_eq!(
         jwks1.iter().map(|k| &k.kid).collect::<Vec<_>>(),

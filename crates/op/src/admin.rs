@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::authn::password as passwords;
 use crate::clients::Client;
+use crate::sector::SectorFetcher;
 use crate::store::{ClientRow, Store, StoreError, UserRow};
 use crate::{hash, now, random_token};
 
@@ -92,18 +93,35 @@ pub async fn ensure_demo(store: &Store) -> Result<Option<DemoSetup>, AdminError>
 /// `client_secret_post` and `client_secret_jwt` clients (shown once). Basic and post secrets are stored only
 /// as hashes; `client_secret_jwt` secrets are sealed (the provider needs them as HMAC keys, see
 /// [`crate::sealing`]) and long enough for HS512 (64 random bytes).
+///
+/// A `sector_identifier_uri` is fetched (over the public web PKI) and must list every redirect URI
+/// ([`crate::sector`]).
 pub async fn add_client(
     store: &Store,
     id: &str,
     metadata: &Value,
+) -> Result<Option<String>, AdminError> {
+    add_client_with(store, id, metadata, &default_fetcher()?).await
+}
+
+/// [`add_client`] fetching `sector_identifier_uri` with `fetcher` (e.g. one that trusts a private CA).
+pub async fn add_client_with(
+    store: &Store,
+    id: &str,
+    metadata: &Value,
+    fetcher: &SectorFetcher,
 ) -> Result<Option<String>, AdminError> {
     let secret = match auth_method(metadata) {
         "client_secret_basic" | "client_secret_post" => Some(random_token()),
         "client_secret_jwt" => Some(long_secret()?),
         _ => None,
     };
-    put_client(store, id, metadata, secret.as_deref()).await?;
+    put_client(store, id, metadata, secret.as_deref(), fetcher).await?;
     Ok(secret)
+}
+
+fn default_fetcher() -> Result<SectorFetcher, AdminError> {
+    SectorFetcher::new().map_err(|e| AdminError::Invalid(e.to_string()))
 }
 
 /// Registers a client with a secret chosen by the caller (tests, migrations).
@@ -113,7 +131,7 @@ pub async fn add_client_with_secret(
     metadata: &Value,
     secret: &str,
 ) -> Result<(), AdminError> {
-    put_client(store, id, metadata, Some(secret)).await
+    put_client(store, id, metadata, Some(secret), &default_fetcher()?).await
 }
 
 fn auth_method(metadata: &Value) -> &str {
@@ -137,6 +155,7 @@ async fn put_client(
     id: &str,
     metadata: &Value,
     secret: Option<&str>,
+    fetcher: &SectorFetcher,
 ) -> Result<(), AdminError> {
     if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(AdminError::Invalid(
@@ -162,7 +181,14 @@ async fn put_client(
         secret_sealed,
         metadata: metadata.to_string(),
     };
-    Client::from_row(&row).map_err(AdminError::Invalid)?;
+    let client = Client::from_row(&row).map_err(AdminError::Invalid)?;
+    // OIDC Core §8.1: the sector document must list every redirect URI.
+    if let Some(uri) = &client.meta.sector_identifier_uri {
+        fetcher
+            .check(uri, &client.meta.redirect_uris)
+            .await
+            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    }
     store.put_client(&row, now()).await?;
     Ok(())
 }

@@ -24,6 +24,7 @@ pub mod keys;
 pub mod pages;
 pub mod provider;
 pub mod sealing;
+pub mod sector;
 pub mod store;
 pub mod templates;
 pub mod tls;

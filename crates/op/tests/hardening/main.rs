@@ -12,5 +12,6 @@ mod interop;
 mod logout;
 mod par;
 mod request_objects;
+mod sector;
 mod slow_clients;
 mod throttling;

@@ -145,8 +145,10 @@ pub struct LoginArgs {
     pub issuer: String,
     #[command(flatten)]
     pub client: ClientArgs,
-    /// Loopback port of the redirect listener (redirect URI http://127.0.0.1:PORT/callback); 0 picks one.
-    #[arg(long, default_value_t = 8081)]
+    /// Loopback port of the redirect listener (redirect URI http://127.0.0.1:PORT/callback). By default a
+    /// random free port: the provider accepts any port on a native client's loopback redirect URI (RFC 8252
+    /// §7.3).
+    #[arg(long, default_value_t = 0)]
     pub port: u16,
     /// Do not try to open a browser.
     #[arg(long)]
@@ -197,8 +199,9 @@ pub fn login(a: LoginArgs) -> Outcome {
         if !a.no_browser {
             open_browser(&url);
         }
+        // Only the callback carrying this login's state ends the wait; stray requests are ignored.
         let cb = listener
-            .wait(Duration::from_secs(a.timeout))
+            .wait(Duration::from_secs(a.timeout), &session.state)
             .await
             .map_err(rejected)?;
         let login = rp.complete(&session, &cb).await.map_err(rejected)?;

@@ -47,6 +47,9 @@ pub fn demo_metadata() -> Value {
         "response_types": ["code", "id_token", "id_token token", "code id_token", "code token", "code id_token token"],
         "grant_types": ["authorization_code", "refresh_token", "implicit"],
         "token_endpoint_auth_method": "none",
+        // A native app's loopback redirect: any port (RFC 8252 §7.3), so `portcullis-client login` can use
+        // a random free one.
+        "application_type": "native",
         "require_pkce": true,
         "scope": "openid profile email phone address offline_access avatar payment_details",
         // ES256, registered explicitly (the default is RS256): smaller, and cheaper to sign.

@@ -7,7 +7,7 @@
 use portcullis_jose::{Algorithm, JwkSet};
 use portcullis_oidc::{
     ClientAuthMethod, ClientAuthentication, ClientMetadata, ClientPermissions, GrantType,
-    OidcError, ResponseType, Scope, TlsClientAuthRule,
+    OidcError, RedirectUriRule, ResponseType, Scope, TlsClientAuthRule,
 };
 use portcullis_pairwise::{SectorIdentifier, SubjectType};
 use serde_json::Value;
@@ -50,6 +50,10 @@ pub struct Client {
     pub id_token_alg: Algorithm,
     /// JARM signing algorithm (default RS256).
     pub jarm_alg: Algorithm,
+    /// How the redirect URI of a request is compared with the registered ones: exactly, except that a native
+    /// client (`application_type: native`) may use any port on a registered loopback IP redirect URI (RFC 8252
+    /// §7.3).
+    pub redirect_rule: RedirectUriRule,
     /// `userinfo_signed_response_alg` (OIDC Dynamic Client Registration §2): UserInfo answers are then a JWT
     /// signed with it (OIDC Core §5.3.2); none registered, plain JSON.
     pub userinfo_alg: Option<Algorithm>,
@@ -225,6 +229,12 @@ impl Client {
                 meta.authorization_signed_response_alg.as_deref(),
                 DEFAULT_SIGNING_ALG,
             )?,
+            redirect_rule: match extra.get("application_type") {
+                None | Some(Value::Null) => RedirectUriRule::Exact,
+                Some(Value::String(t)) if t == "web" => RedirectUriRule::Exact,
+                Some(Value::String(t)) if t == "native" => RedirectUriRule::ExactWithLoopbackPorts,
+                Some(_) => return Err("application_type must be web or native".into()),
+            },
             userinfo_alg: match extra.get("userinfo_signed_response_alg") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(a)) => Some(alg(Some(a), DEFAULT_SIGNING_ALG)?),

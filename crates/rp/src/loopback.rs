@@ -1,9 +1,14 @@
 //! The loopback redirect listener of native apps (RFC 8252 §7.3): listens on `127.0.0.1`, takes exactly one
-//! callback, and stops. Query and `form_post` responses arrive directly; for fragment responses the page posts
-//! the fragment back with a same-origin script (no inline script, so the page's CSP stays strict).
+//! callback — the one carrying the `state` of the login in progress — and stops. Query and `form_post`
+//! responses arrive directly; for fragment responses the page posts the fragment back with a same-origin script
+//! (no inline script, so the page's CSP stays strict).
 //!
-//! Must not: listen beyond `127.0.0.1` or take more than one callback, or judge the callback (`RelyingParty::complete`
-//! does).
+//! Any other request to the callback (another `state`, none, a malformed query: a port scanner, another tab, a
+//! local attacker) is answered 400 and ignored: the listener keeps waiting until its timeout, so a stray
+//! request cannot abort the login.
+//!
+//! Must not: listen beyond `127.0.0.1`, take more than one callback or one with another `state`, or judge the
+//! callback beyond routing it (`RelyingParty::complete` does).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -33,12 +38,14 @@ pub enum LoopbackError {
     /// Nothing arrived in time.
     #[error("no callback within {0:?}")]
     Timeout(Duration),
-    /// The callback's parameters were malformed (duplicates, too long, bad encoding).
-    #[error("malformed callback: {0}")]
-    Malformed(portcullis_oidc::OidcError),
 }
 
-type Slot = Arc<Mutex<Option<oneshot::Sender<Result<Callback, LoopbackError>>>>>;
+/// Where the awaited callback goes, and the `state` it must carry.
+#[derive(Clone)]
+struct Slot {
+    tx: Arc<Mutex<Option<oneshot::Sender<Callback>>>>,
+    state: Arc<str>,
+}
 
 /// A bound loopback listener.
 pub struct LoopbackListener {
@@ -67,28 +74,53 @@ const FRAGMENT_SCRIPT: &str = "(function(){var f=location.hash.slice(1);history.
 fetch('/callback',{method:'POST',headers:{'content-type':'application/x-www-form-urlencoded'},body:f})\
 .then(function(){document.body.textContent='The login response reached the command line. You can close this window.';});})();";
 
-fn deliver(slot: &Slot, encoded: &str) -> impl IntoResponse + use<> {
-    let cb = Callback::parse(encoded).map_err(LoopbackError::Malformed);
-    let ok = cb.is_ok();
-    if let Some(tx) = slot.lock().ok().and_then(|mut s| s.take()) {
+const STRAY_PAGE: &str = "<!doctype html><meta charset=utf-8><title>Not this login</title>\
+<p>This response is not for the login in progress; it was ignored.</p>";
+
+/// The `state` a callback carries: its `state` parameter, or for a JARM response the `state` claim of the
+/// `response` JWT (read without verification, only to route it: `RelyingParty::complete` verifies it).
+fn callback_state(cb: &Callback) -> Option<String> {
+    if let Some(s) = cb.params().get("state") {
+        return Some(s.to_owned());
+    }
+    let jwt = cb.params().get("response")?;
+    let payload = portcullis_jose::jws::decode_unverified(jwt).ok()?.payload;
+    let claims: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&payload).ok()?;
+    claims.get("state")?.as_str().map(str::to_owned)
+}
+
+fn deliver(slot: &Slot, encoded: &str) -> axum::response::Response {
+    let page = |status, body| {
+        (
+            status,
+            SECURITY_HEADERS,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    };
+    let Ok(cb) = Callback::parse(encoded) else {
+        return page(StatusCode::BAD_REQUEST, STRAY_PAGE);
+    };
+    let ours = callback_state(&cb).is_some_and(|s| {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            s.as_bytes(),
+            slot.state.as_bytes(),
+        ))
+    });
+    if !ours {
+        return page(StatusCode::BAD_REQUEST, STRAY_PAGE);
+    }
+    if let Some(tx) = slot.tx.lock().ok().and_then(|mut s| s.take()) {
         let _ = tx.send(cb);
     }
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    (
-        status,
-        SECURITY_HEADERS,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        DONE_PAGE,
-    )
+    page(StatusCode::OK, DONE_PAGE)
 }
 
 async fn callback_get(State(slot): State<Slot>, RawQuery(q): RawQuery) -> axum::response::Response {
     match q.filter(|q| !q.is_empty()) {
-        Some(q) => deliver(&slot, &q).into_response(),
+        Some(q) => deliver(&slot, &q),
         None => (
             SECURITY_HEADERS,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -99,7 +131,7 @@ async fn callback_get(State(slot): State<Slot>, RawQuery(q): RawQuery) -> axum::
 }
 
 async fn callback_post(State(slot): State<Slot>, body: String) -> axum::response::Response {
-    deliver(&slot, &body).into_response()
+    deliver(&slot, &body)
 }
 
 async fn script() -> impl IntoResponse {
@@ -127,10 +159,14 @@ impl LoopbackListener {
         format!("http://127.0.0.1:{}/callback", self.addr.port())
     }
 
-    /// Serves until one callback arrives (or `timeout`), then stops listening.
-    pub async fn wait(self, timeout: Duration) -> Result<Callback, LoopbackError> {
+    /// Serves until the callback carrying `state` (the login's, [`crate::LoginSession::state`]) arrives, or
+    /// `timeout`; then stops listening. Other requests are answered 400 and ignored.
+    pub async fn wait(self, timeout: Duration, state: &str) -> Result<Callback, LoopbackError> {
         let (tx, rx) = oneshot::channel();
-        let slot: Slot = Arc::new(Mutex::new(Some(tx)));
+        let slot = Slot {
+            tx: Arc::new(Mutex::new(Some(tx))),
+            state: Arc::from(state),
+        };
         let app = Router::new()
             .route("/callback", get(callback_get).post(callback_post))
             .route("/callback.js", get(script))
@@ -145,7 +181,7 @@ impl LoopbackListener {
                 .await;
         });
         let result = match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(r)) => r,
+            Ok(Ok(cb)) => Ok(cb),
             Ok(Err(_)) | Err(_) => Err(LoopbackError::Timeout(timeout)),
         };
         // Let the browser receive its page, then stop.

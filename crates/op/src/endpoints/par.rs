@@ -10,9 +10,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use portcullis_oidc::{
-    OidcError, Params, PushedAuthorizationRequest, RedirectUriRule, client_authentication,
-};
+use portcullis_oidc::{OidcError, Params, PushedAuthorizationRequest, client_authentication};
 use serde_json::json;
 
 use super::authorize::request::{Source, Validated, verify_request_object_of};
@@ -91,7 +89,7 @@ async fn par_inner(
         .request
         .redirect_uri
         .as_deref()
-        .is_some_and(|r| RedirectUriRule::Exact.matches(&client.meta.redirect_uris, r));
+        .is_some_and(|r| client.redirect_rule.matches(&client.meta.redirect_uris, r));
     if !redirect_ok {
         return Err(oerr(OidcError::InvalidParameter("redirect_uri")));
     }

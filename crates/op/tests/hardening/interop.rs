@@ -178,3 +178,67 @@ async fn userinfo_is_signed_when_the_client_registered_an_alg() {
     assert_eq!(s, reqwest::StatusCode::OK);
     assert!(info["sub"].is_string());
 }
+
+/// RFC 8252 §7.3: a native client (`application_type: native`) may use any port on a registered loopback IP
+/// redirect URI, and only that: not another host, path or scheme; a web client's redirect URI stays exact.
+#[tokio::test]
+async fn native_clients_may_use_any_loopback_port() {
+    let op = Op::sqlite().await;
+    for (id, kind) in [("cli", "native"), ("site", "web")] {
+        admin::add_client(
+            &op.provider.store,
+            id,
+            &serde_json::json!({"redirect_uris": ["http://127.0.0.1:8081/callback"],
+                                "token_endpoint_auth_method": "none", "application_type": kind}),
+        )
+        .await
+        .unwrap();
+    }
+    let random_port = "http://127.0.0.1:54321/callback";
+    let mut b = Browser::default();
+    let req = AuthReq::new("cli", "code", "openid").set("redirect_uri", random_port);
+    let step = b.authorize(&op, &req.query()).await;
+    let cb = b.complete(&op, step, "alice").await;
+    assert!(cb.location().starts_with(random_port), "{}", cb.location());
+    let cb = cb.redirect();
+    let (s, t) = token(
+        &op,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &cb["code"]),
+            ("redirect_uri", random_port),
+            ("client_id", "cli"),
+            ("code_verifier", req.verifier.as_str()),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{t}");
+    for (client, uri) in [
+        ("site", random_port),
+        ("cli", "http://localhost:54321/callback"),
+        ("cli", "http://127.0.0.1:54321/other"),
+        ("cli", "https://127.0.0.1:54321/callback"),
+        ("cli", "http://127.0.0.1:54321/callback?x=1"),
+        ("cli", "http://127.0.0.2:8081/callback"),
+    ] {
+        let req = AuthReq::new(client, "code", "openid").set("redirect_uri", uri);
+        assert!(
+            matches!(
+                b.authorize(&op, &req.query()).await,
+                Step::ErrorPage(reqwest::StatusCode::BAD_REQUEST, _)
+            ),
+            "{client} {uri}"
+        );
+    }
+    assert!(
+        admin::add_client(
+            &op.provider.store,
+            "odd",
+            &serde_json::json!({"redirect_uris": [RP], "token_endpoint_auth_method": "none",
+                                "application_type": "desktop"}),
+        )
+        .await
+        .is_err()
+    );
+}

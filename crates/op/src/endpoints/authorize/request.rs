@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use portcullis_jose::AlgorithmSet;
 use portcullis_oidc::{
-    AuthorizationRequest, OidcError, Params, RedirectUriRule, RequestObjectPolicy, ResponseMode,
-    ResponseType, verify_request_object_once,
+    AuthorizationRequest, OidcError, Params, RequestObjectPolicy, ResponseMode, ResponseType,
+    verify_request_object_once,
 };
 
 use crate::clients::Client;
@@ -210,9 +210,7 @@ async fn resolve_request_uri(
 #[allow(clippy::result_large_err)] // the error is the response, built once per request
 fn check_redirect_uri(client: &Client, params: &Params) -> HttpResult<String> {
     match params.get("redirect_uri") {
-        Some(r) if RedirectUriRule::Exact.matches(&client.meta.redirect_uris, r) => {
-            Ok(r.to_owned())
-        }
+        Some(r) if client.redirect_rule.matches(&client.meta.redirect_uris, r) => Ok(r.to_owned()),
         Some(_) => Err(page(
             "invalid_request",
             "redirect_uri is not registered for this client",

@@ -473,3 +473,99 @@ fn discover_prints_validated_metadata_and_refuses_a_mismatched_issuer() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("issuer"), "{err}");
 }
+
+/// Issue 22, item 15: the demo RP (`portcullis-client serve`) never keeps a session id the browser brought:
+/// a planted cookie is replaced when the login starts, and the id changes again when the user is signed in;
+/// the planted id never becomes a signed-in session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_rp_issues_fresh_session_ids_at_login() {
+    let rp_port = free_port();
+    let (p, _) = Provider::start(&[(
+        "demo-rp",
+        json!({"redirect_uris": [format!("http://127.0.0.1:{rp_port}/callback")],
+               "token_endpoint_auth_method": "none", "scope": "openid profile email"}),
+    )]);
+    let port_s = rp_port.to_string();
+    let _serve = ClientProc::spawn(&[
+        "serve",
+        "--issuer",
+        &p.issuer,
+        "--client-id",
+        "demo-rp",
+        "--port",
+        &port_s,
+    ]);
+    let rp = format!("http://127.0.0.1:{rp_port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", rp_port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "demo RP did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let planted = "A".repeat(43);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let set_cookie = |r: &reqwest::Response| {
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .strip_prefix("portcullis_rp=")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let r = http
+        .post(format!("{rp}/login"))
+        .header("cookie", format!("portcullis_rp={planted}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "issuer={}",
+            p.issuer.replace(':', "%3A").replace('/', "%2F")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let started = set_cookie(&r);
+    assert_ne!(started, planted, "the planted id is not reused");
+    let url = r.headers()["location"].to_str().unwrap().to_owned();
+    let mut browser = Browser::new();
+    let Outcome::Redirect(back) = browser.sign_in(&p.issuer, &url, "demo", &p.password).await
+    else {
+        panic!("expected a redirect")
+    };
+    let r = http
+        .get(&back)
+        .header("cookie", format!("portcullis_rp={started}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let signed_in = set_cookie(&r);
+    assert_ne!(signed_in, started);
+    assert_ne!(signed_in, planted);
+    let page = |sid: String| {
+        let http = http.clone();
+        let rp = rp.clone();
+        async move {
+            http.get(format!("{rp}/"))
+                .header("cookie", format!("portcullis_rp={sid}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(page(signed_in).await.contains("Dee Mo"));
+    for old in [planted, started] {
+        assert!(!page(old).await.contains("Dee Mo"));
+    }
+}

@@ -203,8 +203,13 @@ async fn login(State(d): State<Arc<Demo>>, h: HeaderMap, Form(f): Form<LoginForm
         Ok(x) => x,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let sid = session_id(&h).unwrap_or_else(random_token);
+    // A fresh session id for every login: an id the browser brought (perhaps planted by someone else: session
+    // fixation) is dropped, never reused.
+    let sid = random_token();
     let mut sessions = d.sessions.lock().await;
+    if let Some(old) = session_id(&h) {
+        sessions.remove(&old);
+    }
     sessions.retain(|_, s| s.created.is_some_and(|c| c.elapsed() < SESSION_TTL));
     if sessions.len() >= MAX_SESSIONS
         && let Some(oldest) = sessions
@@ -265,10 +270,17 @@ async fn finish(d: &Demo, h: &HeaderMap, encoded: &str) -> Response {
     } else {
         None
     };
-    if let Some(s) = d.sessions.lock().await.get_mut(&sid) {
-        s.user = Some((pending.issuer.clone(), login.claims(), userinfo));
-    }
-    Redirect::to("/").into_response()
+    // Signed in: the session moves to yet another fresh id (the id changes whenever privilege does).
+    let fresh = random_token();
+    let mut sessions = d.sessions.lock().await;
+    let Some(mut session) = sessions.remove(&sid) else {
+        return error_page(StatusCode::BAD_REQUEST, "no login in progress");
+    };
+    session.user = Some((pending.issuer.clone(), login.claims(), userinfo));
+    session.created = Some(Instant::now());
+    sessions.insert(fresh.clone(), session);
+    drop(sessions);
+    ([(header::SET_COOKIE, cookie(&fresh))], Redirect::to("/")).into_response()
 }
 
 async fn callback_get(State(d): State<Arc<Demo>>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {

@@ -42,6 +42,7 @@ mod jar;
 mod mtls;
 mod params;
 mod responses;
+mod sector;
 mod token;
 mod types;
 
@@ -72,6 +73,9 @@ pub use params::{MAX_FORM_LEN, Params};
 pub use responses::{
     AuthorizationResponse, NO_STORE_HEADERS, TokenErrorResponse, TokenResponse, form_post_html,
     redirect_with, sanitize_description,
+};
+pub use sector::{
+    MAX_SECTOR_DOCUMENT, MAX_SECTOR_URIS, parse_sector_document, unlisted_redirect_uri,
 };
 pub use token::{
     ClientAuthentication, Grant, JWT_BEARER_ASSERTION, TokenRequest, client_authentication,

@@ -2,21 +2,20 @@
 //! must be a JSON array of URIs that lists every one of the client's `redirect_uris`. Otherwise a client could
 //! name another client's sector and receive the same pairwise `sub` for each user.
 //!
-//! The fetch is bounded: https only, [`FETCH_TIMEOUT`] for the whole exchange, at most [`MAX_DOCUMENT`]
-//! bytes, at most [`MAX_ENTRIES`] entries, no redirects followed, and only a 200 answer counts.
+//! The fetch is bounded: https only, [`FETCH_TIMEOUT`] for the whole exchange, at most
+//! [`portcullis_oidc::MAX_SECTOR_DOCUMENT`] bytes and [`portcullis_oidc::MAX_SECTOR_URIS`] entries (the document
+//! is parsed by [`portcullis_oidc::parse_sector_document`]), no redirects followed, and only a 200 answer counts.
 //!
 //! Must not: accept a document that does not list every redirect URI, or follow a redirect.
 
 use std::time::Duration;
 
-use serde_json::Value;
+use portcullis_oidc::{
+    MAX_SECTOR_DOCUMENT as MAX_DOCUMENT, parse_sector_document, unlisted_redirect_uri,
+};
 
 /// The longest a fetch may take.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
-/// The largest document accepted, bytes.
-pub const MAX_DOCUMENT: usize = 64 * 1024;
-/// The most URIs a document may list.
-pub const MAX_ENTRIES: usize = 1000;
 
 /// Why a sector document was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,7 +29,7 @@ pub enum SectorError {
     /// Larger than [`MAX_DOCUMENT`].
     #[error("the sector_identifier_uri document is larger than {MAX_DOCUMENT} bytes")]
     TooLarge,
-    /// Not a JSON array of at most [`MAX_ENTRIES`] strings.
+    /// Not a JSON array of at most [`portcullis_oidc::MAX_SECTOR_URIS`] strings.
     #[error("the sector_identifier_uri document is not a JSON array of URIs")]
     Malformed,
     /// A redirect URI the document does not list.
@@ -101,45 +100,10 @@ impl SectorFetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        let listed = parse(&body)?;
-        match redirect_uris.iter().find(|r| !listed.contains(r)) {
-            Some(missing) => Err(SectorError::Unlisted(missing.clone())),
+        let listed = parse_sector_document(&body).map_err(|_| SectorError::Malformed)?;
+        match unlisted_redirect_uri(&listed, redirect_uris) {
+            Some(missing) => Err(SectorError::Unlisted(missing.to_owned())),
             None => Ok(()),
         }
-    }
-}
-
-/// The URIs a sector document lists.
-fn parse(body: &[u8]) -> Result<Vec<String>, SectorError> {
-    let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(body) else {
-        return Err(SectorError::Malformed);
-    };
-    if items.len() > MAX_ENTRIES {
-        return Err(SectorError::Malformed);
-    }
-    items
-        .into_iter()
-        .map(|v| match v {
-            Value::String(s) => Ok(s),
-            _ => Err(SectorError::Malformed),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn documents_are_arrays_of_strings() {
-        assert_eq!(
-            parse(br#"["https://a.example/cb","https://b.example/cb"]"#).unwrap(),
-            ["https://a.example/cb", "https://b.example/cb"]
-        );
-        for bad in [&b"{}"[..], b"[1]", b"not json", b"[\"a\",null]", b""] {
-            assert_eq!(parse(bad), Err(SectorError::Malformed));
-        }
-        let many = format!("[{}]", vec!["\"x\""; MAX_ENTRIES + 1].join(","));
-        assert_eq!(parse(many.as_bytes()), Err(SectorError::Malformed));
     }
 }

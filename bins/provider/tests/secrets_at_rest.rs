@@ -2,6 +2,8 @@
 //! database file 0600; the database files alone reveal no private key and no secret (all are sealed under the
 //! key-encryption key file, itself 0600); `kek rotate` re-seals them under a new key; a provider given the
 //! wrong key, or a key file others can read, refuses to start.
+//!
+//! Must not: touch anything outside its temporary data directories.
 
 #[path = "../../../crates/op/tests/common/mod.rs"]
 #[allow(dead_code)]

@@ -1,4 +1,6 @@
 //! Running the real binary in tests: start it on a data directory and read its banner.
+//!
+//! Must not: leave a process running (a `Proc` kills its child when dropped).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

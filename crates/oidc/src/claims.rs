@@ -156,7 +156,7 @@ impl ScopeClaims {
         }
         let claims = all
             .iter()
-            .filter(|(k, _)| allowed.contains(k.as_str()) && k.as_str() != "sub")
+            .filter(|(k, _)| allowed.contains(k.as_str()) && !PROVIDER_SET.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         UserInfo {

@@ -186,7 +186,8 @@ pub async fn start_with_methods(cfg: Config, methods: authn::Methods) -> Result<
 impl Running {
     /// Serves until the process ends. Each connection is HTTP/1.1 with the header block limited to the
     /// configured request size (larger gets 431 from hyper) and read within [`http::READ_TIMEOUT`], as is the
-    /// wait for a kept-alive connection's next request; at most `max_connections` are open at once. Keys are
+    /// wait for a kept-alive connection's next request; a peer that stops reading is dropped after
+    /// [`http::deadline::WRITE_TIMEOUT`]; at most `max_connections` are open at once. Keys are
     /// reloaded every 30 s so that a rotation on any node reaches every node.
     pub async fn run(self) -> Result<(), String> {
         let provider = self.provider.clone();
@@ -257,11 +258,14 @@ impl Running {
                             },
                         );
                         let svc = hyper_util::service::TowerToHyperService::new(svc);
-                        let io = hyper_util::rt::TokioIo::new(stream);
+                        let io = hyper_util::rt::TokioIo::new(http::deadline::WriteDeadline::new(
+                            stream,
+                        ));
                         let _ = builder().serve_connection(io, svc).await;
                     }
                     Some(tls) => {
                         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
+                        let stream = http::deadline::WriteDeadline::new(stream);
                         let accepted =
                             tokio::time::timeout(http::READ_TIMEOUT, acceptor.accept(stream)).await;
                         let Ok(Ok(stream)) = accepted else { return };

@@ -9,9 +9,9 @@
 //! parameters: older 19 MiB hashes still verify.
 //!
 //! Hashing is memory-hard on purpose, so concurrent verifications are bounded (one per CPU): a burst of login
-//! attempts queues instead of allocating 46 MiB each at once. The queue is bounded too ([`admit`]: at most
-//! [`QUEUE_PER_CPU`] attempts per CPU admitted at once); an attempt that finds it full is answered 503 with
-//! `Retry-After` at once, so a flood of bogus attempts cannot make a real one wait behind it.
+//! attempts queues instead of allocating 46 MiB each at once. The queue is bounded too (each provider admits at
+//! most [`QUEUE_PER_CPU`] attempts per CPU at once, `Throttle::admit`); an attempt that finds it full is
+//! answered 503 with `Retry-After` at once, so a flood of bogus attempts cannot make a real one wait behind it.
 //!
 //! [`PasswordLogin`] is the login method over these hashes.
 //!
@@ -113,24 +113,13 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
     ok && real
 }
 
-/// Attempts admitted per CPU (running or waiting for a verification slot).
+/// Attempts admitted per CPU (running or waiting for a verification slot): see
+/// [`crate::authn::throttle::Throttle::admit`].
 pub const QUEUE_PER_CPU: usize = 4;
 
-fn cpus() -> usize {
+/// The CPUs verifications may use at once.
+pub fn cpus() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-/// A place in the bounded verification queue, held while an attempt is verified.
-pub struct Admission(#[allow(dead_code)] tokio::sync::SemaphorePermit<'static>);
-
-/// A place in the verification queue, or `None` when it is full (answer 503 with `Retry-After`).
-pub fn admit() -> Option<Admission> {
-    static QUEUE: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    QUEUE
-        .get_or_init(|| tokio::sync::Semaphore::new(cpus() * QUEUE_PER_CPU))
-        .try_acquire()
-        .ok()
-        .map(Admission)
 }
 
 fn permits() -> &'static tokio::sync::Semaphore {

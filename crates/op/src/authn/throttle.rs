@@ -12,6 +12,10 @@
 //!   provider store something before anyone signed in (a login page and its pending request): the configured
 //!   burst at once, the configured rate after that (`login_pages_burst`, `login_pages_per_second`).
 //!
+//! Addresses are counted per [`address_bucket`]: an IPv4 address or an IPv6 /64.
+//!
+//! - **Verifications** ([`Throttle::admit`]): a bounded queue of sign-in verifications.
+//!
 //! Each table holds at most [`MAX_ENTRIES`] keys; when full, the stalest are dropped. Limits are per node (a
 //! cluster multiplies them by its size; the per-request attempt cap, kept in the database, does not).
 //!
@@ -95,6 +99,8 @@ pub struct RetryAfter(pub u64);
 pub struct Throttle {
     work_burst: f64,
     work_per_second: f64,
+    admissions: tokio::sync::Semaphore,
+    serial: Mutex<()>,
     pairs: Mutex<Table<(String, IpAddr), Failures>>,
     addresses: Mutex<Table<IpAddr, Failures>>,
     accounts: Mutex<Table<String, Failures>>,
@@ -108,6 +114,10 @@ impl Throttle {
         Throttle {
             work_burst: burst,
             work_per_second: per_second,
+            admissions: tokio::sync::Semaphore::new(
+                crate::authn::password::cpus() * crate::authn::password::QUEUE_PER_CPU,
+            ),
+            serial: Mutex::new(()),
             pairs: Mutex::new(Table::new()),
             addresses: Mutex::new(Table::new()),
             accounts: Mutex::new(Table::new()),
@@ -150,14 +160,38 @@ fn bump<K: std::hash::Hash + Eq + Clone>(table: &Mutex<Table<K, Failures>>, key:
     f.last = now;
 }
 
+/// The unit addresses are counted in: an IPv4 address, or an IPv6 /64 (one host commonly holds a whole /64); an
+/// IPv4-mapped IPv6 address counts as its IPv4 address.
+pub fn address_bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 impl Throttle {
-    /// Whether a sign-in attempt for `account` (when the form names one) from `address` may be verified now.
+    /// A place in the bounded queue of sign-in verifications (at most
+    /// [`QUEUE_PER_CPU`](crate::authn::password::QUEUE_PER_CPU) per CPU, running or waiting), held while the
+    /// attempt is verified; `None` when the queue is full (answer 503 with `Retry-After`).
+    pub fn admit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.admissions.try_acquire().ok()
+    }
+
+    /// How long a sign-in attempt for `account` (when the form names one) from `address` must wait, without
+    /// counting it (for steps that are not guesses, such as beginning a multi-step method).
     pub fn check(
         &self,
         account: Option<&str>,
         address: IpAddr,
         now: i64,
     ) -> Result<(), RetryAfter> {
+        let address = address_bucket(address);
         let mut delay = wait(
             &self.addresses,
             &address,
@@ -190,8 +224,24 @@ impl Throttle {
         }
     }
 
-    /// Records a failed attempt.
-    pub fn failed(&self, account: Option<&str>, address: IpAddr, now: i64) {
+    /// A sign-in attempt about to be verified: refused with the wait when it must wait, else counted as a failure
+    /// at once — before the verification, in one critical section with the check, so that concurrent attempts
+    /// see each other — and [`succeeded`](Self::succeeded) takes it back.
+    pub fn attempt(
+        &self,
+        account: Option<&str>,
+        address: IpAddr,
+        now: i64,
+    ) -> Result<(), RetryAfter> {
+        let _one_at_a_time = lock(&self.serial);
+        self.check(account, address, now)?;
+        self.failed(account, address, now);
+        Ok(())
+    }
+
+    /// Records a failure.
+    fn failed(&self, account: Option<&str>, address: IpAddr, now: i64) {
+        let address = address_bucket(address);
         bump(&self.addresses, address, now);
         if let Some(account) = account {
             bump(&self.pairs, (account.to_owned(), address), now);
@@ -199,9 +249,14 @@ impl Throttle {
         }
     }
 
-    /// Records a successful sign-in: the pair's and the account's failures are forgotten, and the address is
-    /// trusted for the account (exempt from the account's back-off) for [`TRUSTED_FOR`].
+    /// Records a successful sign-in: the attempt's count on the address is taken back, the pair's and the
+    /// account's failures are forgotten, and the address is trusted for the account (exempt from the account's
+    /// back-off) for [`TRUSTED_FOR`].
     pub fn succeeded(&self, account: &str, address: IpAddr, now: i64) {
+        let address = address_bucket(address);
+        if let Some(f) = lock(&self.addresses).map.get_mut(&address) {
+            f.count = f.count.saturating_sub(1);
+        }
         let pair = (account.to_owned(), address);
         lock(&self.pairs).map.remove(&pair);
         lock(&self.accounts).map.remove(account);
@@ -213,6 +268,7 @@ impl Throttle {
     /// Takes one unit of anonymous stored work for `address` at `now_ms` (milliseconds), or says how long to
     /// wait.
     pub fn allow_work(&self, address: IpAddr, now_ms: i64) -> Result<(), RetryAfter> {
+        let address = address_bucket(address);
         let now = now_ms as f64 / 1000.0;
         let mut t = lock(&self.work);
         t.make_room(|b| b.at as i64);
@@ -297,6 +353,42 @@ mod tests {
         assert!(t.check(Some("someone-else"), A, now).is_err());
         assert!(t.check(None, A, now).is_err());
         assert_eq!(t.check(Some("someone-else"), B, now), Ok(()));
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_64_and_mapped_ones_as_ipv4() {
+        let t = Throttle::new(1.0, 60.0);
+        let now = 1_000_000;
+        for i in 0..ADDRESS_FREE {
+            let ip: IpAddr = format!("2001:db8:1:1::{:x}", i + 1).parse().unwrap();
+            t.failed(Some(&format!("user{i}")), ip, now);
+        }
+        let same_64: IpAddr = "2001:db8:1:1:ffff::1".parse().unwrap();
+        assert!(t.check(Some("x"), same_64, now).is_err());
+        let other_64: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        assert_eq!(t.check(Some("x"), other_64, now), Ok(()));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(address_bucket(mapped), A);
+    }
+
+    #[test]
+    fn an_attempt_counts_before_it_is_verified_and_success_takes_it_back() {
+        let t = Throttle::new(1.0, 60.0);
+        let now = 1_000_000;
+        for _ in 0..PAIR_FREE {
+            assert_eq!(t.attempt(Some("alice"), A, now), Ok(()));
+        }
+        assert!(
+            t.attempt(Some("alice"), A, now).is_err(),
+            "in flight counts"
+        );
+        t.succeeded("alice", A, now);
+        assert_eq!(t.attempt(Some("alice"), A, now), Ok(()));
+        assert_eq!(
+            lock(&t.addresses).map[&A].count,
+            PAIR_FREE,
+            "one taken back"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use axum::response::Response;
 use portcullis_oidc::{Params, ResponseMode, redirect_with};
 use serde_json::{Map, Value};
 
+use super::authorize::MAX_STORED_REQUEST;
 use crate::http::binding::{BrowserBinding, same_site_form};
 use crate::http::{self, HttpResult, PAGE_CSP, csrf, db};
 use crate::provider::Provider;
@@ -142,7 +143,15 @@ async fn end_session_inner(
         p.store.delete_session(&hash).await.map_err(db)?;
         return Ok(finish(p, &logout));
     }
-    confirmation_page(p, headers, &params, &session, logout.client.as_deref()).await
+    confirmation_page(
+        p,
+        headers,
+        &params,
+        &session,
+        logout.client.as_deref(),
+        logout.redirect.as_deref(),
+    )
+    .await
 }
 
 /// Asks the user whether to sign out: the request waits as a pending row of kind `logout` (only the logout
@@ -153,6 +162,7 @@ async fn confirmation_page(
     params: &Params,
     session: &SessionRow,
     client: Option<&crate::clients::Client>,
+    redirect: Option<&str>,
 ) -> HttpResult<Response> {
     let kept: Vec<(&str, std::borrow::Cow<'_, str>)> = [
         "id_token_hint",
@@ -163,22 +173,30 @@ async fn confirmation_page(
     .into_iter()
     .filter_map(|k| params.get(k).map(|v| (k, v.into())))
     .collect();
+    let params = Params::from_pairs(kept).to_form();
+    if params.len() > MAX_STORED_REQUEST {
+        return Err(bad(
+            "the request is too large to keep while the user confirms",
+        ));
+    }
     let browser = BrowserBinding::of(headers, p.secure_cookies());
     let row = PendingRow {
         id: random_token(),
         kind: "logout".into(),
         client_id: client.map(|c| c.id.clone()).unwrap_or_default(),
-        params: Params::from_pairs(kept).to_form(),
+        params,
         csrf: csrf::bound_to_session(&random_token(), &session.sid),
         expires_at: now() + CONFIRM_LIFETIME,
         browser: browser.hash(),
     };
     p.store.put_pending(&row).await.map_err(db)?;
-    let mut resp = http::html(
-        StatusCode::OK,
-        pages::logout_confirm(&row.id, &row.csrf, client.map(|c| c.name.as_str())),
-        PAGE_CSP,
-    );
+    // The confirmed form is answered with a redirect to the post-logout URI: browsers apply `form-action` to
+    // it, so the page allows that origin (and only it).
+    let page = pages::logout_confirm(&row.id, &row.csrf, client.map(|c| c.name.as_str()));
+    let mut resp = match redirect {
+        Some(uri) => http::html_csp(StatusCode::OK, page, &http::form_page_csp(uri)),
+        None => http::html(StatusCode::OK, page, PAGE_CSP),
+    };
     browser.set_cookie(&mut resp, p.secure_cookies());
     Ok(resp)
 }

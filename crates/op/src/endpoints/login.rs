@@ -14,7 +14,7 @@
 //! Guessing is limited three ways: the per-account and per-address back-off of [`crate::authn::throttle`]
 //! (429 with `Retry-After`, checked before any verification work), at most [`MAX_ATTEMPTS`] failures and begun
 //! ceremonies per pending request (then it is used up), and the bounded verification queue of
-//! [`crate::authn::password::admit`] (503 with `Retry-After` when full).
+//! [`crate::authn::throttle::Throttle::admit`] (503 with `Retry-After` when full).
 //!
 //! Must not: accept a method the page did not offer, a form whose pending request or CSRF token does not check
 //! out (see [`super::interaction`]), or a step-up by another user.
@@ -33,7 +33,7 @@ use super::authorize::request::Validated;
 use super::authorize::{MAX_STORED_REQUEST, PENDING_LIFETIME};
 use super::interaction::pending_from_form;
 use crate::authn::throttle::RetryAfter;
-use crate::authn::{AuthRecord, LoginMethod, LoginPage, ceremony, password, policy};
+use crate::authn::{AuthRecord, LoginMethod, LoginPage, ceremony, policy};
 use crate::http::binding::BrowserBinding;
 use crate::http::client_addr::ClientIp;
 use crate::http::{self, HttpResult, csrf, db, error_page};
@@ -53,17 +53,26 @@ fn retry_after(mut resp: Response, secs: u64) -> Response {
     resp
 }
 
-/// Counts an attempt on `row`; at [`MAX_ATTEMPTS`] the request is used up and the answer is an error page.
-async fn spend_attempt(p: &Provider, row: &PendingRow) -> HttpResult<()> {
-    if p.store.count_attempt(&row.id).await.map_err(db)? >= MAX_ATTEMPTS {
-        p.store.take_pending(&row.id).await.map_err(db)?;
-        return Err(error_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "access_denied",
-            "too many failed attempts; start again from the application",
-        ));
+/// Counts an attempt on `row` (before it is verified): the count so far, or — past [`MAX_ATTEMPTS`] — the
+/// request is used up and the answer is an error page.
+async fn spend_attempt(p: &Provider, row: &PendingRow) -> HttpResult<i64> {
+    let count = p.store.count_attempt(&row.id).await.map_err(db)?;
+    if count > MAX_ATTEMPTS {
+        return Err(used_up(p, row).await);
     }
-    Ok(())
+    Ok(count)
+}
+
+/// Uses up `row` after too many attempts: the error page (the user starts again from the application).
+async fn used_up(p: &Provider, row: &PendingRow) -> Response {
+    if let Err(e) = p.store.take_pending(&row.id).await {
+        return db(e);
+    }
+    error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "access_denied",
+        "too many failed attempts; start again from the application",
+    )
 }
 
 /// The account a sign-in attempt is for, as the throttle keys it (case-folded).
@@ -126,6 +135,13 @@ pub(crate) async fn step_up_page(
         csrf: csrf::bound_to_session(&random_token(), &session.sid),
         ..pending_for(v, t, &browser)
     };
+    if pending.params.len() > MAX_STORED_REQUEST {
+        return Ok(p.auth_error(
+            &v.error_target(),
+            ErrorCode::InvalidRequest,
+            "the request is too large to keep while the user signs in",
+        ));
+    }
     p.store.put_pending(&pending).await.map_err(db)?;
     let hint = user.map(|u| u.username.as_str());
     let mut resp = page(v, &pending, offered, hint, user, None, StatusCode::OK);
@@ -234,27 +250,43 @@ async fn login_inner(
         )
     };
     let account = account_key(hint);
-    // Back-off, before any verification work.
-    if let Err(RetryAfter(secs)) = p.throttle.check(account.as_deref(), ip, t) {
+    let too_many = |RetryAfter(secs)| {
         let message = format!("Too many attempts. Try again in {secs} seconds.");
-        return Ok(retry_after(
-            shown(&message, StatusCode::TOO_MANY_REQUESTS),
-            secs,
-        ));
+        retry_after(shown(&message, StatusCode::TOO_MANY_REQUESTS), secs)
+    };
+    // Beginning a multi-step method is not a guess: it waits out a back-off, and counts against the request.
+    if method.multi_step() && form.get("step") == Some("begin") {
+        if let Err(wait) = p.throttle.check(account.as_deref(), ip, t) {
+            return Ok(too_many(wait));
+        }
+        spend_attempt(p, &row).await?;
+        return begin(p, &v, &row, (method, &offered), &form, hint, user.as_ref()).await;
     }
-    // A failed attempt: counted against the account, the address and the pending request.
-    let (row_ref, account_ref, shown_ref) = (&row, account.as_deref(), &shown);
+    // A place in the bounded verification queue, or 503 at once.
+    let Some(_admitted) = p.throttle.admit() else {
+        return Ok(retry_after(
+            shown(
+                "The service is busy. Try again in a moment.",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            1,
+        ));
+    };
+    // The back-off, and the attempt counted against the account, the address and the request — all before
+    // anything is verified, so that concurrent guesses see each other.
+    if let Err(wait) = p.throttle.attempt(account.as_deref(), ip, t) {
+        return Ok(too_many(wait));
+    }
+    let count = spend_attempt(p, &row).await?;
+    let (row_ref, shown_ref) = (&row, &shown);
     let fail = |message: &'static str| async move {
-        p.throttle.failed(account_ref, ip, t);
-        spend_attempt(p, row_ref).await?;
+        if count >= MAX_ATTEMPTS {
+            return Err(used_up(p, row_ref).await);
+        }
         HttpResult::Ok(shown_ref(message, StatusCode::UNAUTHORIZED))
     };
-    // A multi-step method: begin, or take the state its beginning kept.
+    // A multi-step method: the state its beginning kept.
     let state = if method.multi_step() {
-        if form.get("step") == Some("begin") {
-            spend_attempt(p, &row).await?;
-            return begin(p, &v, &row, (method, &offered), &form, hint, user.as_ref()).await;
-        }
         let Some(id) = form.get("ceremony") else {
             return fail(method.failure_message()).await;
         };
@@ -270,16 +302,6 @@ async fn login_inner(
     } else {
         None
     };
-    // A place in the bounded verification queue, or 503 at once.
-    let Some(_admitted) = password::admit() else {
-        return Ok(retry_after(
-            shown(
-                "The service is busy. Try again in a moment.",
-                StatusCode::SERVICE_UNAVAILABLE,
-            ),
-            1,
-        ));
-    };
     let proven = method
         .verify(&p.store, &form, state.as_deref())
         .await
@@ -293,7 +315,8 @@ async fn login_inner(
     let Some(proven) = proven else {
         return fail(method.failure_message()).await;
     };
-    p.throttle.succeeded(&proven.username.to_lowercase(), ip, t);
+    let account = account.unwrap_or_else(|| proven.username.to_lowercase());
+    p.throttle.succeeded(&account, ip, t);
     // The pending request is answered once.
     if !p.store.take_pending(&row.id).await.map_err(db)? {
         return Err(error_page(
@@ -304,11 +327,12 @@ async fn login_inner(
     }
     // A full login starts a session; a step-up keeps the session's id and expiry under a new cookie.
     let (record, sid, expires_at, old) = match phase {
+        // A full login replaces any session this browser had: that one ends.
         Phase::Login => (
             AuthRecord::single(method.id(), t),
             random_token(),
             None,
-            None,
+            p.current_session(headers).await?.map(|(hash, _)| hash),
         ),
         Phase::StepUp { hash, session } => (
             record.with(method.id(), t),
@@ -321,7 +345,7 @@ async fn login_inner(
         .start_session(&proven.id, &record, sid, expires_at, t)
         .await?;
     if let Some(old) = old {
-        // A new cookie for the stronger session; the old one no longer works.
+        // A new cookie for the new or stronger session; the old one no longer works.
         p.store.delete_session(&old).await.map_err(db)?;
     }
     let counted = policy::counted(&v.req, &record, arrival);

@@ -1,6 +1,7 @@
 //! The address a request comes from, for per-address throttling: the TCP peer the accept loop recorded, or —
 //! behind a reverse proxy named by `client_ip_header` — the address that proxy put in its header (the last
-//! value of a list, which is the one the proxy appended).
+//! value of a list, which is the one the proxy appended; with or without a port, bracketed IPv6, or an RFC 7239
+//! `Forwarded` element).
 //!
 //! Must not: trust a forwarding header the configuration does not name.
 
@@ -37,8 +38,51 @@ pub fn client_ip(p: &Provider, parts: &Parts) -> IpAddr {
         .next_back()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
-        .and_then(|v| v.trim().parse().ok())
+        .and_then(forwarded_address)
         .unwrap_or(peer)
+}
+
+/// An address as proxies write it: `192.0.2.1`, `192.0.2.1:40000`, `2001:db8::1`, `[2001:db8::1]`,
+/// `[2001:db8::1]:40000`, or an RFC 7239 `Forwarded` element (`for=...`, quoted or not).
+fn forwarded_address(value: &str) -> Option<IpAddr> {
+    let mut v = value.trim();
+    if let Some(pair) = v
+        .split(';')
+        .map(str::trim)
+        .find(|p| p.len() > 4 && p[..4].eq_ignore_ascii_case("for="))
+    {
+        v = pair[4..].trim_matches('"');
+    }
+    if let Ok(ip) = v.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    v.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies_address_forms_are_understood() {
+        for (v, ip) in [
+            ("192.0.2.1", "192.0.2.1"),
+            (" 192.0.2.1:40000", "192.0.2.1"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("for=192.0.2.60;proto=http;by=203.0.113.43", "192.0.2.60"),
+            ("For=\"[2001:db8:cafe::17]:4711\"", "2001:db8:cafe::17"),
+        ] {
+            assert_eq!(forwarded_address(v), Some(ip.parse().unwrap()), "{v}");
+        }
+        for v in ["", "unknown", "for=_hidden", "[::1", "example.com:80"] {
+            assert_eq!(forwarded_address(v), None, "{v}");
+        }
+    }
 }
 
 impl FromRequestParts<Arc<Provider>> for ClientIp {

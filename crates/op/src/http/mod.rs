@@ -6,7 +6,8 @@
 //! - [`csrf`]: the provider's own forms' CSRF tokens;
 //! - [`binding`]: pending requests bound to the browser they were shown to; cross-site form posts refused;
 //! - [`front`]: the middleware in front of every endpoint;
-//! - [`client_addr`]: the client's address, for throttling.
+//! - [`client_addr`]: the client's address, for throttling;
+//! - [`deadline`]: connections whose peer stops reading are closed.
 //!
 //! Must not: hold protocol rules or touch storage beyond reporting its errors.
 
@@ -14,6 +15,7 @@ pub mod binding;
 pub mod client_addr;
 pub mod cookies;
 pub mod csrf;
+pub mod deadline;
 pub mod error;
 pub mod front;
 pub mod limits;

@@ -63,11 +63,13 @@ impl Store {
         .unwrap_or(0))
     }
 
-    /// Keeps an unexpired pending request until at least `until`.
-    pub async fn extend_pending(&self, id: &str, now: i64, until: i64) -> Result<()> {
+    /// Keeps an unexpired pushed request until `until`, once: at its first visit (the visit is counted in its
+    /// `attempts`, unused otherwise for pushed requests), so that later visits cannot keep it alive.
+    pub async fn extend_pending_once(&self, id: &str, now: i64, until: i64) -> Result<()> {
         let _w = self.write().await;
         sqlx::query(
-            "UPDATE pending_requests SET expires_at = $3 WHERE id = $1 AND expires_at > $2 AND expires_at < $3",
+            "UPDATE pending_requests SET expires_at = $3, attempts = attempts + 1 \
+             WHERE id = $1 AND expires_at > $2 AND expires_at < $3 AND attempts = 0",
         )
         .bind(id)
         .bind(now)

@@ -177,3 +177,22 @@ async fn logout_validates_before_ending_anything() {
         assert!(still_signed_in(&op, &mut b).await, "{query}");
     }
 }
+
+/// A full login in a browser that already had a session (`prompt=login`, or another user) ends that session:
+/// its cookie, wherever a copy of it went, no longer works.
+#[tokio::test]
+async fn a_new_login_ends_the_session_it_replaces() {
+    let op = Op::sqlite().await;
+    let (mut b, _) = signed_in(&op, "alice").await;
+    let old = b.clone();
+    let req = AuthReq::new("public", "code", "openid").set("prompt", "login");
+    let step = b.authorize(&op, &req.query()).await;
+    let cb = b.complete(&op, step, "bob").await.redirect();
+    assert!(cb.contains_key("code"));
+    let mut copy = old;
+    assert!(
+        !still_signed_in(&op, &mut copy).await,
+        "the replaced session ended"
+    );
+    assert!(still_signed_in(&op, &mut b).await);
+}

@@ -12,6 +12,7 @@ mod interop;
 mod logout;
 mod par;
 mod request_objects;
+mod review;
 mod sector;
 mod slow_clients;
 mod throttling;

@@ -124,6 +124,13 @@ pub(crate) async fn after_login(
             browser: browser.hash(),
             ..pending.unwrap_or_else(|| pending_for(&v, now(), &browser))
         };
+        if pending.params.len() > super::MAX_STORED_REQUEST {
+            return Ok(p.auth_error(
+                &target,
+                ErrorCode::InvalidRequest,
+                "the request is too large to keep while the user consents",
+            ));
+        }
         p.store.put_pending(&pending).await.map_err(db)?;
         let scopes: Vec<&str> = v.req.scope.iter().collect();
         let mut resp = http::html_csp(

@@ -167,8 +167,8 @@ async fn check_client(p: &Provider, raw: &Params) -> HttpResult<Arc<Client>> {
 }
 
 /// A pushed request (RFC 9126) replaces the query entirely; it must be this client's, unexpired and not yet
-/// consumed by a completed authorization. It can be visited again (a reloaded login page): a visit keeps it
-/// for as long as a login page lives ([`super::PENDING_LIFETIME`]).
+/// consumed by a completed authorization. It can be visited again (a reloaded login page): its first visit
+/// keeps it for as long as a login page lives ([`super::PENDING_LIFETIME`]); later visits do not extend it.
 async fn resolve_request_uri(
     p: &Provider,
     client: &Client,
@@ -198,7 +198,7 @@ async fn resolve_request_uri(
     }
     let t = now();
     p.store
-        .extend_pending(id, t, t + super::PENDING_LIFETIME)
+        .extend_pending_once(id, t, t + super::PENDING_LIFETIME)
         .await
         .map_err(db)?;
     let params =

@@ -363,7 +363,8 @@ fn same(o: &Outcome) -> Outcome {
 async fn stray_callbacks_are_ignored_until_the_real_one() {
     let port = free_port();
     let (p, _) = Provider::start(&[("e2e-public", metadata(port, "none"))]);
-    let strays: [(&str, fn(&Outcome) -> Outcome); 3] = [
+    type Stray = fn(&Outcome) -> Outcome;
+    let strays: [(&str, Stray); 3] = [
         ("another state", |o| {
             rewrite(same(o), "state", "forged-state")
         }),

@@ -6,7 +6,6 @@
 //! Must not: touch anything outside its temporary data directories.
 
 #[path = "../../../crates/op/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 mod support;
 

@@ -187,9 +187,9 @@ impl Config {
         if !(16..=1_000_000).contains(&self.max_connections) {
             return bad("max_connections must be 16..=1000000");
         }
-        if !(self.login_pages_per_second > 0.0 && self.login_pages_per_second.is_finite())
-            || !(self.login_pages_burst >= 1.0 && self.login_pages_burst.is_finite())
-        {
+        let rate_ok = self.login_pages_per_second > 0.0 && self.login_pages_per_second.is_finite();
+        let burst_ok = self.login_pages_burst >= 1.0 && self.login_pages_burst.is_finite();
+        if !(rate_ok && burst_ok) {
             return bad("login_pages_per_second must be positive and login_pages_burst at least 1");
         }
         if let Some(h) = &self.client_ip_header

@@ -133,6 +133,7 @@ async fn userinfo_inner(
 
 /// A signed UserInfo response (OIDC Core §5.3.2): the claims with `iss` and `aud`, as a JWT of the client's
 /// registered algorithm, served as `application/jwt`.
+#[allow(clippy::result_large_err)] // the error is the response, built once per request
 fn signed(
     p: &Provider,
     client_id: &str,

@@ -62,6 +62,17 @@ fn forwarded_address(value: &str) -> Option<IpAddr> {
     v.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
 }
 
+impl FromRequestParts<Arc<Provider>> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        p: &Arc<Provider>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(p, parts)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,16 +93,5 @@ mod tests {
         for v in ["", "unknown", "for=_hidden", "[::1", "example.com:80"] {
             assert_eq!(forwarded_address(v), None, "{v}");
         }
-    }
-}
-
-impl FromRequestParts<Arc<Provider>> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        p: &Arc<Provider>,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(p, parts)))
     }
 }

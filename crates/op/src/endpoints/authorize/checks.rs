@@ -127,7 +127,7 @@ fn check_claims_sub(_: &Provider, v: &Validated) -> Result<(), Refusal> {
 /// RFC 9126 §6: a client registered with require_pushed_authorization_requests sends only request_uri (checked
 /// on arrival; a request resumed after login or consent was checked when it arrived).
 fn check_par_required(_: &Provider, v: &Validated) -> Result<(), Refusal> {
-    if v.client.require_par && !v.from_par() {
+    if v.client.require_par && !v.came_through_par() {
         return Err(OidcError::MissingParameter("request_uri").into());
     }
     Ok(())

@@ -72,7 +72,7 @@ impl Validated {
     }
 
     /// Whether the request came through PAR.
-    pub(crate) fn from_par(&self) -> bool {
+    pub(crate) fn came_through_par(&self) -> bool {
         self.source != Source::Direct
     }
 

@@ -57,7 +57,7 @@ fn forwarded_address(value: &str) -> Option<IpAddr> {
         return Some(ip);
     }
     if let Some(rest) = v.strip_prefix('[') {
-        return rest.split(']').next()?.parse().ok();
+        return rest.split_once(']')?.0.parse().ok();
     }
     v.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
 }

@@ -111,6 +111,25 @@ pub struct ErrorPage<'a> {
     pub description: &'a str,
 }
 
+/// `passkey_button.html`: the passkey method's first form (an optional username, the button).
+#[derive(Template)]
+#[template(path = "passkey_button.html")]
+pub struct PasskeyButton<'a> {
+    /// The username field's initial value.
+    pub login_hint: &'a str,
+    /// Whether the user is known already (step-up): then no username field.
+    pub named_user: bool,
+}
+
+/// `passkey_assertion.html`: the passkey method's second form (the options for the browser, the assertion
+/// field `/passkey.js` fills).
+#[derive(Template)]
+#[template(path = "passkey_assertion.html")]
+pub struct PasskeyAssertion<'a> {
+    /// The WebAuthn request options, JSON (escaped into an attribute).
+    pub options: &'a str,
+}
+
 /// `logout_confirm.html`: asks the user whether to sign out (RP-Initiated Logout §2), posting the pending
 /// logout's id and CSRF token to `/end_session/confirm`.
 #[derive(Template)]

@@ -20,6 +20,7 @@ use crate::store::{Store, StoreError, UserRow};
 
 pub mod ceremony;
 pub mod methods;
+pub mod passkey;
 pub mod password;
 pub mod policy;
 pub mod record;
@@ -27,6 +28,7 @@ pub mod session;
 pub mod throttle;
 
 pub use methods::{MFA_ACR, Methods};
+pub use passkey::PasskeyLogin;
 pub use password::PasswordLogin;
 pub use record::AuthRecord;
 

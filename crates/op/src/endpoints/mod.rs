@@ -27,6 +27,7 @@ use axum::routing::{get, post};
 use crate::http;
 use crate::provider::Provider;
 
+pub mod assets;
 pub mod authorize;
 pub mod consent;
 pub mod discovery;
@@ -72,6 +73,7 @@ pub fn router(p: Arc<Provider>) -> Router {
             get(end_session::end_session).post(end_session::end_session),
         )
         .route("/end_session/confirm", post(end_session::confirm))
+        .route("/passkey.js", get(assets::passkey_js))
         .route("/health", get(|| async { "ok" }))
         .fallback(|| async {
             http::oauth_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

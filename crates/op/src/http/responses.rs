@@ -58,7 +58,7 @@ pub fn form_page_csp(redirect_uri: &str) -> String {
         String::new()
     };
     format!(
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {source}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self' {source}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/0010_pending_attempts.sql"),
     ),
+    (11, include_str!("../../migrations/0011_passkeys.sql")),
 ];
 
 impl Store {

@@ -10,4 +10,5 @@ mod support;
 mod attacks;
 mod ceremonies;
 mod methods;
+mod passkeys;
 mod step_up;

@@ -1,0 +1,325 @@
+//! Passkeys (WebAuthn Level 3, through webauthn-rs) as a login method: a ceremony of two steps.
+//!
+//! 1. `begin`: a challenge for the browser. With a username typed, the challenge names that user's passkeys
+//!    (`allowCredentials`, for browsers that cannot discover credentials); without one, any discoverable
+//!    credential of this relying party may answer. The verifier's state is kept server-side by the ceremony
+//!    store (single use, bound to the pending request, the browser and this method, expiring).
+//! 2. `verify`: the browser's assertion (posted by `/passkey.js` as the `credential` field) is checked against
+//!    that state: origin and RP ID, challenge, signature, user verification (required), and the sign counter —
+//!    one that went backwards is refused and the credential marked as a possible clone.
+//!
+//! The relying party ID is the issuer's host and the origin the issuer's origin.
+//!
+//! Must not: accept an assertion without user verification, for another relying party or origin, or for a
+//! credential whose user handle is not the stored one; or keep anything of the ceremony in the browser.
+
+use futures_core::future::BoxFuture;
+use portcullis_oidc::Params;
+use serde::{Deserialize, Serialize};
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn,
+    WebauthnBuilder, WebauthnError,
+};
+
+use super::{Challenge, Factor, LoginMethod, LoginPage};
+use crate::store::{PasskeyRow, Store, StoreError, UserRow};
+use crate::templates::{PasskeyAssertion, PasskeyButton, render};
+
+/// The `acr` of a sign-in with a passkey alone (user verification included).
+pub const PASSKEY_ACR: &str = "urn:portcullis:acr:passkey";
+
+/// The largest assertion accepted from the browser, bytes.
+pub const MAX_ASSERTION: usize = 16 * 1024;
+
+/// The passkey login method.
+pub struct PasskeyLogin {
+    webauthn: Webauthn,
+    origin: Url,
+}
+
+/// A registration begun by [`PasskeyLogin::start_registration`].
+pub struct Registration {
+    /// The options for the browser (`navigator.credentials.create`).
+    pub options: CreationChallengeResponse,
+    state: PasskeyRegistration,
+    handle: Uuid,
+}
+
+/// What the server keeps between the two steps.
+#[derive(Serialize, Deserialize)]
+enum Ceremony {
+    /// Any discoverable credential may answer.
+    Discoverable(DiscoverableAuthentication),
+    /// Only the passkeys of this user (username first).
+    User(String, PasskeyAuthentication),
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("passkey: {what}"))
+}
+
+/// A credential id as stored: base64url.
+pub fn credential_id_text(id: &[u8]) -> String {
+    portcullis_jose::base64url::encode(id)
+}
+
+impl PasskeyLogin {
+    /// The method for a provider at `issuer`: the relying party ID is its host, the origin its origin.
+    pub fn for_issuer(issuer: &str) -> Result<PasskeyLogin, String> {
+        let url = Url::parse(issuer).map_err(|e| format!("issuer: {e}"))?;
+        // WebAuthn relying party IDs are domain names: an IP address cannot be one.
+        let rp_id = url
+            .domain()
+            .ok_or("passkeys need a domain name as the issuer's host (for development: localhost, not 127.0.0.1)")?
+            .to_owned();
+        let origin = Url::parse(&url.origin().ascii_serialization())
+            .map_err(|e| format!("issuer origin: {e}"))?;
+        let webauthn = WebauthnBuilder::new(&rp_id, &origin)
+            .and_then(|b| b.rp_name("Portcullis").build())
+            .map_err(|e| format!("passkeys: {e}"))?;
+        Ok(PasskeyLogin { webauthn, origin })
+    }
+
+    /// The origin assertions must come from.
+    pub fn origin(&self) -> &Url {
+        &self.origin
+    }
+
+    /// Begins registering a passkey for `user` (whose other passkeys are excluded, so an authenticator
+    /// cannot register twice): the options for the browser, and the state to keep server-side.
+    pub async fn start_registration(
+        &self,
+        store: &Store,
+        user: &UserRow,
+    ) -> Result<Registration, StoreError> {
+        let existing = store.passkeys_of(&user.id).await?;
+        let handle = match existing.first() {
+            Some(p) => Uuid::parse_str(&p.user_handle).map_err(|_| corrupt("user handle"))?,
+            None => Uuid::new_v4(),
+        };
+        let exclude: Vec<_> = existing
+            .iter()
+            .filter_map(|p| serde_json::from_str::<Passkey>(&p.credential).ok())
+            .map(|p| p.cred_id().clone())
+            .collect();
+        let (ccr, state) = self
+            .webauthn
+            .start_passkey_registration(
+                handle,
+                &user.username,
+                &user.username,
+                (!exclude.is_empty()).then_some(exclude),
+            )
+            .map_err(|e| corrupt(&e.to_string()))?;
+        Ok(Registration {
+            options: ccr,
+            state,
+            handle,
+        })
+    }
+
+    /// Finishes a registration begun by [`start_registration`](Self::start_registration) and stores the
+    /// passkey for `user`. `Ok(false)`: the browser's answer does not check out, or the credential is
+    /// registered already (to anyone).
+    pub async fn finish_registration(
+        &self,
+        store: &Store,
+        user: &UserRow,
+        registration: &Registration,
+        answer: &RegisterPublicKeyCredential,
+        name: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let Ok(passkey) = self
+            .webauthn
+            .finish_passkey_registration(answer, &registration.state)
+        else {
+            return Ok(false);
+        };
+        let row = PasskeyRow {
+            credential_id: credential_id_text(passkey.cred_id().as_ref()),
+            user_id: user.id.clone(),
+            user_handle: registration.handle.to_string(),
+            credential: serde_json::to_string(&passkey).map_err(|_| corrupt("credential"))?,
+            name: name.to_owned(),
+            backup_eligible: false,
+            backup_state: false,
+            created_at: now,
+            last_used_at: None,
+            suspect_clone: false,
+        };
+        store.add_passkey(&row).await
+    }
+
+    /// Checks an assertion against the kept state; the credential that signed it, on success.
+    async fn check(
+        &self,
+        store: &Store,
+        answer: &PublicKeyCredential,
+        ceremony: Ceremony,
+    ) -> Result<Option<PasskeyRow>, StoreError> {
+        let used_id = credential_id_text(answer.get_credential_id());
+        let Some(row) = store.passkey(&used_id).await? else {
+            return Ok(None);
+        };
+        let mut passkey: Passkey =
+            serde_json::from_str(&row.credential).map_err(|_| corrupt("credential"))?;
+        let result = match ceremony {
+            Ceremony::Discoverable(state) => {
+                // The user handle the authenticator returned must be the one stored with the credential.
+                let Ok((handle, _)) = self.webauthn.identify_discoverable_authentication(answer)
+                else {
+                    return Ok(None);
+                };
+                if handle.to_string() != row.user_handle {
+                    return Ok(None);
+                }
+                self.webauthn
+                    .finish_discoverable_authentication_v2(answer, state, &passkey)
+            }
+            Ceremony::User(user_id, state) => {
+                if user_id != row.user_id {
+                    return Ok(None);
+                }
+                self.webauthn.finish_passkey_authentication(answer, &state)
+            }
+        };
+        let result = match result {
+            Ok(r) => r,
+            Err(WebauthnError::CredentialPossibleCompromise) => {
+                tracing::warn!(credential = %used_id, "passkey sign counter went backwards: possible clone");
+                store.passkey_suspect_clone(&used_id).await?;
+                return Ok(None);
+            }
+            Err(_) => return Ok(None),
+        };
+        if !result.user_verified() || credential_id_text(result.cred_id().as_ref()) != used_id {
+            return Ok(None);
+        }
+        passkey.update_credential(&result);
+        let updated = serde_json::to_string(&passkey).map_err(|_| corrupt("credential"))?;
+        store
+            .passkey_used(
+                &used_id,
+                &updated,
+                (result.backup_eligible(), result.backup_state()),
+                crate::now(),
+            )
+            .await?;
+        Ok(Some(row))
+    }
+}
+
+impl LoginMethod for PasskeyLogin {
+    fn id(&self) -> &'static str {
+        "passkey"
+    }
+
+    fn factor(&self) -> Factor {
+        Factor::Possession
+    }
+
+    fn amr(&self) -> &'static [&'static str] {
+        &["hwk", "user"]
+    }
+
+    fn acr(&self) -> &'static str {
+        PASSKEY_ACR
+    }
+
+    fn form(&self, page: &LoginPage<'_>) -> String {
+        render(&PasskeyButton {
+            login_hint: page
+                .user
+                .map_or(page.login_hint.unwrap_or(""), |u| &u.username),
+            named_user: page.user.is_some(),
+        })
+    }
+
+    fn multi_step(&self) -> bool {
+        true
+    }
+
+    fn begin<'a>(
+        &'a self,
+        store: &'a Store,
+        page: &'a LoginPage<'a>,
+        form: &'a Params,
+    ) -> BoxFuture<'a, Result<Option<Challenge>, StoreError>> {
+        Box::pin(async move {
+            let name = match page.user {
+                Some(u) => u.username.clone(),
+                None => form.get("username").unwrap_or("").trim().to_owned(),
+            };
+            let user = if name.is_empty() {
+                None
+            } else {
+                store.user_by_name(&name).await?
+            };
+            let keys: Vec<Passkey> = match &user {
+                Some(u) => store
+                    .passkeys_of(&u.id)
+                    .await?
+                    .iter()
+                    .filter(|p| !p.suspect_clone)
+                    .filter_map(|p| serde_json::from_str(&p.credential).ok())
+                    .collect(),
+                None => Vec::new(),
+            };
+            let (options, ceremony) = match user {
+                Some(u) if !keys.is_empty() => {
+                    let (rcr, state) = self
+                        .webauthn
+                        .start_passkey_authentication(&keys)
+                        .map_err(|e| corrupt(&e.to_string()))?;
+                    (serde_json::to_string(&rcr), Ceremony::User(u.id, state))
+                }
+                // No username, or none with passkeys: any discoverable credential (the page looks the same
+                // whether or not the named user exists).
+                _ => {
+                    let (rcr, state) = self
+                        .webauthn
+                        .start_discoverable_authentication()
+                        .map_err(|e| corrupt(&e.to_string()))?;
+                    (serde_json::to_string(&rcr), Ceremony::Discoverable(state))
+                }
+            };
+            let options = options.map_err(|_| corrupt("options"))?;
+            let state = serde_json::to_string(&ceremony).map_err(|_| corrupt("state"))?;
+            Ok(Some(Challenge {
+                state,
+                form: render(&PasskeyAssertion { options: &options }),
+            }))
+        })
+    }
+
+    fn verify<'a>(
+        &'a self,
+        store: &'a Store,
+        form: &'a Params,
+        state: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<UserRow>, StoreError>> {
+        Box::pin(async move {
+            let (Some(state), Some(answer)) = (state, form.get("credential")) else {
+                return Ok(None);
+            };
+            if answer.len() > MAX_ASSERTION {
+                return Ok(None);
+            }
+            let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
+                return Ok(None);
+            };
+            let ceremony: Ceremony =
+                serde_json::from_str(state).map_err(|_| corrupt("stored state"))?;
+            match self.check(store, &answer, ceremony).await? {
+                Some(row) => store.user(&row.user_id).await,
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn failure_message(&self) -> &'static str {
+        "The passkey was not accepted."
+    }
+}

@@ -1,0 +1,134 @@
+//! The `passkeys` table: users' WebAuthn credentials (see `crate::authn::passkey`).
+//!
+//! Must not hold queries of other tables, or decide whether a credential is acceptable (the verifier does).
+
+use sqlx::Row;
+
+use super::{Result, Store};
+
+/// A stored passkey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyRow {
+    /// The credential id, base64url.
+    pub credential_id: String,
+    /// Its user.
+    pub user_id: String,
+    /// The WebAuthn user handle of that user (a UUID, the same for all of one user's passkeys).
+    pub user_handle: String,
+    /// The verifier's record of the credential (JSON: public key, sign counter, flags).
+    pub credential: String,
+    /// A name the user recognises it by.
+    pub name: String,
+    /// Whether it may be synced to other devices (WebAuthn backup eligibility), as last seen.
+    pub backup_eligible: bool,
+    /// Whether it is synced (backed up), as last seen.
+    pub backup_state: bool,
+    /// When it was registered.
+    pub created_at: i64,
+    /// When it last signed someone in.
+    pub last_used_at: Option<i64>,
+    /// Whether an assertion's sign counter went backwards (a possible cloned authenticator).
+    pub suspect_clone: bool,
+}
+
+const COLUMNS: &str = "credential_id, user_id, user_handle, credential, name, backup_eligible, backup_state, \
+                       created_at, last_used_at, suspect_clone";
+
+fn row(r: &sqlx::any::AnyRow) -> Result<PasskeyRow> {
+    Ok(PasskeyRow {
+        credential_id: r.try_get("credential_id")?,
+        user_id: r.try_get("user_id")?,
+        user_handle: r.try_get("user_handle")?,
+        credential: r.try_get("credential")?,
+        name: r.try_get("name")?,
+        backup_eligible: r.try_get::<i64, _>("backup_eligible")? != 0,
+        backup_state: r.try_get::<i64, _>("backup_state")? != 0,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+        suspect_clone: r.try_get::<i64, _>("suspect_clone")? != 0,
+    })
+}
+
+impl Store {
+    /// Stores a new passkey; false when its credential id is already registered (to anyone).
+    pub async fn add_passkey(&self, p: &PasskeyRow) -> Result<bool> {
+        let _w = self.write().await;
+        Ok(sqlx::query(&format!(
+            "INSERT INTO passkeys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (credential_id) DO NOTHING"
+        ))
+        .bind(&p.credential_id)
+        .bind(&p.user_id)
+        .bind(&p.user_handle)
+        .bind(&p.credential)
+        .bind(&p.name)
+        .bind(i64::from(p.backup_eligible))
+        .bind(i64::from(p.backup_state))
+        .bind(p.created_at)
+        .bind(p.last_used_at)
+        .bind(i64::from(p.suspect_clone))
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// The passkey with this credential id.
+    pub async fn passkey(&self, credential_id: &str) -> Result<Option<PasskeyRow>> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM passkeys WHERE credential_id = $1"
+        ))
+        .bind(credential_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(row)
+        .transpose()
+    }
+
+    /// A user's passkeys, oldest first.
+    pub async fn passkeys_of(&self, user_id: &str) -> Result<Vec<PasskeyRow>> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM passkeys WHERE user_id = $1 ORDER BY created_at, credential_id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(row)
+        .collect()
+    }
+
+    /// Records a use: the updated credential record (its new sign counter), the flags seen, and the time.
+    pub async fn passkey_used(
+        &self,
+        credential_id: &str,
+        credential: &str,
+        (backup_eligible, backup_state): (bool, bool),
+        now: i64,
+    ) -> Result<()> {
+        let _w = self.write().await;
+        sqlx::query(
+            "UPDATE passkeys SET credential = $2, backup_eligible = $3, backup_state = $4, last_used_at = $5 \
+             WHERE credential_id = $1",
+        )
+        .bind(credential_id)
+        .bind(credential)
+        .bind(i64::from(backup_eligible))
+        .bind(i64::from(backup_state))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a passkey whose sign counter went backwards.
+    pub async fn passkey_suspect_clone(&self, credential_id: &str) -> Result<()> {
+        let _w = self.write().await;
+        sqlx::query("UPDATE passkeys SET suspect_clone = 1 WHERE credential_id = $1")
+            .bind(credential_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -201,6 +201,8 @@ wire_enum!(
         Consent => "consent",
         /// `select_account`
         SelectAccount => "select_account",
+        /// `create` (OpenID Connect Prompt Create 1.0): the user is asked to create an account
+        Create => "create",
     }
     OidcError::InvalidParameter("prompt")
 );

@@ -14,3 +14,14 @@ CREATE TABLE passkeys (
     suspect_clone BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX passkeys_user ON passkeys (user_id);
+
+-- The accounts relying parties created (OpenID Connect Prompt Create 1.0): a relying party's own identifier for
+-- its user (`login_hint` of its signed registration request) and the provider's user it names. An account is per
+-- relying party: another client naming the same identifier names another account.
+CREATE TABLE rp_accounts (
+    client_id TEXT NOT NULL,
+    rp_user_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (client_id, rp_user_id)
+);

@@ -75,6 +75,10 @@ pub struct Config {
     /// `portcullis.kek` in the data directory, created on first run; the `PORTCULLIS_KEK` environment variable
     /// overrides both. Every node of a PostgreSQL deployment needs the same key.
     pub kek_file: Option<PathBuf>,
+    /// Offer passkeys (WebAuthn) next to passwords, and let relying parties create accounts with them
+    /// (`prompt=create`). Needs an issuer whose host is a domain name (`localhost` for development, not an IP
+    /// address): the WebAuthn relying party ID is that host. Default false.
+    pub passkeys: bool,
 }
 
 /// TLS settings.
@@ -116,6 +120,7 @@ impl Default for Config {
             login_pages_burst: 100.0,
             client_ip_header: None,
             kek_file: None,
+            passkeys: false,
         }
     }
 }
@@ -183,6 +188,11 @@ impl Config {
         }
         if self.retired_key_lifetime < self.id_token_lifetime {
             return bad("retired_key_lifetime must be at least id_token_lifetime");
+        }
+        if self.passkeys && url.domain().is_none() {
+            return bad(
+                "passkeys need an issuer whose host is a domain name (localhost, not 127.0.0.1)",
+            );
         }
         if !(16..=1_000_000).contains(&self.max_connections) {
             return bad("max_connections must be 16..=1000000");

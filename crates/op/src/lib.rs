@@ -136,9 +136,19 @@ pub struct Running {
     pub first_run: Option<admin::DemoSetup>,
 }
 
-/// Opens storage, runs first-run set-up, loads keys and binds the listener (username + password login).
+/// Opens storage, runs first-run set-up, loads keys and binds the listener: username + password login, and
+/// passkeys too when the configuration says `passkeys = true`.
 pub async fn start(cfg: Config) -> Result<Running, String> {
-    start_with_methods(cfg, authn::Methods::password()).await
+    let methods = if cfg.passkeys {
+        // Passwords and passkeys on one page (and relying-party registration, prompt=create).
+        authn::Methods::new(vec![
+            Box::new(authn::PasswordLogin),
+            Box::new(authn::PasskeyLogin::for_issuer(&cfg.issuer)?),
+        ])?
+    } else {
+        authn::Methods::password()
+    };
+    start_with_methods(cfg, methods).await
 }
 
 /// Like [`start`], with another login method.

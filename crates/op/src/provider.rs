@@ -50,6 +50,8 @@ pub struct Provider {
     pub(crate) methods: Methods,
     /// Sign-in back-off and the login-page rate per address.
     pub(crate) throttle: crate::authn::throttle::Throttle,
+    /// Passkey registration (OpenID Connect Prompt Create), when passkeys are among the login methods.
+    pub(crate) passkeys: Option<crate::authn::PasskeyLogin>,
 }
 
 /// Parsed user claims by user id, with the text each was parsed from.
@@ -92,16 +94,23 @@ impl Provider {
             .map_err(|e| StoreError::Corrupt(format!("pairwise secret: {e}")))?;
         let sealer = crate::sealing::SecretSealer::load(&store).await?;
         let codes = crate::sealing::CodeSealer::load(&store).await?;
+        let offers_passkeys = methods.iter().any(|m| m.id() == "passkey");
         let metadata = crate::endpoints::discovery::metadata(
             &cfg,
             tls.is_some(),
             &methods.acr_values_supported(),
+            offers_passkeys,
         )
         .to_string();
         let throttle = crate::authn::throttle::Throttle::new(
             cfg.login_pages_per_second,
             cfg.login_pages_burst,
         );
+        let passkeys = if offers_passkeys {
+            crate::authn::PasskeyLogin::for_issuer(&cfg.issuer).ok()
+        } else {
+            None
+        };
         Ok(Arc::new(Provider {
             scope_claims: cfg.scope_claims(),
             cfg,
@@ -114,6 +123,7 @@ impl Provider {
             clients: RwLock::new(std::collections::HashMap::new()),
             claims: RwLock::new(std::collections::HashMap::new()),
             throttle,
+            passkeys,
             tls,
             methods,
         }))

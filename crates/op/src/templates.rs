@@ -130,6 +130,24 @@ pub struct PasskeyAssertion<'a> {
     pub options: &'a str,
 }
 
+/// `register.html`: create a passkey for the account a relying party asked for (prompt=create).
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage<'a> {
+    /// The pending authorization request (a hidden field).
+    pub pending: &'a str,
+    /// Its CSRF token (a hidden field).
+    pub csrf: &'a str,
+    /// The ceremony id (a hidden field).
+    pub ceremony: &'a str,
+    /// The client's display name.
+    pub client_name: &'a str,
+    /// The relying party's identifier for the account (its `login_hint`).
+    pub account: &'a str,
+    /// The WebAuthn creation options, JSON (escaped into an attribute).
+    pub options: &'a str,
+}
+
 /// `logout_confirm.html`: asks the user whether to sign out (RP-Initiated Logout §2), posting the pending
 /// logout's id and CSRF token to `/end_session/confirm`.
 #[derive(Template)]

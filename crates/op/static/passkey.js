@@ -1,9 +1,12 @@
-// The browser's side of a passkey sign-in (served as /passkey.js; the page carries no inline script): read the
-// options from the form, ask the authenticator, post the assertion back in the same form. A cancelled or failed
-// ceremony posts an empty answer, which the provider refuses like any failed attempt.
+// The browser's side of passkeys (served as /passkey.js; the pages carry no inline script): read the options
+// from the form, ask the authenticator, post its answer back in the same form. A cancelled or failed ceremony
+// posts an empty answer, which the provider refuses like any failed attempt.
 (function () {
+  if (!window.PublicKeyCredential) { return; }
+  var creation = document.getElementById('passkey-creation-options');
+  if (creation) { return create(creation); }
   var field = document.getElementById('passkey-options');
-  if (!field || !window.PublicKeyCredential) { return; }
+  if (!field) { return; }
   var form = field.form;
   function dec(s) {
     s = s.replace(/-/g, '+').replace(/_/g, '/');
@@ -40,4 +43,36 @@
     form.elements.credential.value = '';
     form.submit();
   });
+
+  // Registration: the user clicks the button (browsers want a gesture), the authenticator creates a credential.
+  function create(field) {
+    var form = field.form;
+    form.addEventListener('submit', function (ev) {
+      if (form.elements.credential.value) { return; }
+      ev.preventDefault();
+      var options = JSON.parse(field.value);
+      var pk = options.publicKey;
+      pk.challenge = dec(pk.challenge);
+      pk.user.id = dec(pk.user.id);
+      (pk.excludeCredentials || []).forEach(function (c) { c.id = dec(c.id); });
+      navigator.credentials.create({ publicKey: pk }).then(function (c) {
+        var r = c.response;
+        form.elements.credential.value = JSON.stringify({
+          id: c.id,
+          rawId: enc(c.rawId),
+          type: c.type,
+          extensions: c.getClientExtensionResults ? c.getClientExtensionResults() : {},
+          response: {
+            attestationObject: enc(r.attestationObject),
+            clientDataJSON: enc(r.clientDataJSON),
+            transports: r.getTransports ? r.getTransports() : []
+          }
+        });
+        form.submit();
+      }).catch(function () {
+        form.elements.credential.value = 'cancelled';
+        form.submit();
+      });
+    });
+  }
 })();

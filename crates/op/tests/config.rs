@@ -59,6 +59,13 @@ fn rejects_each_bad_value() {
             Box::new(|c| c.issuer = "login.example.com".into()),
         ),
         ("listen", Box::new(|c| c.listen = "localhost".into())),
+        (
+            "passkeys on an IP issuer",
+            Box::new(|c| {
+                c.issuer = "http://127.0.0.1:8080".into();
+                c.passkeys = true;
+            }),
+        ),
         ("code lifetime 0", Box::new(|c| c.code_lifetime = 0)),
         ("code lifetime 61", Box::new(|c| c.code_lifetime = 61)),
         (

@@ -38,7 +38,8 @@ pub struct PasskeyLogin {
     origin: Url,
 }
 
-/// A registration begun by [`PasskeyLogin::start_registration`].
+/// A registration begun by [`PasskeyLogin::start_registration`] (kept server-side between the two steps).
+#[derive(Serialize, Deserialize)]
 pub struct Registration {
     /// The options for the browser (`navigator.credentials.create`).
     pub options: CreationChallengeResponse,
@@ -103,12 +104,26 @@ impl PasskeyLogin {
             .filter_map(|p| serde_json::from_str::<Passkey>(&p.credential).ok())
             .map(|p| p.cred_id().clone())
             .collect();
+        self.start_registration_as(handle, &user.username, exclude)
+    }
+
+    /// Begins registering the first passkey of an account that does not exist yet, named `name`.
+    pub fn start_registration_new(&self, name: &str) -> Result<Registration, StoreError> {
+        self.start_registration_as(Uuid::new_v4(), name, Vec::new())
+    }
+
+    fn start_registration_as(
+        &self,
+        handle: Uuid,
+        name: &str,
+        exclude: Vec<webauthn_rs::prelude::CredentialID>,
+    ) -> Result<Registration, StoreError> {
         let (ccr, state) = self
             .webauthn
             .start_passkey_registration(
                 handle,
-                &user.username,
-                &user.username,
+                name,
+                name,
                 (!exclude.is_empty()).then_some(exclude),
             )
             .map_err(|e| corrupt(&e.to_string()))?;
@@ -119,9 +134,45 @@ impl PasskeyLogin {
         })
     }
 
-    /// Finishes a registration begun by [`start_registration`](Self::start_registration) and stores the
-    /// passkey for `user`. `Ok(false)`: the browser's answer does not check out, or the credential is
-    /// registered already (to anyone).
+    /// The passkey the browser's answer to `registration` creates, when it checks out (origin, challenge,
+    /// user verification, the authenticator's signature over the new key).
+    pub fn verify_registration(
+        &self,
+        registration: &Registration,
+        answer: &RegisterPublicKeyCredential,
+    ) -> Option<Passkey> {
+        self.webauthn
+            .finish_passkey_registration(answer, &registration.state)
+            .ok()
+    }
+
+    /// Stores a verified passkey for `user_id`; false when the credential is registered already (to anyone).
+    pub async fn store_passkey(
+        &self,
+        store: &Store,
+        user_id: &str,
+        registration: &Registration,
+        passkey: &Passkey,
+        name: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let row = PasskeyRow {
+            credential_id: credential_id_text(passkey.cred_id().as_ref()),
+            user_id: user_id.to_owned(),
+            user_handle: registration.handle.to_string(),
+            credential: serde_json::to_string(passkey).map_err(|_| corrupt("credential"))?,
+            name: name.to_owned(),
+            backup_eligible: false,
+            backup_state: false,
+            created_at: now,
+            last_used_at: None,
+            suspect_clone: false,
+        };
+        store.add_passkey(&row).await
+    }
+
+    /// [`verify_registration`](Self::verify_registration), then [`store_passkey`](Self::store_passkey) for
+    /// `user`. `Ok(false)`: the answer does not check out, or the credential is registered already.
     pub async fn finish_registration(
         &self,
         store: &Store,
@@ -131,25 +182,13 @@ impl PasskeyLogin {
         name: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let Ok(passkey) = self
-            .webauthn
-            .finish_passkey_registration(answer, &registration.state)
-        else {
-            return Ok(false);
-        };
-        let row = PasskeyRow {
-            credential_id: credential_id_text(passkey.cred_id().as_ref()),
-            user_id: user.id.clone(),
-            user_handle: registration.handle.to_string(),
-            credential: serde_json::to_string(&passkey).map_err(|_| corrupt("credential"))?,
-            name: name.to_owned(),
-            backup_eligible: false,
-            backup_state: false,
-            created_at: now,
-            last_used_at: None,
-            suspect_clone: false,
-        };
-        store.add_passkey(&row).await
+        match self.verify_registration(registration, answer) {
+            Some(passkey) => {
+                self.store_passkey(store, &user.id, registration, &passkey, name, now)
+                    .await
+            }
+            None => Ok(false),
+        }
     }
 
     /// Checks an assertion against the kept state; the credential that signed it, on success.

@@ -34,7 +34,7 @@ const PROVIDER_CLAIMS: &[&str] = &[
 ];
 
 /// The discovery document.
-pub(crate) fn metadata(cfg: &Config, mtls: bool, acr: &[&str]) -> Value {
+pub(crate) fn metadata(cfg: &Config, mtls: bool, acr: &[&str], create: bool) -> Value {
     let iss = &cfg.issuer;
     let mut scopes: Vec<String> = [
         "openid",
@@ -96,6 +96,10 @@ pub(crate) fn metadata(cfg: &Config, mtls: bool, acr: &[&str]) -> Value {
         "display_values_supported": ["page"],
         "ui_locales_supported": ["en"],
     });
+    if create {
+        // OpenID Connect Prompt Create 1.0: accounts created by a relying party's signed request.
+        m["prompt_values_supported"] = json!(["none", "login", "consent", "create"]);
+    }
     if mtls {
         m["token_endpoint_auth_methods_supported"] = json!([
             "none",

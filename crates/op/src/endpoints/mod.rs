@@ -37,6 +37,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod login;
 pub mod par;
+pub mod register;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;
@@ -60,6 +61,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         )
         .route("/login", post(login::login))
         .route("/consent", post(consent::consent))
+        .route("/register", post(register::register))
         .route("/token", post(token::token))
         .route(
             "/userinfo",

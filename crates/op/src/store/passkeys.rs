@@ -1,4 +1,5 @@
-//! The `passkeys` table: users' WebAuthn credentials (see `crate::authn::passkey`).
+//! The `passkeys` table (users' WebAuthn credentials, see `crate::authn::passkey`) and the `rp_accounts` table
+//! (the accounts relying parties created, by their own identifier for the user).
 //!
 //! Must not hold queries of other tables, or decide whether a credential is acceptable (the verifier does).
 
@@ -130,5 +131,39 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// The user a relying party's identifier names (an account it created), if any.
+    pub async fn rp_account(&self, client_id: &str, rp_user_id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM rp_accounts WHERE client_id = $1 AND rp_user_id = $2",
+        )
+        .bind(client_id)
+        .bind(rp_user_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records the account a relying party created; false when its identifier names one already.
+    pub async fn put_rp_account(
+        &self,
+        client_id: &str,
+        rp_user_id: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let _w = self.write().await;
+        Ok(sqlx::query(
+            "INSERT INTO rp_accounts (client_id, rp_user_id, user_id, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (client_id, rp_user_id) DO NOTHING",
+        )
+        .bind(client_id)
+        .bind(rp_user_id)
+        .bind(user_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
     }
 }

@@ -11,4 +11,5 @@ mod attacks;
 mod ceremonies;
 mod methods;
 mod passkeys;
+mod registration;
 mod step_up;

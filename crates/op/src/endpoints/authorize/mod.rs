@@ -7,6 +7,8 @@
 //! 2. [`checks::REQUEST_CHECKS`]: `openid` scope, response type, implicit grant, response mode (no tokens in a
 //!    query), scope, PKCE, `claims` sub.
 //! 3. [`checks::ARRIVAL_CHECKS`]: PAR required, essential `acr`.
+//!    With `prompt=create` (a relying party's signed registration request), [`crate::endpoints::register`]
+//!    takes over: the create-a-passkey page, then the same steps from 6.
 //! 4. [`prompt::login_needed`]: the session against `prompt`, `max_age`, `id_token_hint`, the `claims` sub;
 //!    the login page when it falls short.
 //! 5. [`policy::missing_step`]: step-up, when the request wants an `acr` the session lacks: a page offering
@@ -43,6 +45,20 @@ pub(crate) const PENDING_LIFETIME: i64 = 600;
 
 /// The most a pending or pushed request may keep of its parameters (after unknown ones are dropped), bytes.
 pub(crate) const MAX_STORED_REQUEST: usize = 16 * 1024;
+
+/// 429 with `Retry-After`: an address asked for too many login pages.
+fn too_many_pages(secs: u64) -> Response {
+    let mut resp = http::error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+        "too many sign-in requests from this address; try again shortly",
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v);
+    }
+    resp
+}
 
 fn now_millis() -> i64 {
     std::time::SystemTime::now()
@@ -101,12 +117,20 @@ async fn pipeline(
         Ok(v) => v,
         Err((target, e)) => return Ok(p.auth_error(&target, e.code(), &e.to_string())),
     };
+    request::check_create_is_signed(&v)?;
     let target = v.error_target();
     // 2–3.
     let checked = checks::run(p, &v, &checks::REQUEST_CHECKS)
         .and_then(|()| checks::run(p, &v, &checks::ARRIVAL_CHECKS));
     if let Err(r) = checked {
         return Ok(p.refuse(&target, r));
+    }
+    // OpenID Connect Prompt Create: the relying party asks for a new account (a signed request, checked in 1).
+    if v.req.prompt.contains(&Prompt::Create) {
+        if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
+            return Ok(too_many_pages(secs));
+        }
+        return crate::endpoints::register::start(p, &v, headers).await;
     }
     // 4. The session, its user and their consent for this client: one read.
     let context = match http::cookie(headers, http::SESSION_COOKIE) {
@@ -128,16 +152,7 @@ async fn pipeline(
         // (at the configured rate per address).
         _ => {
             if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
-                let mut resp = http::error_page(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "temporarily_unavailable",
-                    "too many sign-in requests from this address; try again shortly",
-                );
-                if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
-                    resp.headers_mut()
-                        .insert(axum::http::header::RETRY_AFTER, v);
-                }
-                return Ok(resp);
+                return Ok(too_many_pages(secs));
             }
             return crate::endpoints::login::first_page(p, &v, headers, t).await;
         }

@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use portcullis_jose::AlgorithmSet;
 use portcullis_oidc::{
-    AuthorizationRequest, OidcError, Params, RequestObjectPolicy, ResponseMode, ResponseType,
-    verify_request_object_once,
+    AuthorizationRequest, OidcError, Params, Prompt, RequestObjectPolicy, ResponseMode,
+    ResponseType, verify_request_object_once,
 };
 
 use crate::clients::Client;
@@ -30,6 +30,8 @@ pub(crate) struct Validated {
     pub(crate) mode: ResponseMode,
     /// Where the request came from.
     pub(crate) source: Source,
+    /// Whether it arrived as a verified request object (RFC 9101) signed by the client.
+    pub(crate) signed: bool,
 }
 
 /// Where an authorization request came from.
@@ -68,6 +70,7 @@ impl Validated {
             req,
             redirect_uri,
             source,
+            signed: false,
         }
     }
 
@@ -138,12 +141,46 @@ pub(crate) async fn establish(
         mode: error_response_mode(&params),
         state: params.get("state").map(str::to_owned),
     };
+    let signed = params.get("request").is_some();
     let req = match parse_request(p, &client, &params, source != Source::Direct).await? {
         Ok(r) => r,
+        // A registration request (prompt=create) that does not verify gets an error page, never a redirect.
+        Err(e) if asks_to_create(&params) => {
+            return Err(page("invalid_request_object", &e.to_string()));
+        }
         Err(e) => return Ok(Err((target, e))),
     };
     check_request_object_redirect_uri(&req, &redirect_uri)?;
-    Ok(Ok(Validated::new(p, client, req, redirect_uri, source)))
+    let mut v = Validated::new(p, client, req, redirect_uri, source);
+    v.signed = signed;
+    Ok(Ok(v))
+}
+
+/// OpenID Connect Prompt Create: only the relying party's backend starts a registration, and it signs it. Checked
+/// when a request arrives (a stored request was checked when it arrived): an unsigned one is an error page.
+#[allow(clippy::result_large_err)] // the error is the response, built once per request
+pub(crate) fn check_create_is_signed(v: &Validated) -> HttpResult<()> {
+    if v.req.prompt.contains(&Prompt::Create) && !v.signed {
+        return Err(page(
+            "invalid_request",
+            "a registration request (prompt=create) must be a signed request object",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the request asks for `prompt=create`, in its parameters or in its request object (read without
+/// verification, only to choose how a refusal is shown).
+fn asks_to_create(params: &Params) -> bool {
+    let create = |v: &str| v.split(' ').any(|p| p == "create");
+    if params.get("prompt").is_some_and(create) {
+        return true;
+    }
+    params
+        .get("request")
+        .and_then(|r| portcullis_jose::jws::decode_unverified(r).ok())
+        .and_then(|u| serde_json::from_slice::<serde_json::Value>(&u.payload).ok())
+        .is_some_and(|c| c["prompt"].as_str().is_some_and(create))
 }
 
 /// A `claims` request may only name user claims that the scopes allowed to the client release: the rest are

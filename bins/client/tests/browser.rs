@@ -2,6 +2,7 @@
 //! `playwright-core` (`tests/interop/browser.mjs`), through the demo RP `portcullis-client serve` and
 //! `portcullis-provider`: click "Sign in", fill the provider's form, consent, land on the claims page. The
 //! screenshot of the claims page is saved under `target/e2e/`; the test fails if the page does not show the user.
+//! And passkeys with a virtual authenticator (`tests/interop/passkey.mjs`).
 
 mod support;
 
@@ -94,4 +95,118 @@ fn chromium_logs_in_through_the_demo_rp() {
     assert!(out.contains("browser: ok"), "{out}");
     let png = std::fs::read(&shot).expect("screenshot saved");
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+}
+
+/// Passkeys in Chromium with a virtual authenticator (`tests/interop/passkey.mjs`): a relying party's signed
+/// registration request (`prompt=create`) creates an account with a passkey, then a username-less sign-in
+/// with that passkey; both codes redeem, to ID tokens of one `sub`. Screenshots of the create-passkey and
+/// sign-in pages under `target/e2e/`.
+#[test]
+fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
+    use portcullis_jose::{Algorithm, Jwk, JwkSet, jwt};
+    use portcullis_pkce::{CodeChallenge, CodeVerifier};
+    let browser = chromium();
+    let redirect = format!("http://127.0.0.1:{}/cb", free_port());
+    let key = Jwk::generate(Algorithm::Es256).unwrap();
+    let (p, _) = Provider::start_passkeys(&[(
+        "shop",
+        json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none",
+               "jwks": JwkSet::new(vec![key.to_public().unwrap()]).to_map()}),
+    )]);
+    let verifiers = [CodeVerifier::generate(), CodeVerifier::generate()];
+    let params = |v: &CodeVerifier| {
+        json!({"response_type": "code", "client_id": "shop", "redirect_uri": redirect, "scope": "openid",
+               "state": CodeVerifier::generate().as_str()[..16], "nonce": CodeVerifier::generate().as_str()[..16],
+               "code_challenge": CodeChallenge::s256(v).as_str(), "code_challenge_method": "S256"})
+    };
+    let mut claims = params(&verifiers[0]);
+    claims["iss"] = json!("shop");
+    claims["aud"] = json!(p.issuer);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    claims["exp"] = json!(now + 300);
+    claims["prompt"] = json!("create");
+    claims["login_hint"] = json!("customer-7");
+    let request = jwt::encode_value(
+        &portcullis_jose::jws::Header::new(Algorithm::Es256),
+        &claims,
+        &key.signing_key().unwrap(),
+    )
+    .unwrap();
+    let query = |pairs: &serde_json::Value| {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs.as_object().unwrap() {
+            s.append_pair(k, v.as_str().unwrap());
+        }
+        s.finish()
+    };
+    let start = format!(
+        "{}/authorize?{}",
+        p.issuer,
+        query(
+            &json!({"client_id": "shop", "response_type": "code", "scope": "openid",
+                      "redirect_uri": redirect, "request": request})
+        )
+    );
+    let login = format!("{}/authorize?{}", p.issuer, query(&params(&verifiers[1])));
+    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
+    std::fs::create_dir_all(&shots).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let (ok, out, err) = node(
+        "passkey.mjs",
+        &[
+            ("START_URL", start),
+            ("LOGIN_URL", login),
+            ("REDIRECT_PREFIX", redirect.clone()),
+            ("SCREENSHOT_DIR", shots.display().to_string()),
+            ("CHROMIUM", browser),
+            ("USER_DATA_DIR", profile.path().display().to_string()),
+        ],
+    );
+    assert!(ok, "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("passkey browser: ok"), "{out}");
+    let codes: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let subs: Vec<String> = [("registered", 0), ("signedIn", 1)]
+        .iter()
+        .map(|(name, i)| {
+            rt.block_on(async {
+                let text = reqwest::Client::new()
+                    .post(format!("{}/token", p.issuer))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", codes[name].as_str().unwrap()),
+                        ("redirect_uri", &redirect),
+                        ("client_id", "shop"),
+                        ("code_verifier", verifiers[*i].as_str()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                let t: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let idt = t["id_token"].as_str().unwrap_or_else(|| panic!("{t}"));
+                let payload = idt.split('.').nth(1).unwrap();
+                let claims: serde_json::Value =
+                    serde_json::from_slice(&portcullis_jose::base64url::decode(payload).unwrap())
+                        .unwrap();
+                claims["sub"].as_str().unwrap().to_owned()
+            })
+        })
+        .collect();
+    assert_eq!(
+        subs[0], subs[1],
+        "the passkey signs in the account it created"
+    );
+    for shot in ["passkey-create.png", "passkey-sign-in.png"] {
+        let png = std::fs::read(shots.join(shot)).expect("screenshot saved");
+        assert!(png.starts_with(b"\x89PNG"), "{shot}");
+    }
 }

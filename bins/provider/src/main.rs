@@ -53,6 +53,10 @@ struct Global {
     /// Create the demo client and user on first run (true/false). Default true.
     #[arg(long, env = "PORTCULLIS_DEMO", global = true)]
     demo: Option<bool>,
+    /// Offer passkeys next to passwords (true/false; needs a domain-name issuer such as
+    /// http://localhost:8080). Default false.
+    #[arg(long, env = "PORTCULLIS_PASSKEYS", global = true)]
+    passkeys: Option<bool>,
 }
 
 #[derive(Subcommand)]
@@ -162,6 +166,9 @@ fn config(g: &Global) -> Result<Config, String> {
     }
     if let Some(v) = &g.database_url {
         c.database_url = Some(v.clone());
+    }
+    if let Some(v) = g.passkeys {
+        c.passkeys = v;
     }
     if let Some(v) = g.demo {
         c.demo = v;

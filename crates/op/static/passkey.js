@@ -39,7 +39,8 @@
       }
     });
     form.submit();
-  }).catch(function () {
+  }).catch(function (e) {
+    if (window.console) { console.warn('passkey: ' + e); }
     form.elements.credential.value = '';
     form.submit();
   });
@@ -69,7 +70,8 @@
           }
         });
         form.submit();
-      }).catch(function () {
+      }).catch(function (e) {
+        if (window.console) { console.warn('passkey: ' + e); }
         form.elements.credential.value = 'cancelled';
         form.submit();
       });

@@ -43,12 +43,28 @@ impl Drop for Provider {
     }
 }
 
-fn provider_cmd(dir: &std::path::Path, port: u16, config: Option<&std::path::Path>) -> Command {
+/// The provider's issuer in these tests: on 127.0.0.1, or on `localhost` when passkeys are on (a WebAuthn
+/// relying party ID is a domain name).
+fn issuer_of(port: u16, https: bool, passkeys: bool) -> String {
+    let scheme = if https { "https" } else { "http" };
+    let host = if passkeys { "localhost" } else { "127.0.0.1" };
+    format!("{scheme}://{host}:{port}")
+}
+
+fn provider_cmd(
+    dir: &std::path::Path,
+    port: u16,
+    config: Option<&std::path::Path>,
+    passkeys: bool,
+) -> Command {
     let mut c = Command::new(workspace_bin("portcullis-provider"));
-    let scheme = if config.is_some() { "https" } else { "http" };
     c.env("PORTCULLIS_DATA_DIR", dir)
         .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PORTCULLIS_ISSUER", format!("{scheme}://127.0.0.1:{port}"))
+        .env(
+            "PORTCULLIS_ISSUER",
+            issuer_of(port, config.is_some(), passkeys),
+        )
+        .env("PORTCULLIS_PASSKEYS", passkeys.to_string())
         .env_remove("PORTCULLIS_PASSWORD")
         .env_remove("PORTCULLIS_DATABASE_URL")
         .env_remove("PORTCULLIS_CONFIG");
@@ -71,7 +87,15 @@ impl Provider {
     /// RFC 7591 metadata) with the admin subcommand. Returns the provider and the secrets printed for
     /// secret-based clients.
     pub fn start(clients: &[(&str, serde_json::Value)]) -> (Provider, Vec<Option<String>>) {
-        Self::start_tls(clients, None)
+        Self::start_with(clients, None, false)
+    }
+
+    /// Like [`start`](Self::start), offering passkeys (`PORTCULLIS_PASSKEYS`; the issuer is then on
+    /// `localhost`).
+    pub fn start_passkeys(
+        clients: &[(&str, serde_json::Value)],
+    ) -> (Provider, Vec<Option<String>>) {
+        Self::start_with(clients, None, true)
     }
 
     /// Like [`start`](Self::start), serving HTTPS with optional client certificates when `tls` is given (a
@@ -79,6 +103,14 @@ impl Provider {
     pub fn start_tls(
         clients: &[(&str, serde_json::Value)],
         tls: Option<ServerTls<'_>>,
+    ) -> (Provider, Vec<Option<String>>) {
+        Self::start_with(clients, tls, false)
+    }
+
+    fn start_with(
+        clients: &[(&str, serde_json::Value)],
+        tls: Option<ServerTls<'_>>,
+        passkeys: bool,
     ) -> (Provider, Vec<Option<String>>) {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -108,7 +140,7 @@ impl Provider {
         } else {
             Stdio::null()
         };
-        let mut child = provider_cmd(dir.path(), port, config)
+        let mut child = provider_cmd(dir.path(), port, config, passkeys)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -136,7 +168,7 @@ impl Provider {
         }
         let mut secrets = Vec::new();
         for (id, metadata) in clients {
-            let out = provider_cmd(dir.path(), port, config)
+            let out = provider_cmd(dir.path(), port, config, passkeys)
                 .args(["client", "add", id, &metadata.to_string()])
                 .output()
                 .unwrap();
@@ -151,10 +183,7 @@ impl Provider {
         (
             Provider {
                 child,
-                issuer: format!(
-                    "{}://127.0.0.1:{port}",
-                    if config.is_some() { "https" } else { "http" }
-                ),
+                issuer: issuer_of(port, config.is_some(), passkeys),
                 password: password.expect("demo password printed"),
                 dir,
             },

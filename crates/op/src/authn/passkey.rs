@@ -118,7 +118,7 @@ impl PasskeyLogin {
         name: &str,
         exclude: Vec<webauthn_rs::prelude::CredentialID>,
     ) -> Result<Registration, StoreError> {
-        let (ccr, state) = self
+        let (mut ccr, state) = self
             .webauthn
             .start_passkey_registration(
                 handle,
@@ -127,6 +127,13 @@ impl PasskeyLogin {
                 (!exclude.is_empty()).then_some(exclude),
             )
             .map_err(|e| corrupt(&e.to_string()))?;
+        // A discoverable credential where the authenticator can make one (a passkey in the full sense: the user
+        // signs in without typing a name); webauthn-rs asks for a non-discoverable one. `preferred`, which
+        // browsers treat as `required` when the authenticator can store keys, and which still lets one that
+        // cannot register (its user then signs in username-first).
+        if let Some(sel) = ccr.public_key.authenticator_selection.as_mut() {
+            sel.resident_key = Some(webauthn_rs_proto::ResidentKeyRequirement::Preferred);
+        }
         Ok(Registration {
             options: ccr,
             state,
@@ -200,6 +207,7 @@ impl PasskeyLogin {
     ) -> Result<Option<PasskeyRow>, StoreError> {
         let used_id = credential_id_text(answer.get_credential_id());
         let Some(row) = store.passkey(&used_id).await? else {
+            tracing::info!(credential = %used_id, "passkey assertion for an unknown credential");
             return Ok(None);
         };
         let mut passkey: Passkey =
@@ -209,9 +217,11 @@ impl PasskeyLogin {
                 // The user handle the authenticator returned must be the one stored with the credential.
                 let Ok((handle, _)) = self.webauthn.identify_discoverable_authentication(answer)
                 else {
+                    tracing::info!(credential = %used_id, "passkey assertion without a user handle");
                     return Ok(None);
                 };
                 if handle.to_string() != row.user_handle {
+                    tracing::info!(credential = %used_id, "passkey assertion for another user handle");
                     return Ok(None);
                 }
                 self.webauthn
@@ -231,7 +241,10 @@ impl PasskeyLogin {
                 store.passkey_suspect_clone(&used_id).await?;
                 return Ok(None);
             }
-            Err(_) => return Ok(None),
+            Err(e) => {
+                tracing::info!(credential = %used_id, error = %e, "passkey assertion refused");
+                return Ok(None);
+            }
         };
         if !result.user_verified() || credential_id_text(result.cred_id().as_ref()) != used_id {
             return Ok(None);
@@ -346,8 +359,12 @@ impl LoginMethod for PasskeyLogin {
             if answer.len() > MAX_ASSERTION {
                 return Ok(None);
             }
-            let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
-                return Ok(None);
+            let answer = match serde_json::from_str::<PublicKeyCredential>(answer) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::info!(error = %e, "passkey assertion does not parse");
+                    return Ok(None);
+                }
             };
             let ceremony: Ceremony =
                 serde_json::from_str(state).map_err(|_| corrupt("stored state"))?;

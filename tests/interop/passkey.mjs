@@ -1,0 +1,76 @@
+// Passkeys in a real browser (Debian's chromium, headless, playwright-core) with a virtual authenticator
+// (DevTools WebAuthn domain: ctap2, internal transport, resident keys, user verification): a relying party's
+// signed registration request → "Create a passkey" → consent → back at the RP with a code; then, signed out, a
+// username-less sign-in with that passkey → back at the RP with another code. The RP's redirect URI is answered by
+// the script itself. Screenshots of the create-passkey and sign-in pages; prints both codes.
+//
+// Env: START_URL, LOGIN_URL, REDIRECT_PREFIX, SCREENSHOT_DIR, CHROMIUM (default /usr/bin/chromium), USER_DATA_DIR.
+import { chromium } from 'playwright-core';
+import { check, env } from './lib.mjs';
+
+const shots = env('SCREENSHOT_DIR');
+const context = await chromium.launchPersistentContext(env('USER_DATA_DIR'), {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-dev-shm-usage'],
+  timeout: 60000,
+});
+try {
+  const page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(30000);
+  const console_ = [];
+  page.on('console', (m) => console_.push(m.text()));
+  const step = async (what, f) => {
+    try {
+      await f();
+    } catch (e) {
+      await page.screenshot({ path: `${shots}/passkey-failure.png`, fullPage: true }).catch(() => {});
+      throw new Error(`${what} failed at ${page.url()}: ${e.message}\n${(await page.content()).slice(0, 1200)}\nconsole: ${console_.join(' | ')}`);
+    }
+  };
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  let landed = null;
+  await page.route(`${env('REDIRECT_PREFIX')}**`, (route) => {
+    landed = route.request().url();
+    return route.fulfill({ status: 200, contentType: 'text/html', body: '<p id="rp">back at the relying party</p>' });
+  });
+  const code = () => new URL(landed).searchParams.get('code');
+
+  await step('open the registration request', () => page.goto(env('START_URL')));
+  await step('reach the create-a-passkey page', () => page.waitForSelector('#passkey-create'));
+  await page.screenshot({ path: `${shots}/passkey-create.png`, fullPage: true });
+  await step('create the passkey', () => page.click('#passkey-create'));
+  await step('reach the consent page', () => page.waitForSelector('#allow'));
+  await step('allow', () => page.click('#allow'));
+  await step('land at the RP', () => page.waitForSelector('#rp'));
+  const registered = code();
+  check(registered, `a code after registration (${landed})`);
+
+  await context.clearCookies();
+  landed = null;
+  await step('open a sign-in request', () => page.goto(env('LOGIN_URL')));
+  await step('reach the sign-in page', () => page.waitForSelector('#passkey-begin'));
+  await page.screenshot({ path: `${shots}/passkey-sign-in.png`, fullPage: true });
+  await step('sign in with the passkey', () => page.click('#passkey-begin'));
+  await step('land at the RP again', () => page.waitForSelector('#rp'));
+  const signedIn = code();
+  check(signedIn && signedIn !== registered, `a new code after the sign-in (${landed})`);
+
+  const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+  check(credentials.length === 1 && credentials[0].isResidentCredential, 'one discoverable credential');
+  console.log(JSON.stringify({ registered, signedIn }));
+  console.log('passkey browser: ok');
+} finally {
+  await context.close();
+}

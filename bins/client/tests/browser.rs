@@ -128,6 +128,7 @@ fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
         .as_secs();
     claims["exp"] = json!(now + 300);
     claims["prompt"] = json!("create");
+    claims["jti"] = json!(CodeVerifier::generate().as_str()[..24]);
     claims["login_hint"] = json!("customer-7");
     let request = jwt::encode_value(
         &portcullis_jose::jws::Header::new(Algorithm::Es256),

@@ -153,17 +153,16 @@ impl PasskeyLogin {
             .ok()
     }
 
-    /// Stores a verified passkey for `user_id`; false when the credential is registered already (to anyone).
-    pub async fn store_passkey(
+    /// The stored form of a verified passkey for `user_id`.
+    pub fn passkey_row(
         &self,
-        store: &Store,
         user_id: &str,
         registration: &Registration,
         passkey: &Passkey,
         name: &str,
         now: i64,
-    ) -> Result<bool, StoreError> {
-        let row = PasskeyRow {
+    ) -> Result<PasskeyRow, StoreError> {
+        Ok(PasskeyRow {
             credential_id: credential_id_text(passkey.cred_id().as_ref()),
             user_id: user_id.to_owned(),
             user_handle: registration.handle.to_string(),
@@ -174,7 +173,20 @@ impl PasskeyLogin {
             created_at: now,
             last_used_at: None,
             suspect_clone: false,
-        };
+        })
+    }
+
+    /// Stores a verified passkey for `user_id`; false when the credential is registered already (to anyone).
+    pub async fn store_passkey(
+        &self,
+        store: &Store,
+        user_id: &str,
+        registration: &Registration,
+        passkey: &Passkey,
+        name: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let row = self.passkey_row(user_id, registration, passkey, name, now)?;
         store.add_passkey(&row).await
     }
 
@@ -210,6 +222,10 @@ impl PasskeyLogin {
             tracing::info!(credential = %used_id, "passkey assertion for an unknown credential");
             return Ok(None);
         };
+        if row.suspect_clone {
+            tracing::info!(credential = %used_id, "passkey marked as a possible clone");
+            return Ok(None);
+        }
         let mut passkey: Passkey =
             serde_json::from_str(&row.credential).map_err(|_| corrupt("credential"))?;
         let result = match ceremony {

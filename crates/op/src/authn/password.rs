@@ -105,6 +105,8 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
         None => (DUMMY, false),
     };
     let Ok(parsed) = PasswordHash::new(phc) else {
+        // A user without a password (passkey only): spend the same effort as for anyone else, then refuse.
+        verify(password, None);
         return false;
     };
     let ok = Argon2::default()

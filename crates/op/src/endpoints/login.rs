@@ -25,7 +25,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use portcullis_oidc::{ErrorCode, Params};
+use portcullis_oidc::{ErrorCode, Params, Prompt};
 
 use super::authorize::consent::{after_login, pending_for};
 use super::authorize::prompt::names_another_user;
@@ -349,7 +349,18 @@ async fn login_inner(
         p.store.delete_session(&old).await.map_err(db)?;
     }
     let counted = policy::counted(&v.req, &record, arrival);
-    let mut resp = if names_another_user(p, &v, &session) {
+    // A registration request (prompt=create) for an identifier that has an account is answered only for that
+    // account.
+    let other_account = match (v.req.prompt.contains(&Prompt::Create), &v.req.login_hint) {
+        (true, Some(hint)) => p
+            .store
+            .rp_account(&v.client.id, hint)
+            .await
+            .map_err(db)?
+            .is_some_and(|account| account != session.user_id),
+        _ => false,
+    };
+    let mut resp = if names_another_user(p, &v, &session) || other_account {
         // OIDC Core §3.1.2.1, §5.5.1: a request naming a user is answered only for that user.
         p.auth_error(
             &v.error_target(),

@@ -36,6 +36,12 @@ use crate::store::{PendingRow, UserRow};
 use crate::templates::{RegisterPage, render};
 use crate::{now, random_token};
 
+/// The provider's username of the account a client created for its identifier `hint`: the client id's length
+/// first, so that no two (client, identifier) pairs give one name (client ids may contain `:`).
+pub fn account_username(client_id: &str, hint: &str) -> String {
+    format!("{}:{client_id}:{hint}", client_id.len())
+}
+
 /// The purpose a registration ceremony is bound to.
 const PURPOSE: &str = "passkey-register";
 
@@ -156,28 +162,24 @@ async fn register_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRe
     let t = now();
     let user = UserRow {
         id: random_token()[..22].to_owned(),
-        // Unique per relying party and its identifier; passkey only (no password verifies against "").
-        username: format!("{}:{hint}", v.client.id),
+        username: account_username(&v.client.id, &hint),
+        // Passkey only: no password verifies against an empty hash.
         password_hash: String::new(),
         claims: "{}".into(),
     };
-    if !p.store.add_user(&user, t).await.map_err(db)? {
-        return Err(bad("this account exists already; sign in to it"));
-    }
+    let row_of_passkey = passkeys
+        .passkey_row(&user.id, &registration, &passkey, "passkey", t)
+        .map_err(db)?;
+    // The user, the (client, identifier) mapping and the passkey: all or nothing.
     if !p
         .store
-        .put_rp_account(&v.client.id, &hint, &user.id, t)
+        .create_passkey_account(&user, &v.client.id, &hint, &row_of_passkey, t)
         .await
         .map_err(db)?
     {
-        return Err(bad("this account exists already; sign in to it"));
-    }
-    if !passkeys
-        .store_passkey(&p.store, &user.id, &registration, &passkey, "passkey", t)
-        .await
-        .map_err(db)?
-    {
-        return Err(bad("this passkey is registered already"));
+        return Err(bad(
+            "this account or this passkey exists already; sign in instead",
+        ));
     }
     let (token, session) = p
         .start_session(

@@ -166,4 +166,71 @@ impl Store {
         .rows_affected()
             == 1)
     }
+
+    /// Creates a relying party's account in one transaction: the user, the (client, identifier) mapping and the
+    /// first passkey. False — and nothing written — when the username, the identifier or the credential is
+    /// taken already.
+    pub async fn create_passkey_account(
+        &self,
+        user: &super::UserRow,
+        client_id: &str,
+        rp_user_id: &str,
+        passkey: &PasskeyRow,
+        now: i64,
+    ) -> Result<bool> {
+        let _w = self.write().await;
+        let mut tx = self.pool.begin().await?;
+        let inserted = |r: sqlx::any::AnyQueryResult| r.rows_affected() == 1;
+        let user_ok = inserted(
+            sqlx::query(
+                "INSERT INTO users (id, username, password_hash, claims, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&user.id)
+            .bind(&user.username)
+            .bind(&user.password_hash)
+            .bind(&user.claims)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?,
+        );
+        let account_ok = user_ok
+            && inserted(
+                sqlx::query(
+                    "INSERT INTO rp_accounts (client_id, rp_user_id, user_id, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (client_id, rp_user_id) DO NOTHING",
+                )
+                .bind(client_id)
+                .bind(rp_user_id)
+                .bind(&user.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?,
+            );
+        let passkey_ok = account_ok
+            && inserted(
+                sqlx::query(&format!(
+                    "INSERT INTO passkeys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (credential_id) DO NOTHING"
+                ))
+                .bind(&passkey.credential_id)
+                .bind(&passkey.user_id)
+                .bind(&passkey.user_handle)
+                .bind(&passkey.credential)
+                .bind(&passkey.name)
+                .bind(i64::from(passkey.backup_eligible))
+                .bind(i64::from(passkey.backup_state))
+                .bind(passkey.created_at)
+                .bind(passkey.last_used_at)
+                .bind(i64::from(passkey.suspect_clone))
+                .execute(&mut *tx)
+                .await?,
+            );
+        if passkey_ok {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(passkey_ok)
+    }
 }

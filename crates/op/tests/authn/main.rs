@@ -12,4 +12,6 @@ mod ceremonies;
 mod methods;
 mod passkeys;
 mod registration;
+mod review_passkeys;
+mod review_registration;
 mod step_up;

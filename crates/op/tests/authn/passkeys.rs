@@ -28,7 +28,12 @@ async fn op_with_passkeys() -> Op {
 }
 
 /// Registers a soft passkey for `user` (the registration ceremony, run in-process).
-async fn register(op: &Op, store: &Store, user: &str, authenticator: &mut SoftPasskey) -> bool {
+pub(crate) async fn register(
+    op: &Op,
+    store: &Store,
+    user: &str,
+    authenticator: &mut SoftPasskey,
+) -> bool {
     let method = PasskeyLogin::for_issuer(&op.base).unwrap();
     let user = store.user_by_name(user).await.unwrap().unwrap();
     let registration = method.start_registration(store, &user).await.unwrap();
@@ -58,7 +63,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The WebAuthn request options a passkey page carries.
-fn options_of(page: &str) -> RequestChallengeResponse {
+pub(crate) fn options_of(page: &str) -> RequestChallengeResponse {
     let start = page
         .find("id=\"passkey-options\" value=\"")
         .expect("options")
@@ -68,7 +73,7 @@ fn options_of(page: &str) -> RequestChallengeResponse {
 }
 
 /// Begins the passkey method as `user` (username first); the page of the browser's step.
-async fn begin(op: &Op, b: &mut Browser, page: &str, user: &str) -> String {
+pub(crate) async fn begin(op: &Op, b: &mut Browser, page: &str, user: &str) -> String {
     let step = b
         .submit(
             op,
@@ -88,7 +93,7 @@ async fn begin(op: &Op, b: &mut Browser, page: &str, user: &str) -> String {
 }
 
 /// Posts an assertion for the ceremony of `page`.
-async fn answer(op: &Op, b: &mut Browser, page: &str, credential: &str) -> Step {
+pub(crate) async fn answer(op: &Op, b: &mut Browser, page: &str, credential: &str) -> Step {
     let ceremony = hidden(page, "ceremony").unwrap();
     b.submit(
         op,
@@ -103,13 +108,17 @@ async fn answer(op: &Op, b: &mut Browser, page: &str, credential: &str) -> Step 
     .await
 }
 
-fn assert_of(authenticator: &mut SoftPasskey, origin: &str, page: &str) -> PublicKeyCredential {
+pub(crate) fn assert_of(
+    authenticator: &mut SoftPasskey,
+    origin: &str,
+    page: &str,
+) -> PublicKeyCredential {
     authenticator
         .do_authentication(Url::parse(origin).unwrap(), options_of(page))
         .unwrap()
 }
 
-async fn login_page(op: &Op, b: &mut Browser) -> String {
+pub(crate) async fn login_page(op: &Op, b: &mut Browser) -> String {
     let req = AuthReq::new("public", "code", "openid");
     let Step::Login(page) = b.authorize(op, &req.query()).await else {
         panic!("expected the login page")

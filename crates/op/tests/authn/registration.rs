@@ -16,7 +16,7 @@ use webauthn_rs::prelude::{CreationChallengeResponse, Url};
 
 use crate::common::*;
 
-async fn op_with_passkeys() -> Op {
+pub(crate) async fn op_with_passkeys() -> Op {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     // WebAuthn needs a domain name: localhost, not 127.0.0.1.
@@ -30,7 +30,7 @@ async fn op_with_passkeys() -> Op {
 }
 
 /// The RP's backend: its signing key registered with the provider.
-async fn backend(op: &Op) -> Jwk {
+pub(crate) async fn backend(op: &Op) -> Jwk {
     let key = Jwk::generate(Algorithm::Es256).unwrap();
     portcullis_op::admin::add_client(
         &op.provider.store,
@@ -54,6 +54,7 @@ fn registration_request(op: &Op, key: &Jwk, req: &AuthReq, account: &str) -> Str
     claims.insert("aud".into(), json!(op.base));
     claims.insert("exp".into(), json!(portcullis_op::now() + 300));
     claims.insert("prompt".into(), json!("create"));
+    claims.insert("jti".into(), json!(portcullis_op::random_token()));
     claims.insert("login_hint".into(), json!(account));
     let signed = jwt::encode_value(
         &portcullis_jose::jws::Header::new(Algorithm::Es256).with_typ("oauth-authz-req+jwt"),
@@ -70,7 +71,7 @@ fn registration_request(op: &Op, key: &Jwk, req: &AuthReq, account: &str) -> Str
         .finish()
 }
 
-fn attribute(page: &str, id: &str) -> String {
+pub(crate) fn attribute(page: &str, id: &str) -> String {
     let needle = format!("id=\"{id}\" value=\"");
     let start = page.find(&needle).unwrap_or_else(|| panic!("{id}: {page}")) + needle.len();
     let end = page[start..].find('"').unwrap() + start;
@@ -83,7 +84,12 @@ fn attribute(page: &str, id: &str) -> String {
 }
 
 /// Runs the registration page with `key`: the provider's answer.
-async fn create_passkey(op: &Op, b: &mut Browser, page: &str, key: &mut SoftPasskey) -> Step {
+pub(crate) async fn create_passkey(
+    op: &Op,
+    b: &mut Browser,
+    page: &str,
+    key: &mut SoftPasskey,
+) -> Step {
     let options: CreationChallengeResponse =
         serde_json::from_str(&attribute(page, "passkey-creation-options")).unwrap();
     let created = key
@@ -155,7 +161,7 @@ async fn a_signed_registration_request_creates_an_account_with_a_passkey() {
     let alice = op
         .provider
         .store
-        .user_by_name("shop:customer-42")
+        .user_by_name("4:shop:customer-42")
         .await
         .unwrap()
         .unwrap();
@@ -201,7 +207,7 @@ async fn unsigned_or_forged_registration_requests_get_an_error_page() {
     assert!(
         op.provider
             .store
-            .user_by_name("shop:customer-1")
+            .user_by_name("4:shop:customer-1")
             .await
             .unwrap()
             .is_none()

@@ -32,6 +32,8 @@ pub(crate) struct Validated {
     pub(crate) source: Source,
     /// Whether it arrived as a verified request object (RFC 9101) signed by the client.
     pub(crate) signed: bool,
+    /// Whether that request object carried a `jti`, so that it could be used only once.
+    pub(crate) single_use: bool,
 }
 
 /// Where an authorization request came from.
@@ -71,6 +73,7 @@ impl Validated {
             redirect_uri,
             source,
             signed: false,
+            single_use: false,
         }
     }
 
@@ -153,10 +156,18 @@ pub(crate) async fn establish(
     check_request_object_redirect_uri(&req, &redirect_uri)?;
     let mut v = Validated::new(p, client, req, redirect_uri, source);
     v.signed = signed;
+    // A verified request object with a `jti` was accepted once (`verify_request_object_of`).
+    v.single_use = signed
+        && params
+            .get("request")
+            .and_then(|r| portcullis_jose::jws::decode_unverified(r).ok())
+            .and_then(|u| serde_json::from_slice::<serde_json::Value>(&u.payload).ok())
+            .is_some_and(|c| c["jti"].is_string());
     Ok(Ok(v))
 }
 
-/// OpenID Connect Prompt Create: only the relying party's backend starts a registration, and it signs it. Checked
+/// OpenID Connect Prompt Create: only the relying party's backend starts a registration, signs it and gives it a
+/// `jti` (single use). Checked
 /// when a request arrives (a stored request was checked when it arrived): an unsigned one is an error page.
 #[allow(clippy::result_large_err)] // the error is the response, built once per request
 pub(crate) fn check_create_is_signed(v: &Validated) -> HttpResult<()> {
@@ -164,6 +175,13 @@ pub(crate) fn check_create_is_signed(v: &Validated) -> HttpResult<()> {
         return Err(page(
             "invalid_request",
             "a registration request (prompt=create) must be a signed request object",
+        ));
+    }
+    // And usable once: a leaked registration URL must not let someone else register the account first.
+    if v.req.prompt.contains(&Prompt::Create) && !v.single_use {
+        return Err(page(
+            "invalid_request",
+            "a registration request (prompt=create) must carry a jti, so that it is used once",
         ));
     }
     Ok(())

@@ -201,7 +201,7 @@ impl Running {
     /// reloaded every 30 s so that a rotation on any node reaches every node.
     pub async fn run(self) -> Result<(), String> {
         let provider = self.provider.clone();
-        tokio::spawn(async move {
+        let reload = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 if let Err(e) = provider.reload_keys().await {
@@ -212,7 +212,7 @@ impl Running {
         // Expired codes, tokens, sessions and pending requests are deleted every minute (on every node of a
         // shared database: deleting is idempotent).
         let provider = self.provider.clone();
-        tokio::spawn(async move {
+        let purge = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 match provider
@@ -225,6 +225,9 @@ impl Running {
                 }
             }
         });
+        // The background loops end with the server: when `run` ends or its task is aborted, they are aborted too,
+        // so nothing keeps the provider (and its database connections) alive after it stopped serving.
+        let _loops = AbortOnDrop(vec![reload, purge]);
         let app = router(self.provider.clone());
         let max = self.provider.cfg.max_request_bytes.max(8192);
         // At most `max_connections` open at once: the next client waits in the listen backlog until one closes.
@@ -302,6 +305,17 @@ impl Running {
                     }
                 }
             });
+        }
+    }
+}
+
+/// Aborts its tasks when dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
         }
     }
 }

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::common::*;
 
-async fn push(op: &Op, req: &AuthReq) -> String {
+/// Pushes `req` for the `confidential` client; its `request_uri`.
+pub(crate) async fn push(op: &Op, req: &AuthReq) -> String {
     let r = op
         .http
         .post(op.url("/par"))
@@ -24,7 +25,8 @@ async fn push(op: &Op, req: &AuthReq) -> String {
     v["request_uri"].as_str().unwrap().to_owned()
 }
 
-fn visit(client: &str, uri: &str) -> String {
+/// The authorization request that visits a pushed `uri` as `client`.
+pub(crate) fn visit(client: &str, uri: &str) -> String {
     form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", client)
         .append_pair("request_uri", uri)

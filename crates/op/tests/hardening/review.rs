@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
-use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 use super::earlier::{form, post_raw};
+use super::par::{push, visit};
 use crate::common::*;
 
 const IP_HEADER: &str = "x-client-ip";
@@ -327,28 +327,6 @@ async fn concurrent_logout_confirmations_answer_once() {
 // 4. PAR
 // ---------------------------------------------------------------------------------------------------------
 
-async fn push(op: &Op, req: &AuthReq) -> String {
-    let r = op
-        .http
-        .post(op.url("/par"))
-        .basic_auth("confidential", Some("s3cret-s3cret"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(req.query())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let v: Value = r.json().await.unwrap();
-    v["request_uri"].as_str().unwrap().to_owned()
-}
-
-fn visit(uri: &str) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_id", "confidential")
-        .append_pair("request_uri", uri)
-        .finish()
-}
-
 /// A pushed request is kept longer at its first visit only: revisiting a request_uri (expires_in 60) cannot
 /// keep it alive for ever.
 #[tokio::test]
@@ -371,14 +349,14 @@ async fn pushed_request_lifetime_does_not_roll_with_visits() {
     }
     let mut anon = Browser::default();
     assert!(matches!(
-        anon.authorize(&op, &visit(&uri)).await,
+        anon.authorize(&op, &visit("confidential", &uri)).await,
         Step::Login(_)
     ));
     let first = expiry(&op, &id).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let mut other = Browser::default();
     assert!(matches!(
-        other.authorize(&op, &visit(&uri)).await,
+        other.authorize(&op, &visit("confidential", &uri)).await,
         Step::Login(_)
     ));
     let second = expiry(&op, &id).await;
@@ -396,14 +374,14 @@ async fn concurrent_completions_of_a_pushed_request_issue_once() {
     let mut b = Browser::default();
     let first = AuthReq::new("confidential", "code", "openid");
     let uri = push(&op, &first).await;
-    let step = b.authorize(&op, &visit(&uri)).await;
+    let step = b.authorize(&op, &visit("confidential", &uri)).await;
     let cb = b.complete(&op, step, "alice").await.redirect();
     assert!(cb.contains_key("code"));
     let req = AuthReq::new("confidential", "code", "openid");
     let uri = push(&op, &req).await;
     let steps = join_all((0..5).map(|_| {
         let mut b = b.clone();
-        let q = visit(&uri);
+        let q = visit("confidential", &uri);
         let op = &op;
         async move { b.authorize(op, &q).await }
     }))

@@ -2,8 +2,9 @@
 //! values (RFC 8176) and the `acr` (OIDC Core §2), which is a requested one the record satisfies, or else the
 //! strongest the record has.
 //!
-//! `acr` values: each method's own (an authentication by that method), and [`MFA_ACR`] when methods of two
-//! different factors were passed.
+//! `acr` values: each method's own (an authentication by that method), [`MFA_ACR`] when methods of two
+//! different factors were passed, and [`SECOND_FACTOR_ACR`] for a relying party's signed second-factor request
+//! (it checked the user's password itself; a method that is not a password was passed for this request).
 //!
 //! Must not: look at requests or sessions (that is [`super::policy`]).
 
@@ -14,6 +15,12 @@ use super::{Factor, LoginMethod};
 
 /// The `acr` of an authentication by methods of at least two different factors.
 pub const MFA_ACR: &str = "urn:portcullis:acr:mfa";
+
+/// The `acr` a relying party asks for in a signed second-factor request (seed 000's second-factor flow): it
+/// checked a first factor (the user's password) itself, and the provider checks a method of another factor —
+/// a passkey — of the user its `login_hint` names, while answering that request. The ID token's `amr` then
+/// carries `mfa` next to the method's own values (RFC 8176 §2), as the signed request declares.
+pub const SECOND_FACTOR_ACR: &str = "urn:portcullis:acr:second-factor";
 
 /// The login methods on offer, in page order; the first is the one a form without `method` means.
 pub struct Methods {
@@ -33,6 +40,11 @@ impl Methods {
             }
             if !ids.insert(m.id()) {
                 return Err(format!("login method {:?} is listed twice", m.id()));
+            }
+            for r in m.recorded_ids() {
+                if !valid_method_id(r) || !ids.insert(r) {
+                    return Err(format!("invalid or repeated recorded id {r:?}"));
+                }
             }
         }
         Ok(Methods { list })
@@ -65,18 +77,30 @@ impl Methods {
         self.list.iter().map(|m| m.as_ref())
     }
 
+    /// The method a recorded step names: by its id, or by one of the ids it records a pass under
+    /// ([`LoginMethod::recorded_ids`]).
+    pub fn recorded(&self, id: &str) -> Option<&dyn LoginMethod> {
+        self.list
+            .iter()
+            .find(|m| m.id() == id || m.recorded_ids().contains(&id))
+            .map(|m| m.as_ref())
+    }
+
     /// The factors the passed methods prove (unknown methods prove nothing).
     pub fn factors(&self, record: &AuthRecord) -> BTreeSet<Factor> {
         record
             .steps()
             .iter()
-            .filter_map(|s| self.get(&s.method))
+            .filter_map(|s| self.recorded(&s.method))
             .map(|m| m.factor())
             .collect()
     }
 
     /// Whether some set of these methods can produce `acr`.
     pub fn can_produce(&self, acr: &str) -> bool {
+        if acr == SECOND_FACTOR_ACR {
+            return self.iter().any(|m| m.factor() != Factor::Knowledge);
+        }
         if acr == MFA_ACR {
             let factors: BTreeSet<Factor> = self.iter().map(|m| m.factor()).collect();
             return factors.len() >= 2;
@@ -86,13 +110,16 @@ impl Methods {
 
     /// Whether `record` satisfies `acr`.
     pub fn satisfies(&self, record: &AuthRecord, acr: &str) -> bool {
+        if acr == SECOND_FACTOR_ACR {
+            return self.factors(record).iter().any(|f| *f != Factor::Knowledge);
+        }
         if acr == MFA_ACR {
             return self.factors(record).len() >= 2;
         }
         record
             .steps()
             .iter()
-            .filter_map(|s| self.get(&s.method))
+            .filter_map(|s| self.recorded(&s.method))
             .any(|m| m.acr() == acr)
     }
 
@@ -107,6 +134,9 @@ impl Methods {
         if self.can_produce(MFA_ACR) && !out.contains(&MFA_ACR) {
             out.push(MFA_ACR);
         }
+        if self.can_produce(SECOND_FACTOR_ACR) {
+            out.push(SECOND_FACTOR_ACR);
+        }
         out
     }
 
@@ -116,6 +146,9 @@ impl Methods {
         if let Some(w) = wanted.iter().find(|w| self.satisfies(record, w)) {
             if *w == MFA_ACR {
                 return MFA_ACR;
+            }
+            if *w == SECOND_FACTOR_ACR {
+                return SECOND_FACTOR_ACR;
             }
             if let Some(m) = self.iter().find(|m| m.acr() == *w) {
                 return m.acr();
@@ -128,22 +161,33 @@ impl Methods {
             .steps()
             .iter()
             .rev()
-            .find_map(|s| self.get(&s.method))
+            .find_map(|s| self.recorded(&s.method))
             .unwrap_or(self.primary())
             .acr()
     }
 
     /// The `amr` values of `record` (RFC 8176), in the order passed, with `mfa` for two factors.
     pub fn amr(&self, record: &AuthRecord) -> Vec<&'static str> {
+        self.amr_for(record, false)
+    }
+
+    /// [`amr`](Self::amr), with `mfa` also when the relying party declared a first factor of its own
+    /// (`declared_first_factor`: the `acr` is [`SECOND_FACTOR_ACR`]).
+    pub fn amr_for(&self, record: &AuthRecord, declared_first_factor: bool) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
-        for m in record.steps().iter().filter_map(|s| self.get(&s.method)) {
+        for m in record
+            .steps()
+            .iter()
+            .filter_map(|s| self.recorded(&s.method))
+        {
             for a in m.amr() {
                 if !out.contains(a) {
                     out.push(a);
                 }
             }
         }
-        if self.factors(record).len() >= 2 && !out.contains(&"mfa") {
+        let factors = self.factors(record).len() + usize::from(declared_first_factor);
+        if factors >= 2 && !out.contains(&"mfa") {
             out.push("mfa");
         }
         out
@@ -152,8 +196,9 @@ impl Methods {
     /// What a grant keeps of an authentication for its ID tokens: the `acr`, then the `amr` values, separated
     /// by spaces (see [`summary_parts`]).
     pub fn summary(&self, record: &AuthRecord, wanted: &[&str]) -> String {
-        let mut s = self.acr(record, wanted).to_owned();
-        for a in self.amr(record) {
+        let acr = self.acr(record, wanted);
+        let mut s = acr.to_owned();
+        for a in self.amr_for(record, acr == SECOND_FACTOR_ACR) {
             s.push(' ');
             s.push_str(a);
         }

@@ -27,7 +27,7 @@ pub mod record;
 pub mod session;
 pub mod throttle;
 
-pub use methods::{MFA_ACR, Methods};
+pub use methods::{MFA_ACR, Methods, SECOND_FACTOR_ACR};
 pub use passkey::PasskeyLogin;
 pub use password::PasswordLogin;
 pub use record::AuthRecord;
@@ -80,6 +80,16 @@ pub trait LoginMethod: Send + Sync {
     fn factor(&self) -> Factor;
     /// `amr` values for the ID token (RFC 8176).
     fn amr(&self) -> &'static [&'static str];
+    /// The ids besides [`id`](Self::id) that a pass of this method may be recorded under (a variant with its
+    /// own `amr`: a synced passkey is `swk`, a device-bound one `hwk`). Each a valid method id.
+    fn recorded_ids(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The `amr` values of a pass recorded under `recorded` (this method's id or one of
+    /// [`recorded_ids`](Self::recorded_ids)).
+    fn amr_of(&self, _recorded: &str) -> &'static [&'static str] {
+        self.amr()
+    }
     /// The `acr` of an authentication by this method alone.
     fn acr(&self) -> &'static str;
     /// This method's inputs and button on the login page (HTML, every value escaped).
@@ -108,6 +118,21 @@ pub trait LoginMethod: Send + Sync {
         form: &'a Params,
         state: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Option<UserRow>, StoreError>>;
+    /// [`verify`](Self::verify), and the id to record the pass under (by default [`id`](Self::id); a method
+    /// with [`recorded_ids`](Self::recorded_ids) says which variant was passed).
+    fn verify_recorded<'a>(
+        &'a self,
+        store: &'a Store,
+        form: &'a Params,
+        state: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<(UserRow, &'static str)>, StoreError>> {
+        Box::pin(async move {
+            Ok(self
+                .verify(store, form, state)
+                .await?
+                .map(|u| (u, self.id())))
+        })
+    }
     /// What to tell the user after a failed attempt.
     fn failure_message(&self) -> &'static str {
         "Sign-in failed."

@@ -29,6 +29,9 @@ use crate::templates::{PasskeyAssertion, PasskeyButton, render};
 /// The `acr` of a sign-in with a passkey alone (user verification included).
 pub const PASSKEY_ACR: &str = "urn:portcullis:acr:passkey";
 
+/// The id a sign-in with a synced passkey is recorded under (its `amr` says `swk`, not `hwk`).
+pub const SYNCED: &str = "passkey-synced";
+
 /// The largest assertion accepted from the browser, bytes.
 pub const MAX_ASSERTION: usize = 16 * 1024;
 
@@ -162,14 +165,17 @@ impl PasskeyLogin {
         name: &str,
         now: i64,
     ) -> Result<PasskeyRow, StoreError> {
+        let credential = serde_json::to_value(passkey).map_err(|_| corrupt("credential"))?;
+        // The backup flags the authenticator set at registration (WebAuthn §6.1: BE, BS).
+        let flag = |name: &str| credential["cred"][name].as_bool().unwrap_or(false);
         Ok(PasskeyRow {
             credential_id: credential_id_text(passkey.cred_id().as_ref()),
             user_id: user_id.to_owned(),
             user_handle: registration.handle.to_string(),
             credential: serde_json::to_string(passkey).map_err(|_| corrupt("credential"))?,
             name: name.to_owned(),
-            backup_eligible: false,
-            backup_state: false,
+            backup_eligible: flag("backup_eligible"),
+            backup_state: flag("backup_state"),
             created_at: now,
             last_used_at: None,
             suspect_clone: false,
@@ -210,13 +216,14 @@ impl PasskeyLogin {
         }
     }
 
-    /// Checks an assertion against the kept state; the credential that signed it, on success.
+    /// Checks an assertion against the kept state; the credential that signed it and whether it is synced
+    /// (backup eligible: the key may live outside one device), on success.
     async fn check(
         &self,
         store: &Store,
         answer: &PublicKeyCredential,
         ceremony: Ceremony,
-    ) -> Result<Option<PasskeyRow>, StoreError> {
+    ) -> Result<Option<(PasskeyRow, bool)>, StoreError> {
         let used_id = credential_id_text(answer.get_credential_id());
         let Some(row) = store.passkey(&used_id).await? else {
             tracing::info!(credential = %used_id, "passkey assertion for an unknown credential");
@@ -275,7 +282,7 @@ impl PasskeyLogin {
                 crate::now(),
             )
             .await?;
-        Ok(Some(row))
+        Ok(Some((row, result.backup_eligible())))
     }
 }
 
@@ -288,8 +295,22 @@ impl LoginMethod for PasskeyLogin {
         Factor::Possession
     }
 
+    /// A device-bound passkey: a hardware-secured key (RFC 8176 `hwk`) unlocked by the user (`user`).
     fn amr(&self) -> &'static [&'static str] {
         &["hwk", "user"]
+    }
+
+    fn recorded_ids(&self) -> &'static [&'static str] {
+        &[SYNCED]
+    }
+
+    /// A synced passkey (backup eligible) is a software-secured key (`swk`): it can leave the device.
+    fn amr_of(&self, recorded: &str) -> &'static [&'static str] {
+        if recorded == SYNCED {
+            &["swk", "user"]
+        } else {
+            self.amr()
+        }
     }
 
     fn acr(&self) -> &'static str {
@@ -369,6 +390,20 @@ impl LoginMethod for PasskeyLogin {
         state: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Option<UserRow>, StoreError>> {
         Box::pin(async move {
+            Ok(self
+                .verify_recorded(store, form, state)
+                .await?
+                .map(|(u, _)| u))
+        })
+    }
+
+    fn verify_recorded<'a>(
+        &'a self,
+        store: &'a Store,
+        form: &'a Params,
+        state: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<(UserRow, &'static str)>, StoreError>> {
+        Box::pin(async move {
             let (Some(state), Some(answer)) = (state, form.get("credential")) else {
                 return Ok(None);
             };
@@ -384,10 +419,11 @@ impl LoginMethod for PasskeyLogin {
             };
             let ceremony: Ceremony =
                 serde_json::from_str(state).map_err(|_| corrupt("stored state"))?;
-            match self.check(store, &answer, ceremony).await? {
-                Some(row) => store.user(&row.user_id).await,
-                None => Ok(None),
-            }
+            let Some((row, synced)) = self.check(store, &answer, ceremony).await? else {
+                return Ok(None);
+            };
+            let recorded = if synced { SYNCED } else { "passkey" };
+            Ok(store.user(&row.user_id).await?.map(|u| (u, recorded)))
         })
     }
 

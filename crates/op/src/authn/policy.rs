@@ -10,7 +10,7 @@
 use portcullis_oidc::AuthorizationRequest;
 
 use super::record::AuthRecord;
-use super::{LoginMethod, MFA_ACR, Methods};
+use super::{Factor, LoginMethod, MFA_ACR, Methods, SECOND_FACTOR_ACR};
 
 /// The `acr` values a request asks for, in preference order, and whether they are essential.
 pub fn wanted_acr(req: &AuthorizationRequest) -> (Vec<&str>, bool) {
@@ -20,10 +20,20 @@ pub fn wanted_acr(req: &AuthorizationRequest) -> (Vec<&str>, bool) {
     }
 }
 
+/// Whether `req` is a relying party's second-factor request (it asks for [`SECOND_FACTOR_ACR`]; the
+/// authorization endpoint accepts one only signed, naming its user).
+pub fn is_second_factor(req: &AuthorizationRequest) -> bool {
+    wanted_acr(req).0.contains(&SECOND_FACTOR_ACR)
+}
+
 /// With `max_age`, the earliest time a step may have been passed to count for `req`, which arrived at
 /// `arrival`: within `max_age` before the request arrived, or at any time since (while the user was answering
-/// it, so that `max_age=0` can be met).
+/// it, so that `max_age=0` can be met). A second-factor request counts only what was passed while answering it
+/// (the relying party's password step was just now; the second factor must be too).
 pub fn max_age_since(req: &AuthorizationRequest, arrival: i64) -> Option<i64> {
+    if is_second_factor(req) {
+        return Some(arrival);
+    }
     req.max_age
         .map(|m| arrival.saturating_sub(i64::try_from(m).unwrap_or(i64::MAX)))
 }
@@ -60,7 +70,12 @@ pub fn missing_step<'m>(
         return None;
     }
     let target = wanted.into_iter().find(|w| methods.can_produce(w))?;
-    let offered: Vec<&dyn LoginMethod> = if target == MFA_ACR {
+    let offered: Vec<&dyn LoginMethod> = if target == SECOND_FACTOR_ACR {
+        methods
+            .iter()
+            .filter(|m| m.factor() != Factor::Knowledge)
+            .collect()
+    } else if target == MFA_ACR {
         let have = methods.factors(record);
         methods
             .iter()

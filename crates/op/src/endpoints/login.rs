@@ -112,11 +112,39 @@ pub(crate) async fn first_page(
         ));
     }
     p.store.put_pending(&pending).await.map_err(db)?;
-    let offered: Vec<&dyn LoginMethod> = p.methods.iter().collect();
+    let named = second_factor_user(p, v).await?;
+    let offered = login_methods(p, v);
     let hint = v.req.login_hint.as_deref();
-    let mut resp = page(v, &pending, &offered, hint, None, None, StatusCode::OK);
+    let mut resp = page(
+        v,
+        &pending,
+        &offered,
+        hint,
+        named.as_ref(),
+        None,
+        StatusCode::OK,
+    );
     browser.set_cookie(&mut resp, p.secure_cookies());
     Ok(resp)
+}
+
+/// The methods a full login for `v` offers: all of them, or for a second-factor request those of another
+/// factor than the password the relying party checked.
+fn login_methods<'p>(p: &'p Provider, v: &Validated) -> Vec<&'p dyn LoginMethod> {
+    if v.second_factor.is_some() {
+        return policy::missing_step(&p.methods, &v.req, &AuthRecord::default())
+            .unwrap_or_default();
+    }
+    p.methods.iter().collect()
+}
+
+/// The user a second-factor request names, when it is one and names somebody (only that user's passkeys are
+/// offered, and only that user may answer).
+async fn second_factor_user(p: &Provider, v: &Validated) -> HttpResult<Option<UserRow>> {
+    match &v.second_factor {
+        Some(Some(id)) => p.store.user(id).await.map_err(db),
+        _ => Ok(None),
+    }
 }
 
 /// Stores `v` as a pending request waiting for a further step of `session`'s user, and shows the page
@@ -209,14 +237,14 @@ async fn login_inner(
     let arrival = row.expires_at - PENDING_LIFETIME;
     let phase = phase_of(p, headers, &row).await?;
     let (record, user) = match &phase {
-        Phase::Login => (AuthRecord::default(), None),
+        Phase::Login => (AuthRecord::default(), second_factor_user(p, &v).await?),
         Phase::StepUp { session, .. } => (
             p.session_record(session),
             p.store.user(&session.user_id).await.map_err(db)?,
         ),
     };
     let offered: Vec<&dyn LoginMethod> = match &phase {
-        Phase::Login => p.methods.iter().collect(),
+        Phase::Login => login_methods(p, &v),
         Phase::StepUp { .. } => policy::missing_step(
             &p.methods,
             &v.req,
@@ -303,16 +331,20 @@ async fn login_inner(
         None
     };
     let proven = method
-        .verify(&p.store, &form, state.as_deref())
+        .verify_recorded(&p.store, &form, state.as_deref())
         .await
         .map_err(db)?;
     drop(_admitted);
-    // During step-up only the session's user may add a step; anyone else is a failed attempt.
-    let proven = proven.filter(|u| match &phase {
-        Phase::Login => true,
+    // During step-up only the session's user may add a step, and a second-factor request is answered only by
+    // the user it names; anyone else is a failed attempt.
+    let proven = proven.filter(|(u, _)| match &phase {
+        Phase::Login => v
+            .second_factor
+            .as_ref()
+            .is_none_or(|named| named.as_deref() == Some(u.id.as_str())),
         Phase::StepUp { session, .. } => u.id == session.user_id,
     });
-    let Some(proven) = proven else {
+    let Some((proven, recorded_as)) = proven else {
         return fail(method.failure_message()).await;
     };
     let account = account.unwrap_or_else(|| proven.username.to_lowercase());
@@ -329,13 +361,13 @@ async fn login_inner(
     let (record, sid, expires_at, old) = match phase {
         // A full login replaces any session this browser had: that one ends.
         Phase::Login => (
-            AuthRecord::single(method.id(), t),
+            AuthRecord::single(recorded_as, t),
             random_token(),
             None,
             p.current_session(headers).await?.map(|(hash, _)| hash),
         ),
         Phase::StepUp { hash, session } => (
-            record.with(method.id(), t),
+            record.with(recorded_as, t),
             session.sid,
             Some(session.expires_at),
             Some(hash),

@@ -13,7 +13,7 @@ use axum::response::Response;
 use portcullis_oidc::{OidcError, Params, PushedAuthorizationRequest, client_authentication};
 use serde_json::json;
 
-use super::authorize::request::{Source, Validated, verify_request_object_of};
+use super::authorize::request::{PAR_SIGNED, Source, Validated, verify_request_object_of};
 use super::authorize::{MAX_STORED_REQUEST, checks};
 use crate::http::{self, HttpResult, db, oerr};
 use crate::provider::{Provider, pkce_policy};
@@ -51,6 +51,13 @@ async fn par_inner(
     // RFC 9126 §3: the pushed parameters may themselves be a signed request object (RFC 9101); it then carries
     // the whole request and is verified with the authenticated client's keys.
     let outer = Params::parse(text).map_err(oerr)?;
+    // A signed request object with a `jti` (accepted once by `verify_request_object_of`) is kept as such, so
+    // that what needs one (prompt=create, a second-factor request) can come through PAR.
+    let signed_once = outer
+        .get("request")
+        .and_then(|r| portcullis_jose::jws::decode_unverified(r).ok())
+        .and_then(|u| serde_json::from_slice::<serde_json::Value>(&u.payload).ok())
+        .is_some_and(|c| c["jti"].is_string());
     let (pushed, client) = match outer.get("request") {
         None => {
             let pushed =
@@ -104,7 +111,7 @@ async fn par_inner(
     let id = random_token();
     let row = PendingRow {
         id: id.clone(),
-        kind: "par".into(),
+        kind: if signed_once { PAR_SIGNED } else { "par" }.into(),
         client_id: v.client.id.clone(),
         params: v.stored_form(),
         csrf: String::new(),

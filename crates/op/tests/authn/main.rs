@@ -14,4 +14,5 @@ mod passkeys;
 mod registration;
 mod review_passkeys;
 mod review_registration;
+mod second_factor;
 mod step_up;

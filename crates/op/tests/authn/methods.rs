@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use crate::support::*;
-use portcullis_op::authn::{AuthRecord, MFA_ACR, Methods, PasswordLogin};
+use portcullis_op::authn::{AuthRecord, MFA_ACR, Methods, PasswordLogin, SECOND_FACTOR_ACR};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -19,7 +19,8 @@ async fn several_methods_are_offered_on_one_page() {
         .unwrap();
     assert_eq!(
         meta["acr_values_supported"],
-        json!([PWD_ACR, CODE_ACR, MFA_ACR])
+        json!([PWD_ACR, CODE_ACR, MFA_ACR, SECOND_FACTOR_ACR]),
+        "a method of another factor than the password can also be a relying party's second factor"
     );
     let mut b = Browser::default();
     let req = AuthReq::new("public", "code", "openid");

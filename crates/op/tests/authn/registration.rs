@@ -44,7 +44,18 @@ pub(crate) async fn backend(op: &Op) -> Jwk {
 }
 
 /// A registration request for `account`, signed with `key`: the query to send the browser with.
-fn registration_request(op: &Op, key: &Jwk, req: &AuthReq, account: &str) -> String {
+pub(crate) fn registration_request(op: &Op, key: &Jwk, req: &AuthReq, account: &str) -> String {
+    signed_request(
+        op,
+        key,
+        req,
+        &[("prompt", json!("create")), ("login_hint", json!(account))],
+    )
+}
+
+/// `req` as a request object signed with `key` by the client `shop`, with a `jti` and `extra` claims: the query
+/// to send the browser with.
+pub(crate) fn signed_request(op: &Op, key: &Jwk, req: &AuthReq, extra: &[(&str, Value)]) -> String {
     let mut claims: Map<String, Value> = req
         .pairs
         .iter()
@@ -53,9 +64,10 @@ fn registration_request(op: &Op, key: &Jwk, req: &AuthReq, account: &str) -> Str
     claims.insert("iss".into(), json!("shop"));
     claims.insert("aud".into(), json!(op.base));
     claims.insert("exp".into(), json!(portcullis_op::now() + 300));
-    claims.insert("prompt".into(), json!("create"));
     claims.insert("jti".into(), json!(portcullis_op::random_token()));
-    claims.insert("login_hint".into(), json!(account));
+    for (k, v) in extra {
+        claims.insert((*k).into(), v.clone());
+    }
     let signed = jwt::encode_value(
         &portcullis_jose::jws::Header::new(Algorithm::Es256).with_typ("oauth-authz-req+jwt"),
         &claims,

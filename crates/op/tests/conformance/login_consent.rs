@@ -215,7 +215,10 @@ async fn pluggable_login_on(database_url: Option<String>) {
         .json()
         .await
         .unwrap();
-    assert_eq!(meta["acr_values_supported"], json!(["urn:example:otp"]));
+    assert_eq!(
+        meta["acr_values_supported"],
+        json!(["urn:example:otp", portcullis_op::authn::SECOND_FACTOR_ACR])
+    );
     let mut b = Browser::default();
     let req = AuthReq::new("public", "code", "openid");
     let Step::Login(page) = b.authorize(&op, &req.query()).await else {

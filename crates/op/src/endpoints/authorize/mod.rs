@@ -121,7 +121,8 @@ async fn pipeline(
     let target = v.error_target();
     // 2–3.
     let checked = checks::run(p, &v, &checks::REQUEST_CHECKS)
-        .and_then(|()| checks::run(p, &v, &checks::ARRIVAL_CHECKS));
+        .and_then(|()| checks::run(p, &v, &checks::ARRIVAL_CHECKS))
+        .and_then(|()| request::check_second_factor(p, &v));
     if let Err(r) = checked {
         return Ok(p.refuse(&target, r));
     }

@@ -24,6 +24,9 @@ pub(crate) enum LoginReason {
     HintNamesAnotherUser,
     /// The `claims` request asks for another `sub`.
     ClaimsNameAnotherUser,
+    /// A second-factor request: its user passes the second factor for each one (the relying party's password
+    /// step was just now), whoever the session's user is.
+    SecondFactor,
 }
 
 /// One check of a session against a request at time `t`.
@@ -31,11 +34,12 @@ type SessionCheck =
     fn(&Provider, &Validated, &SessionRow, i64) -> Result<Option<LoginReason>, Refusal>;
 
 /// Every check runs (a later one may refuse outright); the first reason found is the answer.
-const SESSION_CHECKS: [(&str, SessionCheck); 4] = [
+const SESSION_CHECKS: [(&str, SessionCheck); 5] = [
     ("prompt=login", check_prompt_login),
     ("max_age", check_max_age),
     ("id_token_hint", check_id_token_hint),
     ("claims sub", check_claims_sub),
+    ("second-factor login_hint", check_second_factor_user),
 ];
 
 /// Whether the user must log in for `v` given the browser's session; `Err` refuses the request (with
@@ -81,7 +85,27 @@ pub(crate) fn names_another_user(p: &Provider, v: &Validated, session: &SessionR
         .as_ref()
         .and_then(|c| c.required_sub().ok().flatten())
         .is_some_and(|r| r != sub());
-    hint_other || claims_other
+    hint_other || claims_other || second_factor_for_another(v, session)
+}
+
+/// Whether `v` is a second-factor request for someone other than `session`'s user.
+fn second_factor_for_another(v: &Validated, session: &SessionRow) -> bool {
+    v.second_factor
+        .as_ref()
+        .is_some_and(|named| named.as_deref() != Some(session.user_id.as_str()))
+}
+
+/// A second-factor request is answered only for the user it names, who passes the second factor for it (like
+/// `max_age=0`): whatever the session, its user signs in again.
+fn check_second_factor_user(
+    _: &Provider,
+    v: &Validated,
+    _: &SessionRow,
+    _: i64,
+) -> Result<Option<LoginReason>, Refusal> {
+    Ok(v.second_factor
+        .is_some()
+        .then_some(LoginReason::SecondFactor))
 }
 
 fn prompt_none(v: &Validated) -> bool {

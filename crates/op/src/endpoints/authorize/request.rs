@@ -11,10 +11,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use portcullis_jose::AlgorithmSet;
 use portcullis_oidc::{
-    AuthorizationRequest, OidcError, Params, Prompt, RequestObjectPolicy, ResponseMode,
+    AuthorizationRequest, ErrorCode, OidcError, Params, Prompt, RequestObjectPolicy, ResponseMode,
     ResponseType, verify_request_object_once,
 };
 
+use super::checks::Refusal;
+use crate::authn::policy;
 use crate::clients::Client;
 use crate::http::{HttpResult, db, error_page};
 use crate::keys::SIGNING_ALGS;
@@ -34,6 +36,10 @@ pub(crate) struct Validated {
     pub(crate) signed: bool,
     /// Whether that request object carried a `jti`, so that it could be used only once.
     pub(crate) single_use: bool,
+    /// For a relying party's second-factor request ([`policy::is_second_factor`]): the user its `login_hint`
+    /// names (the relying party's identifier, through its accounts); `Some(None)` when it names nobody, so
+    /// that nobody can answer it.
+    pub(crate) second_factor: Option<Option<String>>,
 }
 
 /// Where an authorization request came from.
@@ -74,6 +80,7 @@ impl Validated {
             source,
             signed: false,
             single_use: false,
+            second_factor: None,
         }
     }
 
@@ -135,7 +142,7 @@ pub(crate) async fn establish(
     raw: &Params,
 ) -> HttpResult<Result<Validated, (ErrorTarget, OidcError)>> {
     let client = check_client(p, raw).await?;
-    let (params, source) = resolve_request_uri(p, &client, raw).await?;
+    let (params, source, pushed_signed) = resolve_request_uri(p, &client, raw).await?;
     let redirect_uri = check_redirect_uri(&client, &params)?;
     // The redirect URI is trusted from here on.
     let target = ErrorTarget {
@@ -144,7 +151,7 @@ pub(crate) async fn establish(
         mode: error_response_mode(&params),
         state: params.get("state").map(str::to_owned),
     };
-    let signed = params.get("request").is_some();
+    let signed = params.get("request").is_some() || pushed_signed;
     let req = match parse_request(p, &client, &params, source != Source::Direct).await? {
         Ok(r) => r,
         // A registration request (prompt=create) that does not verify gets an error page, never a redirect.
@@ -157,12 +164,19 @@ pub(crate) async fn establish(
     let mut v = Validated::new(p, client, req, redirect_uri, source);
     v.signed = signed;
     // A verified request object with a `jti` was accepted once (`verify_request_object_of`).
-    v.single_use = signed
-        && params
+    v.single_use = pushed_signed
+        || params
             .get("request")
             .and_then(|r| portcullis_jose::jws::decode_unverified(r).ok())
             .and_then(|u| serde_json::from_slice::<serde_json::Value>(&u.payload).ok())
             .is_some_and(|c| c["jti"].is_string());
+    if policy::is_second_factor(&v.req) {
+        let named = match v.req.login_hint.as_deref().filter(|h| !h.is_empty()) {
+            Some(hint) => p.store.rp_account(&v.client.id, hint).await.map_err(db)?,
+            None => None,
+        };
+        v.second_factor = Some(named);
+    }
     Ok(Ok(v))
 }
 
@@ -183,6 +197,35 @@ pub(crate) fn check_create_is_signed(v: &Validated) -> HttpResult<()> {
             "invalid_request",
             "a registration request (prompt=create) must carry a jti, so that it is used once",
         ));
+    }
+    Ok(())
+}
+
+/// A second-factor request ([`policy::is_second_factor`]) declares that the relying party checked a first
+/// factor itself, which makes the ID token say `mfa`: only the client's backend may declare that, in a signed
+/// request object used once, naming the user in `login_hint`. Checked when a request arrives, like
+/// [`check_create_is_signed`].
+pub(crate) fn check_second_factor(p: &Provider, v: &Validated) -> Result<(), Refusal> {
+    if v.second_factor.is_none() {
+        return Ok(());
+    }
+    let refuse = |d: &str| {
+        Err(Refusal {
+            code: ErrorCode::InvalidRequest,
+            description: d.into(),
+        })
+    };
+    if !v.signed || !v.single_use {
+        return refuse("a second-factor request must be a signed request object with a jti");
+    }
+    if v.req.login_hint.as_deref().is_none_or(str::is_empty) {
+        return refuse("a second-factor request names its user in login_hint");
+    }
+    if v.req.prompt.contains(&Prompt::Create) {
+        return refuse("a second-factor request cannot create an account");
+    }
+    if !p.methods.can_produce(crate::authn::SECOND_FACTOR_ACR) {
+        return refuse("this provider offers no second factor");
     }
     Ok(())
 }
@@ -224,13 +267,15 @@ async fn check_client(p: &Provider, raw: &Params) -> HttpResult<Arc<Client>> {
 /// A pushed request (RFC 9126) replaces the query entirely; it must be this client's, unexpired and not yet
 /// consumed by a completed authorization. It can be visited again (a reloaded login page): its first visit
 /// keeps it for as long as a login page lives ([`super::PENDING_LIFETIME`]); later visits do not extend it.
+/// The request's parameters, where they came from, and whether they were pushed as a signed request object
+/// with a `jti` (pending kind [`PAR_SIGNED`]: its signature and single use were checked at `/par`).
 async fn resolve_request_uri(
     p: &Provider,
     client: &Client,
     raw: &Params,
-) -> HttpResult<(Params, Source)> {
+) -> HttpResult<(Params, Source, bool)> {
     let Some(uri) = raw.get("request_uri") else {
-        return Ok((raw.clone(), Source::Direct));
+        return Ok((raw.clone(), Source::Direct, false));
     };
     if !portcullis_oidc::is_par_request_uri(uri) {
         return Err(page(
@@ -239,7 +284,11 @@ async fn resolve_request_uri(
         ));
     }
     let id = &uri[portcullis_oidc::PAR_REQUEST_URI_PREFIX.len()..];
-    let Some(row) = p.store.pending(id, "par", now()).await.map_err(db)? else {
+    let mut row = p.store.pending(id, "par", now()).await.map_err(db)?;
+    if row.is_none() {
+        row = p.store.pending(id, PAR_SIGNED, now()).await.map_err(db)?;
+    }
+    let Some(row) = row else {
         return Err(page(
             "invalid_request_uri",
             "unknown or expired request_uri",
@@ -258,8 +307,15 @@ async fn resolve_request_uri(
         .map_err(db)?;
     let params =
         Params::parse(&row.params).map_err(|_| page("invalid_request", "stored request"))?;
-    Ok((params, Source::Pushed(id.to_owned())))
+    Ok((
+        params,
+        Source::Pushed(id.to_owned()),
+        row.kind == PAR_SIGNED,
+    ))
 }
+
+/// The pending kind of a pushed request that arrived as a signed request object with a `jti`.
+pub(crate) const PAR_SIGNED: &str = "par-signed";
 
 /// The redirect URI must be present and registered, compared exactly (OIDC Core §3.1.2.1).
 #[allow(clippy::result_large_err)] // the error is the response, built once per request

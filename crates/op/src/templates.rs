@@ -130,6 +130,54 @@ pub struct PasskeyAssertion<'a> {
     pub options: &'a str,
 }
 
+/// One passkey on the account page.
+pub struct PasskeyItem {
+    /// Its credential id (base64url).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// "synced" or "device-bound".
+    pub kind: &'static str,
+    /// When it was created (UTC, `YYYY-MM-DD HH:MM`).
+    pub created: String,
+    /// When it was last used, or "never".
+    pub last_used: String,
+    /// Whether it is refused as a possible clone.
+    pub suspect: bool,
+}
+
+/// `account.html`: the signed-in user's ways to sign in.
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    /// The user's name.
+    pub username: &'a str,
+    /// Whether the user has a password.
+    pub has_password: bool,
+    /// The passkeys, oldest first.
+    pub passkeys: &'a [PasskeyItem],
+    /// The CSRF token (bound to the session) of every form.
+    pub csrf: &'a str,
+    /// What the last change did or why it was refused.
+    pub message: Option<&'a str>,
+}
+
+/// `account_passkey.html`: create a passkey from the account page.
+#[derive(Template)]
+#[template(path = "account_passkey.html")]
+pub struct AccountPasskeyPage<'a> {
+    /// The user's name.
+    pub username: &'a str,
+    /// The ceremony's holder (a hidden field).
+    pub pending: &'a str,
+    /// Its CSRF token (a hidden field).
+    pub csrf: &'a str,
+    /// The ceremony id (a hidden field).
+    pub ceremony: &'a str,
+    /// The WebAuthn creation options, JSON (escaped into an attribute).
+    pub options: &'a str,
+}
+
 /// `register.html`: create a passkey for the account a relying party asked for (prompt=create).
 #[derive(Template)]
 #[template(path = "register.html")]

@@ -9,6 +9,8 @@
 //! | `/authorize` | [`authorize`] (its pipeline of named checks) |
 //! | `/login` | [`login`] |
 //! | `/consent` | [`consent`] |
+//! | `/register` | [`register`] (an account a relying party's signed request creates) |
+//! | `/account`, `/account/passkeys/*` | [`account`] (the user's passkeys) |
 //! | `/par` | [`par`] |
 //! | `/token` | [`token`] (a module per grant type) |
 //! | `/userinfo` | [`userinfo`] |
@@ -27,6 +29,7 @@ use axum::routing::{get, post};
 use crate::http;
 use crate::provider::Provider;
 
+pub mod account;
 pub mod assets;
 pub mod authorize;
 pub mod consent;
@@ -62,6 +65,11 @@ pub fn router(p: Arc<Provider>) -> Router {
         .route("/login", post(login::login))
         .route("/consent", post(consent::consent))
         .route("/register", post(register::register))
+        .route("/account", get(account::account))
+        .route("/account/passkeys", post(account::add_passkey))
+        .route("/account/passkeys/new", post(account::new_passkey))
+        .route("/account/passkeys/rename", post(account::rename))
+        .route("/account/passkeys/remove", post(account::remove))
         .route("/token", post(token::token))
         .route(
             "/userinfo",

@@ -45,7 +45,7 @@ mod seen_jtis;
 mod sessions;
 mod settings;
 pub use at_rest::{Kek, KekError};
-pub use passkeys::PasskeyRow;
+pub use passkeys::{PasskeyRow, Removal};
 mod signing_keys;
 mod token_key;
 mod tokens;

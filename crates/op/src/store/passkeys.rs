@@ -32,6 +32,17 @@ pub struct PasskeyRow {
     pub suspect_clone: bool,
 }
 
+/// What [`Store::remove_passkey`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The passkey is gone.
+    Removed,
+    /// The user has no such passkey.
+    NotFound,
+    /// Kept: it is the user's last way to sign in.
+    LastWayToSignIn,
+}
+
 const COLUMNS: &str = "credential_id, user_id, user_handle, credential, name, backup_eligible, backup_state, \
                        created_at, last_used_at, suspect_clone";
 
@@ -121,6 +132,57 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Renames one of `user_id`'s passkeys; false when the user has no such passkey.
+    pub async fn rename_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+        name: &str,
+    ) -> Result<bool> {
+        let _w = self.write().await;
+        Ok(
+            sqlx::query("UPDATE passkeys SET name = $3 WHERE credential_id = $1 AND user_id = $2")
+                .bind(credential_id)
+                .bind(user_id)
+                .bind(name)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    /// Removes one of `user_id`'s passkeys unless it is the user's last way to sign in (no password, no other
+    /// usable passkey): checked in the same statement, so two concurrent removals cannot both succeed.
+    pub async fn remove_passkey(&self, user_id: &str, credential_id: &str) -> Result<Removal> {
+        let _w = self.write().await;
+        let removed = sqlx::query(
+            "DELETE FROM passkeys WHERE credential_id = $1 AND user_id = $2 AND (\
+               EXISTS (SELECT 1 FROM users WHERE id = $2 AND password_hash <> '') OR \
+               EXISTS (SELECT 1 FROM passkeys WHERE user_id = $2 AND credential_id <> $1 AND suspect_clone = 0))",
+        )
+        .bind(credential_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if removed == 1 {
+            return Ok(Removal::Removed);
+        }
+        let exists =
+            sqlx::query("SELECT 1 FROM passkeys WHERE credential_id = $1 AND user_id = $2")
+                .bind(credential_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some();
+        Ok(if exists {
+            Removal::LastWayToSignIn
+        } else {
+            Removal::NotFound
+        })
     }
 
     /// Marks a passkey whose sign counter went backwards.

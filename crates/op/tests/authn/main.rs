@@ -7,6 +7,7 @@
 mod common;
 mod support;
 
+mod account;
 mod attacks;
 mod ceremonies;
 mod methods;

@@ -133,6 +133,14 @@ enum UserCmd {
         #[arg(long, env = "PORTCULLIS_PASSWORD", hide_env_values = true)]
         password: String,
     },
+    /// List a user's passkeys (id, name, synced or device-bound, created, last used), or remove one.
+    Passkeys {
+        /// Login name.
+        username: String,
+        /// Remove the passkey with this id (refused when it is the user's last way to sign in).
+        #[arg(long)]
+        remove: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -316,6 +324,35 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .map_err(e)?;
                     println!("password set for {username}");
                 }
+                Command::User(UserCmd::Passkeys { username, remove }) => match remove {
+                    Some(id) => {
+                        admin::remove_user_passkey(&store, &username, &id)
+                            .await
+                            .map_err(e)?;
+                        println!("passkey {id} of {username} removed; their sessions ended");
+                    }
+                    None => {
+                        for k in admin::user_passkeys(&store, &username).await.map_err(e)? {
+                            println!(
+                                "{}\t{}\t{}\tcreated {}\tlast used {}{}",
+                                k.credential_id,
+                                k.name,
+                                if k.backup_eligible {
+                                    "synced"
+                                } else {
+                                    "device-bound"
+                                },
+                                k.created_at,
+                                k.last_used_at.map_or("never".into(), |t| t.to_string()),
+                                if k.suspect_clone {
+                                    "\tpossible clone: refused"
+                                } else {
+                                    ""
+                                },
+                            );
+                        }
+                    }
+                },
                 Command::Keys(KeysCmd::List) => {
                     // Creates the first keys when none exist yet, as the first serve would.
                     keys::KeyRing::load(&store, now, cfg.retired_key_lifetime as i64)

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::authn::password as passwords;
 use crate::clients::Client;
 use crate::sector::SectorFetcher;
-use crate::store::{ClientRow, Store, StoreError, UserRow};
+use crate::store::{ClientRow, PasskeyRow, Removal, Store, StoreError, UserRow};
 use crate::{hash, now, random_token};
 
 /// The demo client's id.
@@ -243,4 +243,36 @@ pub async fn set_password(store: &Store, username: &str, password: &str) -> Resu
         store.delete_user_sessions(&user.id).await?;
     }
     Ok(())
+}
+
+/// A user's passkeys, oldest first (for `user passkeys NAME`).
+pub async fn user_passkeys(store: &Store, username: &str) -> Result<Vec<PasskeyRow>, AdminError> {
+    let Some(user) = store.user_by_name(username).await? else {
+        return Err(AdminError::Invalid(format!("no user {username}")));
+    };
+    Ok(store.passkeys_of(&user.id).await?)
+}
+
+/// Removes one of a user's passkeys (for `user passkeys NAME --remove ID`), unless it is the user's last way
+/// to sign in; the user's sessions end, so a removed passkey no longer keeps anyone signed in.
+pub async fn remove_user_passkey(
+    store: &Store,
+    username: &str,
+    credential_id: &str,
+) -> Result<(), AdminError> {
+    let Some(user) = store.user_by_name(username).await? else {
+        return Err(AdminError::Invalid(format!("no user {username}")));
+    };
+    match store.remove_passkey(&user.id, credential_id).await? {
+        Removal::Removed => {
+            store.delete_user_sessions(&user.id).await?;
+            Ok(())
+        }
+        Removal::NotFound => Err(AdminError::Invalid(format!(
+            "{username} has no passkey {credential_id}"
+        ))),
+        Removal::LastWayToSignIn => Err(AdminError::Invalid(format!(
+            "passkey {credential_id} is the last way {username} can sign in: set a password or add a passkey first"
+        ))),
+    }
 }

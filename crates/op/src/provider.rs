@@ -98,7 +98,7 @@ impl Provider {
         let metadata = crate::endpoints::discovery::metadata(
             &cfg,
             tls.is_some(),
-            &methods.acr_values_supported(),
+            (&methods.acr_values_supported(), &methods.amr_values()),
             offers_passkeys,
         )
         .to_string();

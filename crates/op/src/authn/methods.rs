@@ -140,6 +140,24 @@ impl Methods {
         out
     }
 
+    /// Every `amr` value an ID token may carry (RFC 8176): each method's, its variants', and `mfa` when two
+    /// factors can be combined (at the provider, or with a relying party's own first factor).
+    pub fn amr_values(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for m in self.iter() {
+            let variants = std::iter::once(m.id()).chain(m.recorded_ids().iter().copied());
+            for a in variants.flat_map(|v| m.amr_of(v).iter().copied()) {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        if self.can_produce(MFA_ACR) || self.can_produce(SECOND_FACTOR_ACR) {
+            out.push("mfa");
+        }
+        out
+    }
+
     /// The `acr` for an ID token: the first of `wanted` that `record` satisfies; otherwise [`MFA_ACR`] for two
     /// factors, else the newest method's own.
     pub fn acr(&self, record: &AuthRecord, wanted: &[&str]) -> &'static str {

@@ -34,7 +34,14 @@ const PROVIDER_CLAIMS: &[&str] = &[
 ];
 
 /// The discovery document.
-pub(crate) fn metadata(cfg: &Config, mtls: bool, acr: &[&str], create: bool) -> Value {
+/// `acr` and `amr`: the values the login methods can produce (`amr_values_supported` is not in OpenID Connect
+/// Discovery 1.0; it lists the RFC 8176 values an ID token may carry, as several providers do).
+pub(crate) fn metadata(
+    cfg: &Config,
+    mtls: bool,
+    (acr, amr): (&[&str], &[&str]),
+    create: bool,
+) -> Value {
     let iss = &cfg.issuer;
     let mut scopes: Vec<String> = [
         "openid",
@@ -93,6 +100,7 @@ pub(crate) fn metadata(cfg: &Config, mtls: bool, acr: &[&str], create: bool) -> 
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
         "acr_values_supported": acr,
+        "amr_values_supported": amr,
         "display_values_supported": ["page"],
         "ui_locales_supported": ["en"],
     });

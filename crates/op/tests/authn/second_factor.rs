@@ -301,3 +301,34 @@ async fn second_factor_requests_must_be_signed_once_and_name_their_user() {
     let again = b.authorize(&op, &once).await;
     assert_eq!(again.redirect()["error"], "invalid_request_object");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_lists_create_and_the_acr_and_amr_values_used() {
+    let op = op_with_passkeys().await;
+    let meta: Value = op
+        .http
+        .get(op.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        meta["prompt_values_supported"],
+        json!(["none", "login", "consent", "create"])
+    );
+    assert_eq!(
+        meta["acr_values_supported"],
+        json!([
+            "urn:portcullis:acr:password",
+            portcullis_op::authn::passkey::PASSKEY_ACR,
+            portcullis_op::authn::MFA_ACR,
+            SECOND_FACTOR_ACR
+        ])
+    );
+    assert_eq!(
+        meta["amr_values_supported"],
+        json!(["pwd", "hwk", "user", "swk", "mfa"])
+    );
+}

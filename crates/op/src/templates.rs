@@ -130,6 +130,14 @@ pub struct PasskeyAssertion<'a> {
     pub options: &'a str,
 }
 
+/// `passkey_conditional.html`: passkey autofill on the first login page (a ceremony begun with the page).
+#[derive(Template)]
+#[template(path = "passkey_conditional.html")]
+pub struct PasskeyConditional<'a> {
+    /// The WebAuthn request options, JSON (escaped into an attribute).
+    pub options: &'a str,
+}
+
 /// One passkey on the account page.
 pub struct PasskeyItem {
     /// Its credential id (base64url).

@@ -5,6 +5,8 @@
   if (!window.PublicKeyCredential) { return; }
   var creation = document.getElementById('passkey-creation-options');
   if (creation) { return create(creation); }
+  var autofill = document.getElementById('passkey-conditional-options');
+  if (autofill) { return conditional(autofill); }
   var field = document.getElementById('passkey-options');
   if (!field) { return; }
   var form = field.form;
@@ -20,13 +22,25 @@
     for (var i = 0; i < a.length; i++) { s += String.fromCharCode(a[i]); }
     return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
   }
-  var options = JSON.parse(field.value);
-  var pk = options.publicKey;
-  pk.challenge = dec(pk.challenge);
-  (pk.allowCredentials || []).forEach(function (c) { c.id = dec(c.id); });
-  navigator.credentials.get({ publicKey: pk }).then(function (c) {
+  navigator.credentials.get({ publicKey: requestOptions(field) }).then(function (c) {
+    form.elements.credential.value = assertion(c);
+    form.submit();
+  }).catch(function (e) {
+    if (window.console) { console.warn('passkey: ' + e); }
+    form.elements.credential.value = '';
+    form.submit();
+  });
+
+  function requestOptions(field) {
+    var pk = JSON.parse(field.value).publicKey;
+    pk.challenge = dec(pk.challenge);
+    (pk.allowCredentials || []).forEach(function (c) { c.id = dec(c.id); });
+    return pk;
+  }
+
+  function assertion(c) {
     var r = c.response;
-    form.elements.credential.value = JSON.stringify({
+    return JSON.stringify({
       id: c.id,
       rawId: enc(c.rawId),
       type: c.type,
@@ -38,12 +52,26 @@
         userHandle: r.userHandle ? enc(r.userHandle) : null
       }
     });
-    form.submit();
-  }).catch(function (e) {
-    if (window.console) { console.warn('passkey: ' + e); }
-    form.elements.credential.value = '';
-    form.submit();
-  });
+  }
+
+  // Passkey autofill: the browser offers this site's passkeys among the username field's suggestions
+  // (autocomplete="username webauthn"); the chosen one's assertion is posted with the page's ceremony. Nothing
+  // is posted when the user picks nothing; another sign-in (a button) navigates away, which ends the request.
+  function conditional(field) {
+    var form = field.form;
+    var check = PublicKeyCredential.isConditionalMediationAvailable;
+    if (!check) { return; }
+    check.call(PublicKeyCredential).then(function (available) {
+      if (!available) { return; }
+      return navigator.credentials.get({ mediation: 'conditional', publicKey: requestOptions(field) })
+        .then(function (c) {
+          form.elements.credential.value = assertion(c);
+          form.submit();
+        });
+    }).catch(function (e) {
+      if (window.console) { console.warn('passkey autofill: ' + e); }
+    });
+  }
 
   // Registration: the user clicks the button (browsers want a gesture), the authenticator creates a credential.
   function create(field) {

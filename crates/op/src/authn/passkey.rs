@@ -24,7 +24,7 @@ use webauthn_rs::prelude::{
 
 use super::{Challenge, Factor, LoginMethod, LoginPage};
 use crate::store::{PasskeyRow, Store, StoreError, UserRow};
-use crate::templates::{PasskeyAssertion, PasskeyButton, render};
+use crate::templates::{PasskeyAssertion, PasskeyButton, PasskeyConditional, render};
 
 /// The `acr` of a sign-in with a passkey alone (user verification included).
 pub const PASSKEY_ACR: &str = "urn:portcullis:acr:passkey";
@@ -214,6 +214,23 @@ impl PasskeyLogin {
             }
             None => Ok(false),
         }
+    }
+
+    /// Begins a ceremony any discoverable credential of this relying party may answer, for passkey autofill
+    /// on the login page (WebAuthn conditional mediation): the state to keep server-side (as this method's, so
+    /// `verify` finishes it) and the inputs of a hidden form that `/passkey.js` fills and posts.
+    pub fn begin_conditional(&self) -> Result<Challenge, StoreError> {
+        let (rcr, state) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| corrupt(&e.to_string()))?;
+        let options = serde_json::to_string(&rcr).map_err(|_| corrupt("options"))?;
+        let state =
+            serde_json::to_string(&Ceremony::Discoverable(state)).map_err(|_| corrupt("state"))?;
+        Ok(Challenge {
+            state,
+            form: render(&PasskeyConditional { options: &options }),
+        })
     }
 
     /// Checks an assertion against the kept state; the credential that signed it and whether it is synced

@@ -33,7 +33,7 @@ use super::authorize::request::Validated;
 use super::authorize::{MAX_STORED_REQUEST, PENDING_LIFETIME};
 use super::interaction::pending_from_form;
 use crate::authn::throttle::RetryAfter;
-use crate::authn::{AuthRecord, LoginMethod, LoginPage, ceremony, policy};
+use crate::authn::{AuthRecord, LoginMethod, LoginPage, PasskeyLogin, ceremony, policy};
 use crate::http::binding::BrowserBinding;
 use crate::http::client_addr::ClientIp;
 use crate::http::{self, HttpResult, csrf, db, error_page};
@@ -115,12 +115,15 @@ pub(crate) async fn first_page(
     let named = second_factor_user(p, v).await?;
     let offered = login_methods(p, v);
     let hint = v.req.login_hint.as_deref();
-    let mut resp = page(
+    let autofill = match (&p.passkeys, &v.second_factor) {
+        (Some(passkeys), None) => conditional(p, passkeys, &pending).await?,
+        _ => None,
+    };
+    let mut resp = page_with(
         v,
         &pending,
-        &offered,
-        hint,
-        named.as_ref(),
+        (&offered, autofill),
+        (hint, named.as_ref()),
         None,
         StatusCode::OK,
     );
@@ -177,6 +180,23 @@ pub(crate) async fn step_up_page(
     Ok(resp)
 }
 
+/// Passkey autofill for the first login page of `row`: a discoverable passkey ceremony begun with the page
+/// (kept server-side like any other), as a hidden section of the page.
+async fn conditional(
+    p: &Provider,
+    passkeys: &PasskeyLogin,
+    row: &PendingRow,
+) -> HttpResult<Option<(String, String)>> {
+    let challenge = passkeys.begin_conditional().map_err(db)?;
+    Ok(
+        ceremony::begin(&p.store, row, passkeys.id(), &challenge.state)
+            .await
+            .map_err(db)?
+            .ok()
+            .map(|id| (id, challenge.form)),
+    )
+}
+
 /// The login page offering `offered` for `row`.
 #[allow(clippy::too_many_arguments)]
 fn page(
@@ -188,6 +208,18 @@ fn page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    page_with(v, row, (offered, None), (login_hint, user), error, status)
+}
+
+/// [`page`], with passkey autofill's hidden section (its ceremony id and inputs) when given.
+fn page_with(
+    v: &Validated,
+    row: &PendingRow,
+    (offered, autofill): (&[&dyn LoginMethod], Option<(String, String)>),
+    (login_hint, user): (Option<&str>, Option<&UserRow>),
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let ctx = LoginPage {
         pending: &row.id,
         csrf: &row.csrf,
@@ -196,7 +228,7 @@ fn page(
         error,
         user,
     };
-    let sections: Vec<MethodSection<'_>> = offered
+    let mut sections: Vec<MethodSection<'_>> = offered
         .iter()
         .map(|m| MethodSection {
             method: m.id(),
@@ -205,6 +237,15 @@ fn page(
             inputs: m.form(&ctx),
         })
         .collect();
+    let autofill = autofill.as_ref();
+    if let Some((id, inputs)) = autofill {
+        sections.push(MethodSection {
+            method: "passkey",
+            begin: false,
+            ceremony: Some(id),
+            inputs: inputs.clone(),
+        });
+    }
     http::html_csp(
         status,
         pages::login(&row.id, &row.csrf, &v.client.name, error, &sections),

@@ -1,10 +1,13 @@
 // Passkeys in a real browser (Debian's chromium, headless, playwright-core) with a virtual authenticator
 // (DevTools WebAuthn domain: ctap2, internal transport, resident keys, user verification): a relying party's
 // signed registration request → "Create a passkey" → consent → back at the RP with a code; then, signed out, a
-// username-less sign-in with that passkey → back at the RP with another code. The RP's redirect URI is answered by
-// the script itself. Screenshots of the create-passkey and sign-in pages; prints both codes.
+// username-less sign-in with that passkey (by autofill, which a virtual authenticator answers at once, or the
+// button) → back at the RP with another code; the RP's second-factor request → the passkey → a third code; a
+// cancelled ceremony → the sign-in page with an error (401, never a 500). The RP's redirect URI is answered by the
+// script itself. Screenshots of the pages under SCREENSHOT_DIR; prints the codes.
 //
-// Env: START_URL, LOGIN_URL, REDIRECT_PREFIX, SCREENSHOT_DIR, CHROMIUM (default /usr/bin/chromium), USER_DATA_DIR.
+// Env: START_URL, LOGIN_URL, SECOND_FACTOR_URL, CANCEL_URL, REDIRECT_PREFIX, SCREENSHOT_DIR, CHROMIUM (default
+// /usr/bin/chromium), USER_DATA_DIR.
 import { chromium } from 'playwright-core';
 import { check, env } from './lib.mjs';
 
@@ -59,17 +62,59 @@ try {
 
   await context.clearCookies();
   landed = null;
+  // Passkey autofill (conditional mediation) may answer at once on a virtual authenticator: then the page
+  // signs in by itself; otherwise the button does it.
   await step('open a sign-in request', () => page.goto(env('LOGIN_URL')));
-  await step('reach the sign-in page', () => page.waitForSelector('#passkey-begin'));
-  await page.screenshot({ path: `${shots}/passkey-sign-in.png`, fullPage: true });
-  await step('sign in with the passkey', () => page.click('#passkey-begin'));
+  await step('reach the sign-in page or the RP', () => page.waitForSelector('#passkey-begin, #rp'));
+  let autofill = landed !== null;
+  if (!autofill) {
+    await page.screenshot({ path: `${shots}/passkey-sign-in.png`, fullPage: true }).catch(() => {});
+    await step('sign in with the passkey', () => page.click('#passkey-begin', { timeout: 5000 }).catch((e) => {
+      if (landed === null) { throw e; }
+      autofill = true;
+    }));
+  }
   await step('land at the RP again', () => page.waitForSelector('#rp'));
   const signedIn = code();
   check(signedIn && signedIn !== registered, `a new code after the sign-in (${landed})`);
 
+  // Second factor: the RP checked the password; its signed request names the user; only the passkey.
+  await context.clearCookies();
+  landed = null;
+  await step('open the second-factor request', () => page.goto(env('SECOND_FACTOR_URL')));
+  await step('reach the second-factor page', () => page.waitForSelector('#passkey-begin'));
+  check(!(await page.$('#password')) && !(await page.$('#passkey-username')), 'the passkey alone, for the named user');
+  await page.screenshot({ path: `${shots}/passkey-second-factor.png`, fullPage: true });
+  await step('pass the second factor', () => page.click('#passkey-begin'));
+  await step('land at the RP after the second factor', () => page.waitForSelector('#rp'));
+  const secondFactor = code();
+  check(secondFactor && secondFactor !== signedIn, `a code after the second factor (${landed})`);
+
+  // A cancelled ceremony (the user presses Cancel: the browser rejects with NotAllowedError): the sign-in
+  // page again with an error, never a 500.
+  const cancelling = await context.newPage();
+  cancelling.setDefaultTimeout(30000);
+  await cancelling.addInitScript(() => {
+    const refuse = () => Promise.reject(new DOMException('The operation was cancelled.', 'NotAllowedError'));
+    navigator.credentials.get = refuse;
+  });
+  const statuses = [];
+  cancelling.on('response', (r) => { if (r.url().endsWith('/login')) { statuses.push(r.status()); } });
+  await context.clearCookies();
+  landed = null;
+  await step('open a sign-in request to cancel', () => cancelling.goto(env('CANCEL_URL')));
+  await step('reach the sign-in page to cancel', () => cancelling.waitForSelector('#passkey-begin'));
+  await cancelling.screenshot({ path: `${shots}/passkey-sign-in.png`, fullPage: true });
+  await step('begin and cancel', () => cancelling.click('#passkey-begin'));
+  await step('see the refusal', () => cancelling.waitForSelector('[role=alert]'));
+  await cancelling.screenshot({ path: `${shots}/passkey-cancelled.png`, fullPage: true });
+  check(landed === null, 'a cancelled ceremony signs nobody in');
+  check(statuses.length >= 2 && statuses.every((s) => s < 500), `no 500 after a cancelled ceremony (${statuses})`);
+  check(statuses[statuses.length - 1] === 401, `the refusal is a 401 page (${statuses})`);
+
   const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
   check(credentials.length === 1 && credentials[0].isResidentCredential, 'one discoverable credential');
-  console.log(JSON.stringify({ registered, signedIn }));
+  console.log(JSON.stringify({ registered, signedIn, secondFactor, autofill }));
   console.log('passkey browser: ok');
 } finally {
   await context.close();

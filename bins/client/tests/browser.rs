@@ -113,7 +113,7 @@ fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
         json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none",
                "jwks": JwkSet::new(vec![key.to_public().unwrap()]).to_map()}),
     )]);
-    let verifiers = [CodeVerifier::generate(), CodeVerifier::generate()];
+    let verifiers = [(); 4].map(|()| CodeVerifier::generate());
     let params = |v: &CodeVerifier| {
         json!({"response_type": "code", "client_id": "shop", "redirect_uri": redirect, "scope": "openid",
                "state": CodeVerifier::generate().as_str()[..16], "nonce": CodeVerifier::generate().as_str()[..16],
@@ -152,6 +152,29 @@ fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
         )
     );
     let login = format!("{}/authorize?{}", p.issuer, query(&params(&verifiers[1])));
+    // The RP's second-factor request (it checked the password itself): signed, single use, naming its user.
+    let mut second = params(&verifiers[2]);
+    second["iss"] = json!("shop");
+    second["aud"] = json!(p.issuer);
+    second["exp"] = json!(now + 300);
+    second["jti"] = json!(CodeVerifier::generate().as_str()[..24]);
+    second["login_hint"] = json!("customer-7");
+    second["acr_values"] = json!("urn:portcullis:acr:second-factor");
+    let second = jwt::encode_value(
+        &portcullis_jose::jws::Header::new(Algorithm::Es256),
+        &second,
+        &key.signing_key().unwrap(),
+    )
+    .unwrap();
+    let second_factor = format!(
+        "{}/authorize?{}",
+        p.issuer,
+        query(
+            &json!({"client_id": "shop", "response_type": "code", "scope": "openid",
+                      "redirect_uri": redirect, "request": second})
+        )
+    );
+    let cancel = format!("{}/authorize?{}", p.issuer, query(&params(&verifiers[3])));
     let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
     std::fs::create_dir_all(&shots).unwrap();
     let profile = tempfile::tempdir().unwrap();
@@ -160,6 +183,8 @@ fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
         &[
             ("START_URL", start),
             ("LOGIN_URL", login),
+            ("SECOND_FACTOR_URL", second_factor),
+            ("CANCEL_URL", cancel),
             ("REDIRECT_PREFIX", redirect.clone()),
             ("SCREENSHOT_DIR", shots.display().to_string()),
             ("CHROMIUM", browser),
@@ -173,7 +198,7 @@ fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
         .enable_all()
         .build()
         .unwrap();
-    let subs: Vec<String> = [("registered", 0), ("signedIn", 1)]
+    let tokens: Vec<serde_json::Value> = [("registered", 0), ("signedIn", 1), ("secondFactor", 2)]
         .iter()
         .map(|(name, i)| {
             rt.block_on(async {
@@ -195,18 +220,31 @@ fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
                 let t: serde_json::Value = serde_json::from_str(&text).unwrap();
                 let idt = t["id_token"].as_str().unwrap_or_else(|| panic!("{t}"));
                 let payload = idt.split('.').nth(1).unwrap();
-                let claims: serde_json::Value =
-                    serde_json::from_slice(&portcullis_jose::base64url::decode(payload).unwrap())
-                        .unwrap();
-                claims["sub"].as_str().unwrap().to_owned()
+                serde_json::from_slice(&portcullis_jose::base64url::decode(payload).unwrap())
+                    .unwrap()
             })
         })
         .collect();
     assert_eq!(
-        subs[0], subs[1],
+        tokens[0]["sub"], tokens[1]["sub"],
         "the passkey signs in the account it created"
     );
-    for shot in ["passkey-create.png", "passkey-sign-in.png"] {
+    assert_eq!(
+        tokens[2]["sub"], tokens[0]["sub"],
+        "the second factor is the named user's"
+    );
+    assert_eq!(tokens[2]["acr"], "urn:portcullis:acr:second-factor");
+    let amr = &tokens[2]["amr"];
+    assert!(
+        amr == &json!(["hwk", "user", "mfa"]) || amr == &json!(["swk", "user", "mfa"]),
+        "{amr}"
+    );
+    for shot in [
+        "passkey-create.png",
+        "passkey-sign-in.png",
+        "passkey-second-factor.png",
+        "passkey-cancelled.png",
+    ] {
         let png = std::fs::read(shots.join(shot)).expect("screenshot saved");
         assert!(png.starts_with(b"\x89PNG"), "{shot}");
     }

@@ -65,9 +65,23 @@ pub struct ClientArgs {
     /// max_age: the ID token's auth_time must then be recent enough.
     #[arg(long)]
     pub max_age: Option<u64>,
-    /// prompt (none, login, consent, select_account).
+    /// prompt (none, login, consent, select_account, create).
     #[arg(long)]
     pub prompt: Option<String>,
+    /// login_hint: the user's identifier (with --register or --second-factor: the relying party's own).
+    #[arg(long)]
+    pub login_hint: Option<String>,
+    /// acr_values (space-separated).
+    #[arg(long)]
+    pub acr_values: Option<String>,
+    /// Create an account with a passkey (prompt=create, OpenID Connect Prompt Create 1.0) for --login-hint:
+    /// a signed request object; needs --key.
+    #[arg(long, requires_all = ["login_hint", "key"], conflicts_with_all = ["prompt", "second_factor"])]
+    pub register: bool,
+    /// A second factor for --login-hint, whose password this client checked itself (acr
+    /// urn:portcullis:acr:second-factor): a signed request object; needs --key.
+    #[arg(long, requires_all = ["login_hint", "key"], conflicts_with = "acr_values")]
+    pub second_factor: bool,
 }
 
 impl ClientArgs {
@@ -81,14 +95,23 @@ impl ClientArgs {
                 ResponseMode::parse(m).map_err(|_| usage(format!("unknown response mode {m:?}")))
             })
             .transpose()?;
+        let base = match (&self.login_hint, self.register, self.second_factor) {
+            (Some(account), true, _) => AuthOptions::registration(account),
+            (Some(account), _, true) => AuthOptions::second_factor(account),
+            _ => AuthOptions {
+                login_hint: self.login_hint.clone(),
+                acr_values: self.acr_values.clone(),
+                prompt: self.prompt.clone(),
+                ..AuthOptions::default()
+            },
+        };
         Ok(AuthOptions {
             response_type: Some(response_type),
             response_mode,
             max_age: self.max_age,
-            prompt: self.prompt.clone(),
             par: self.par,
-            request_object: self.request_object,
-            ..AuthOptions::default()
+            request_object: self.request_object || base.request_object,
+            ..base
         })
     }
 

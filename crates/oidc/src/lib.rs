@@ -80,4 +80,6 @@ pub use sector::{
 pub use token::{
     ClientAuthentication, Grant, JWT_BEARER_ASSERTION, TokenRequest, client_authentication,
 };
-pub use types::{ClientAuthMethod, Display, GrantType, Prompt, ResponseMode, ResponseType};
+pub use types::{
+    ClientAuthMethod, Display, GrantType, Prompt, ResponseMode, ResponseType, SECOND_FACTOR_ACR,
+};

@@ -264,3 +264,8 @@ impl ResponseMode {
         )
     }
 }
+
+/// The `acr` a relying party asks a Portcullis provider for in a signed second-factor request: it checked a
+/// first factor (the user's password) itself, and the provider checks a factor of another kind (a passkey) of
+/// the user its `login_hint` names. The ID token then says this `acr` and `amr` with `mfa`.
+pub const SECOND_FACTOR_ACR: &str = "urn:portcullis:acr:second-factor";

@@ -31,6 +31,35 @@ pub struct AuthOptions {
     pub request_object: bool,
 }
 
+impl AuthOptions {
+    /// A registration request (OpenID Connect Prompt Create 1.0) for the relying party's own identifier of its
+    /// user, `account` (a username, an e-mail or a random value unique to the relying party): `prompt=create`,
+    /// `login_hint=account`, sent as a request object signed with the client's key (a Portcullis provider
+    /// refuses an unsigned registration request). The provider shows "create a passkey"; the ID token's `sub`
+    /// is then that account's.
+    pub fn registration(account: &str) -> AuthOptions {
+        AuthOptions {
+            prompt: Some("create".into()),
+            login_hint: Some(account.into()),
+            request_object: true,
+            ..AuthOptions::default()
+        }
+    }
+
+    /// A second-factor request for `account` (the relying party checked the user's password itself): the
+    /// provider offers only that account's passkeys and answers with `acr`
+    /// [`SECOND_FACTOR_ACR`](portcullis_oidc::SECOND_FACTOR_ACR) and `amr` with `mfa`. Signed, like
+    /// [`registration`](Self::registration); check the ID token's `acr` before trusting the second factor.
+    pub fn second_factor(account: &str) -> AuthOptions {
+        AuthOptions {
+            login_hint: Some(account.into()),
+            acr_values: Some(portcullis_oidc::SECOND_FACTOR_ACR.into()),
+            request_object: true,
+            ..AuthOptions::default()
+        }
+    }
+}
+
 /// The per-login state a caller keeps (in its session store, or an encrypted cookie) between
 /// [`RelyingParty::begin`](crate::RelyingParty::begin) and [`RelyingParty::complete`](crate::RelyingParty::complete).
 /// It holds secrets (the PKCE verifier, the nonce): never put it in a URL or an unencrypted cookie.

@@ -20,7 +20,7 @@ pub const MFA_ACR: &str = "urn:portcullis:acr:mfa";
 /// checked a first factor (the user's password) itself, and the provider checks a method of another factor —
 /// a passkey — of the user its `login_hint` names, while answering that request. The ID token's `amr` then
 /// carries `mfa` next to the method's own values (RFC 8176 §2), as the signed request declares.
-pub const SECOND_FACTOR_ACR: &str = "urn:portcullis:acr:second-factor";
+pub const SECOND_FACTOR_ACR: &str = portcullis_oidc::SECOND_FACTOR_ACR;
 
 /// The login methods on offer, in page order; the first is the one a form without `method` means.
 pub struct Methods {

@@ -1,12 +1,18 @@
 // Passkeys in a real browser (Debian's chromium, headless, playwright-core) with a virtual authenticator
-// (DevTools WebAuthn domain: ctap2, internal transport, resident keys, user verification): a relying party's
-// signed registration request → "Create a passkey" → consent → back at the RP with a code; then, signed out, a
-// username-less sign-in with that passkey (by autofill, which a virtual authenticator answers at once, or the
-// button) → back at the RP with another code; the RP's second-factor request → the passkey → a third code; a
-// cancelled ceremony → the sign-in page with an error (401, never a 500). The RP's redirect URI is answered by the
-// script itself. Screenshots of the pages under SCREENSHOT_DIR; prints the codes.
+// (DevTools WebAuthn domain: ctap2, internal transport, resident keys, user verification), through the demo RP
+// (`portcullis-client serve --key`):
+// 1. "Create an account with a passkey" at the RP (its backend signs a prompt=create request) → "Create a
+//    passkey" → consent → the RP shows the account's claims;
+// 2. signed out everywhere, "Sign in" at the RP → a username-less passkey sign-in (autofill, which a virtual
+//    authenticator answers at once, or the button) → the RP shows the same sub;
+// 3. the RP's signed second-factor request (SECOND_FACTOR_URL) → the passkey alone → a code (printed; the test
+//    redeems it);
+// 4. a cancelled ceremony (the browser rejects with NotAllowedError, as when the user presses Cancel) → the
+//    sign-in page with an error, 401, never a 500.
+// Requests sent directly land on REDIRECT_PREFIX, which the script answers itself. Screenshots under
+// SCREENSHOT_DIR. Prints {registered, signedIn, secondFactor, autofill} as JSON, then "passkey browser: ok".
 //
-// Env: START_URL, LOGIN_URL, SECOND_FACTOR_URL, CANCEL_URL, REDIRECT_PREFIX, SCREENSHOT_DIR, CHROMIUM (default
+// Env: RP_URL, ACCOUNT, SECOND_FACTOR_URL, CANCEL_URL, REDIRECT_PREFIX, SCREENSHOT_DIR, CHROMIUM (default
 // /usr/bin/chromium), USER_DATA_DIR.
 import { chromium } from 'playwright-core';
 import { check, env } from './lib.mjs';
@@ -23,12 +29,12 @@ try {
   page.setDefaultTimeout(30000);
   const console_ = [];
   page.on('console', (m) => console_.push(m.text()));
-  const step = async (what, f) => {
+  const step = async (what, f, on = page) => {
     try {
-      await f();
+      return await f();
     } catch (e) {
-      await page.screenshot({ path: `${shots}/passkey-failure.png`, fullPage: true }).catch(() => {});
-      throw new Error(`${what} failed at ${page.url()}: ${e.message}\n${(await page.content()).slice(0, 1200)}\nconsole: ${console_.join(' | ')}`);
+      await on.screenshot({ path: `${shots}/passkey-failure.png`, fullPage: true }).catch(() => {});
+      throw new Error(`${what} failed at ${on.url()}: ${e.message}\n${(await on.content()).slice(0, 1500)}\nconsole: ${console_.join(' | ')}`);
     }
   };
   const cdp = await context.newCDPSession(page);
@@ -49,36 +55,42 @@ try {
     return route.fulfill({ status: 200, contentType: 'text/html', body: '<p id="rp">back at the relying party</p>' });
   });
   const code = () => new URL(landed).searchParams.get('code');
+  const rpClaims = async () => JSON.parse(await page.textContent('#claims'));
 
-  await step('open the registration request', () => page.goto(env('START_URL')));
+  // 1. Registration started by the RP.
+  await step('open the RP', () => page.goto(env('RP_URL')));
+  await step('type the account', () => page.fill('#account', env('ACCOUNT')));
+  await step('ask the RP to create the account', () => page.click('#register'));
   await step('reach the create-a-passkey page', () => page.waitForSelector('#passkey-create'));
   await page.screenshot({ path: `${shots}/passkey-create.png`, fullPage: true });
   await step('create the passkey', () => page.click('#passkey-create'));
   await step('reach the consent page', () => page.waitForSelector('#allow'));
   await step('allow', () => page.click('#allow'));
-  await step('land at the RP', () => page.waitForSelector('#rp'));
-  const registered = code();
-  check(registered, `a code after registration (${landed})`);
+  await step('see the account at the RP', () => page.waitForSelector('#claims'));
+  const registered = await rpClaims();
+  check(registered.sub, `a sub after registration (${JSON.stringify(registered)})`);
 
+  // 2. Signed out (the RP's session and the provider's), a username-less sign-in through the RP.
+  await step('sign out at the RP', () => page.click('text=Sign out'));
   await context.clearCookies();
-  landed = null;
-  // Passkey autofill (conditional mediation) may answer at once on a virtual authenticator: then the page
-  // signs in by itself; otherwise the button does it.
-  await step('open a sign-in request', () => page.goto(env('LOGIN_URL')));
-  await step('reach the sign-in page or the RP', () => page.waitForSelector('#passkey-begin, #rp'));
-  let autofill = landed !== null;
+  await step('open the RP again', () => page.goto(env('RP_URL')));
+  await step('sign in at the RP', () => page.click('#login'));
+  // Autofill (conditional mediation) may answer at once on a virtual authenticator: then the page signs in by
+  // itself; otherwise the button does it.
+  await step('reach the sign-in page or the RP', () => page.waitForSelector('#passkey-begin, #claims'));
+  let autofill = (await page.$('#claims')) !== null;
   if (!autofill) {
-    await page.screenshot({ path: `${shots}/passkey-sign-in.png`, fullPage: true }).catch(() => {});
-    await step('sign in with the passkey', () => page.click('#passkey-begin', { timeout: 5000 }).catch((e) => {
-      if (landed === null) { throw e; }
+    await step('sign in with the passkey', () => page.click('#passkey-begin', { timeout: 5000 }).catch(async (e) => {
+      if (!(await page.$('#claims'))) { throw e; }
       autofill = true;
     }));
   }
-  await step('land at the RP again', () => page.waitForSelector('#rp'));
-  const signedIn = code();
-  check(signedIn && signedIn !== registered, `a new code after the sign-in (${landed})`);
+  await step('see the account at the RP again', () => page.waitForSelector('#claims'));
+  const signedIn = await rpClaims();
+  check(signedIn.sub === registered.sub, `the same account (${signedIn.sub} vs ${registered.sub})`);
+  check(signedIn.amr && signedIn.amr.includes('user'), `amr says user verification (${signedIn.amr})`);
 
-  // Second factor: the RP checked the password; its signed request names the user; only the passkey.
+  // 3. Second factor: the RP checked the password; its signed request names the user; only the passkey.
   await context.clearCookies();
   landed = null;
   await step('open the second-factor request', () => page.goto(env('SECOND_FACTOR_URL')));
@@ -88,25 +100,23 @@ try {
   await step('pass the second factor', () => page.click('#passkey-begin'));
   await step('land at the RP after the second factor', () => page.waitForSelector('#rp'));
   const secondFactor = code();
-  check(secondFactor && secondFactor !== signedIn, `a code after the second factor (${landed})`);
+  check(secondFactor, `a code after the second factor (${landed})`);
 
-  // A cancelled ceremony (the user presses Cancel: the browser rejects with NotAllowedError): the sign-in
-  // page again with an error, never a 500.
+  // 4. A cancelled ceremony: the sign-in page again with an error, never a 500.
   const cancelling = await context.newPage();
   cancelling.setDefaultTimeout(30000);
   await cancelling.addInitScript(() => {
-    const refuse = () => Promise.reject(new DOMException('The operation was cancelled.', 'NotAllowedError'));
-    navigator.credentials.get = refuse;
+    navigator.credentials.get = () => Promise.reject(new DOMException('The operation was cancelled.', 'NotAllowedError'));
   });
   const statuses = [];
   cancelling.on('response', (r) => { if (r.url().endsWith('/login')) { statuses.push(r.status()); } });
   await context.clearCookies();
   landed = null;
-  await step('open a sign-in request to cancel', () => cancelling.goto(env('CANCEL_URL')));
-  await step('reach the sign-in page to cancel', () => cancelling.waitForSelector('#passkey-begin'));
+  await step('open a sign-in request to cancel', () => cancelling.goto(env('CANCEL_URL')), cancelling);
+  await step('reach the sign-in page to cancel', () => cancelling.waitForSelector('#passkey-begin'), cancelling);
   await cancelling.screenshot({ path: `${shots}/passkey-sign-in.png`, fullPage: true });
-  await step('begin and cancel', () => cancelling.click('#passkey-begin'));
-  await step('see the refusal', () => cancelling.waitForSelector('[role=alert]'));
+  await step('begin and cancel', () => cancelling.click('#passkey-begin'), cancelling);
+  await step('see the refusal', () => cancelling.waitForSelector('[role=alert]'), cancelling);
   await cancelling.screenshot({ path: `${shots}/passkey-cancelled.png`, fullPage: true });
   check(landed === null, 'a cancelled ceremony signs nobody in');
   check(statuses.length >= 2 && statuses.every((s) => s < 500), `no 500 after a cancelled ceremony (${statuses})`);

@@ -97,45 +97,55 @@ fn chromium_logs_in_through_the_demo_rp() {
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
 }
 
-/// Passkeys in Chromium with a virtual authenticator (`tests/interop/passkey.mjs`): a relying party's signed
-/// registration request (`prompt=create`) creates an account with a passkey, then a username-less sign-in
-/// with that passkey; both codes redeem, to ID tokens of one `sub`. Screenshots of the create-passkey and
-/// sign-in pages under `target/e2e/`.
+/// Passkeys in Chromium with a virtual authenticator (`tests/interop/passkey.mjs`), through the demo RP
+/// (`portcullis-client serve --key`): "Create an account with a passkey" (its signed `prompt=create` request) →
+/// the create-a-passkey page → the RP shows the account; signed out, a username-less sign-in with that passkey
+/// (autofill, or the button) → the RP shows the same `sub`; then the RP's signed second-factor request (acr
+/// second-factor, amr with `mfa`, the same `sub`), and a cancelled ceremony (an error on the sign-in page, 401,
+/// never a 500). Screenshots under `target/e2e/`.
 #[test]
 fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
     use portcullis_jose::{Algorithm, Jwk, JwkSet, jwt};
     use portcullis_pkce::{CodeChallenge, CodeVerifier};
     let browser = chromium();
-    let redirect = format!("http://127.0.0.1:{}/cb", free_port());
+    let rp_port = free_port();
+    let rp_callback = format!("http://127.0.0.1:{rp_port}/callback");
+    // The redirect URI of the requests the script sends directly (it answers them itself).
+    let direct = format!("http://127.0.0.1:{}/cb", free_port());
     let key = Jwk::generate(Algorithm::Es256).unwrap();
     let (p, _) = Provider::start_passkeys(&[(
         "shop",
-        json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none",
+        json!({"redirect_uris": [rp_callback, direct], "token_endpoint_auth_method": "private_key_jwt",
                "jwks": JwkSet::new(vec![key.to_public().unwrap()]).to_map()}),
     )]);
-    let verifiers = [(); 4].map(|()| CodeVerifier::generate());
-    let params = |v: &CodeVerifier| {
-        json!({"response_type": "code", "client_id": "shop", "redirect_uri": redirect, "scope": "openid",
-               "state": CodeVerifier::generate().as_str()[..16], "nonce": CodeVerifier::generate().as_str()[..16],
-               "code_challenge": CodeChallenge::s256(v).as_str(), "code_challenge_method": "S256"})
-    };
-    let mut claims = params(&verifiers[0]);
-    claims["iss"] = json!("shop");
-    claims["aud"] = json!(p.issuer);
+    let key_file = p.dir.path().join("shop-key.json");
+    std::fs::write(&key_file, key.to_json()).unwrap();
+    let mut rp = Command::new(env!("CARGO_BIN_EXE_portcullis-client"))
+        .args([
+            "serve",
+            "--issuer",
+            &p.issuer,
+            "--client-id",
+            "shop",
+            "--key",
+        ])
+        .arg(&key_file)
+        .arg("--port")
+        .arg(rp_port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", rp_port)).is_err() {
+        assert!(Instant::now() < deadline, "demo RP did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    claims["exp"] = json!(now + 300);
-    claims["prompt"] = json!("create");
-    claims["jti"] = json!(CodeVerifier::generate().as_str()[..24]);
-    claims["login_hint"] = json!("customer-7");
-    let request = jwt::encode_value(
-        &portcullis_jose::jws::Header::new(Algorithm::Es256),
-        &claims,
-        &key.signing_key().unwrap(),
-    )
-    .unwrap();
     let query = |pairs: &serde_json::Value| {
         let mut s = form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs.as_object().unwrap() {
@@ -143,17 +153,14 @@ fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
         }
         s.finish()
     };
-    let start = format!(
-        "{}/authorize?{}",
-        p.issuer,
-        query(
-            &json!({"client_id": "shop", "response_type": "code", "scope": "openid",
-                      "redirect_uri": redirect, "request": request})
-        )
-    );
-    let login = format!("{}/authorize?{}", p.issuer, query(&params(&verifiers[1])));
+    let verifiers = [(); 2].map(|()| CodeVerifier::generate());
+    let params = |v: &CodeVerifier| {
+        json!({"response_type": "code", "client_id": "shop", "redirect_uri": direct, "scope": "openid",
+               "state": CodeVerifier::generate().as_str()[..16], "nonce": CodeVerifier::generate().as_str()[..16],
+               "code_challenge": CodeChallenge::s256(v).as_str(), "code_challenge_method": "S256"})
+    };
     // The RP's second-factor request (it checked the password itself): signed, single use, naming its user.
-    let mut second = params(&verifiers[2]);
+    let mut second = params(&verifiers[0]);
     second["iss"] = json!("shop");
     second["aud"] = json!(p.issuer);
     second["exp"] = json!(now + 300);
@@ -171,70 +178,83 @@ fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
         p.issuer,
         query(
             &json!({"client_id": "shop", "response_type": "code", "scope": "openid",
-                      "redirect_uri": redirect, "request": second})
+                      "redirect_uri": direct, "request": second})
         )
     );
-    let cancel = format!("{}/authorize?{}", p.issuer, query(&params(&verifiers[3])));
+    let cancel = format!("{}/authorize?{}", p.issuer, query(&params(&verifiers[1])));
     let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
     std::fs::create_dir_all(&shots).unwrap();
     let profile = tempfile::tempdir().unwrap();
     let (ok, out, err) = node(
         "passkey.mjs",
         &[
-            ("START_URL", start),
-            ("LOGIN_URL", login),
+            ("RP_URL", format!("http://127.0.0.1:{rp_port}/")),
+            ("ACCOUNT", "customer-7".into()),
             ("SECOND_FACTOR_URL", second_factor),
             ("CANCEL_URL", cancel),
-            ("REDIRECT_PREFIX", redirect.clone()),
+            ("REDIRECT_PREFIX", direct.clone()),
             ("SCREENSHOT_DIR", shots.display().to_string()),
             ("CHROMIUM", browser),
             ("USER_DATA_DIR", profile.path().display().to_string()),
         ],
     );
+    let _ = rp.kill();
+    let _ = rp.wait();
     assert!(ok, "stdout: {out}\nstderr: {err}");
     assert!(out.contains("passkey browser: ok"), "{out}");
-    let codes: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let seen: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        seen["registered"]["sub"], seen["signedIn"]["sub"],
+        "the passkey signs in the account it created: {seen}"
+    );
+    assert!(seen["registered"]["sub"].is_string(), "{seen}");
+
+    // The second factor's code, redeemed by the RP's backend (private_key_jwt).
+    let token_endpoint = format!("{}/token", p.issuer);
+    let assertion = jwt::encode_value(
+        &portcullis_jose::jws::Header::new(Algorithm::Es256),
+        &json!({"iss": "shop", "sub": "shop", "aud": token_endpoint, "jti": CodeVerifier::generate().as_str()[..24],
+                "iat": now, "exp": now + 60}),
+        &key.signing_key().unwrap(),
+    )
+    .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let tokens: Vec<serde_json::Value> = [("registered", 0), ("signedIn", 1), ("secondFactor", 2)]
-        .iter()
-        .map(|(name, i)| {
-            rt.block_on(async {
-                let text = reqwest::Client::new()
-                    .post(format!("{}/token", p.issuer))
-                    .form(&[
-                        ("grant_type", "authorization_code"),
-                        ("code", codes[name].as_str().unwrap()),
-                        ("redirect_uri", &redirect),
-                        ("client_id", "shop"),
-                        ("code_verifier", verifiers[*i].as_str()),
-                    ])
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
-                let t: serde_json::Value = serde_json::from_str(&text).unwrap();
-                let idt = t["id_token"].as_str().unwrap_or_else(|| panic!("{t}"));
-                let payload = idt.split('.').nth(1).unwrap();
-                serde_json::from_slice(&portcullis_jose::base64url::decode(payload).unwrap())
-                    .unwrap()
-            })
-        })
-        .collect();
+    let t: serde_json::Value = rt.block_on(async {
+        let text = reqwest::Client::new()
+            .post(&token_endpoint)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", seen["secondFactor"].as_str().unwrap()),
+                ("redirect_uri", &direct),
+                ("client_id", "shop"),
+                ("code_verifier", verifiers[0].as_str()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &assertion),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    });
+    let idt = t["id_token"].as_str().unwrap_or_else(|| panic!("{t}"));
+    let payload = idt.split('.').nth(1).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&portcullis_jose::base64url::decode(payload).unwrap()).unwrap();
     assert_eq!(
-        tokens[0]["sub"], tokens[1]["sub"],
-        "the passkey signs in the account it created"
-    );
-    assert_eq!(
-        tokens[2]["sub"], tokens[0]["sub"],
+        claims["sub"], seen["registered"]["sub"],
         "the second factor is the named user's"
     );
-    assert_eq!(tokens[2]["acr"], "urn:portcullis:acr:second-factor");
-    let amr = &tokens[2]["amr"];
+    assert_eq!(claims["acr"], "urn:portcullis:acr:second-factor");
+    let amr = &claims["amr"];
     assert!(
         amr == &json!(["hwk", "user", "mfa"]) || amr == &json!(["swk", "user", "mfa"]),
         "{amr}"

@@ -1,5 +1,6 @@
 //! A demo web relying party: a page with a login button per configured issuer (the account-selector model of
-//! seed 002) and, after login, the user's verified ID token claims and UserInfo. For trying a provider in a
+//! seed 002), a "Create an account with a passkey" form when the client has a signing key (a signed
+//! registration request, seed 000), and, after login, the user's verified ID token claims and UserInfo. For trying a provider in a
 //! browser; it keeps sessions in memory (bounded) and is not meant to be deployed.
 //!
 //! Must not: write a value into a page unescaped, or accept a cross-origin login post or a callback without its
@@ -18,7 +19,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
-use crate::{AuthOptions, Callback, LoginSession, RelyingParty, random_token};
+use crate::{AuthOptions, Callback, ClientAuth, LoginSession, RelyingParty, random_token};
+
+/// The longest account identifier the demo's registration form takes.
+pub const MAX_ACCOUNT: usize = 64;
 
 /// The most sessions kept; the oldest go first.
 pub const MAX_SESSIONS: usize = 10_000;
@@ -51,6 +55,7 @@ pub fn router(rp: Arc<RelyingParty>, options: AuthOptions) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/login", post(login))
+        .route("/register", post(register))
         .route("/logout", post(logout))
         .route("/callback", get(callback_get).post(callback_post))
         .route("/callback.js", get(script))
@@ -184,6 +189,19 @@ async fn home(State(d): State<Arc<Demo>>, h: HeaderMap) -> Response {
                     escape(issuer)
                 ));
             }
+            // Registration is started by the relying party's backend, which signs the request: only a
+            // client with a key can.
+            if matches!(d.rp.config().auth, ClientAuth::PrivateKeyJwt(_)) {
+                for issuer in &d.rp.config().issuers {
+                    s.push_str(&format!(
+                        "<form method=post action=\"/register\"><input type=hidden name=issuer value=\"{}\">\
+                         <label>Your e-mail or username here <input name=account id=account required \
+                         maxlength={MAX_ACCOUNT}></label> \
+                         <button type=submit id=register>Create an account with a passkey</button></form>",
+                        escape(issuer)
+                    ));
+                }
+            }
             s
         }
     };
@@ -196,10 +214,48 @@ struct LoginForm {
 }
 
 async fn login(State(d): State<Arc<Demo>>, h: HeaderMap, Form(f): Form<LoginForm>) -> Response {
-    if !same_origin(&h) {
+    start(&d, &h, &f.issuer, &d.options).await
+}
+
+#[derive(Deserialize)]
+struct RegisterForm {
+    issuer: String,
+    account: String,
+}
+
+/// "Create an account with a passkey": a registration request (prompt=create) for the identifier typed,
+/// signed with the client's key.
+async fn register(
+    State(d): State<Arc<Demo>>,
+    h: HeaderMap,
+    Form(f): Form<RegisterForm>,
+) -> Response {
+    let account = f.account.trim();
+    if account.is_empty()
+        || account.chars().count() > MAX_ACCOUNT
+        || account.chars().any(char::is_control)
+    {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "an account identifier is 1 to 64 characters",
+        );
+    }
+    let registration = AuthOptions::registration(account);
+    let options = AuthOptions {
+        prompt: registration.prompt,
+        login_hint: registration.login_hint,
+        request_object: true,
+        ..d.options.clone()
+    };
+    start(&d, &h, &f.issuer, &options).await
+}
+
+/// Begins a login with `options` and sends the browser to the provider.
+async fn start(d: &Demo, h: &HeaderMap, issuer: &str, options: &AuthOptions) -> Response {
+    if !same_origin(h) {
         return error_page(StatusCode::FORBIDDEN, "cross-origin login request refused");
     }
-    let (url, pending) = match d.rp.begin(&f.issuer, &d.options).await {
+    let (url, pending) = match d.rp.begin(issuer, options).await {
         Ok(x) => x,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
     };
@@ -207,7 +263,7 @@ async fn login(State(d): State<Arc<Demo>>, h: HeaderMap, Form(f): Form<LoginForm
     // fixation) is dropped, never reused.
     let sid = random_token();
     let mut sessions = d.sessions.lock().await;
-    if let Some(old) = session_id(&h) {
+    if let Some(old) = session_id(h) {
         sessions.remove(&old);
     }
     sessions.retain(|_, s| s.created.is_some_and(|c| c.elapsed() < SESSION_TTL));

@@ -5,6 +5,7 @@
 //    passkey" → consent → the RP shows the account's claims;
 // 2. signed out everywhere, "Sign in" at the RP → a username-less passkey sign-in (autofill, which a virtual
 //    authenticator answers at once, or the button) → the RP shows the same sub;
+// 2b. the provider's account page (the RP links to it) → "Add a passkey" on a second authenticator → two listed;
 // 3. the RP's signed second-factor request (SECOND_FACTOR_URL) → the passkey alone → a code (printed; the test
 //    redeems it);
 // 4. a cancelled ceremony (the browser rejects with NotAllowedError, as when the user presses Cancel) → the
@@ -39,7 +40,7 @@ try {
   };
   const cdp = await context.newCDPSession(page);
   await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+  const authenticator = async () => (await cdp.send('WebAuthn.addVirtualAuthenticator', {
     options: {
       protocol: 'ctap2',
       transport: 'internal',
@@ -48,7 +49,8 @@ try {
       isUserVerified: true,
       automaticPresenceSimulation: true,
     },
-  });
+  })).authenticatorId;
+  let authenticatorId = await authenticator();
   let landed = null;
   await page.route(`${env('REDIRECT_PREFIX')}**`, (route) => {
     landed = route.request().url();
@@ -89,6 +91,18 @@ try {
   const signedIn = await rpClaims();
   check(signedIn.sub === registered.sub, `the same account (${signedIn.sub} vs ${registered.sub})`);
   check(signedIn.amr && signedIn.amr.includes('user'), `amr says user verification (${signedIn.amr})`);
+
+  // 2b. The account page at the provider (linked from the RP): add a passkey made on another device (a second
+  // authenticator: the first one would refuse a second credential for the same account).
+  await step('open the account page from the RP', () => page.click('#account'));
+  await step('reach the account page', () => page.waitForSelector('#add-passkey'));
+  await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
+  authenticatorId = await authenticator();
+  await step('add a passkey', () => page.click('#add-passkey'));
+  await step('reach the create-a-passkey page', () => page.waitForSelector('#passkey-create'));
+  await step('create it', () => page.click('#passkey-create'));
+  await step('see both passkeys listed', () => page.waitForFunction(() => document.querySelectorAll('li.passkey').length === 2));
+  await page.screenshot({ path: `${shots}/passkey-account.png`, fullPage: true });
 
   // 3. Second factor: the RP checked the password; its signed request names the user; only the passkey.
   await context.clearCookies();

@@ -264,6 +264,7 @@ fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
         "passkey-sign-in.png",
         "passkey-second-factor.png",
         "passkey-cancelled.png",
+        "passkey-account.png",
     ] {
         let png = std::fs::read(shots.join(shot)).expect("screenshot saved");
         assert!(png.starts_with(b"\x89PNG"), "{shot}");

@@ -53,8 +53,8 @@ struct Global {
     /// Create the demo client and user on first run (true/false). Default true.
     #[arg(long, env = "PORTCULLIS_DEMO", global = true)]
     demo: Option<bool>,
-    /// Offer passkeys next to passwords (true/false; needs a domain-name issuer such as
-    /// http://localhost:8080). Default false.
+    /// Offer passkeys next to passwords (true/false; needs a domain-name issuer: without --issuer or a
+    /// configured one, the issuer becomes http://localhost:PORT). Default false.
     #[arg(long, env = "PORTCULLIS_PASSKEYS", global = true)]
     passkeys: Option<bool>,
 }
@@ -177,6 +177,10 @@ fn config(g: &Global) -> Result<Config, String> {
     }
     if let Some(v) = g.passkeys {
         c.passkeys = v;
+        // WebAuthn needs a domain name: the default loopback issuer moves to `localhost` (same port).
+        if v && g.issuer.is_none() && c.issuer == Config::default().issuer {
+            c.issuer = c.issuer.replace("127.0.0.1", "localhost");
+        }
     }
     if let Some(v) = g.demo {
         c.demo = v;
@@ -228,6 +232,20 @@ fn print_next_steps(r: &portcullis_op::Running) {
             &portcullis_op::random_token()[..16],
             challenge.as_str()
         );
+        if r.provider.cfg.passkeys {
+            println!();
+            println!("Passkeys (in Chromium, or any browser with passkeys): run the demo web RP,");
+            println!(
+                "  cargo run --release -p portcullis-client -- serve --issuer {iss} --client-id {}",
+                admin::DEMO_CLIENT
+            );
+            println!(
+                "open http://127.0.0.1:8081/, sign in as the demo user, follow \"Your passkeys\" to {iss}/account and"
+            );
+            println!(
+                "add a passkey; sign out at the RP and sign in again with the passkey (the username field offers it)."
+            );
+        }
         println!();
         println!("Next: open this authorization URL in a browser and sign in as the demo user:");
         println!("  {url}");

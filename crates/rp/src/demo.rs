@@ -169,6 +169,7 @@ async fn home(State(d): State<Arc<Demo>>, h: HeaderMap) -> Response {
                 "<p id=user>Signed in as <strong>{}</strong> at {}</p>\
                  <h2>Verified ID token claims</h2><pre id=claims>{}</pre>\
                  <h2>UserInfo</h2><pre id=userinfo>{}</pre>\
+                 <p><a id=account href=\"{}/account\">Your passkeys (your account at the provider)</a></p>\
                  <form method=post action=\"/logout\"><button type=submit>Sign out</button></form>",
                 escape(who),
                 escape(&issuer),
@@ -177,6 +178,7 @@ async fn home(State(d): State<Arc<Demo>>, h: HeaderMap) -> Response {
                     .as_ref()
                     .map(pretty)
                     .unwrap_or_else(|| "(none)".into()),
+                escape(&issuer),
             )
         }
         None => {

@@ -6,8 +6,8 @@
 // 2. signed out everywhere, "Sign in" at the RP → a username-less passkey sign-in (autofill, which a virtual
 //    authenticator answers at once, or the button) → the RP shows the same sub;
 // 2b. the provider's account page (the RP links to it) → "Add a passkey" on a second authenticator → two listed;
-// 3. the RP's signed second-factor request (SECOND_FACTOR_URL) → the passkey alone → a code (printed; the test
-//    redeems it);
+// 3. the RP's signed second-factor request (SECOND_FACTOR_URL) → the passkey alone (the synced one: amr swk) →
+//    a code (printed; the test redeems it);
 // 4. a cancelled ceremony (the browser rejects with NotAllowedError, as when the user presses Cancel) → the
 //    sign-in page with an error, 401, never a 500.
 // Requests sent directly land on REDIRECT_PREFIX, which the script answers itself. Screenshots under
@@ -40,7 +40,8 @@ try {
   };
   const cdp = await context.newCDPSession(page);
   await cdp.send('WebAuthn.enable');
-  const authenticator = async () => (await cdp.send('WebAuthn.addVirtualAuthenticator', {
+  // `synced`: the authenticator marks its credentials backup eligible and backed up (a synced passkey).
+  const authenticator = async (synced = false) => (await cdp.send('WebAuthn.addVirtualAuthenticator', {
     options: {
       protocol: 'ctap2',
       transport: 'internal',
@@ -48,6 +49,8 @@ try {
       hasUserVerification: true,
       isUserVerified: true,
       automaticPresenceSimulation: true,
+      defaultBackupEligibility: synced,
+      defaultBackupState: synced,
     },
   })).authenticatorId;
   let authenticatorId = await authenticator();
@@ -93,16 +96,18 @@ try {
   check(signedIn.amr && signedIn.amr.includes('user'), `amr says user verification (${signedIn.amr})`);
 
   // 2b. The account page at the provider (linked from the RP): add a passkey made on another device (a second
-  // authenticator: the first one would refuse a second credential for the same account).
+  // authenticator, whose passkeys are synced: the first one would refuse a second credential for the account).
   await step('open the account page from the RP', () => page.click('#account'));
   await step('reach the account page', () => page.waitForSelector('#add-passkey'));
   await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
-  authenticatorId = await authenticator();
+  authenticatorId = await authenticator(true);
   await step('add a passkey', () => page.click('#add-passkey'));
   await step('reach the create-a-passkey page', () => page.waitForSelector('#passkey-create'));
   await step('create it', () => page.click('#passkey-create'));
   await step('see both passkeys listed', () => page.waitForFunction(() => document.querySelectorAll('li.passkey').length === 2));
   await page.screenshot({ path: `${shots}/passkey-account.png`, fullPage: true });
+  const kinds = await page.$$eval('li.passkey', (items) => items.map((li) => li.textContent.includes('(synced')));
+  check(kinds.length === 2 && !kinds[0] && kinds[1], `the first passkey device-bound, the new one synced (${kinds})`);
 
   // 3. Second factor: the RP checked the password; its signed request names the user; only the passkey.
   await context.clearCookies();

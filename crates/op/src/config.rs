@@ -79,6 +79,10 @@ pub struct Config {
     /// (`prompt=create`). Needs an issuer whose host is a domain name (`localhost` for development, not an IP
     /// address): the WebAuthn relying party ID is that host. Default false.
     pub passkeys: bool,
+    /// The `acr` values a synced passkey (one its authenticator may back up or share: WebAuthn backup
+    /// eligible) does not satisfy: a device-bound passkey is then needed (step-up asks for one). The
+    /// `urn:portcullis:acr:passkey:device-bound` value is always among them. Default: none more.
+    pub passkeys_device_bound_for: Vec<String>,
 }
 
 /// TLS settings.
@@ -121,6 +125,7 @@ impl Default for Config {
             client_ip_header: None,
             kek_file: None,
             passkeys: false,
+            passkeys_device_bound_for: Vec::new(),
         }
     }
 }

@@ -143,7 +143,10 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         // Passwords and passkeys on one page (and relying-party registration, prompt=create).
         authn::Methods::new(vec![
             Box::new(authn::PasswordLogin),
-            Box::new(authn::PasskeyLogin::for_issuer(&cfg.issuer)?),
+            Box::new(
+                authn::PasskeyLogin::for_issuer(&cfg.issuer)?
+                    .device_bound_for(&cfg.passkeys_device_bound_for),
+            ),
         ])?
     } else {
         authn::Methods::password()

@@ -22,6 +22,11 @@ pub const MFA_ACR: &str = "urn:portcullis:acr:mfa";
 /// carries `mfa` next to the method's own values (RFC 8176 §2), as the signed request declares.
 pub const SECOND_FACTOR_ACR: &str = portcullis_oidc::SECOND_FACTOR_ACR;
 
+/// Whether a pass of `m` can satisfy `acr` (its own, or one of its [`LoginMethod::other_acrs`]).
+pub fn produces(m: &dyn LoginMethod, acr: &str) -> bool {
+    m.acr() == acr || m.other_acrs().contains(&acr)
+}
+
 /// The login methods on offer, in page order; the first is the one a form without `method` means.
 pub struct Methods {
     list: Vec<Box<dyn LoginMethod>>,
@@ -86,6 +91,21 @@ impl Methods {
             .map(|m| m.as_ref())
     }
 
+    /// The steps of `record` that count towards `acr` (see [`LoginMethod::counts_for`]; unknown methods count
+    /// for nothing).
+    fn counted_for(&self, record: &AuthRecord, acr: &str) -> AuthRecord {
+        let mut out = AuthRecord::default();
+        for s in record.steps() {
+            if self
+                .recorded(&s.method)
+                .is_some_and(|m| m.counts_for(&s.method, acr))
+            {
+                out = out.with(&s.method, s.at);
+            }
+        }
+        out
+    }
+
     /// The factors the passed methods prove (unknown methods prove nothing).
     pub fn factors(&self, record: &AuthRecord) -> BTreeSet<Factor> {
         record
@@ -105,11 +125,12 @@ impl Methods {
             let factors: BTreeSet<Factor> = self.iter().map(|m| m.factor()).collect();
             return factors.len() >= 2;
         }
-        self.iter().any(|m| m.acr() == acr)
+        self.iter().any(|m| produces(m, acr))
     }
 
-    /// Whether `record` satisfies `acr`.
+    /// Whether `record` satisfies `acr` (counting only the steps that count towards it).
     pub fn satisfies(&self, record: &AuthRecord, acr: &str) -> bool {
+        let record = &self.counted_for(record, acr);
         if acr == SECOND_FACTOR_ACR {
             return self.factors(record).iter().any(|f| *f != Factor::Knowledge);
         }
@@ -120,15 +141,17 @@ impl Methods {
             .steps()
             .iter()
             .filter_map(|s| self.recorded(&s.method))
-            .any(|m| m.acr() == acr)
+            .any(|m| produces(m, acr))
     }
 
     /// The `acr_values_supported` of discovery: each method's, then [`MFA_ACR`] when it can be produced.
     pub fn acr_values_supported(&self) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
         for m in self.iter() {
-            if !out.contains(&m.acr()) {
-                out.push(m.acr());
+            for acr in std::iter::once(m.acr()).chain(m.other_acrs().iter().copied()) {
+                if !out.contains(&acr) {
+                    out.push(acr);
+                }
             }
         }
         if self.can_produce(MFA_ACR) && !out.contains(&MFA_ACR) {
@@ -168,8 +191,12 @@ impl Methods {
             if *w == SECOND_FACTOR_ACR {
                 return SECOND_FACTOR_ACR;
             }
-            if let Some(m) = self.iter().find(|m| m.acr() == *w) {
-                return m.acr();
+            let known = self
+                .iter()
+                .flat_map(|m| std::iter::once(m.acr()).chain(m.other_acrs().iter().copied()))
+                .find(|a| a == w);
+            if let Some(a) = known {
+                return a;
             }
         }
         if self.factors(record).len() >= 2 {
@@ -193,12 +220,11 @@ impl Methods {
     /// (`declared_first_factor`: the `acr` is [`SECOND_FACTOR_ACR`]).
     pub fn amr_for(&self, record: &AuthRecord, declared_first_factor: bool) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
-        for m in record
-            .steps()
-            .iter()
-            .filter_map(|s| self.recorded(&s.method))
-        {
-            for a in m.amr() {
+        for s in record.steps() {
+            let Some(m) = self.recorded(&s.method) else {
+                continue;
+            };
+            for a in m.amr_of(&s.method) {
                 if !out.contains(a) {
                     out.push(a);
                 }

@@ -85,6 +85,16 @@ pub trait LoginMethod: Send + Sync {
     fn recorded_ids(&self) -> &'static [&'static str] {
         &[]
     }
+    /// The `acr` values a pass of this method can satisfy besides [`acr`](Self::acr) (a device-bound
+    /// passkey's, say).
+    fn other_acrs(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Whether a pass recorded under `recorded` counts towards `acr`: a policy may refuse one variant for an
+    /// `acr` (a synced passkey for one that needs a device-bound key). Default: it counts.
+    fn counts_for(&self, _recorded: &str, _acr: &str) -> bool {
+        true
+    }
     /// The `amr` values of a pass recorded under `recorded` (this method's id or one of
     /// [`recorded_ids`](Self::recorded_ids)).
     fn amr_of(&self, _recorded: &str) -> &'static [&'static str] {

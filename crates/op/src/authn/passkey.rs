@@ -29,6 +29,10 @@ use crate::templates::{PasskeyAssertion, PasskeyButton, PasskeyConditional, rend
 /// The `acr` of a sign-in with a passkey alone (user verification included).
 pub const PASSKEY_ACR: &str = "urn:portcullis:acr:passkey";
 
+/// The `acr` of a sign-in with a device-bound passkey (one that cannot leave its authenticator: not backup
+/// eligible). A synced passkey never satisfies it.
+pub const DEVICE_BOUND_ACR: &str = "urn:portcullis:acr:passkey:device-bound";
+
 /// The id a sign-in with a synced passkey is recorded under (its `amr` says `swk`, not `hwk`).
 pub const SYNCED: &str = "passkey-synced";
 
@@ -39,6 +43,8 @@ pub const MAX_ASSERTION: usize = 16 * 1024;
 pub struct PasskeyLogin {
     webauthn: Webauthn,
     origin: Url,
+    /// The `acr` values a synced passkey does not satisfy ([`DEVICE_BOUND_ACR`] always among them).
+    device_bound_for: Vec<String>,
 }
 
 /// A registration begun by [`PasskeyLogin::start_registration`] (kept server-side between the two steps).
@@ -82,7 +88,23 @@ impl PasskeyLogin {
         let webauthn = WebauthnBuilder::new(&rp_id, &origin)
             .and_then(|b| b.rp_name("Portcullis").build())
             .map_err(|e| format!("passkeys: {e}"))?;
-        Ok(PasskeyLogin { webauthn, origin })
+        Ok(PasskeyLogin {
+            webauthn,
+            origin,
+            device_bound_for: vec![DEVICE_BOUND_ACR.to_owned()],
+        })
+    }
+
+    /// This method with a policy: a synced passkey (backup eligible) does not satisfy any of `acrs` (say
+    /// [`PASSKEY_ACR`], or the second factor's `acr`); a device-bound one must be used for them.
+    /// [`DEVICE_BOUND_ACR`] is always among them.
+    pub fn device_bound_for(mut self, acrs: &[String]) -> PasskeyLogin {
+        for a in acrs {
+            if !self.device_bound_for.contains(a) {
+                self.device_bound_for.push(a.clone());
+            }
+        }
+        self
     }
 
     /// The origin assertions must come from.
@@ -319,6 +341,16 @@ impl LoginMethod for PasskeyLogin {
 
     fn recorded_ids(&self) -> &'static [&'static str] {
         &[SYNCED]
+    }
+
+    fn other_acrs(&self) -> &'static [&'static str] {
+        &[DEVICE_BOUND_ACR]
+    }
+
+    /// The policy of [`device_bound_for`](Self::device_bound_for): a synced passkey does not count towards
+    /// those `acr` values.
+    fn counts_for(&self, recorded: &str, acr: &str) -> bool {
+        !(recorded == SYNCED && self.device_bound_for.iter().any(|a| a == acr))
     }
 
     /// A synced passkey (backup eligible) is a software-secured key (`swk`): it can leave the device.

@@ -82,7 +82,10 @@ pub fn missing_step<'m>(
             .filter(|m| !have.contains(&m.factor()))
             .collect()
     } else {
-        methods.iter().filter(|m| m.acr() == target).collect()
+        methods
+            .iter()
+            .filter(|m| super::methods::produces(*m, target))
+            .collect()
     };
     (!offered.is_empty()).then_some(offered)
 }

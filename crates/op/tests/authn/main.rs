@@ -18,3 +18,4 @@ mod review_passkeys;
 mod review_registration;
 mod second_factor;
 mod step_up;
+mod synced_policy;

@@ -323,6 +323,7 @@ async fn discovery_lists_create_and_the_acr_and_amr_values_used() {
         json!([
             "urn:portcullis:acr:password",
             portcullis_op::authn::passkey::PASSKEY_ACR,
+            portcullis_op::authn::passkey::DEVICE_BOUND_ACR,
             portcullis_op::authn::MFA_ACR,
             SECOND_FACTOR_ACR
         ])

@@ -6,7 +6,7 @@
 // 2. signed out everywhere, "Sign in" at the RP → a username-less passkey sign-in (autofill, which a virtual
 //    authenticator answers at once, or the button) → the RP shows the same sub;
 // 2b. the provider's account page (the RP links to it) → "Add a passkey" on a second authenticator → two listed;
-// 3. the RP's signed second-factor request (SECOND_FACTOR_URL) → the passkey alone (the synced one: amr swk) →
+// 3. the RP's signed second-factor request (SECOND_FACTOR_URL) → the passkey alone (the device-bound one: hwk) →
 //    a code (printed; the test redeems it);
 // 4. a cancelled ceremony (the browser rejects with NotAllowedError, as when the user presses Cancel) → the
 //    sign-in page with an error, 401, never a 500.
@@ -53,7 +53,8 @@ try {
       defaultBackupState: synced,
     },
   })).authenticatorId;
-  let authenticatorId = await authenticator();
+  // The first passkey is synced (a phone's or a password manager's); the one added later is device-bound.
+  let authenticatorId = await authenticator(true);
   let landed = null;
   await page.route(`${env('REDIRECT_PREFIX')}**`, (route) => {
     landed = route.request().url();
@@ -74,6 +75,7 @@ try {
   await step('see the account at the RP', () => page.waitForSelector('#claims'));
   const registered = await rpClaims();
   check(registered.sub, `a sub after registration (${JSON.stringify(registered)})`);
+  check(JSON.stringify(registered.amr) === '["swk","user"]', `a synced passkey says swk (${registered.amr})`);
 
   // 2. Signed out (the RP's session and the provider's), a username-less sign-in through the RP.
   await step('sign out at the RP', () => page.click('text=Sign out'));
@@ -95,19 +97,19 @@ try {
   check(signedIn.sub === registered.sub, `the same account (${signedIn.sub} vs ${registered.sub})`);
   check(signedIn.amr && signedIn.amr.includes('user'), `amr says user verification (${signedIn.amr})`);
 
-  // 2b. The account page at the provider (linked from the RP): add a passkey made on another device (a second
-  // authenticator, whose passkeys are synced: the first one would refuse a second credential for the account).
+  // 2b. The account page at the provider (linked from the RP): add a passkey made on another device (a second,
+  // device-bound authenticator: the first one would refuse a second credential for the account).
   await step('open the account page from the RP', () => page.click('#account'));
   await step('reach the account page', () => page.waitForSelector('#add-passkey'));
   await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
-  authenticatorId = await authenticator(true);
+  authenticatorId = await authenticator(false);
   await step('add a passkey', () => page.click('#add-passkey'));
   await step('reach the create-a-passkey page', () => page.waitForSelector('#passkey-create'));
   await step('create it', () => page.click('#passkey-create'));
   await step('see both passkeys listed', () => page.waitForFunction(() => document.querySelectorAll('li.passkey').length === 2));
   await page.screenshot({ path: `${shots}/passkey-account.png`, fullPage: true });
   const kinds = await page.$$eval('li.passkey', (items) => items.map((li) => li.textContent.includes('(synced')));
-  check(kinds.length === 2 && !kinds[0] && kinds[1], `the first passkey device-bound, the new one synced (${kinds})`);
+  check(kinds.length === 2 && kinds[0] && !kinds[1], `the first passkey synced, the new one device-bound (${kinds})`);
 
   // 3. Second factor: the RP checked the password; its signed request names the user; only the passkey.
   await context.clearCookies();

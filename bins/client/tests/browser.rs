@@ -254,8 +254,8 @@ fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
         "the second factor is the named user's"
     );
     assert_eq!(claims["acr"], "urn:portcullis:acr:second-factor");
-    // Passed with the passkey added on the account page, on an authenticator that syncs its keys.
-    assert_eq!(claims["amr"], json!(["swk", "user", "mfa"]));
+    // Passed with the passkey added on the account page, on a device-bound authenticator.
+    assert_eq!(claims["amr"], json!(["hwk", "user", "mfa"]));
     for shot in [
         "passkey-create.png",
         "passkey-sign-in.png",

@@ -146,7 +146,7 @@ pub struct PasskeyItem {
     pub name: String,
     /// "synced" or "device-bound".
     pub kind: &'static str,
-    /// When it was created (UTC, `YYYY-MM-DD HH:MM`).
+    /// When it was created (an HTTP date, UTC).
     pub created: String,
     /// When it was last used, or "never".
     pub last_used: String,

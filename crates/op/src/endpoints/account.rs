@@ -2,10 +2,12 @@
 //! device-bound — with adding one (a registration ceremony, like [`super::register`]'s, for the session's
 //! user), renaming and removing. A password user adds a passkey here and can then sign in with either.
 //!
-//! Every change needs the session's cookie, a form posted from this site, and a CSRF token bound to the session
-//! (`csrf::bound_to_session`); adding or removing a way to sign in also needs a sign-in within
-//! [`RECENT_SIGN_IN`] seconds. The ceremony state is server-side (single use, bound to the browser and the
-//! session, expiring).
+//! Every change needs the session's cookie, a form posted from this site, and a CSRF token only the provider can
+//! make for that session (its session id sealed under the provider's secret-sealing key: a relying party, which
+//! knows the `sid`, cannot forge one); adding or removing a way to sign in also needs a sign-in within
+//! [`RECENT_SIGN_IN`] seconds, and removing a passkey ends the user's other sessions. The ceremony state is
+//! server-side (single use, bound to the browser and the session, expiring); beginning one is rate limited per
+//! address like login pages.
 //!
 //! Must not: change another user's passkeys, remove the user's last way to sign in, or show a page to a browser
 //! without a session.
@@ -19,9 +21,12 @@ use axum::response::Response;
 use portcullis_oidc::Params;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
+use super::authorize::{now_millis, too_many_pages};
 use crate::authn::ceremony;
 use crate::authn::passkey::{MAX_ASSERTION, Registration};
+use crate::authn::throttle::RetryAfter;
 use crate::http::binding::{BrowserBinding, same_site_form};
+use crate::http::client_addr::ClientIp;
 use crate::http::{self, HttpResult, csrf, db, error_page};
 use crate::provider::Provider;
 use crate::store::{PendingRow, Removal, SessionRow, UserRow};
@@ -36,6 +41,28 @@ pub const MAX_NAME: usize = 64;
 const PURPOSE: &str = "passkey-add";
 /// The pending kind that holds an account ceremony.
 const KIND: &str = "account";
+/// What the account page's CSRF tokens are sealed for (the associated data).
+const CSRF_PURPOSE: &str = "account-page-csrf";
+
+/// A CSRF token for `session`'s account forms: its `sid`, sealed (AES-GCM) under the provider's key.
+fn csrf_token(p: &Provider, session: &SessionRow) -> HttpResult<String> {
+    p.sealer.seal(CSRF_PURPOSE, &session.sid).map_err(db)
+}
+
+/// Whether `token` was made by [`csrf_token`] for `session`.
+fn csrf_ok(p: &Provider, session: &SessionRow, token: &str) -> bool {
+    token.len() <= 512
+        && p.sealer
+            .open(CSRF_PURPOSE, token)
+            .is_some_and(|sid| csrf::tokens_match(&session.sid, &String::from_utf8_lossy(&sid)))
+}
+
+/// The signed-in browser: its session's cookie hash, the session and its user.
+struct SignedIn {
+    hash: String,
+    session: SessionRow,
+    user: UserRow,
+}
 
 fn page_csp() -> String {
     http::form_page_csp("")
@@ -47,7 +74,7 @@ fn when(t: i64) -> String {
 }
 
 /// The session's user, or a 401 page.
-async fn signed_in(p: &Provider, headers: &HeaderMap) -> HttpResult<(SessionRow, UserRow)> {
+async fn signed_in(p: &Provider, headers: &HeaderMap) -> HttpResult<SignedIn> {
     let no = || {
         error_page(
             StatusCode::UNAUTHORIZED,
@@ -55,7 +82,7 @@ async fn signed_in(p: &Provider, headers: &HeaderMap) -> HttpResult<(SessionRow,
             "sign in through an application first, then come back to this page",
         )
     };
-    let Some((_, session)) = p.current_session(headers).await? else {
+    let Some((hash, session)) = p.current_session(headers).await? else {
         return Err(no());
     };
     let user = p
@@ -64,27 +91,26 @@ async fn signed_in(p: &Provider, headers: &HeaderMap) -> HttpResult<(SessionRow,
         .await
         .map_err(db)?
         .ok_or_else(no)?;
-    Ok((session, user))
+    Ok(SignedIn {
+        hash,
+        session,
+        user,
+    })
 }
 
 /// A change posted from the account page: same site, the session's user, its CSRF token.
-async fn change(
-    p: &Provider,
-    headers: &HeaderMap,
-    body: Body,
-) -> HttpResult<(SessionRow, UserRow, Params)> {
+async fn change(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<(SignedIn, Params)> {
     same_site_form(headers, &p.issuer_origin())?;
     let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
-    let (session, user) = signed_in(p, headers).await?;
-    let token = form.get("csrf").unwrap_or_default();
-    if !csrf::is_bound_to_session(token, &session.sid) {
+    let who = signed_in(p, headers).await?;
+    if !csrf_ok(p, &who.session, form.get("csrf").unwrap_or_default()) {
         return Err(error_page(
             StatusCode::FORBIDDEN,
             "invalid_request",
             "this form belongs to another session; open the account page again",
         ));
     }
-    Ok((session, user, form))
+    Ok((who, form))
 }
 
 fn recent(session: &SessionRow) -> HttpResult<()> {
@@ -125,7 +151,7 @@ async fn show(
             name: k.name,
         })
         .collect();
-    let csrf = csrf::bound_to_session(&random_token(), &session.sid);
+    let csrf = csrf_token(p, session)?;
     let page = render(&AccountPage {
         username: &user.username,
         has_password: !user.password_hash.is_empty(),
@@ -139,24 +165,31 @@ async fn show(
 /// `GET /account`.
 pub async fn account(State(p): State<Arc<Provider>>, headers: HeaderMap) -> Response {
     async {
-        let (session, user) = signed_in(&p, &headers).await?;
-        show(&p, &session, &user, None, StatusCode::OK).await
+        let who = signed_in(&p, &headers).await?;
+        show(&p, &who.session, &who.user, None, StatusCode::OK).await
     }
     .await
     .unwrap_or_else(|r| r)
 }
 
-/// A valid passkey name: trimmed, 1 to [`MAX_NAME`] characters, no control characters.
+/// Invisible characters that reorder or hide text (bidirectional controls, zero-width and format characters):
+/// a name must not look like another.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// A valid passkey name: trimmed, 1 to [`MAX_NAME`] characters, no control or invisible characters.
 fn valid_name(name: &str) -> Option<&str> {
     let name = name.trim();
-    (!name.is_empty() && name.chars().count() <= MAX_NAME && !name.chars().any(char::is_control))
-        .then_some(name)
+    let bad = |c: char| c.is_control() || is_invisible(c);
+    (!name.is_empty() && name.chars().count() <= MAX_NAME && !name.chars().any(bad)).then_some(name)
 }
 
 /// `POST /account/passkeys/rename`.
 pub async fn rename(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
     async {
-        let (session, user, form) = change(&p, &headers, body).await?;
+        let (SignedIn { session, user, .. }, form) = change(&p, &headers, body).await?;
         let Some(name) = form.get("name").and_then(valid_name) else {
             let m = "A name is 1 to 64 characters.";
             return show(&p, &session, &user, Some(m), StatusCode::BAD_REQUEST).await;
@@ -186,11 +219,25 @@ pub async fn rename(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Bo
 /// `POST /account/passkeys/remove`.
 pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
     async {
-        let (session, user, form) = change(&p, &headers, body).await?;
+        let (
+            SignedIn {
+                hash,
+                session,
+                user,
+            },
+            form,
+        ) = change(&p, &headers, body).await?;
         recent(&session)?;
         let id = form.get("id").unwrap_or_default();
         match p.store.remove_passkey(&user.id, id).await.map_err(db)? {
-            Removal::Removed => Ok(http::redirect("/account")),
+            Removal::Removed => {
+                // Whoever signed in elsewhere (with the removed passkey, say) is signed out; this browser stays.
+                p.store
+                    .delete_user_sessions_except(&user.id, &hash)
+                    .await
+                    .map_err(db)?;
+                Ok(http::redirect("/account"))
+            }
             Removal::NotFound => {
                 show(
                     &p,
@@ -214,12 +261,16 @@ pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Bo
 /// `POST /account/passkeys/new`: the create-a-passkey page for the session's user.
 pub async fn new_passkey(
     State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     async {
-        let (session, user, _) = change(&p, &headers, body).await?;
+        let (SignedIn { session, user, .. }, _) = change(&p, &headers, body).await?;
         recent(&session)?;
+        if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
+            return Err(too_many_pages(secs));
+        }
         let Some(passkeys) = &p.passkeys else {
             return Err(error_page(
                 StatusCode::NOT_FOUND,
@@ -234,7 +285,7 @@ pub async fn new_passkey(
             kind: KIND.into(),
             client_id: String::new(),
             params: Params::from_pairs([("sid", session.sid.as_str().into())]).to_form(),
-            csrf: csrf::bound_to_session(&random_token(), &session.sid),
+            csrf: csrf_token(&p, &session)?,
             expires_at: t + ceremony::LIFETIME,
             browser: browser.hash(),
         };
@@ -280,7 +331,7 @@ pub async fn add_passkey(
     body: Body,
 ) -> Response {
     async {
-        let (session, user, form) = change(&p, &headers, body).await?;
+        let (SignedIn { session, user, .. }, form) = change(&p, &headers, body).await?;
         recent(&session)?;
         let bad = |d: &str| error_page(StatusCode::BAD_REQUEST, "invalid_request", d);
         let Some(passkeys) = &p.passkeys else {

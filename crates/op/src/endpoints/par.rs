@@ -10,11 +10,16 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use portcullis_oidc::{OidcError, Params, PushedAuthorizationRequest, client_authentication};
+use portcullis_oidc::{
+    OidcError, Params, Prompt, PushedAuthorizationRequest, client_authentication,
+};
 use serde_json::json;
 
-use super::authorize::request::{PAR_SIGNED, Source, Validated, verify_request_object_of};
+use super::authorize::request::{
+    PAR_SIGNED, Source, Validated, check_second_factor, verify_request_object_of,
+};
 use super::authorize::{MAX_STORED_REQUEST, checks};
+use crate::authn::policy;
 use crate::http::{self, HttpResult, db, oerr};
 use crate::provider::{Provider, pkce_policy};
 use crate::store::PendingRow;
@@ -102,7 +107,20 @@ async fn par_inner(
     }
     let redirect_uri = pushed.request.redirect_uri.clone().unwrap_or_default();
     let v = Validated::new(p, client, pushed.request, redirect_uri, Source::Pushing);
+    let mut v = v;
     checks::run(p, &v, &checks::REQUEST_CHECKS).map_err(checks::Refusal::into_json)?;
+    // What needs a signed, single-use request (a registration, a second factor) is refused here already.
+    v.signed = outer.get("request").is_some();
+    v.single_use = signed_once;
+    if policy::is_second_factor(&v.req) {
+        v.second_factor = Some(None);
+    }
+    check_second_factor(p, &v).map_err(checks::Refusal::into_json)?;
+    if v.req.prompt.contains(&Prompt::Create) && !signed_once {
+        return Err(oerr(OidcError::InvalidParameter(
+            "prompt=create: a registration must be a signed request object with a jti",
+        )));
+    }
     if v.stored_form().len() > MAX_STORED_REQUEST {
         return Err(oerr(OidcError::InvalidParameter(
             "request: too large to keep",

@@ -27,7 +27,7 @@ use super::authorize::consent::{after_login, pending_for};
 use super::authorize::request::Validated;
 use super::authorize::{MAX_STORED_REQUEST, PENDING_LIFETIME};
 use super::interaction::pending_from_form;
-use crate::authn::passkey::{MAX_ASSERTION, Registration};
+use crate::authn::passkey::{MAX_ASSERTION, Registration, SYNCED};
 use crate::authn::{AuthRecord, ceremony};
 use crate::http::binding::BrowserBinding;
 use crate::http::{self, HttpResult, db, error_page};
@@ -184,7 +184,15 @@ async fn register_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRe
     let (token, session) = p
         .start_session(
             &user.id,
-            &AuthRecord::single("passkey", t),
+            // A synced passkey is recorded as such (its `amr` says `swk`).
+            &AuthRecord::single(
+                if row_of_passkey.backup_eligible {
+                    SYNCED
+                } else {
+                    "passkey"
+                },
+                t,
+            ),
             random_token(),
             None,
             t,

@@ -155,9 +155,17 @@ impl Store {
     }
 
     /// Removes one of `user_id`'s passkeys unless it is the user's last way to sign in (no password, no other
-    /// usable passkey): checked in the same statement, so two concurrent removals cannot both succeed.
+    /// usable passkey). One transaction that first locks the user's row (PostgreSQL: `FOR UPDATE`; SQLite has a
+    /// single writer), so two concurrent removals — from two nodes, say — cannot both pass the check.
     pub async fn remove_passkey(&self, user_id: &str, credential_id: &str) -> Result<Removal> {
         let _w = self.write().await;
+        let mut tx = self.pool.begin().await?;
+        if self.kind() == super::DbKind::Postgres {
+            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         let removed = sqlx::query(
             "DELETE FROM passkeys WHERE credential_id = $1 AND user_id = $2 AND (\
                EXISTS (SELECT 1 FROM users WHERE id = $2 AND password_hash <> '') OR \
@@ -165,24 +173,24 @@ impl Store {
         )
         .bind(credential_id)
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        if removed == 1 {
-            return Ok(Removal::Removed);
-        }
-        let exists =
-            sqlx::query("SELECT 1 FROM passkeys WHERE credential_id = $1 AND user_id = $2")
-                .bind(credential_id)
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some();
-        Ok(if exists {
+        let outcome = if removed == 1 {
+            Removal::Removed
+        } else if sqlx::query("SELECT 1 FROM passkeys WHERE credential_id = $1 AND user_id = $2")
+            .bind(credential_id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some()
+        {
             Removal::LastWayToSignIn
         } else {
             Removal::NotFound
-        })
+        };
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     /// Marks a passkey whose sign counter went backwards.

@@ -123,4 +123,17 @@ impl Store {
             .await?
             .rows_affected())
     }
+
+    /// Ends every session of `user_id` but the one whose cookie hashes to `keep`; how many ended.
+    pub async fn delete_user_sessions_except(&self, user_id: &str, keep: &str) -> Result<u64> {
+        let _w = self.write().await;
+        Ok(
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+                .bind(user_id)
+                .bind(keep)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
 }

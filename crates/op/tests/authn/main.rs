@@ -16,6 +16,7 @@ mod passkeys;
 mod registration;
 mod review_passkeys;
 mod review_registration;
+mod review_second_factor;
 mod second_factor;
 mod step_up;
 mod synced_policy;

@@ -47,7 +47,7 @@ pub(crate) const PENDING_LIFETIME: i64 = 600;
 pub(crate) const MAX_STORED_REQUEST: usize = 16 * 1024;
 
 /// 429 with `Retry-After`: an address asked for too many login pages.
-fn too_many_pages(secs: u64) -> Response {
+pub(crate) fn too_many_pages(secs: u64) -> Response {
     let mut resp = http::error_page(
         StatusCode::TOO_MANY_REQUESTS,
         "temporarily_unavailable",
@@ -60,7 +60,7 @@ fn too_many_pages(secs: u64) -> Response {
     resp
 }
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -113,7 +113,7 @@ async fn pipeline(
     raw: &Params,
 ) -> HttpResult<Response> {
     // 1.
-    let v = match request::establish(p, raw).await? {
+    let mut v = match request::establish(p, raw).await? {
         Ok(v) => v,
         Err((target, e)) => return Ok(p.auth_error(&target, e.code(), &e.to_string())),
     };
@@ -125,6 +125,12 @@ async fn pipeline(
         .and_then(|()| request::check_second_factor(p, &v));
     if let Err(r) = checked {
         return Ok(p.refuse(&target, r));
+    }
+    // A pushed registration or second-factor request is used by the first browser that opens it: its
+    // request_uri is consumed now (a leaked URL must not let someone else register the account first), and
+    // the request is kept whole from here on.
+    if v.req.prompt.contains(&Prompt::Create) || v.second_factor.is_some() {
+        request::take_pushed_once(p, &mut v).await?;
     }
     // OpenID Connect Prompt Create: the relying party asks for a new account (a signed request, checked in 1).
     if v.req.prompt.contains(&Prompt::Create) {

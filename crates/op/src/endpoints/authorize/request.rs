@@ -201,6 +201,21 @@ pub(crate) fn check_create_is_signed(v: &Validated) -> HttpResult<()> {
     Ok(())
 }
 
+/// Consumes the pushed request `v` came from, if any, so that no other browser can use its `request_uri`;
+/// `v` is then kept as a direct request. An error page when another browser consumed it first.
+pub(crate) async fn take_pushed_once(p: &Provider, v: &mut Validated) -> HttpResult<()> {
+    if let Source::Pushed(id) = &v.source {
+        if !p.store.take_pending(id).await.map_err(db)? {
+            return Err(page(
+                "invalid_request_uri",
+                "this request_uri was already used",
+            ));
+        }
+        v.source = Source::Direct;
+    }
+    Ok(())
+}
+
 /// A second-factor request ([`policy::is_second_factor`]) declares that the relying party checked a first
 /// factor itself, which makes the ID token say `mfa`: only the client's backend may declare that, in a signed
 /// request object used once, naming the user in `login_hint`. Checked when a request arrives, like

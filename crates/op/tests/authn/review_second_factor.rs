@@ -1,0 +1,214 @@
+//! The review of second-factor login, the account page and PAR for registrations, with its attacks as tests:
+//! a pushed registration request opened by a second browser; unsigned registration or second-factor requests
+//! pushed to `/par`; a CSRF token forged from the `sid` every relying party knows; removing a passkey leaving
+//! other sessions signed in; invisible characters in passkey names; two removals at once on PostgreSQL (two
+//! nodes) taking the last way to sign in.
+//!
+//! Must not: change the provider or weaken what another test proves.
+
+use portcullis_op::store::{PasskeyRow, Removal, Store};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+use crate::common::*;
+use crate::passkeys::{login_page, register};
+use crate::registration::{backend, op_with_passkeys, registration_request};
+
+/// Pushes `query` (a signed request's outer parameters) to `/par` as the public client `shop`.
+async fn push(op: &Op, query: &str) -> (StatusCode, Value) {
+    let r = op
+        .http
+        .post(op.url("/par"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(query.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn visit(uri: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", "shop")
+        .append_pair("request_uri", uri)
+        .finish()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_pushed_registration_serves_one_browser() {
+    let op = op_with_passkeys().await;
+    let key = backend(&op).await;
+    let req = AuthReq::new("shop", "code", "openid");
+    let (s, body) = push(&op, &registration_request(&op, &key, &req, "dora")).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let uri = body["request_uri"].as_str().unwrap().to_owned();
+    let mut victim = Browser::default();
+    let step = victim.authorize(&op, &visit(&uri)).await;
+    assert!(
+        matches!(step, Step::ErrorPage(StatusCode::OK, ref p) if p.contains("passkey-create")),
+        "{step:?}"
+    );
+    // The same URL in another browser (leaked): refused, no second registration page.
+    let mut attacker = Browser::default();
+    let step = attacker.authorize(&op, &visit(&uri)).await;
+    assert!(
+        matches!(step, Step::ErrorPage(StatusCode::BAD_REQUEST, ref p) if p.contains("invalid_request_uri")),
+        "{step:?}"
+    );
+
+    // Pushed unsigned: refused at /par already.
+    let unsigned = AuthReq::new("shop", "code", "openid")
+        .set("prompt", "create")
+        .set("login_hint", "erin");
+    let (s, body) = push(&op, &unsigned.query()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let second = AuthReq::new("shop", "code", "openid")
+        .set("acr_values", portcullis_op::authn::SECOND_FACTOR_ACR)
+        .set("login_hint", "dora");
+    let (s, body) = push(&op, &second.query()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_request", "{body}");
+}
+
+/// Signs `user` in with the password; returns the browser.
+async fn signed_in(op: &Op, user: &str) -> Browser {
+    let mut b = Browser::default();
+    let page = login_page(op, &mut b).await;
+    let step = b.login(op, &page, user).await;
+    let _ = b.complete(op, step, user).await.redirect();
+    b
+}
+
+async fn post(op: &Op, b: &Browser, action: &str, body: String) -> StatusCode {
+    op.http
+        .post(op.url(action))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", b.cookie_header().unwrap())
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn account(op: &Op, b: &Browser) -> (StatusCode, String) {
+    let r = op
+        .http
+        .get(op.url("/account"))
+        .header("cookie", b.cookie_header().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    (s, r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_account_forms_need_the_providers_token_and_removal_signs_out_elsewhere() {
+    let op = op_with_passkeys().await;
+    let store = &op.provider.store;
+    let mut key = SoftPasskey::new(true);
+    assert!(register(&op, store, "alice", &mut key).await);
+    let here = signed_in(&op, "alice").await;
+    let elsewhere = signed_in(&op, "alice").await;
+    let (_, page) = account(&op, &here).await;
+    let id = {
+        let m = "class=\"passkey\" data-id=\"";
+        let start = page.find(m).unwrap() + m.len();
+        page[start..start + page[start..].find('"').unwrap()].to_owned()
+    };
+    // A token made from the sid (which every relying party's ID token carries): refused.
+    let session = store
+        .session(
+            &portcullis_op::hash(here.session.as_deref().unwrap()),
+            portcullis_op::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    for forged in [
+        format!("x.{}", session.sid),
+        session.sid.clone(),
+        String::new(),
+    ] {
+        let body = format!("csrf={}&id={id}&name=pwned", urlencode(&forged));
+        assert_eq!(
+            post(&op, &here, "/account/passkeys/rename", body).await,
+            StatusCode::FORBIDDEN
+        );
+    }
+    // Invisible characters (a right-to-left override) in a name: refused.
+    let csrf = hidden(&page, "csrf").unwrap();
+    let body = format!(
+        "csrf={}&id={id}&name={}",
+        urlencode(&csrf),
+        urlencode("key\u{202E}yek")
+    );
+    assert_eq!(
+        post(&op, &here, "/account/passkeys/rename", body).await,
+        StatusCode::BAD_REQUEST
+    );
+    // Removing the passkey signs alice out everywhere else, not here.
+    let body = format!("csrf={}&id={id}", urlencode(&csrf));
+    assert_eq!(
+        post(&op, &here, "/account/passkeys/remove", body).await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(account(&op, &here).await.0, StatusCode::OK);
+    assert_eq!(account(&op, &elsewhere).await.0, StatusCode::UNAUTHORIZED);
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn passkey(id: &str, user_id: &str) -> PasskeyRow {
+    PasskeyRow {
+        credential_id: id.into(),
+        user_id: user_id.into(),
+        user_handle: "00000000-0000-4000-8000-000000000000".into(),
+        credential: "{}".into(),
+        name: id.into(),
+        backup_eligible: false,
+        backup_state: false,
+        created_at: 1,
+        last_used_at: None,
+        suspect_clone: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn review_two_nodes_removing_at_once_keep_the_last_way_to_sign_in() {
+    let pg = PgCluster::start();
+    let url = pg.create_db("last_way").await;
+    let (a, b) = (
+        Store::open(&url).await.unwrap(),
+        Store::open(&url).await.unwrap(),
+    );
+    for round in 0..20 {
+        let name = format!("frank{round}");
+        portcullis_op::admin::add_user(&a, &name, "temporary-pass", &json!({}))
+            .await
+            .unwrap();
+        assert!(a.set_password(&name, "").await.unwrap());
+        let user = a.user_by_name(&name).await.unwrap().unwrap();
+        let (k1, k2) = (format!("K1-{round}"), format!("K2-{round}"));
+        assert!(a.add_passkey(&passkey(&k1, &user.id)).await.unwrap());
+        assert!(a.add_passkey(&passkey(&k2, &user.id)).await.unwrap());
+        let (r1, r2) = tokio::join!(
+            a.remove_passkey(&user.id, &k1),
+            b.remove_passkey(&user.id, &k2)
+        );
+        let removed = [r1.unwrap(), r2.unwrap()]
+            .iter()
+            .filter(|r| **r == Removal::Removed)
+            .count();
+        assert_eq!(
+            removed, 1,
+            "round {round}: exactly one of two removals may pass"
+        );
+        assert_eq!(a.passkeys_of(&user.id).await.unwrap().len(), 1);
+    }
+}

@@ -45,6 +45,7 @@ const KIND: &str = "account";
 const CSRF_PURPOSE: &str = "account-page-csrf";
 
 /// A CSRF token for `session`'s account forms: its `sid`, sealed (AES-GCM) under the provider's key.
+#[allow(clippy::result_large_err)] // the error is the response, built once per request
 fn csrf_token(p: &Provider, session: &SessionRow) -> HttpResult<String> {
     p.sealer.seal(CSRF_PURPOSE, &session.sid).map_err(db)
 }
@@ -113,6 +114,7 @@ async fn change(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<(Si
     Ok((who, form))
 }
 
+#[allow(clippy::result_large_err)] // the error is the response, built once per request
 fn recent(session: &SessionRow) -> HttpResult<()> {
     if now() - session.auth_time > RECENT_SIGN_IN {
         return Err(error_page(

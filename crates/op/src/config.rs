@@ -83,6 +83,12 @@ pub struct Config {
     /// eligible) does not satisfy: a device-bound passkey is then needed (step-up asks for one). The
     /// `urn:portcullis:acr:passkey:device-bound` value is always among them. Default: none more.
     pub passkeys_device_bound_for: Vec<String>,
+    /// The WebAuthn relying party ID: the issuer's host (default) or a registrable suffix of it, so that
+    /// passkeys work across the site's subdomains (`example.com` for an issuer at `login.example.com`).
+    pub passkeys_rp_id: Option<String>,
+    /// Origins allowed in passkey ceremonies besides the issuer's (`https://app.example.com`): each of
+    /// `passkeys_rp_id` or under it. Default: none.
+    pub passkeys_origins: Vec<String>,
 }
 
 /// TLS settings.
@@ -126,6 +132,8 @@ impl Default for Config {
             kek_file: None,
             passkeys: false,
             passkeys_device_bound_for: Vec::new(),
+            passkeys_rp_id: None,
+            passkeys_origins: Vec::new(),
         }
     }
 }

@@ -143,10 +143,7 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         // Passwords and passkeys on one page (and relying-party registration, prompt=create).
         authn::Methods::new(vec![
             Box::new(authn::PasswordLogin),
-            Box::new(
-                authn::PasskeyLogin::for_issuer(&cfg.issuer)?
-                    .device_bound_for(&cfg.passkeys_device_bound_for),
-            ),
+            Box::new(authn::PasskeyLogin::from_config(&cfg)?),
         ])?
     } else {
         authn::Methods::password()

@@ -107,7 +107,7 @@ impl Provider {
             cfg.login_pages_burst,
         );
         let passkeys = if offers_passkeys {
-            crate::authn::PasskeyLogin::for_issuer(&cfg.issuer).ok()
+            crate::authn::PasskeyLogin::from_config(&cfg).ok()
         } else {
             None
         };

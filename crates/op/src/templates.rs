@@ -365,7 +365,7 @@ mod tests {
         assert!(html.contains("<label for=\"username\">Username</label>"));
         assert!(html.contains(
             "<input type=\"text\" id=\"username\" name=\"username\" value=\"alice\" \
-             autocomplete=\"username\" required autofocus>"
+             autocomplete=\"username webauthn\" required autofocus>"
         ));
         assert!(html.contains("<label for=\"password\">Password</label>"));
         assert!(html.contains(

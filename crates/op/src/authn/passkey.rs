@@ -77,17 +77,58 @@ pub fn credential_id_text(id: &[u8]) -> String {
 impl PasskeyLogin {
     /// The method for a provider at `issuer`: the relying party ID is its host, the origin its origin.
     pub fn for_issuer(issuer: &str) -> Result<PasskeyLogin, String> {
+        PasskeyLogin::new(issuer, None, &[])
+    }
+
+    /// The method as the configuration says: [`Config::passkeys_rp_id`](crate::Config::passkeys_rp_id),
+    /// [`passkeys_origins`](crate::Config::passkeys_origins) and
+    /// [`passkeys_device_bound_for`](crate::Config::passkeys_device_bound_for).
+    pub fn from_config(cfg: &crate::Config) -> Result<PasskeyLogin, String> {
+        Ok(PasskeyLogin::new(
+            &cfg.issuer,
+            cfg.passkeys_rp_id.as_deref(),
+            &cfg.passkeys_origins,
+        )?
+        .device_bound_for(&cfg.passkeys_device_bound_for))
+    }
+
+    /// The method for a provider at `issuer`, with relying party ID `rp_id` (default: the issuer's host; it
+    /// must be that host or a registrable suffix of it, WebAuthn §5.1.4.1) and `extra_origins` allowed besides
+    /// the issuer's (each an origin whose host is `rp_id` or under it).
+    pub fn new(
+        issuer: &str,
+        rp_id: Option<&str>,
+        extra_origins: &[String],
+    ) -> Result<PasskeyLogin, String> {
         let url = Url::parse(issuer).map_err(|e| format!("issuer: {e}"))?;
         // WebAuthn relying party IDs are domain names: an IP address cannot be one.
-        let rp_id = url
+        let host = url
             .domain()
-            .ok_or("passkeys need a domain name as the issuer's host (for development: localhost, not 127.0.0.1)")?
-            .to_owned();
+            .ok_or("passkeys need a domain name as the issuer's host (for development: localhost, not 127.0.0.1)")?;
+        let rp_id = rp_id.unwrap_or(host).to_owned();
+        let under = |h: &str| h == rp_id || h.ends_with(&format!(".{rp_id}"));
+        if !under(host) {
+            return Err(format!(
+                "passkeys_rp_id {rp_id:?} must be the issuer's host or a suffix of it"
+            ));
+        }
         let origin = Url::parse(&url.origin().ascii_serialization())
             .map_err(|e| format!("issuer origin: {e}"))?;
-        let webauthn = WebauthnBuilder::new(&rp_id, &origin)
-            .and_then(|b| b.rp_name("Portcullis").build())
+        let mut builder = WebauthnBuilder::new(&rp_id, &origin)
+            .map(|b| b.rp_name("Portcullis"))
             .map_err(|e| format!("passkeys: {e}"))?;
+        for o in extra_origins {
+            let extra = Url::parse(o).map_err(|e| format!("passkeys_origins {o:?}: {e}"))?;
+            if extra.origin().ascii_serialization() != o.trim_end_matches('/')
+                || !extra.domain().is_some_and(under)
+            {
+                return Err(format!(
+                    "passkeys_origins {o:?}: an origin (scheme, host, port) whose host is {rp_id} or under it"
+                ));
+            }
+            builder = builder.append_allowed_origin(&extra);
+        }
+        let webauthn = builder.build().map_err(|e| format!("passkeys: {e}"))?;
         Ok(PasskeyLogin {
             webauthn,
             origin,

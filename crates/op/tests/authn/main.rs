@@ -12,6 +12,7 @@ mod attacks;
 mod autofill;
 mod ceremonies;
 mod methods;
+mod passkey_config;
 mod passkeys;
 mod registration;
 mod review_passkeys;

@@ -76,11 +76,11 @@ pub struct ClientArgs {
     pub acr_values: Option<String>,
     /// Create an account with a passkey (prompt=create, OpenID Connect Prompt Create 1.0) for --login-hint:
     /// a signed request object; needs --key.
-    #[arg(long, requires_all = ["login_hint", "key"], conflicts_with_all = ["prompt", "second_factor"])]
+    #[arg(long, requires_all = ["login_hint", "key"], conflicts_with_all = ["prompt", "acr_values", "second_factor"])]
     pub register: bool,
     /// A second factor for --login-hint, whose password this client checked itself (acr
     /// urn:portcullis:acr:second-factor): a signed request object; needs --key.
-    #[arg(long, requires_all = ["login_hint", "key"], conflicts_with = "acr_values")]
+    #[arg(long, requires_all = ["login_hint", "key"], conflicts_with_all = ["acr_values", "prompt"])]
     pub second_factor: bool,
 }
 

@@ -93,7 +93,7 @@ impl Methods {
 
     /// The steps of `record` that count towards `acr` (see [`LoginMethod::counts_for`]; unknown methods count
     /// for nothing).
-    fn counted_for(&self, record: &AuthRecord, acr: &str) -> AuthRecord {
+    pub fn counted_for(&self, record: &AuthRecord, acr: &str) -> AuthRecord {
         let mut out = AuthRecord::default();
         for s in record.steps() {
             if self
@@ -199,16 +199,17 @@ impl Methods {
                 return a;
             }
         }
-        if self.factors(record).len() >= 2 {
+        if self.factors(&self.counted_for(record, MFA_ACR)).len() >= 2 {
             return MFA_ACR;
         }
+        // The newest step's own `acr`, as that pass may claim it (a synced passkey where only device-bound ones
+        // count for the passkey `acr` claims less).
         record
             .steps()
             .iter()
             .rev()
-            .find_map(|s| self.recorded(&s.method))
-            .unwrap_or(self.primary())
-            .acr()
+            .find_map(|s| self.recorded(&s.method).map(|m| m.acr_of(&s.method)))
+            .unwrap_or(self.primary().acr())
     }
 
     /// The `amr` values of `record` (RFC 8176), in the order passed, with `mfa` for two factors.

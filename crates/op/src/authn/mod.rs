@@ -90,6 +90,11 @@ pub trait LoginMethod: Send + Sync {
     fn other_acrs(&self) -> &'static [&'static str] {
         &[]
     }
+    /// The `acr` a pass recorded under `recorded` claims when nothing else was asked for: by default
+    /// [`acr`](Self::acr).
+    fn acr_of(&self, _recorded: &str) -> &'static str {
+        self.acr()
+    }
     /// Whether a pass recorded under `recorded` counts towards `acr`: a policy may refuse one variant for an
     /// `acr` (a synced passkey for one that needs a device-bound key). Default: it counts.
     fn counts_for(&self, _recorded: &str, _acr: &str) -> bool {

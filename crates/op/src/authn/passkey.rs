@@ -33,6 +33,10 @@ pub const PASSKEY_ACR: &str = "urn:portcullis:acr:passkey";
 /// eligible). A synced passkey never satisfies it.
 pub const DEVICE_BOUND_ACR: &str = "urn:portcullis:acr:passkey:device-bound";
 
+/// The `acr` a synced passkey claims where only device-bound passkeys count for [`PASSKEY_ACR`]
+/// (`passkeys_device_bound_for`): less than a passkey sign-in as configured.
+pub const SYNCED_ACR: &str = "urn:portcullis:acr:passkey:synced";
+
 /// The id a sign-in with a synced passkey is recorded under (its `amr` says `swk`, not `hwk`).
 pub const SYNCED: &str = "passkey-synced";
 
@@ -105,7 +109,13 @@ impl PasskeyLogin {
         let host = url
             .domain()
             .ok_or("passkeys need a domain name as the issuer's host (for development: localhost, not 127.0.0.1)")?;
-        let rp_id = rp_id.unwrap_or(host).to_owned();
+        let rp_id = rp_id.filter(|r| !r.is_empty()).unwrap_or(host).to_owned();
+        // A public suffix cannot be a relying party ID (browsers refuse `com`); one label only for localhost.
+        if rp_id != "localhost" && !rp_id.trim_end_matches('.').contains('.') {
+            return Err(format!(
+                "passkeys_rp_id {rp_id:?} must be a registrable domain, not a top-level one"
+            ));
+        }
         let under = |h: &str| h == rp_id || h.ends_with(&format!(".{rp_id}"));
         if !under(host) {
             return Err(format!(
@@ -119,11 +129,15 @@ impl PasskeyLogin {
             .map_err(|e| format!("passkeys: {e}"))?;
         for o in extra_origins {
             let extra = Url::parse(o).map_err(|e| format!("passkeys_origins {o:?}: {e}"))?;
+            let local = extra
+                .domain()
+                .is_some_and(|h| h == "localhost" || h.ends_with(".localhost"));
             if extra.origin().ascii_serialization() != o.trim_end_matches('/')
                 || !extra.domain().is_some_and(under)
+                || (extra.scheme() != "https" && !local)
             {
                 return Err(format!(
-                    "passkeys_origins {o:?}: an origin (scheme, host, port) whose host is {rp_id} or under it"
+                    "passkeys_origins {o:?}: an https origin (scheme, host, port) whose host is {rp_id} or under it"
                 ));
             }
             builder = builder.append_allowed_origin(&extra);
@@ -386,6 +400,14 @@ impl LoginMethod for PasskeyLogin {
 
     fn other_acrs(&self) -> &'static [&'static str] {
         &[DEVICE_BOUND_ACR]
+    }
+
+    fn acr_of(&self, recorded: &str) -> &'static str {
+        if self.counts_for(recorded, PASSKEY_ACR) {
+            PASSKEY_ACR
+        } else {
+            SYNCED_ACR
+        }
     }
 
     /// The policy of [`device_bound_for`](Self::device_bound_for): a synced passkey does not count towards

@@ -76,7 +76,7 @@ pub fn missing_step<'m>(
             .filter(|m| m.factor() != Factor::Knowledge)
             .collect()
     } else if target == MFA_ACR {
-        let have = methods.factors(record);
+        let have = methods.factors(&methods.counted_for(record, MFA_ACR));
         methods
             .iter()
             .filter(|m| !have.contains(&m.factor()))

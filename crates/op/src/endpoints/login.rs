@@ -388,8 +388,9 @@ async fn login_inner(
     let Some((proven, recorded_as)) = proven else {
         return fail(method.failure_message()).await;
     };
-    let account = account.unwrap_or_else(|| proven.username.to_lowercase());
-    p.throttle.succeeded(&account, ip, t);
+    // Only the account that was proven is cleared and trusted: a name typed beside a passkey (which proves its
+    // own user) must not wipe another account's failures.
+    p.throttle.succeeded(&proven.username.to_lowercase(), ip, t);
     // The pending request is answered once.
     if !p.store.take_pending(&row.id).await.map_err(db)? {
         return Err(error_page(

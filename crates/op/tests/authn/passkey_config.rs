@@ -34,6 +34,24 @@ fn the_relying_party_id_and_extra_origins_must_fit_the_issuer() {
             "{bad}"
         );
     }
+    // A top-level domain is not a relying party ID; an extra origin is https (plain http on localhost only).
+    assert!(PasskeyLogin::new("https://login.example", Some("example"), &[]).is_err());
+    assert!(
+        PasskeyLogin::new(
+            issuer,
+            Some("example.com"),
+            &["http://app.example.com".to_owned()]
+        )
+        .is_err()
+    );
+    assert!(
+        PasskeyLogin::new(
+            "http://localhost:8080",
+            None,
+            &["http://app.localhost:9000".to_owned()]
+        )
+        .is_ok()
+    );
     // An IP address is never a relying party ID.
     assert!(PasskeyLogin::new("http://127.0.0.1:8080", None, &[]).is_err());
 }

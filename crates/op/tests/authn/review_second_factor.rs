@@ -2,7 +2,8 @@
 //! a pushed registration request opened by a second browser; unsigned registration or second-factor requests
 //! pushed to `/par`; a CSRF token forged from the `sid` every relying party knows; removing a passkey leaving
 //! other sessions signed in; invisible characters in passkey names; two removals at once on PostgreSQL (two
-//! nodes) taking the last way to sign in.
+//! nodes) taking the last way to sign in; a passkey sign-in with another account's name typed beside it clearing
+//! that account's failed attempts.
 //!
 //! Must not: change the provider or weaken what another test proves.
 
@@ -211,4 +212,67 @@ async fn review_two_nodes_removing_at_once_keep_the_last_way_to_sign_in() {
         );
         assert_eq!(a.passkeys_of(&user.id).await.unwrap().len(), 1);
     }
+}
+
+/// The second review's case: guesses at bob's password, then the attacker's own passkey with `username=bob`
+/// typed beside it. The sign-in proves alice, so bob's failures must stay (before, they were cleared and the
+/// attacker's address trusted for bob).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_passkey_sign_in_does_not_clear_another_accounts_failures() {
+    let op = op_with_passkeys().await;
+    let store = &op.provider.store;
+    let mut key = SoftPasskey::new(true);
+    assert!(register(&op, store, "alice", &mut key).await);
+    let alice = store.user_by_name("alice").await.unwrap().unwrap();
+    let stored = store.passkeys_of(&alice.id).await.unwrap().remove(0);
+    let guess = |pw: &'static str| {
+        let op = &op;
+        async move {
+            let mut b = Browser::default();
+            let page = login_page(op, &mut b).await;
+            b.submit(
+                op,
+                &page,
+                "/login",
+                &[("username", "bob"), ("password", pw)],
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        assert!(matches!(guess("wrong").await, Step::Login(_)));
+    }
+    // Wait out the pair's short back-off, then the passkey with bob's name beside it.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let mut b = Browser::default();
+    let page = login_page(&op, &mut b).await;
+    let step_page = crate::passkeys::begin(&op, &mut b, &page, "bob").await;
+    let credential = crate::review_passkeys::discoverable_assert(
+        &op,
+        &mut key,
+        &step_page,
+        &stored.credential_id,
+        Some(&stored.user_handle),
+    );
+    let ceremony = hidden(&step_page, "ceremony").unwrap();
+    let step = b
+        .submit(
+            &op,
+            &step_page,
+            "/login",
+            &[
+                ("method", "passkey"),
+                ("ceremony", &ceremony),
+                ("credential", &credential),
+                ("username", "bob"),
+            ],
+        )
+        .await;
+    assert!(crate::review_passkeys::signed_in(&step), "{step:?}");
+    // Bob's failures still count: the next guess waits.
+    let next = guess("wrong-again").await;
+    assert!(
+        matches!(next, Step::Login(ref p) if p.contains("Too many attempts")),
+        "{next:?}"
+    );
 }

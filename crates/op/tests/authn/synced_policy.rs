@@ -5,8 +5,8 @@
 //!
 //! Must not: change the provider or weaken what another test proves.
 
-use portcullis_op::authn::passkey::{DEVICE_BOUND_ACR, PASSKEY_ACR, SYNCED};
-use portcullis_op::authn::{AuthRecord, Methods, PasskeyLogin, PasswordLogin};
+use portcullis_op::authn::passkey::{DEVICE_BOUND_ACR, PASSKEY_ACR, SYNCED, SYNCED_ACR};
+use portcullis_op::authn::{AuthRecord, MFA_ACR, Methods, PasskeyLogin, PasswordLogin};
 use portcullis_op::store::SessionRow;
 
 use crate::common::*;
@@ -31,10 +31,22 @@ fn a_synced_passkey_is_swk_and_never_device_bound() {
     assert!(m.satisfies(&bound, DEVICE_BOUND_ACR));
     assert_eq!(m.acr(&bound, &[DEVICE_BOUND_ACR]), DEVICE_BOUND_ACR);
     assert_eq!(m.acr(&synced, &[DEVICE_BOUND_ACR]), PASSKEY_ACR);
-    // Configured: synced passkeys do not count for the passkey acr either.
+    // Configured: synced passkeys do not count for the passkey acr either, and claim less when nothing is
+    // asked for.
     let strict = methods(&[PASSKEY_ACR]);
     assert!(!strict.satisfies(&synced, PASSKEY_ACR));
     assert!(strict.satisfies(&bound, PASSKEY_ACR));
+    assert_eq!(strict.acr(&synced, &[]), SYNCED_ACR);
+    assert_eq!(strict.acr(&synced, &["urn:example:unknown"]), SYNCED_ACR);
+    assert_eq!(strict.acr(&bound, &[]), PASSKEY_ACR);
+    // Configured for two factors: a password and a synced passkey are not `mfa` as an acr.
+    let strict_mfa = methods(&[MFA_ACR]);
+    let both = AuthRecord::single("password", 90).with(SYNCED, 100);
+    assert!(!strict_mfa.satisfies(&both, MFA_ACR));
+    assert_ne!(strict_mfa.acr(&both, &[MFA_ACR]), MFA_ACR);
+    assert_ne!(strict_mfa.acr(&both, &[]), MFA_ACR);
+    let both_bound = AuthRecord::single("password", 90).with("passkey", 100);
+    assert_eq!(strict_mfa.acr(&both_bound, &[MFA_ACR]), MFA_ACR);
     // A recorded id the provider does not know proves nothing.
     assert!(!m.satisfies(&AuthRecord::single("passkey-cloned", 100), PASSKEY_ACR));
     assert!(m.amr(&AuthRecord::single("passkey-cloned", 100)).is_empty());

@@ -126,17 +126,14 @@ async fn pipeline(
     if let Err(r) = checked {
         return Ok(p.refuse(&target, r));
     }
-    // A pushed registration or second-factor request is used by the first browser that opens it: its
-    // request_uri is consumed now (a leaked URL must not let someone else register the account first), and
-    // the request is kept whole from here on.
-    if v.req.prompt.contains(&Prompt::Create) || v.second_factor.is_some() {
-        request::take_pushed_once(p, &mut v).await?;
-    }
     // OpenID Connect Prompt Create: the relying party asks for a new account (a signed request, checked in 1).
     if v.req.prompt.contains(&Prompt::Create) {
         if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
             return Ok(too_many_pages(secs));
         }
+        // A pushed registration request serves the first browser that opens it: its request_uri is consumed
+        // now (a leaked URL must not let someone else register the account first).
+        request::take_pushed_once(p, &mut v).await?;
         return crate::endpoints::register::start(p, &v, headers).await;
     }
     // 4. The session, its user and their consent for this client: one read.
@@ -160,6 +157,10 @@ async fn pipeline(
         _ => {
             if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
                 return Ok(too_many_pages(secs));
+            }
+            // A pushed second-factor request, likewise, serves one browser.
+            if v.second_factor.is_some() {
+                request::take_pushed_once(p, &mut v).await?;
             }
             return crate::endpoints::login::first_page(p, &v, headers, t).await;
         }

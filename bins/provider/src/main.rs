@@ -133,7 +133,8 @@ enum UserCmd {
         #[arg(long, env = "PORTCULLIS_PASSWORD", hide_env_values = true)]
         password: String,
     },
-    /// List a user's passkeys (id, name, synced or device-bound, created, last used), or remove one.
+    /// List a user's passkeys (id, name, attested, synced or device-bound, created, last used, AAGUID), or
+    /// remove one.
     Passkeys {
         /// Login name.
         username: String,
@@ -352,10 +353,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                     None => {
                         for k in admin::user_passkeys(&store, &username).await.map_err(e)? {
                             println!(
-                                "{}\t{}\t{}\tcreated {}\tlast used {}{}",
+                                "{}\t{}\t{}\tcreated {}\tlast used {}{}{}",
                                 k.credential_id,
                                 k.name,
-                                if k.backup_eligible {
+                                if k.attested {
+                                    "attested"
+                                } else if k.backup_eligible {
                                     "synced"
                                 } else {
                                     "device-bound"
@@ -367,6 +370,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                                 } else {
                                     ""
                                 },
+                                k.aaguid
+                                    .map(|a| format!("\taaguid {a}"))
+                                    .unwrap_or_default(),
                             );
                         }
                     }

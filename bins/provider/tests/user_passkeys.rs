@@ -32,6 +32,8 @@ fn passkey(id: &str, user_id: &str, synced: bool) -> PasskeyRow {
         created_at: 1_800_000_000,
         last_used_at: None,
         suspect_clone: false,
+        aaguid: None,
+        attested: false,
     }
 }
 

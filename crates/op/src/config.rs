@@ -89,6 +89,11 @@ pub struct Config {
     /// Origins allowed in passkey ceremonies besides the issuer's (`https://app.example.com`): each of
     /// `passkeys_rp_id` or under it. Default: none.
     pub passkeys_origins: Vec<String>,
+    /// A PEM file of attestation root CAs: users may then add attested passkeys (security keys whose make
+    /// chains to one of them) on the account page. Default: none.
+    pub passkeys_attestation_ca: Option<PathBuf>,
+    /// The `acr` values only an attested passkey satisfies (`urn:portcullis:acr:passkey:attested` always).
+    pub passkeys_attested_for: Vec<String>,
 }
 
 /// TLS settings.
@@ -134,6 +139,8 @@ impl Default for Config {
             passkeys_device_bound_for: Vec::new(),
             passkeys_rp_id: None,
             passkeys_origins: Vec::new(),
+            passkeys_attestation_ca: None,
+            passkeys_attested_for: Vec::new(),
         }
     }
 }

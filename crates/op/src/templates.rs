@@ -144,7 +144,7 @@ pub struct PasskeyItem {
     pub id: String,
     /// Its name.
     pub name: String,
-    /// "synced" or "device-bound".
+    /// "attested", "synced" or "device-bound".
     pub kind: &'static str,
     /// When it was created (an HTTP date, UTC).
     pub created: String,
@@ -162,6 +162,8 @@ pub struct AccountPage<'a> {
     pub username: &'a str,
     /// Whether the user has a password.
     pub has_password: bool,
+    /// Whether attested passkeys (security keys of a trusted make) can be added.
+    pub attestation: bool,
     /// The passkeys, oldest first.
     pub passkeys: &'a [PasskeyItem],
     /// The CSRF token (bound to the session) of every form.

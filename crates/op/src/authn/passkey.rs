@@ -17,9 +17,10 @@ use futures_core::future::BoxFuture;
 use portcullis_oidc::Params;
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn,
-    WebauthnBuilder, WebauthnError,
+    AttestationCaList, AttestationMetadata, AttestedPasskeyRegistration, CreationChallengeResponse,
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+    WebauthnError,
 };
 
 use super::{Challenge, Factor, LoginMethod, LoginPage};
@@ -37,6 +38,14 @@ pub const DEVICE_BOUND_ACR: &str = "urn:portcullis:acr:passkey:device-bound";
 /// (`passkeys_device_bound_for`): less than a passkey sign-in as configured.
 pub const SYNCED_ACR: &str = "urn:portcullis:acr:passkey:synced";
 
+/// The `acr` of a sign-in with a passkey registered with a verified attestation (its authenticator's make
+/// chained to a configured attestation CA). Only such a passkey satisfies it, and the `acr` values listed in
+/// `passkeys_attested_for`.
+pub const ATTESTED_ACR: &str = "urn:portcullis:acr:passkey:attested";
+
+/// The id a sign-in with an attested passkey is recorded under.
+pub const ATTESTED: &str = "passkey-attested";
+
 /// The id a sign-in with a synced passkey is recorded under (its `amr` says `swk`, not `hwk`).
 pub const SYNCED: &str = "passkey-synced";
 
@@ -49,6 +58,10 @@ pub struct PasskeyLogin {
     origin: Url,
     /// The `acr` values a synced passkey does not satisfy ([`DEVICE_BOUND_ACR`] always among them).
     device_bound_for: Vec<String>,
+    /// The attestation CAs that attested registrations must chain to, when configured.
+    attestation: Option<AttestationCaList>,
+    /// The `acr` values only an attested passkey satisfies ([`ATTESTED_ACR`] always among them).
+    attested_for: Vec<String>,
 }
 
 /// A registration begun by [`PasskeyLogin::start_registration`] (kept server-side between the two steps).
@@ -56,8 +69,24 @@ pub struct PasskeyLogin {
 pub struct Registration {
     /// The options for the browser (`navigator.credentials.create`).
     pub options: CreationChallengeResponse,
-    state: PasskeyRegistration,
+    state: RegistrationState,
     handle: Uuid,
+}
+
+/// The verifier's state of a registration.
+#[derive(Serialize, Deserialize)]
+enum RegistrationState {
+    /// Any passkey (no attestation asked for).
+    Plain(PasskeyRegistration),
+    /// An attested one: its attestation must chain to a configured CA.
+    Attested(AttestedPasskeyRegistration),
+}
+
+/// A passkey a registration verified, before it is stored.
+pub struct NewPasskey {
+    passkey: Passkey,
+    /// The authenticator model a verified attestation named (attested registrations only).
+    attested: Option<Uuid>,
 }
 
 /// What the server keeps between the two steps.
@@ -88,12 +117,38 @@ impl PasskeyLogin {
     /// [`passkeys_origins`](crate::Config::passkeys_origins) and
     /// [`passkeys_device_bound_for`](crate::Config::passkeys_device_bound_for).
     pub fn from_config(cfg: &crate::Config) -> Result<PasskeyLogin, String> {
-        Ok(PasskeyLogin::new(
+        let method = PasskeyLogin::new(
             &cfg.issuer,
             cfg.passkeys_rp_id.as_deref(),
             &cfg.passkeys_origins,
         )?
-        .device_bound_for(&cfg.passkeys_device_bound_for))
+        .device_bound_for(&cfg.passkeys_device_bound_for);
+        let Some(path) = &cfg.passkeys_attestation_ca else {
+            return Ok(method);
+        };
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("passkeys_attestation_ca {}: {e}", path.display()))?;
+        let cas = AttestationCaList::try_from(pem.as_slice())
+            .map_err(|e| format!("passkeys_attestation_ca {}: {e}", path.display()))?;
+        Ok(method.with_attestation(cas, &cfg.passkeys_attested_for))
+    }
+
+    /// This method with attested registrations: an authenticator whose attestation chains to one of `cas`
+    /// may register an attested passkey (the account page offers it), and only such a passkey satisfies
+    /// [`ATTESTED_ACR`] and `acrs`.
+    pub fn with_attestation(mut self, cas: AttestationCaList, acrs: &[String]) -> PasskeyLogin {
+        self.attestation = Some(cas);
+        for a in acrs {
+            if !self.attested_for.contains(a) {
+                self.attested_for.push(a.clone());
+            }
+        }
+        self
+    }
+
+    /// Whether attested registrations are configured.
+    pub fn offers_attestation(&self) -> bool {
+        self.attestation.is_some()
     }
 
     /// The method for a provider at `issuer`, with relying party ID `rp_id` (default: the issuer's host; it
@@ -147,6 +202,8 @@ impl PasskeyLogin {
             webauthn,
             origin,
             device_bound_for: vec![DEVICE_BOUND_ACR.to_owned()],
+            attestation: None,
+            attested_for: vec![ATTESTED_ACR.to_owned()],
         })
     }
 
@@ -216,9 +273,44 @@ impl PasskeyLogin {
         }
         Ok(Registration {
             options: ccr,
-            state,
+            state: RegistrationState::Plain(state),
             handle,
         })
+    }
+
+    /// Begins registering an attested passkey for `user` (its authenticator's attestation must chain to a
+    /// configured attestation CA; synced passkeys are refused); `None` when none is configured.
+    pub async fn start_attested_registration(
+        &self,
+        store: &Store,
+        user: &UserRow,
+    ) -> Result<Option<Registration>, StoreError> {
+        let Some(cas) = &self.attestation else {
+            return Ok(None);
+        };
+        let plain = self.start_registration(store, user).await?;
+        let exclude = plain
+            .options
+            .public_key
+            .exclude_credentials
+            .clone()
+            .map(|list| list.into_iter().map(|c| c.id).collect::<Vec<_>>());
+        let (ccr, state) = self
+            .webauthn
+            .start_attested_passkey_registration(
+                plain.handle,
+                &user.username,
+                &user.username,
+                exclude,
+                cas.clone(),
+                None,
+            )
+            .map_err(|e| corrupt(&e.to_string()))?;
+        Ok(Some(Registration {
+            options: ccr,
+            state: RegistrationState::Attested(state),
+            handle: plain.handle,
+        }))
     }
 
     /// The passkey the browser's answer to `registration` creates, when it checks out (origin, challenge,
@@ -227,10 +319,37 @@ impl PasskeyLogin {
         &self,
         registration: &Registration,
         answer: &RegisterPublicKeyCredential,
-    ) -> Option<Passkey> {
-        self.webauthn
-            .finish_passkey_registration(answer, &registration.state)
-            .ok()
+    ) -> Option<NewPasskey> {
+        match &registration.state {
+            RegistrationState::Plain(state) => self
+                .webauthn
+                .finish_passkey_registration(answer, state)
+                .map(|passkey| NewPasskey {
+                    passkey,
+                    attested: None,
+                })
+                .map_err(|e| tracing::info!(error = %e, "passkey registration refused"))
+                .ok(),
+            RegistrationState::Attested(state) => {
+                let attested = self
+                    .webauthn
+                    .finish_attested_passkey_registration(answer, state)
+                    .map_err(
+                        |e| tracing::info!(error = %e, "attested passkey registration refused"),
+                    )
+                    .ok()?;
+                let aaguid = match attested.attestation().metadata {
+                    AttestationMetadata::Packed { aaguid }
+                    | AttestationMetadata::Tpm { aaguid, .. } => aaguid,
+                    // An attestation that names no model is not one this policy can rely on.
+                    _ => return None,
+                };
+                Some(NewPasskey {
+                    passkey: Passkey::from(attested),
+                    attested: Some(aaguid),
+                })
+            }
+        }
     }
 
     /// The stored form of a verified passkey for `user_id`.
@@ -238,10 +357,11 @@ impl PasskeyLogin {
         &self,
         user_id: &str,
         registration: &Registration,
-        passkey: &Passkey,
+        new: &NewPasskey,
         name: &str,
         now: i64,
     ) -> Result<PasskeyRow, StoreError> {
+        let passkey = &new.passkey;
         let credential = serde_json::to_value(passkey).map_err(|_| corrupt("credential"))?;
         // The backup flags the authenticator set at registration (WebAuthn §6.1: BE, BS).
         let flag = |name: &str| credential["cred"][name].as_bool().unwrap_or(false);
@@ -256,6 +376,8 @@ impl PasskeyLogin {
             created_at: now,
             last_used_at: None,
             suspect_clone: false,
+            aaguid: new.attested.map(|a| a.to_string()),
+            attested: new.attested.is_some(),
         })
     }
 
@@ -265,11 +387,11 @@ impl PasskeyLogin {
         store: &Store,
         user_id: &str,
         registration: &Registration,
-        passkey: &Passkey,
+        new: &NewPasskey,
         name: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let row = self.passkey_row(user_id, registration, passkey, name, now)?;
+        let row = self.passkey_row(user_id, registration, new, name, now)?;
         store.add_passkey(&row).await
     }
 
@@ -317,7 +439,7 @@ impl PasskeyLogin {
         store: &Store,
         answer: &PublicKeyCredential,
         ceremony: Ceremony,
-    ) -> Result<Option<(PasskeyRow, bool)>, StoreError> {
+    ) -> Result<Option<(PasskeyRow, &'static str)>, StoreError> {
         let used_id = credential_id_text(answer.get_credential_id());
         let Some(row) = store.passkey(&used_id).await? else {
             tracing::info!(credential = %used_id, "passkey assertion for an unknown credential");
@@ -376,7 +498,14 @@ impl PasskeyLogin {
                 crate::now(),
             )
             .await?;
-        Ok(Some((row, result.backup_eligible())))
+        let recorded = if row.attested {
+            ATTESTED
+        } else if result.backup_eligible() {
+            SYNCED
+        } else {
+            "passkey"
+        };
+        Ok(Some((row, recorded)))
     }
 }
 
@@ -395,16 +524,23 @@ impl LoginMethod for PasskeyLogin {
     }
 
     fn recorded_ids(&self) -> &'static [&'static str] {
-        &[SYNCED]
+        &[SYNCED, ATTESTED]
     }
 
+    /// The attested `acr` only where attested passkeys can be registered.
     fn other_acrs(&self) -> &'static [&'static str] {
-        &[DEVICE_BOUND_ACR]
+        if self.attestation.is_some() {
+            &[DEVICE_BOUND_ACR, ATTESTED_ACR]
+        } else {
+            &[DEVICE_BOUND_ACR]
+        }
     }
 
     fn acr_of(&self, recorded: &str) -> &'static str {
         if self.counts_for(recorded, PASSKEY_ACR) {
             PASSKEY_ACR
+        } else if self.counts_for(recorded, DEVICE_BOUND_ACR) {
+            DEVICE_BOUND_ACR
         } else {
             SYNCED_ACR
         }
@@ -412,8 +548,11 @@ impl LoginMethod for PasskeyLogin {
 
     /// The policy of [`device_bound_for`](Self::device_bound_for): a synced passkey does not count towards
     /// those `acr` values.
+    /// And of [`with_attestation`](Self::with_attestation): only an attested passkey counts towards those.
     fn counts_for(&self, recorded: &str, acr: &str) -> bool {
-        !(recorded == SYNCED && self.device_bound_for.iter().any(|a| a == acr))
+        let synced_refused = recorded == SYNCED && self.device_bound_for.iter().any(|a| a == acr);
+        let unattested_refused = recorded != ATTESTED && self.attested_for.iter().any(|a| a == acr);
+        !(synced_refused || unattested_refused)
     }
 
     /// A synced passkey (backup eligible) is a software-secured key (`swk`): it can leave the device.
@@ -531,10 +670,9 @@ impl LoginMethod for PasskeyLogin {
             };
             let ceremony: Ceremony =
                 serde_json::from_str(state).map_err(|_| corrupt("stored state"))?;
-            let Some((row, synced)) = self.check(store, &answer, ceremony).await? else {
+            let Some((row, recorded)) = self.check(store, &answer, ceremony).await? else {
                 return Ok(None);
             };
-            let recorded = if synced { SYNCED } else { "passkey" };
             Ok(store.user(&row.user_id).await?.map(|u| (u, recorded)))
         })
     }

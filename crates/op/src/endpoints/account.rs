@@ -141,7 +141,9 @@ async fn show(
         .map_err(db)?
         .into_iter()
         .map(|k| PasskeyItem {
-            kind: if k.backup_eligible {
+            kind: if k.attested {
+                "attested"
+            } else if k.backup_eligible {
                 "synced"
             } else {
                 "device-bound"
@@ -156,6 +158,7 @@ async fn show(
     let csrf = csrf_token(p, session)?;
     let page = render(&AccountPage {
         username: &user.username,
+        attestation: p.passkeys.as_ref().is_some_and(|k| k.offers_attestation()),
         has_password: !user.password_hash.is_empty(),
         passkeys: &items,
         csrf: &csrf,
@@ -271,7 +274,7 @@ pub async fn new_passkey(
     body: Body,
 ) -> Response {
     async {
-        let (SignedIn { session, user, .. }, _) = change(&p, &headers, body).await?;
+        let (SignedIn { session, user, .. }, form) = change(&p, &headers, body).await?;
         recent(&session)?;
         if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
             return Err(too_many_pages(secs));
@@ -295,10 +298,25 @@ pub async fn new_passkey(
             browser: browser.hash(),
         };
         p.store.put_pending(&row).await.map_err(db)?;
-        let registration = passkeys
-            .start_registration(&p.store, &user)
-            .await
-            .map_err(db)?;
+        // "Add a security key": an attested registration, when attestation CAs are configured.
+        let registration = if form.get("kind") == Some("attested") {
+            passkeys
+                .start_attested_registration(&p.store, &user)
+                .await
+                .map_err(db)?
+                .ok_or_else(|| {
+                    error_page(
+                        StatusCode::NOT_FOUND,
+                        "invalid_request",
+                        "this provider does not register attested passkeys",
+                    )
+                })?
+        } else {
+            passkeys
+                .start_registration(&p.store, &user)
+                .await
+                .map_err(db)?
+        };
         let failed = || {
             error_page(
                 StatusCode::BAD_REQUEST,

@@ -24,6 +24,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0010_pending_attempts.sql"),
     ),
     (11, include_str!("../../migrations/0011_passkeys.sql")),
+    (
+        12,
+        include_str!("../../migrations/0012_passkey_attestation.sql"),
+    ),
 ];
 
 impl Store {

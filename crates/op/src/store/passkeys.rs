@@ -30,6 +30,10 @@ pub struct PasskeyRow {
     pub last_used_at: Option<i64>,
     /// Whether an assertion's sign counter went backwards (a possible cloned authenticator).
     pub suspect_clone: bool,
+    /// The authenticator model (AAGUID) a verified attestation named, when there was one.
+    pub aaguid: Option<String>,
+    /// Whether it was registered with an attestation that chained to a configured attestation CA.
+    pub attested: bool,
 }
 
 /// What [`Store::remove_passkey`] did.
@@ -44,7 +48,7 @@ pub enum Removal {
 }
 
 const COLUMNS: &str = "credential_id, user_id, user_handle, credential, name, backup_eligible, backup_state, \
-                       created_at, last_used_at, suspect_clone";
+                       created_at, last_used_at, suspect_clone, aaguid, attested";
 
 fn row(r: &sqlx::any::AnyRow) -> Result<PasskeyRow> {
     Ok(PasskeyRow {
@@ -58,6 +62,8 @@ fn row(r: &sqlx::any::AnyRow) -> Result<PasskeyRow> {
         created_at: r.try_get("created_at")?,
         last_used_at: r.try_get("last_used_at")?,
         suspect_clone: r.try_get::<i64, _>("suspect_clone")? != 0,
+        aaguid: r.try_get("aaguid")?,
+        attested: r.try_get::<i64, _>("attested")? != 0,
     })
 }
 
@@ -66,7 +72,7 @@ impl Store {
     pub async fn add_passkey(&self, p: &PasskeyRow) -> Result<bool> {
         let _w = self.write().await;
         Ok(sqlx::query(&format!(
-            "INSERT INTO passkeys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+            "INSERT INTO passkeys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (credential_id) DO NOTHING"
         ))
         .bind(&p.credential_id)
@@ -79,6 +85,8 @@ impl Store {
         .bind(p.created_at)
         .bind(p.last_used_at)
         .bind(i64::from(p.suspect_clone))
+        .bind(&p.aaguid)
+        .bind(i64::from(p.attested))
         .execute(&self.pool)
         .await?
         .rows_affected()
@@ -280,7 +288,7 @@ impl Store {
         let passkey_ok = account_ok
             && inserted(
                 sqlx::query(&format!(
-                    "INSERT INTO passkeys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                    "INSERT INTO passkeys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                      ON CONFLICT (credential_id) DO NOTHING"
                 ))
                 .bind(&passkey.credential_id)
@@ -293,6 +301,8 @@ impl Store {
                 .bind(passkey.created_at)
                 .bind(passkey.last_used_at)
                 .bind(i64::from(passkey.suspect_clone))
+                .bind(&passkey.aaguid)
+                .bind(i64::from(passkey.attested))
                 .execute(&mut *tx)
                 .await?,
             );

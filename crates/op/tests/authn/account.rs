@@ -16,7 +16,7 @@ use crate::passkeys::{answer, assert_of, begin, login_page};
 use crate::registration::{attribute, backend, op_with_passkeys, registration_request};
 
 /// Signs `user` in with the password through the `public` client; the browser keeps the session.
-async fn signed_in(op: &Op, user: &str) -> Browser {
+pub(crate) async fn signed_in(op: &Op, user: &str) -> Browser {
     let mut b = Browser::default();
     let page = login_page(op, &mut b).await;
     let step = b.login(op, &page, user).await;
@@ -26,7 +26,7 @@ async fn signed_in(op: &Op, user: &str) -> Browser {
 }
 
 /// Posts `fields` to `action` as the browser `b` would from the account page.
-async fn post(
+pub(crate) async fn post(
     op: &Op,
     b: &mut Browser,
     action: &str,
@@ -55,7 +55,7 @@ async fn post(
     (status, resp.text().await.unwrap())
 }
 
-async fn account_page(op: &Op, b: &Browser) -> (StatusCode, String) {
+pub(crate) async fn account_page(op: &Op, b: &Browser) -> (StatusCode, String) {
     let mut r = op.http.get(op.url("/account"));
     if let Some(c) = b.cookie_header() {
         r = r.header("cookie", c);
@@ -65,7 +65,7 @@ async fn account_page(op: &Op, b: &Browser) -> (StatusCode, String) {
     (status, resp.text().await.unwrap())
 }
 
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     hidden(page, "csrf").expect("a csrf field")
 }
 

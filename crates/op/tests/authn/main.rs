@@ -9,6 +9,7 @@ mod support;
 
 mod account;
 mod attacks;
+mod attested;
 mod autofill;
 mod ceremonies;
 mod methods;

@@ -384,6 +384,8 @@ async fn review_failed_registration_leaves_no_half_created_account() {
                 created_at: 1,
                 last_used_at: None,
                 suspect_clone: false,
+                aaguid: None,
+                attested: false,
             })
             .await
             .unwrap()

@@ -177,6 +177,8 @@ fn passkey(id: &str, user_id: &str) -> PasskeyRow {
         created_at: 1,
         last_used_at: None,
         suspect_clone: false,
+        aaguid: None,
+        attested: false,
     }
 }
 

@@ -14,6 +14,7 @@ mod autofill;
 mod ceremonies;
 mod methods;
 mod passkey_config;
+mod passkey_nodes;
 mod passkeys;
 mod registration;
 mod review_passkeys;

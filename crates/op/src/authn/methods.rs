@@ -231,7 +231,9 @@ impl Methods {
                 }
             }
         }
-        let factors = self.factors(record).len() + usize::from(declared_first_factor);
+        // As the acr counts them: a pass the policy keeps from `mfa` does not make `amr` say it either.
+        let factors = self.factors(&self.counted_for(record, MFA_ACR)).len()
+            + usize::from(declared_first_factor);
         if factors >= 2 && !out.contains(&"mfa") {
             out.push("mfa");
         }

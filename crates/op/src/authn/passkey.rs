@@ -98,6 +98,32 @@ enum Ceremony {
     User(String, PasskeyAuthentication),
 }
 
+/// Every certificate of a PEM bundle as a trusted attestation root (any authenticator model under it).
+pub fn attestation_cas(pem: &str) -> Result<AttestationCaList, String> {
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut cas: Option<AttestationCaList> = None;
+    for block in pem.split_inclusive(END).filter(|b| b.contains(END)) {
+        let one =
+            AttestationCaList::try_from(block.trim().as_bytes()).map_err(|e| e.to_string())?;
+        match cas.as_mut() {
+            Some(all) => all.union(&one),
+            None => cas = Some(one),
+        }
+    }
+    cas.ok_or_else(|| "no certificate".into())
+}
+
+/// The stored form of a credential: the verifier's record without the attestation's certificate chain (kept
+/// as the `attested` and `aaguid` columns), so that sign-in states stay small.
+fn without_attestation_chain(passkey: &Passkey) -> Result<String, StoreError> {
+    let mut value = serde_json::to_value(passkey).map_err(|_| corrupt("credential"))?;
+    value["cred"]["attestation"] = serde_json::json!({"data": "None", "metadata": "None"});
+    match serde_json::from_value::<Passkey>(value.clone()) {
+        Ok(_) => serde_json::to_string(&value).map_err(|_| corrupt("credential")),
+        Err(_) => serde_json::to_string(passkey).map_err(|_| corrupt("credential")),
+    }
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("passkey: {what}"))
 }
@@ -124,11 +150,17 @@ impl PasskeyLogin {
         )?
         .device_bound_for(&cfg.passkeys_device_bound_for);
         let Some(path) = &cfg.passkeys_attestation_ca else {
+            if !cfg.passkeys_attested_for.is_empty() {
+                return Err(
+                    "passkeys_attested_for needs passkeys_attestation_ca (no passkey could satisfy it)"
+                        .into(),
+                );
+            }
             return Ok(method);
         };
-        let pem = std::fs::read(path)
+        let pem = std::fs::read_to_string(path)
             .map_err(|e| format!("passkeys_attestation_ca {}: {e}", path.display()))?;
-        let cas = AttestationCaList::try_from(pem.as_slice())
+        let cas = attestation_cas(&pem)
             .map_err(|e| format!("passkeys_attestation_ca {}: {e}", path.display()))?;
         Ok(method.with_attestation(cas, &cfg.passkeys_attested_for))
     }
@@ -369,7 +401,7 @@ impl PasskeyLogin {
             credential_id: credential_id_text(passkey.cred_id().as_ref()),
             user_id: user_id.to_owned(),
             user_handle: registration.handle.to_string(),
-            credential: serde_json::to_string(passkey).map_err(|_| corrupt("credential"))?,
+            credential: without_attestation_chain(passkey)?,
             name: name.to_owned(),
             backup_eligible: flag("backup_eligible"),
             backup_state: flag("backup_state"),
@@ -498,10 +530,12 @@ impl PasskeyLogin {
                 crate::now(),
             )
             .await?;
-        let recorded = if row.attested {
-            ATTESTED
-        } else if result.backup_eligible() {
+        // Synced now (its backup flag may have turned on since registration) outweighs attested; attested
+        // counts only while attestation CAs are configured.
+        let recorded = if result.backup_eligible() {
             SYNCED
+        } else if row.attested && self.attestation.is_some() {
+            ATTESTED
         } else {
             "passkey"
         };

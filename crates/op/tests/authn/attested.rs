@@ -6,7 +6,6 @@
 //! Must not: change the provider or weaken what another test proves.
 
 use base64::Engine as _;
-use der::Encode as _;
 use portcullis_op::authn::passkey::ATTESTED_ACR;
 use portcullis_op::authn::{Methods, PasskeyLogin, PasswordLogin};
 use reqwest::StatusCode;
@@ -19,6 +18,20 @@ use crate::account::{account_page, csrf_of, post, signed_in};
 use crate::common::*;
 use crate::passkeys::{answer, begin, login_page, options_of};
 use crate::registration::attribute;
+
+/// A certificate as PEM.
+fn pem(cert: &impl der::Encode) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(cert.to_der().unwrap());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
 
 /// The new-passkey page for `kind` ("attested" or plain), the authenticator's answer posted: the status.
 async fn add(
@@ -55,19 +68,11 @@ async fn add(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_an_attested_passkey_satisfies_the_attested_acr() {
     let (mut token, ca) = SoftToken::new(true).unwrap();
+    // A bundle of roots: another make's first, then this token's.
+    let (_, other_ca) = SoftToken::new(true).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let b64 = base64::engine::general_purpose::STANDARD.encode(ca.to_der().unwrap());
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    let pem = format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    );
     let ca_file = dir.path().join("attestation-ca.pem");
-    std::fs::write(&ca_file, pem).unwrap();
+    std::fs::write(&ca_file, format!("{}{}", pem(&other_ca), pem(&ca))).unwrap();
     let port = free_port();
     let cfg = portcullis_op::Config {
         issuer: format!("http://localhost:{port}"),
@@ -116,6 +121,13 @@ async fn only_an_attested_passkey_satisfies_the_attested_acr() {
                 .to_string()
                 .as_str()
         )
+    );
+
+    // Stored without the attestation's certificate chain (sign-in states stay small).
+    assert!(
+        attested[0].credential.len() < 2048,
+        "{}",
+        attested[0].credential
     );
 
     // A sign-in with the plain passkey: the attested acr is asked again, with the passkey.
@@ -176,4 +188,15 @@ async fn only_an_attested_passkey_satisfies_the_attested_acr() {
     let (_, t) = redeem(&op, &cb["code"], req.verifier.as_str()).await;
     let claims = crate::support::id_token(&op, &t, &req.nonce).await;
     assert_eq!(claims["acr"], ATTESTED_ACR);
+}
+
+#[test]
+fn attested_acr_values_need_attestation_roots() {
+    let cfg = portcullis_op::Config {
+        issuer: "http://localhost:8080".into(),
+        passkeys_attested_for: vec!["urn:portcullis:acr:passkey".into()],
+        ..portcullis_op::Config::default()
+    };
+    assert!(PasskeyLogin::from_config(&cfg).is_err());
+    assert!(portcullis_op::authn::passkey::attestation_cas("not a certificate").is_err());
 }

@@ -45,8 +45,13 @@ fn a_synced_passkey_is_swk_and_never_device_bound() {
     assert!(!strict_mfa.satisfies(&both, MFA_ACR));
     assert_ne!(strict_mfa.acr(&both, &[MFA_ACR]), MFA_ACR);
     assert_ne!(strict_mfa.acr(&both, &[]), MFA_ACR);
+    assert!(
+        !strict_mfa.amr(&both).contains(&"mfa"),
+        "amr agrees with the acr"
+    );
     let both_bound = AuthRecord::single("password", 90).with("passkey", 100);
     assert_eq!(strict_mfa.acr(&both_bound, &[MFA_ACR]), MFA_ACR);
+    assert!(strict_mfa.amr(&both_bound).contains(&"mfa"));
     // A recorded id the provider does not know proves nothing.
     assert!(!m.satisfies(&AuthRecord::single("passkey-cloned", 100), PASSKEY_ACR));
     assert!(m.amr(&AuthRecord::single("passkey-cloned", 100)).is_empty());

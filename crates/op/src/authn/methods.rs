@@ -241,7 +241,7 @@ impl Methods {
     }
 
     /// What a grant keeps of an authentication for its ID tokens: the `acr`, then the `amr` values, separated
-    /// by spaces (see [`summary_parts`]).
+    /// by spaces (see [`summary_parts`](Self::summary_parts)).
     pub fn summary(&self, record: &AuthRecord, wanted: &[&str]) -> String {
         let acr = self.acr(record, wanted);
         let mut s = acr.to_owned();

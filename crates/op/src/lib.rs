@@ -6,7 +6,7 @@
 //! introspection and RP-initiated logout, with login and consent pages; storage in SQLite or PostgreSQL
 //! ([`store::Store`]). The protocol rules come from `portcullis-oidc`; this crate adds state and HTTP.
 //!
-//! The `portcullis-provider` binary is a thin `main.rs` over [`serve`] and the [`admin`] operations.
+//! The `portcullis-provider` binary is a thin `main.rs` over [`start`] and the [`admin`] operations.
 //!
 //! Must not: hold endpoint logic (that is [`endpoints`]) or storage queries (that is [`store`]).
 #![forbid(unsafe_code)]

@@ -1,6 +1,6 @@
 //! Throttling of sign-in attempts and of anonymous work, in memory on each node.
 //!
-//! - **Failed sign-ins** ([`Throttle::check`] / [`Throttle::failed`] / [`Throttle::succeeded`]): exponential
+//! - **Failed sign-ins** ([`Throttle::check`] / `Throttle::failed` / [`Throttle::succeeded`]): exponential
 //!   back-off per account and address pair (after [`PAIR_FREE`] failures, 1 s doubling up to
 //!   [`PAIR_MAX_DELAY`]), per address over all accounts (after [`ADDRESS_FREE`], up to [`ADDRESS_MAX_DELAY`]:
 //!   one address cannot spray passwords over many accounts), and per account over all addresses (after

@@ -156,8 +156,13 @@ async fn show(
         })
         .collect();
     let csrf = csrf_token(p, session)?;
+    // An account a relying party created shows as its identifier there.
+    let shown = match super::register::account_of_username(&user.username) {
+        Some((client, hint)) => format!("{hint} (at {client})"),
+        None => user.username.clone(),
+    };
     let page = render(&AccountPage {
-        username: &user.username,
+        username: &shown,
         attestation: p.passkeys.as_ref().is_some_and(|k| k.offers_attestation()),
         has_password: !user.password_hash.is_empty(),
         passkeys: &items,

@@ -42,6 +42,16 @@ pub fn account_username(client_id: &str, hint: &str) -> String {
     format!("{}:{client_id}:{hint}", client_id.len())
 }
 
+/// The (client, identifier) of an [`account_username`], for showing the account to its user; `None` for any
+/// other username.
+pub fn account_of_username(username: &str) -> Option<(&str, &str)> {
+    let (len, rest) = username.split_once(':')?;
+    let len: usize = len.parse().ok()?;
+    let client = rest.get(..len)?;
+    let hint = rest.get(len..)?.strip_prefix(':')?;
+    Some((client, hint))
+}
+
 /// The purpose a registration ceremony is bound to.
 const PURPOSE: &str = "passkey-register";
 
@@ -214,4 +224,27 @@ async fn register_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRe
         resp.headers_mut().append(header::SET_COOKIE, h);
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_usernames_give_back_their_client_and_identifier() {
+        for (client, hint) in [("shop", "alice"), ("a:b", "c"), ("x", "d:e"), ("é", "ü")] {
+            let name = account_username(client, hint);
+            assert_eq!(account_of_username(&name), Some((client, hint)), "{name}");
+        }
+        for other in [
+            "alice",
+            "4:shop",
+            "9:shop:alice",
+            "x:shop:alice",
+            "",
+            "1:é:x",
+        ] {
+            assert_eq!(account_of_username(other), None, "{other}");
+        }
+    }
 }

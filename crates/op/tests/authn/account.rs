@@ -247,6 +247,10 @@ async fn the_last_way_to_sign_in_cannot_be_removed_and_changes_need_a_recent_sig
 
     let (_, page) = account_page(&op, &b).await;
     assert!(page.contains("Password: none"), "{page}");
+    assert!(
+        page.contains("<strong id=\"username\">carol (at shop)</strong>"),
+        "{page}"
+    );
     let only = passkey_ids(&page).remove(0);
     let (s, body) = post(
         &op,

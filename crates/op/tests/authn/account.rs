@@ -96,7 +96,7 @@ async fn add(op: &Op, b: &mut Browser, key: &mut SoftPasskey, name: &str) -> Sta
     s
 }
 
-fn passkey_ids(page: &str) -> Vec<String> {
+pub(crate) fn passkey_ids(page: &str) -> Vec<String> {
     page.match_indices("class=\"passkey\" data-id=\"")
         .map(|(i, m)| {
             let start = i + m.len();

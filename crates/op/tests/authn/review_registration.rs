@@ -139,21 +139,9 @@ async fn review_prompt_create_needs_the_signature_on_every_path() {
     let req = AuthReq::new("shop", "code", "openid")
         .set("prompt", "create")
         .set("login_hint", "par-1");
-    let resp = op
-        .http
-        .post(op.url("/par"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(req.query())
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let (status, body) = crate::review_second_factor::push(&op, &req.query()).await;
     if status == StatusCode::CREATED {
-        let q = form_urlencoded::Serializer::new(String::new())
-            .append_pair("client_id", "shop")
-            .append_pair("request_uri", body["request_uri"].as_str().unwrap())
-            .finish();
+        let q = crate::review_second_factor::visit(body["request_uri"].as_str().unwrap());
         let step = b.authorize(&op, &q).await;
         not_500(&step, "PAR");
         assert!(

@@ -12,12 +12,13 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
+use crate::account::{account_page, csrf_of, passkey_ids, post, signed_in};
 use crate::common::*;
 use crate::passkeys::{login_page, register};
 use crate::registration::{backend, op_with_passkeys, registration_request};
 
 /// Pushes `query` (a signed request's outer parameters) to `/par` as the public client `shop`.
-async fn push(op: &Op, query: &str) -> (StatusCode, Value) {
+pub(crate) async fn push(op: &Op, query: &str) -> (StatusCode, Value) {
     let r = op
         .http
         .post(op.url("/par"))
@@ -30,7 +31,7 @@ async fn push(op: &Op, query: &str) -> (StatusCode, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-fn visit(uri: &str) -> String {
+pub(crate) fn visit(uri: &str) -> String {
     form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", "shop")
         .append_pair("request_uri", uri)
@@ -73,53 +74,16 @@ async fn review_a_pushed_registration_serves_one_browser() {
     assert_eq!(body["error"], "invalid_request", "{body}");
 }
 
-/// Signs `user` in with the password; returns the browser.
-async fn signed_in(op: &Op, user: &str) -> Browser {
-    let mut b = Browser::default();
-    let page = login_page(op, &mut b).await;
-    let step = b.login(op, &page, user).await;
-    let _ = b.complete(op, step, user).await.redirect();
-    b
-}
-
-async fn post(op: &Op, b: &Browser, action: &str, body: String) -> StatusCode {
-    op.http
-        .post(op.url(action))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", b.cookie_header().unwrap())
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
-async fn account(op: &Op, b: &Browser) -> (StatusCode, String) {
-    let r = op
-        .http
-        .get(op.url("/account"))
-        .header("cookie", b.cookie_header().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let s = r.status();
-    (s, r.text().await.unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn review_account_forms_need_the_providers_token_and_removal_signs_out_elsewhere() {
     let op = op_with_passkeys().await;
     let store = &op.provider.store;
     let mut key = SoftPasskey::new(true);
     assert!(register(&op, store, "alice", &mut key).await);
-    let here = signed_in(&op, "alice").await;
+    let mut here = signed_in(&op, "alice").await;
     let elsewhere = signed_in(&op, "alice").await;
-    let (_, page) = account(&op, &here).await;
-    let id = {
-        let m = "class=\"passkey\" data-id=\"";
-        let start = page.find(m).unwrap() + m.len();
-        page[start..start + page[start..].find('"').unwrap()].to_owned()
-    };
+    let (_, page) = account_page(&op, &here).await;
+    let id = passkey_ids(&page).remove(0);
     // A token made from the sid (which every relying party's ID token carries): refused.
     let session = store
         .session(
@@ -129,40 +93,42 @@ async fn review_account_forms_need_the_providers_token_and_removal_signs_out_els
         .await
         .unwrap()
         .unwrap();
+    let rename = "/account/passkeys/rename";
     for forged in [
         format!("x.{}", session.sid),
         session.sid.clone(),
         String::new(),
     ] {
-        let body = format!("csrf={}&id={id}&name=pwned", urlencode(&forged));
+        let fields = [("csrf", forged.as_str()), ("id", &id), ("name", "pwned")];
         assert_eq!(
-            post(&op, &here, "/account/passkeys/rename", body).await,
+            post(&op, &mut here, rename, &fields).await.0,
             StatusCode::FORBIDDEN
         );
     }
     // Invisible characters (a right-to-left override) in a name: refused.
-    let csrf = hidden(&page, "csrf").unwrap();
-    let body = format!(
-        "csrf={}&id={id}&name={}",
-        urlencode(&csrf),
-        urlencode("key\u{202E}yek")
-    );
+    let csrf = csrf_of(&page);
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("id", &id),
+        ("name", "key\u{202E}yek"),
+    ];
     assert_eq!(
-        post(&op, &here, "/account/passkeys/rename", body).await,
+        post(&op, &mut here, rename, &fields).await.0,
         StatusCode::BAD_REQUEST
     );
     // Removing the passkey signs alice out everywhere else, not here.
-    let body = format!("csrf={}&id={id}", urlencode(&csrf));
+    let fields = [("csrf", csrf.as_str()), ("id", &id)];
     assert_eq!(
-        post(&op, &here, "/account/passkeys/remove", body).await,
+        post(&op, &mut here, "/account/passkeys/remove", &fields)
+            .await
+            .0,
         StatusCode::SEE_OTHER
     );
-    assert_eq!(account(&op, &here).await.0, StatusCode::OK);
-    assert_eq!(account(&op, &elsewhere).await.0, StatusCode::UNAUTHORIZED);
-}
-
-fn urlencode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    assert_eq!(account_page(&op, &here).await.0, StatusCode::OK);
+    assert_eq!(
+        account_page(&op, &elsewhere).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 fn passkey(id: &str, user_id: &str) -> PasskeyRow {

@@ -1,5 +1,6 @@
 //! `portcullis-client`: the relying-party command line. OpenID Connect logins through a loopback redirect
-//! listener (`login`), validated discovery (`discover`), a demo web RP (`serve`), and JOSE tools (generate and
+//! listener (`login`), validated discovery (`discover`), a demo web RP (`serve`), step-up Auth Tokens
+//! (`factor url`, `factor verify`), and JOSE tools (generate and
 //! inspect JWKs, sign, verify and decode JWTs). Exit status: 0 success, 1 a login, token or key was rejected
 //! (with a one-line reason), 2 unusable arguments or files.
 //!
@@ -8,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod factor;
 mod login;
 
 use std::io::Read;
@@ -47,6 +49,9 @@ enum Command {
     /// JSON Web Tokens.
     #[command(subcommand)]
     Jwt(JwtCommand),
+    /// Step-up (`/Factor/Authenticate`): the URL asking for factors, and validating the `auth_token` it returns.
+    #[command(subcommand)]
+    Factor(factor::FactorCommand),
     /// Generate a key, sign a sample token, verify it, and print what to try next.
     Demo,
 }
@@ -319,6 +324,7 @@ fn main() -> ExitCode {
         Command::Jwt(JwtCommand::Sign { key, alg, claims }) => sign(&key, alg, &claims),
         Command::Jwt(JwtCommand::Verify(args)) => verify(args),
         Command::Jwt(JwtCommand::Decode { token }) => decode(&token),
+        Command::Factor(cmd) => factor::factor(cmd),
         Command::Demo => demo(),
     };
     match outcome {

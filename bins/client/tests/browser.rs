@@ -267,3 +267,59 @@ fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
         assert!(png.starts_with(b"\x89PNG"), "{shot}");
     }
 }
+
+/// Step-up in Chromium (`tests/interop/stepup.mjs`): the demo user signs in at the demo RP, sets up an
+/// authenticator app on the provider's account page from its QR code (screenshot `totp-enrolment.png`), then the
+/// RP's "Sensitive action" sends the browser to `/Factor/Authenticate`; the app's code there brings it back to
+/// the RP with an Auth Token the RP validated (screenshot `stepup-done.png`).
+#[test]
+fn chromium_sets_up_an_authenticator_app_and_steps_up_at_the_demo_rp() {
+    let browser = chromium();
+    let rp_port = free_port();
+    let redirect = format!("http://127.0.0.1:{rp_port}/callback");
+    let (p, _) = Provider::start(&[(
+        "demo-rp",
+        json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none",
+               "scope": "openid profile email"}),
+    )]);
+    let mut rp = Command::new(env!("CARGO_BIN_EXE_portcullis-client"))
+        .args([
+            "serve",
+            "--issuer",
+            &p.issuer,
+            "--client-id",
+            "demo-rp",
+            "--port",
+        ])
+        .arg(rp_port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", rp_port)).is_err() {
+        assert!(Instant::now() < deadline, "demo RP did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
+    std::fs::create_dir_all(&shots).unwrap();
+    let _ = std::fs::remove_file(shots.join("totp-enrolment.png"));
+    let profile = tempfile::tempdir().unwrap();
+    let (ok, out, err) = node(
+        "stepup.mjs",
+        &[
+            ("RP_URL", format!("http://127.0.0.1:{rp_port}/")),
+            ("ISSUER", p.issuer.clone()),
+            ("DEMO_PASSWORD", p.password.clone()),
+            ("SCREENSHOT_DIR", shots.display().to_string()),
+            ("CHROMIUM", browser),
+            ("USER_DATA_DIR", profile.path().display().to_string()),
+        ],
+    );
+    let _ = rp.kill();
+    let _ = rp.wait();
+    assert!(ok, "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("stepup browser: ok"), "{out}");
+    let png = std::fs::read(shots.join("totp-enrolment.png")).expect("enrolment screenshot saved");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+}

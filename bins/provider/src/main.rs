@@ -142,6 +142,17 @@ enum UserCmd {
         #[arg(long)]
         remove: Option<String>,
     },
+    /// List a user's step-up factors (authenticator app, e-mail, phone, second password), or reset them.
+    Factors {
+        /// Login name.
+        username: String,
+        /// Remove the user's factors (all, or the kind given with --kind) and end their sessions.
+        #[arg(long)]
+        reset: bool,
+        /// With --reset: only this kind (mobile_app, email, sms, second_password).
+        #[arg(long, requires = "reset")]
+        kind: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -247,6 +258,24 @@ fn print_next_steps(r: &portcullis_op::Running) {
                 "add a passkey; sign out at the RP and sign in again with the passkey (the username field offers it)."
             );
         }
+        println!();
+        println!(
+            "Step-up factors (authenticator app, e-mail, phone, second password): {iss}/account/factors once signed in;"
+        );
+        println!(
+            "  codes sent by e-mail and SMS go to {} (docs/step-up.md).",
+            match (&r.provider.cfg.smtp_url, &r.provider.cfg.outbox) {
+                (Some(_), _) => "the configured SMTP server".to_owned(),
+                (None, Some(o)) => o.display().to_string(),
+                (None, None) => r
+                    .provider
+                    .cfg
+                    .data_dir
+                    .join("outbox.log")
+                    .display()
+                    .to_string(),
+            }
+        );
         println!();
         println!("Next: open this authorization URL in a browser and sign in as the demo user:");
         println!("  {url}");
@@ -377,6 +406,27 @@ async fn run(cli: Cli) -> Result<(), String> {
                         }
                     }
                 },
+                Command::User(UserCmd::Factors {
+                    username,
+                    reset,
+                    kind,
+                }) => {
+                    if reset {
+                        let n = admin::reset_user_factors(&store, &username, kind.as_deref())
+                            .await
+                            .map_err(e)?;
+                        println!("{n} factor(s) of {username} removed; their sessions ended");
+                    } else {
+                        for (kind, at, shown) in
+                            admin::user_factors(&store, &username).await.map_err(e)?
+                        {
+                            println!(
+                                "{kind}	enrolled {at}{}",
+                                shown.map(|d| format!("	{d}")).unwrap_or_default()
+                            );
+                        }
+                    }
+                }
                 Command::Keys(KeysCmd::List) => {
                     // Creates the first keys when none exist yet, as the first serve would.
                     keys::KeyRing::load(&store, now, cfg.retired_key_lifetime as i64)

@@ -10,7 +10,7 @@
 //!
 //! let key = Jwk::generate(Algorithm::Es256)?;
 //! let issuer = FactorTokenIssuer::new("https://op.example", key.signing_key()?, Algorithm::Es256);
-//! let token = issuer.issue("user-42", "shop-client", &[Factor::Passkey, Factor::Totp])?;
+//! let token = issuer.issue("user-42", "shop-client", &[Factor::Passkey, Factor::MobileApp])?;
 //!
 //! let keys = JwkSet::new(vec![key.to_public().unwrap()]);
 //! let validator = FactorTokenValidator::new("https://op.example", "shop-client", keys, [Algorithm::Es256]);
@@ -30,10 +30,12 @@
 
 mod callback;
 mod replay;
+mod request;
 mod token;
 
 pub use callback::{CallbackError, RegisteredCallback};
 pub use replay::{InMemoryReplayGuard, ReplayGuard};
+pub use request::{FactorRequest, FactorRequestError, MAX_QUERY};
 pub use token::{
     DEFAULT_LIFETIME, FactorClaims, FactorError, FactorTokenIssuer, FactorTokenValidator,
     TOKEN_TYPE,
@@ -46,25 +48,22 @@ pub enum Factor {
     Email,
     /// A code sent by SMS (`sms`).
     Sms,
-    /// An approval in the provider's mobile app (`mobile_app`).
+    /// A code from an authenticator app (`mobile_app`): TOTP, RFC 6238.
     MobileApp,
     /// A second password (`second_password`).
     SecondPassword,
-    /// A WebAuthn passkey (`passkey`).
+    /// A fresh WebAuthn assertion of one of the user's passkeys (`passkey`).
     Passkey,
-    /// A TOTP code (`totp`).
-    Totp,
 }
 
 impl Factor {
     /// Every factor.
-    pub const ALL: [Factor; 6] = [
+    pub const ALL: [Factor; 5] = [
         Factor::Email,
         Factor::Sms,
         Factor::MobileApp,
         Factor::SecondPassword,
         Factor::Passkey,
-        Factor::Totp,
     ];
 
     /// The `auth_factor` key.
@@ -75,17 +74,15 @@ impl Factor {
             Factor::MobileApp => "mobile_app",
             Factor::SecondPassword => "second_password",
             Factor::Passkey => "passkey",
-            Factor::Totp => "totp",
         }
     }
 
-    /// The RFC 8176 `amr` value: `otp` for e-mail codes and TOTP, `sms`, `swk` (a key held by the app), `pwd`,
-    /// `hwk` (a passkey's authenticator key).
+    /// The RFC 8176 `amr` value: `otp` for e-mailed and authenticator-app codes, `sms`, `pwd`, `hwk` (a
+    /// passkey's authenticator key).
     pub const fn amr(self) -> &'static str {
         match self {
-            Factor::Email | Factor::Totp => "otp",
+            Factor::Email | Factor::MobileApp => "otp",
             Factor::Sms => "sms",
-            Factor::MobileApp => "swk",
             Factor::SecondPassword => "pwd",
             Factor::Passkey => "hwk",
         }

@@ -135,11 +135,12 @@ impl FactorTokenIssuer {
             "auth_factor": factors.iter().map(|f| f.key()).collect::<Vec<_>>(),
             "amr": amr,
         });
-        Ok(jwt::encode_value(
-            &jws::Header::new(self.alg).with_typ(TOKEN_TYPE),
-            &claims,
-            &self.key,
-        )?)
+        let mut header = jws::Header::new(self.alg).with_typ(TOKEN_TYPE);
+        // The key's id, so that a validator holding the issuer's whole JWKS picks the right key.
+        if let Some(kid) = self.key.kid() {
+            header = header.with_kid(kid);
+        }
+        Ok(jwt::encode_value(&header, &claims, &self.key)?)
     }
 }
 

@@ -43,7 +43,7 @@ fn token(s: &Setup, factors: &[Factor]) -> String {
 #[test]
 fn issues_and_validates_with_amr() {
     let s = setup();
-    let t = token(&s, &[Factor::Totp, Factor::Passkey, Factor::Totp]);
+    let t = token(&s, &[Factor::MobileApp, Factor::Passkey, Factor::MobileApp]);
     let header = jws::decode_unverified(&t).unwrap().header;
     assert_eq!(header.typ.as_deref(), Some(TOKEN_TYPE));
     let c = s
@@ -59,7 +59,7 @@ fn issues_and_validates_with_amr() {
         (c.iss.as_str(), c.sub.as_str(), c.aud.as_str()),
         (ISS, "user-1", CLIENT)
     );
-    assert_eq!(c.auth_factor, vec![Factor::Passkey, Factor::Totp]);
+    assert_eq!(c.auth_factor, vec![Factor::MobileApp, Factor::Passkey]);
     assert_eq!(c.amr, vec!["hwk", "otp", "mfa"]);
     assert_eq!((c.iat, c.exp), (NOW, NOW + 300));
     assert_eq!(c.jti.len(), 22);
@@ -224,7 +224,7 @@ fn factor_rules() {
 fn single_use() {
     let s = setup();
     let g = InMemoryReplayGuard::default();
-    let t = token(&s, &[Factor::Totp]);
+    let t = token(&s, &[Factor::MobileApp]);
     s.validator.validate(&t, &[], None, &g).unwrap();
     assert_eq!(
         s.validator.validate(&t, &[], None, &g),
@@ -232,7 +232,7 @@ fn single_use() {
     );
     // A fresh token has a fresh jti.
     s.validator
-        .validate(&token(&s, &[Factor::Totp]), &[], None, &g)
+        .validate(&token(&s, &[Factor::MobileApp]), &[], None, &g)
         .unwrap();
     assert_eq!(g.len(), 2);
     // A full guard fails closed until entries expire.

@@ -276,3 +276,55 @@ pub async fn remove_user_passkey(
         ))),
     }
 }
+
+/// A user's step-up factors: each kind with when it was enrolled, and for an e-mail address or phone number
+/// the destination (for `user factors NAME`). A pending authenticator-app set-up shows as `mobile_app-setup`.
+pub async fn user_factors(
+    store: &Store,
+    username: &str,
+) -> Result<Vec<(String, i64, Option<String>)>, AdminError> {
+    let Some(user) = store.user_by_name(username).await? else {
+        return Err(AdminError::Invalid(format!("no user {username}")));
+    };
+    let mut out = Vec::new();
+    for (kind, at) in store.factor_kinds(&user.id).await? {
+        let shown = match kind.as_str() {
+            "email" | "sms" => store
+                .factor(&user.id, &kind)
+                .await?
+                .map(|f| f.secret.to_string()),
+            _ => None,
+        };
+        out.push((kind, at, shown));
+    }
+    Ok(out)
+}
+
+/// Resets a user's step-up factors (for `user factors NAME --reset [KIND]`): one kind, or all of them; the
+/// user's sessions end. Returns how many were removed.
+pub async fn reset_user_factors(
+    store: &Store,
+    username: &str,
+    kind: Option<&str>,
+) -> Result<u64, AdminError> {
+    const KINDS: [&str; 4] = ["mobile_app", "email", "sms", "second_password"];
+    if let Some(k) = kind
+        && !KINDS.contains(&k)
+    {
+        return Err(AdminError::Invalid(format!(
+            "no factor kind {k:?} (one of {})",
+            KINDS.join(", ")
+        )));
+    }
+    let Some(user) = store.user_by_name(username).await? else {
+        return Err(AdminError::Invalid(format!("no user {username}")));
+    };
+    let mut n = store.remove_factor(&user.id, kind).await?;
+    if kind == Some("mobile_app") {
+        n += store
+            .remove_factor(&user.id, Some("mobile_app-setup"))
+            .await?;
+    }
+    store.delete_user_sessions(&user.id).await?;
+    Ok(n)
+}

@@ -94,6 +94,40 @@ pub struct Config {
     pub passkeys_attestation_ca: Option<PathBuf>,
     /// The `acr` values only an attested passkey satisfies (`urn:portcullis:acr:passkey:attested` always).
     pub passkeys_attested_for: Vec<String>,
+    /// Where e-mailed one-time codes go: an SMTP URL (`smtp://relay:25`, `smtp://host?tls=required` for
+    /// STARTTLS, `smtps://user:password@host`). Default: none, the development outbox.
+    pub smtp_url: Option<String>,
+    /// The sender of those e-mails (`Name <address>`). Default: `Portcullis <no-reply@issuer-host>`.
+    pub smtp_from: Option<String>,
+    /// Where SMS codes go: an https URL that receives `{"to", "message"}` as JSON (an SMS gateway's webhook).
+    /// Default: none, the development outbox.
+    pub sms_webhook_url: Option<String>,
+    /// The development outbox: a file that codes are written to when no SMTP server or SMS webhook is set
+    /// (default `outbox.log` in the data directory).
+    pub outbox: Option<PathBuf>,
+    /// How long a step-up Auth Token (`/Factor/Authenticate`) is valid, seconds: 1..=300, default 300. A client
+    /// may ask for less with its `factor_token_lifetime` registration metadata.
+    pub factor_token_lifetime: u64,
+    /// Authentication levels defined as data: each an `acr` value and what satisfies it (see [`AcrLevel`]).
+    /// They are published in `acr_values_supported`. Default: none beyond the built-in ones.
+    pub acr_levels: Vec<AcrLevel>,
+}
+
+/// An authentication level (`acr` value) defined in the configuration: met by `methods` different sign-in
+/// methods passed, at least one of them among `one_of` (when given). For example
+/// `{ acr = "urn:portcullis:acr:mfa", methods = 2, one_of = ["passkey", "mobile_app"] }`: any two factors, one a
+/// passkey or an authenticator-app code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcrLevel {
+    /// The `acr` value (a URI or a short name; no spaces; at most 200 characters).
+    pub acr: String,
+    /// How many different methods (1..=4).
+    pub methods: usize,
+    /// Method ids of which at least one must be among them (`password`, `passkey`, `mobile_app`, `email`,
+    /// `sms`, `second_password`); empty: any.
+    #[serde(default)]
+    pub one_of: Vec<String>,
 }
 
 /// TLS settings.
@@ -141,6 +175,12 @@ impl Default for Config {
             passkeys_origins: Vec::new(),
             passkeys_attestation_ca: None,
             passkeys_attested_for: Vec::new(),
+            smtp_url: None,
+            smtp_from: None,
+            sms_webhook_url: None,
+            outbox: None,
+            factor_token_lifetime: 300,
+            acr_levels: Vec::new(),
         }
     }
 }
@@ -248,6 +288,22 @@ impl Config {
             if portcullis_oidc::Scope::parse(name).map(|s| s.iter().count()) != Ok(1) {
                 return Err(ConfigError::Invalid(format!(
                     "scope {name:?} is not a scope token"
+                )));
+            }
+        }
+        if !(1..=300).contains(&self.factor_token_lifetime) {
+            return bad("factor_token_lifetime must be 1..=300 seconds");
+        }
+        for l in &self.acr_levels {
+            let acr_ok = !l.acr.is_empty()
+                && l.acr.len() <= 200
+                && l.acr
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\');
+            if !acr_ok || !(1..=4).contains(&l.methods) {
+                return Err(ConfigError::Invalid(format!(
+                    "acr_levels: {:?} needs an acr without spaces (at most 200 characters) and methods 1..=4",
+                    l.acr
                 )));
             }
         }

@@ -17,7 +17,9 @@ pub mod authn;
 pub mod clients;
 pub mod config;
 pub mod data_dir;
+pub mod delivery;
 pub mod endpoints;
+pub mod factor_pages;
 pub mod http;
 mod id_token;
 pub mod keys;
@@ -139,16 +141,22 @@ pub struct Running {
 /// Opens storage, runs first-run set-up, loads keys and binds the listener: username + password login, and
 /// passkeys too when the configuration says `passkeys = true`.
 pub async fn start(cfg: Config) -> Result<Running, String> {
-    let methods = if cfg.passkeys {
-        // Passwords and passkeys on one page (and relying-party registration, prompt=create).
-        authn::Methods::new(vec![
-            Box::new(authn::PasswordLogin),
-            Box::new(authn::PasskeyLogin::from_config(&cfg)?),
-        ])?
-    } else {
-        authn::Methods::password()
-    };
+    let methods = standard_methods(&cfg)?;
     start_with_methods(cfg, methods).await
+}
+
+/// The methods a configuration offers: passwords; passkeys when `passkeys = true` (on the same page, and
+/// relying-party registration, prompt=create); the step-up factors (authenticator app, e-mailed and texted
+/// codes, second password: [`authn::factors`], never a first factor); and the configured `acr_levels`.
+pub fn standard_methods(cfg: &Config) -> Result<authn::Methods, String> {
+    let mut list: Vec<Box<dyn authn::LoginMethod>> = vec![Box::new(authn::PasswordLogin)];
+    if cfg.passkeys {
+        list.push(Box::new(authn::PasskeyLogin::from_config(cfg)?));
+    }
+    list.extend(authn::factors::step_up_methods(
+        &delivery::Delivery::from_config(cfg)?,
+    ));
+    authn::Methods::new(list)?.with_levels(&cfg.acr_levels)
 }
 
 /// Like [`start`], with another login method.

@@ -52,6 +52,8 @@ pub struct Provider {
     pub(crate) throttle: crate::authn::throttle::Throttle,
     /// Passkey registration (OpenID Connect Prompt Create), when passkeys are among the login methods.
     pub(crate) passkeys: Option<crate::authn::PasskeyLogin>,
+    /// Where one-time codes are sent (e-mail, SMS), for the account page's enrolment.
+    pub(crate) delivery: crate::delivery::Delivery,
 }
 
 /// Parsed user claims by user id, with the text each was parsed from.
@@ -106,6 +108,8 @@ impl Provider {
             cfg.login_pages_per_second,
             cfg.login_pages_burst,
         );
+        let delivery = crate::delivery::Delivery::from_config(&cfg)
+            .map_err(|e| StoreError::Corrupt(format!("code delivery: {e}")))?;
         let passkeys = if offers_passkeys {
             crate::authn::PasskeyLogin::from_config(&cfg).ok()
         } else {
@@ -124,6 +128,7 @@ impl Provider {
             claims: RwLock::new(std::collections::HashMap::new()),
             throttle,
             passkeys,
+            delivery,
             tls,
             methods,
         }))

@@ -1,7 +1,9 @@
 //! A demo web relying party: a page with a login button per configured issuer (the account-selector model of
 //! seed 002), a "Create an account with a passkey" form when the client has a signing key (a signed
-//! registration request, seed 000), and, after login, the user's verified ID token claims and UserInfo. For trying a provider in a
-//! browser; it keeps sessions in memory (bounded) and is not meant to be deployed.
+//! registration request, seed 000), and, after login, the user's verified ID token claims and UserInfo, and a
+//! "sensitive action" that demands a step-up first (seed 003: `/Factor/Authenticate`, then the `auth_token`
+//! validated for this user, these factors, a short window, once). For trying a provider in a browser; it keeps
+//! sessions in memory (bounded) and is not meant to be deployed.
 //!
 //! Must not: write a value into a page unescaped, or accept a cross-origin login post or a callback without its
 //! browser's pending login.
@@ -19,7 +21,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
-use crate::{AuthOptions, Callback, ClientAuth, LoginSession, RelyingParty, random_token};
+use crate::{
+    AuthOptions, Callback, ClientAuth, InMemoryReplayGuard, LoginSession, RelyingParty,
+    StepUpPolicy, random_token,
+};
 
 /// The longest account identifier the demo's registration form takes.
 pub const MAX_ACCOUNT: usize = 64;
@@ -43,20 +48,40 @@ struct Demo {
     rp: Arc<RelyingParty>,
     options: AuthOptions,
     sessions: Mutex<HashMap<String, DemoSession>>,
+    step_up: StepUpPolicy,
+    used_tokens: InMemoryReplayGuard,
+}
+
+/// The step-up the demo's sensitive action demands unless told otherwise: an authenticator-app code, at most two
+/// minutes ago.
+pub fn default_step_up() -> StepUpPolicy {
+    StepUpPolicy::new(&[crate::Factor::MobileApp], Some(120))
 }
 
 /// Builds the demo RP's router. `options` are used for every login (response type, mode, extra scope).
 pub fn router(rp: Arc<RelyingParty>, options: AuthOptions) -> Router {
+    router_with_step_up(rp, options, default_step_up())
+}
+
+/// [`router`], with the step-up its sensitive action demands.
+pub fn router_with_step_up(
+    rp: Arc<RelyingParty>,
+    options: AuthOptions,
+    step_up: StepUpPolicy,
+) -> Router {
     let state = Arc::new(Demo {
         rp,
         options,
         sessions: Mutex::new(HashMap::new()),
+        step_up,
+        used_tokens: InMemoryReplayGuard::default(),
     });
     Router::new()
         .route("/", get(home))
         .route("/login", post(login))
         .route("/register", post(register))
         .route("/logout", post(logout))
+        .route("/sensitive", post(sensitive))
         .route("/callback", get(callback_get).post(callback_post))
         .route("/callback.js", get(script))
         .layer(DefaultBodyLimit::max(portcullis_oidc::MAX_FORM_LEN))
@@ -170,6 +195,8 @@ async fn home(State(d): State<Arc<Demo>>, h: HeaderMap) -> Response {
                  <h2>Verified ID token claims</h2><pre id=claims>{}</pre>\
                  <h2>UserInfo</h2><pre id=userinfo>{}</pre>\
                  <p><a id=account href=\"{}/account\">Your passkeys (your account at the provider)</a></p>\
+                 <form method=post action=\"/sensitive\"><button type=submit id=sensitive>Sensitive action \
+                 (asks you to confirm it's you)</button></form>\
                  <form method=post action=\"/logout\"><button type=submit>Sign out</button></form>",
                 escape(who),
                 escape(&issuer),
@@ -341,7 +368,83 @@ async fn finish(d: &Demo, h: &HeaderMap, encoded: &str) -> Response {
     ([(header::SET_COOKIE, cookie(&fresh))], Redirect::to("/")).into_response()
 }
 
+/// The marker a step-up's return to the callback carries (the callback URL's own parameter, kept by the
+/// provider), so it is told apart from a login's answer.
+const STEP_UP_MARK: &str = "stepup=sensitive";
+
+/// "Sensitive action": the browser goes to the provider's `/Factor/Authenticate` for the demo's factors, back
+/// to the registered callback (with the demo's own marker).
+async fn sensitive(State(d): State<Arc<Demo>>, h: HeaderMap) -> Response {
+    if !same_origin(&h) {
+        return error_page(StatusCode::FORBIDDEN, "cross-origin request refused");
+    }
+    let user = {
+        let sessions = d.sessions.lock().await;
+        session_id(&h)
+            .and_then(|sid| sessions.get(&sid))
+            .and_then(|s| s.user.clone())
+    };
+    let Some((issuer, _, _)) = user else {
+        return error_page(StatusCode::UNAUTHORIZED, "sign in first");
+    };
+    let back = format!("{}?{STEP_UP_MARK}", d.rp.config().redirect_uri);
+    match d.rp.factor_url(&issuer, &back, &d.step_up.factors).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => error_page(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// The step-up's return: the `auth_token` validated for the signed-in user (same `sub`), the demo's factors and
+/// window, once; then the sensitive action "happens".
+async fn stepped_up(d: &Demo, h: &HeaderMap, query: &str) -> Response {
+    let user = {
+        let sessions = d.sessions.lock().await;
+        session_id(h)
+            .and_then(|sid| sessions.get(&sid))
+            .and_then(|s| s.user.clone())
+    };
+    let Some((issuer, claims, _)) = user else {
+        return error_page(StatusCode::UNAUTHORIZED, "sign in first");
+    };
+    let params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    if let Some(e) = params.get("error") {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            &format!("step-up not completed: {e}"),
+        );
+    }
+    let Some(token) = params.get("auth_token") else {
+        return error_page(StatusCode::BAD_REQUEST, "no auth_token");
+    };
+    let verified =
+        d.rp.verify_auth_token(&issuer, token, &d.step_up, &d.used_tokens)
+            .await;
+    let factor = match verified {
+        Ok(c) if claims.get("sub").and_then(Value::as_str) == Some(c.sub.as_str()) => c,
+        Ok(_) => {
+            return error_page(
+                StatusCode::FORBIDDEN,
+                "the step-up was passed by another user",
+            );
+        }
+        Err(e) => return error_page(StatusCode::FORBIDDEN, &e.to_string()),
+    };
+    let passed: Vec<&str> = factor.auth_factor.iter().map(|f| f.key()).collect();
+    let body = format!(
+        "<p id=done>Sensitive action done: you confirmed it with {}.</p><p><a href=\"/\">Back</a></p>",
+        escape(&passed.join(", "))
+    );
+    (headers(), page("Sensitive action", &body)).into_response()
+}
+
 async fn callback_get(State(d): State<Arc<Demo>>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    if let Some(q) = q.as_deref()
+        && (q == STEP_UP_MARK || q.starts_with(&format!("{STEP_UP_MARK}&")))
+    {
+        return stepped_up(&d, &h, q).await;
+    }
     match q.filter(|q| !q.is_empty()) {
         Some(q) => finish(&d, &h, &q).await,
         // A fragment response: the script posts it back.

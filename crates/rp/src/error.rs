@@ -82,6 +82,9 @@ pub enum RpError {
     /// A JOSE operation failed (signing a client assertion or request object, a signed UserInfo response).
     #[error(transparent)]
     Jose(#[from] portcullis_jose::Error),
+    /// A step-up Auth Token was refused.
+    #[error("auth_token refused: {0}")]
+    AuthToken(#[from] portcullis_factor::FactorError),
     /// The client configuration cannot do what was asked.
     #[error("client configuration: {0}")]
     Config(String),

@@ -51,6 +51,7 @@ mod http;
 mod jwks;
 mod relying_party;
 mod session;
+mod step_up;
 mod tokens;
 mod userinfo;
 
@@ -66,6 +67,8 @@ pub use discovery::{Provider, discover};
 pub use error::RpError;
 pub use http::{MAX_RESPONSE_LEN, random_token};
 pub use jwks::{JwksCache, NeedsKeys};
+pub use portcullis_factor::{Factor, FactorClaims, FactorError, InMemoryReplayGuard, ReplayGuard};
 pub use relying_party::{RelyingParty, http_client_builder};
 pub use session::{AuthOptions, Callback, LoginSession};
+pub use step_up::StepUpPolicy;
 pub use tokens::Refreshed;

@@ -272,7 +272,7 @@ impl ClientProc {
     }
 }
 
-fn hidden(html: &str, name: &str) -> Option<String> {
+pub fn hidden(html: &str, name: &str) -> Option<String> {
     let needle = format!("name=\"{name}\" value=\"");
     let start = html.find(&needle)? + needle.len();
     let end = html[start..].find('"')? + start;
@@ -318,7 +318,8 @@ impl Browser {
         }
     }
 
-    async fn send(&mut self, r: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
+    /// Sends `r` with this browser's provider cookies, keeping any it is given: status, `Location`, body.
+    pub async fn send(&mut self, r: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
         let r = if self.cookies.is_empty() {
             r
         } else {

@@ -27,9 +27,22 @@ pub fn produces(m: &dyn LoginMethod, acr: &str) -> bool {
     m.acr() == acr || m.other_acrs().contains(&acr)
 }
 
+/// An authentication level from the configuration ([`crate::config::AcrLevel`]): `methods` different methods
+/// passed, one of them among `one_of` (when not empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Level {
+    /// The `acr` value.
+    pub acr: &'static str,
+    /// How many different methods.
+    pub methods: usize,
+    /// Method ids of which one must be passed (empty: any).
+    pub one_of: Vec<&'static str>,
+}
+
 /// The login methods on offer, in page order; the first is the one a form without `method` means.
 pub struct Methods {
     list: Vec<Box<dyn LoginMethod>>,
+    levels: Vec<Level>,
 }
 
 impl Methods {
@@ -37,6 +50,12 @@ impl Methods {
     pub fn new(list: Vec<Box<dyn LoginMethod>>) -> Result<Methods, String> {
         if list.is_empty() {
             return Err("at least one login method is needed".into());
+        }
+        if !list[0].first_factor() {
+            return Err(format!(
+                "the first login method ({:?}) must be able to sign a user in on its own",
+                list[0].id()
+            ));
         }
         let mut ids = BTreeSet::new();
         for m in &list {
@@ -52,7 +71,65 @@ impl Methods {
                 }
             }
         }
-        Ok(Methods { list })
+        Ok(Methods {
+            list,
+            levels: Vec::new(),
+        })
+    }
+
+    /// These methods with the configured authentication levels (a level naming a method that is not offered is
+    /// refused; a level may redefine [`MFA_ACR`]). The level values live as long as the process.
+    pub fn with_levels(mut self, levels: &[crate::config::AcrLevel]) -> Result<Methods, String> {
+        for l in levels {
+            for id in &l.one_of {
+                if self.get(id).is_none() {
+                    return Err(format!(
+                        "acr_levels: {:?} names {id:?}, which is not a login method here",
+                        l.acr
+                    ));
+                }
+            }
+            let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+            let one_of: Vec<&'static str> = l
+                .one_of
+                .iter()
+                .filter_map(|id| self.get(id).map(|m| m.id()))
+                .collect();
+            self.levels.retain(|x| x.acr != l.acr);
+            self.levels.push(Level {
+                acr: leak(&l.acr),
+                methods: l.methods,
+                one_of,
+            });
+        }
+        Ok(self)
+    }
+
+    /// The configured level named `acr`, if any.
+    pub fn level(&self, acr: &str) -> Option<&Level> {
+        self.levels.iter().find(|l| l.acr == acr)
+    }
+
+    /// The ids of the methods `record` passed (each method once, whatever variant was recorded).
+    fn passed_ids(&self, record: &AuthRecord) -> BTreeSet<&'static str> {
+        record
+            .steps()
+            .iter()
+            .filter_map(|s| self.recorded(&s.method))
+            .map(|m| m.id())
+            .collect()
+    }
+
+    /// The methods that would bring `record` closer to `level`: those of `one_of` while none of them was
+    /// passed, else any not passed yet.
+    pub fn level_step(&self, record: &AuthRecord, level: &Level) -> Vec<&dyn LoginMethod> {
+        let passed = self.passed_ids(&self.counted_for(record, level.acr));
+        let has_one_of =
+            level.one_of.is_empty() || level.one_of.iter().any(|id| passed.contains(id));
+        self.iter()
+            .filter(|m| !passed.contains(m.id()))
+            .filter(|m| has_one_of || level.one_of.contains(&m.id()))
+            .collect()
     }
 
     /// One method (refused like [`new`](Self::new) refuses).
@@ -64,6 +141,7 @@ impl Methods {
     pub fn password() -> Methods {
         Methods {
             list: vec![Box::new(super::PasswordLogin)],
+            levels: Vec::new(),
         }
     }
 
@@ -118,6 +196,9 @@ impl Methods {
 
     /// Whether some set of these methods can produce `acr`.
     pub fn can_produce(&self, acr: &str) -> bool {
+        if let Some(l) = self.level(acr) {
+            return self.list.len() >= l.methods;
+        }
         if acr == SECOND_FACTOR_ACR {
             return self.iter().any(|m| m.factor() != Factor::Knowledge);
         }
@@ -131,6 +212,11 @@ impl Methods {
     /// Whether `record` satisfies `acr` (counting only the steps that count towards it).
     pub fn satisfies(&self, record: &AuthRecord, acr: &str) -> bool {
         let record = &self.counted_for(record, acr);
+        if let Some(l) = self.level(acr) {
+            let passed = self.passed_ids(record);
+            return passed.len() >= l.methods
+                && (l.one_of.is_empty() || l.one_of.iter().any(|id| passed.contains(id)));
+        }
         if acr == SECOND_FACTOR_ACR {
             return self.factors(record).iter().any(|f| *f != Factor::Knowledge);
         }
@@ -156,6 +242,11 @@ impl Methods {
         }
         if self.can_produce(MFA_ACR) && !out.contains(&MFA_ACR) {
             out.push(MFA_ACR);
+        }
+        for l in &self.levels {
+            if self.can_produce(l.acr) && !out.contains(&l.acr) {
+                out.push(l.acr);
+            }
         }
         if self.can_produce(SECOND_FACTOR_ACR) {
             out.push(SECOND_FACTOR_ACR);
@@ -185,6 +276,9 @@ impl Methods {
     /// factors, else the newest method's own.
     pub fn acr(&self, record: &AuthRecord, wanted: &[&str]) -> &'static str {
         if let Some(w) = wanted.iter().find(|w| self.satisfies(record, w)) {
+            if let Some(l) = self.level(w) {
+                return l.acr;
+            }
             if *w == MFA_ACR {
                 return MFA_ACR;
             }
@@ -199,7 +293,7 @@ impl Methods {
                 return a;
             }
         }
-        if self.factors(&self.counted_for(record, MFA_ACR)).len() >= 2 {
+        if self.satisfies(record, MFA_ACR) {
             return MFA_ACR;
         }
         // The newest step's own `acr`, as that pass may claim it (a synced passkey where only device-bound ones

@@ -10,6 +10,8 @@
 //! - [`ceremony`]: the server-side, single-use, expiring state of a multi-step method (in the database, so any
 //!   node can finish what another began).
 //! - [`session`]: the browser's session.
+//! - [`factors`]: the step-up factors (authenticator app, e-mailed and texted codes, second password): login
+//!   methods that are never a first factor.
 //!
 //! Must not: issue anything (the endpoints do once the methods proved a user and the policy is met).
 
@@ -19,6 +21,7 @@ use portcullis_oidc::Params;
 use crate::store::{Store, StoreError, UserRow};
 
 pub mod ceremony;
+pub mod factors;
 pub mod methods;
 pub mod passkey;
 pub mod password;
@@ -151,5 +154,20 @@ pub trait LoginMethod: Send + Sync {
     /// What to tell the user after a failed attempt.
     fn failure_message(&self) -> &'static str {
         "Sign-in failed."
+    }
+    /// Whether the method can sign a user in on its own. A step-up factor (an authenticator-app code, a code
+    /// sent by e-mail or SMS, a second password) cannot: it is offered only once the user is known (a step-up
+    /// of the session's user, or a relying party's second-factor request naming its user).
+    fn first_factor(&self) -> bool {
+        true
+    }
+    /// Whether `user` can pass this method (has enrolled it). Step-up offers only the methods the user can
+    /// pass. Default: everyone can.
+    fn enrolled<'a>(
+        &'a self,
+        _store: &'a Store,
+        _user: &'a UserRow,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async { Ok(true) })
     }
 }

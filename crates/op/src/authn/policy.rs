@@ -70,7 +70,9 @@ pub fn missing_step<'m>(
         return None;
     }
     let target = wanted.into_iter().find(|w| methods.can_produce(w))?;
-    let offered: Vec<&dyn LoginMethod> = if target == SECOND_FACTOR_ACR {
+    let offered: Vec<&dyn LoginMethod> = if let Some(level) = methods.level(target) {
+        methods.level_step(record, level)
+    } else if target == SECOND_FACTOR_ACR {
         methods
             .iter()
             .filter(|m| m.factor() != Factor::Knowledge)

@@ -46,7 +46,7 @@ const CSRF_PURPOSE: &str = "account-page-csrf";
 
 /// A CSRF token for `session`'s account forms: its `sid`, sealed (AES-GCM) under the provider's key.
 #[allow(clippy::result_large_err)] // the error is the response, built once per request
-fn csrf_token(p: &Provider, session: &SessionRow) -> HttpResult<String> {
+pub(crate) fn csrf_token(p: &Provider, session: &SessionRow) -> HttpResult<String> {
     p.sealer.seal(CSRF_PURPOSE, &session.sid).map_err(db)
 }
 
@@ -59,13 +59,13 @@ fn csrf_ok(p: &Provider, session: &SessionRow, token: &str) -> bool {
 }
 
 /// The signed-in browser: its session's cookie hash, the session and its user.
-struct SignedIn {
-    hash: String,
-    session: SessionRow,
-    user: UserRow,
+pub(crate) struct SignedIn {
+    pub(crate) hash: String,
+    pub(crate) session: SessionRow,
+    pub(crate) user: UserRow,
 }
 
-fn page_csp() -> String {
+pub(crate) fn page_csp() -> String {
     http::form_page_csp("")
 }
 
@@ -75,7 +75,7 @@ fn when(t: i64) -> String {
 }
 
 /// The session's user, or a 401 page.
-async fn signed_in(p: &Provider, headers: &HeaderMap) -> HttpResult<SignedIn> {
+pub(crate) async fn signed_in(p: &Provider, headers: &HeaderMap) -> HttpResult<SignedIn> {
     let no = || {
         error_page(
             StatusCode::UNAUTHORIZED,
@@ -100,7 +100,11 @@ async fn signed_in(p: &Provider, headers: &HeaderMap) -> HttpResult<SignedIn> {
 }
 
 /// A change posted from the account page: same site, the session's user, its CSRF token.
-async fn change(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<(SignedIn, Params)> {
+pub(crate) async fn change(
+    p: &Provider,
+    headers: &HeaderMap,
+    body: Body,
+) -> HttpResult<(SignedIn, Params)> {
     same_site_form(headers, &p.issuer_origin())?;
     let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
     let who = signed_in(p, headers).await?;
@@ -115,7 +119,7 @@ async fn change(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<(Si
 }
 
 #[allow(clippy::result_large_err)] // the error is the response, built once per request
-fn recent(session: &SessionRow) -> HttpResult<()> {
+pub(crate) fn recent(session: &SessionRow) -> HttpResult<()> {
     if now() - session.auth_time > RECENT_SIGN_IN {
         return Err(error_page(
             StatusCode::FORBIDDEN,

@@ -21,6 +21,8 @@
 
 use std::sync::Arc;
 
+pub use super::attempts::MAX_ATTEMPTS;
+use super::attempts::{account_key, next_step, retry_after, spend_attempt, used_up};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -41,46 +43,6 @@ use crate::pages::{self, MethodSection};
 use crate::provider::Provider;
 use crate::store::{PendingRow, SessionRow, UserRow};
 use crate::{now, random_token};
-
-/// Failed sign-ins and begun multi-step ceremonies one pending request allows; the last one uses it up.
-pub const MAX_ATTEMPTS: i64 = 6;
-
-/// `resp` with `Retry-After: secs`.
-fn retry_after(mut resp: Response, secs: u64) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-        resp.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    resp
-}
-
-/// Counts an attempt on `row` (before it is verified): the count so far, or — past [`MAX_ATTEMPTS`] — the
-/// request is used up and the answer is an error page.
-async fn spend_attempt(p: &Provider, row: &PendingRow) -> HttpResult<i64> {
-    let count = p.store.count_attempt(&row.id).await.map_err(db)?;
-    if count > MAX_ATTEMPTS {
-        return Err(used_up(p, row).await);
-    }
-    Ok(count)
-}
-
-/// Uses up `row` after too many attempts: the error page (the user starts again from the application).
-async fn used_up(p: &Provider, row: &PendingRow) -> Response {
-    if let Err(e) = p.store.take_pending(&row.id).await {
-        return db(e);
-    }
-    error_page(
-        StatusCode::TOO_MANY_REQUESTS,
-        "access_denied",
-        "too many failed attempts; start again from the application",
-    )
-}
-
-/// The account a sign-in attempt is for, as the throttle keys it (case-folded).
-fn account_key(name: Option<&str>) -> Option<String> {
-    name.map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_lowercase)
-}
 
 /// What the login page is for.
 pub(crate) enum Phase {
@@ -113,7 +75,7 @@ pub(crate) async fn first_page(
     }
     p.store.put_pending(&pending).await.map_err(db)?;
     let named = second_factor_user(p, v).await?;
-    let offered = login_methods(p, v);
+    let offered = login_methods(p, v, named.as_ref()).await?;
     let hint = v.req.login_hint.as_deref();
     let autofill = match (&p.passkeys, &v.second_factor) {
         (Some(passkeys), None) => conditional(p, passkeys, &pending).await?,
@@ -131,14 +93,18 @@ pub(crate) async fn first_page(
     Ok(resp)
 }
 
-/// The methods a full login for `v` offers: all of them, or for a second-factor request those of another
-/// factor than the password the relying party checked.
-fn login_methods<'p>(p: &'p Provider, v: &Validated) -> Vec<&'p dyn LoginMethod> {
+/// The methods a full login for `v` offers: those that sign a user in on their own, or for a second-factor
+/// request those of another factor than the password the relying party checked that its `named` user enrolled.
+async fn login_methods<'p>(
+    p: &'p Provider,
+    v: &Validated,
+    named: Option<&UserRow>,
+) -> HttpResult<Vec<&'p dyn LoginMethod>> {
     if v.second_factor.is_some() {
-        return policy::missing_step(&p.methods, &v.req, &AuthRecord::default())
-            .unwrap_or_default();
+        let step = policy::missing_step(&p.methods, &v.req, &AuthRecord::default());
+        return super::attempts::enrolled(p, named, step.unwrap_or_default()).await;
     }
-    p.methods.iter().collect()
+    Ok(p.methods.iter().filter(|m| m.first_factor()).collect())
 }
 
 /// The user a second-factor request names, when it is one and names somebody (only that user's passkeys are
@@ -285,12 +251,14 @@ async fn login_inner(
         ),
     };
     let offered: Vec<&dyn LoginMethod> = match &phase {
-        Phase::Login => login_methods(p, &v),
-        Phase::StepUp { .. } => policy::missing_step(
-            &p.methods,
-            &v.req,
+        Phase::Login => login_methods(p, &v, user.as_ref()).await?,
+        Phase::StepUp { .. } => next_step(
+            p,
+            &v,
             &policy::counted(&v.req, &record, arrival),
+            user.as_ref(),
         )
+        .await?
         .unwrap_or_default(),
     };
     let method = match form.get("method") {
@@ -441,7 +409,7 @@ async fn login_inner(
             ErrorCode::LoginRequired,
             "the user who signed in is not the one the request names",
         )
-    } else if let Some(next) = policy::missing_step(&p.methods, &v.req, &counted) {
+    } else if let Some(next) = next_step(p, &v, &counted, Some(&proven)).await? {
         step_up_page(p, &v, headers, (&session, Some(&proven)), &next, t).await?
     } else {
         let fresh = PendingRow {

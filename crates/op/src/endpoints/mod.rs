@@ -11,6 +11,8 @@
 //! | `/consent` | [`consent`] |
 //! | `/register` | [`register`] (an account a relying party's signed request creates) |
 //! | `/account`, `/account/passkeys/*` | [`account`] (the user's passkeys) |
+//! | `/account/factors`, `/account/factors/*` | [`account_factors`] (the user's step-up factors) |
+//! | `/Factor/Authenticate`, `/Factor/step` | [`factor`] (step-up Auth Tokens) |
 //! | `/par` | [`par`] |
 //! | `/token` | [`token`] (a module per grant type) |
 //! | `/userinfo` | [`userinfo`] |
@@ -30,11 +32,14 @@ use crate::http;
 use crate::provider::Provider;
 
 pub mod account;
+pub mod account_factors;
 pub mod assets;
+pub(crate) mod attempts;
 pub mod authorize;
 pub mod consent;
 pub mod discovery;
 pub mod end_session;
+pub mod factor;
 pub(crate) mod interaction;
 pub mod introspect;
 pub mod jwks;
@@ -70,6 +75,30 @@ pub fn router(p: Arc<Provider>) -> Router {
         .route("/account/passkeys/new", post(account::new_passkey))
         .route("/account/passkeys/rename", post(account::rename))
         .route("/account/passkeys/remove", post(account::remove))
+        .route("/account/factors", get(account_factors::page))
+        .route("/account/factors/app", post(account_factors::setup_app))
+        .route(
+            "/account/factors/app/confirm",
+            post(account_factors::confirm_app),
+        )
+        .route("/account/factors/email", post(account_factors::send_email))
+        .route(
+            "/account/factors/email/confirm",
+            post(account_factors::confirm_email),
+        )
+        .route("/account/factors/sms", post(account_factors::send_sms))
+        .route(
+            "/account/factors/sms/confirm",
+            post(account_factors::confirm_sms),
+        )
+        .route(
+            "/account/factors/second_password",
+            post(account_factors::set_second_password),
+        )
+        .route("/account/factors/remove", post(account_factors::remove))
+        .route("/Factor/Authenticate", get(factor::authenticate))
+        .route("/factor/authenticate", get(factor::authenticate))
+        .route("/Factor/step", post(factor::step::step))
         .route("/token", post(token::token))
         .route(
             "/userinfo",

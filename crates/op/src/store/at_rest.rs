@@ -158,7 +158,7 @@ impl Store {
         Ok(None)
     }
 
-    /// Every secret value with its slot: settings, then signing keys.
+    /// Every secret value with its slot: settings, signing keys, then TOTP seeds and one-time codes.
     async fn secret_rows(&self) -> Result<Vec<(String, String)>> {
         let mut rows: Vec<(String, String)> =
             sqlx::query_as::<_, (String, String)>("SELECT name, value FROM settings")
@@ -174,6 +174,7 @@ impl Store {
                 .into_iter()
                 .map(|(k, v)| (key_slot(&k), v)),
         );
+        rows.extend(self.factor_secret_rows().await?);
         Ok(rows)
     }
 
@@ -193,6 +194,34 @@ impl Store {
                 "UPDATE signing_keys SET jwk = $1 WHERE kid = $2 AND jwk = $3",
                 kid,
             )
+        } else if let Some(rest) = slot.strip_prefix("user_factors:") {
+            let (kind, user) = rest
+                .split_once(':')
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown slot {slot}")))?;
+            sqlx::query(
+                "UPDATE user_factors SET secret = $1 WHERE kind = $2 AND user_id = $3 AND secret = $4",
+            )
+            .bind(new)
+            .bind(kind)
+            .bind(user)
+            .bind(old)
+            .execute(&mut **tx)
+            .await?;
+            return Ok(());
+        } else if let Some(rest) = slot.strip_prefix("factor_codes:") {
+            let (purpose, user) = rest
+                .split_once(':')
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown slot {slot}")))?;
+            sqlx::query(
+                "UPDATE factor_codes SET code = $1 WHERE purpose = $2 AND user_id = $3 AND code = $4",
+            )
+            .bind(new)
+            .bind(purpose)
+            .bind(user)
+            .bind(old)
+            .execute(&mut **tx)
+            .await?;
+            return Ok(());
         } else {
             return Err(StoreError::Corrupt(format!("unknown slot {slot}")));
         };

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../../migrations/0012_passkey_attestation.sql"),
     ),
+    (13, include_str!("../../migrations/0013_factors.sql")),
 ];
 
 impl Store {

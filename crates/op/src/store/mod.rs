@@ -13,7 +13,7 @@
 //! - One module per table, each an `impl Store` block with that table's queries:
 //!   `clients.rs`, `users.rs`, `signing_keys.rs`, `settings.rs`, `pending_requests.rs`, `sessions.rs`,
 //!   `consents.rs`, `grants.rs`, `codes.rs`, `tokens.rs` (`access_tokens` and `refresh_tokens`),
-//!   `seen_jtis.rs`.
+//!   `seen_jtis.rs`, `passkeys.rs` (and `rp_accounts`), `factors.rs` (`user_factors` and `factor_codes`).
 //! - `purge.rs`: deleting expired rows ([`Store::purge_expired`], [`PurgeAges`]).
 //! - `migrations.rs`: applying the schema (`crates/op/migrations/*.sql`).
 //! - `dialect.rs`: what differs between SQLite and PostgreSQL ([`DbKind`], connection set-up).
@@ -35,6 +35,7 @@ mod columns;
 mod consents;
 mod dialect;
 mod engine;
+mod factors;
 mod grants;
 mod migrations;
 mod passkeys;
@@ -45,6 +46,7 @@ mod seen_jtis;
 mod sessions;
 mod settings;
 pub use at_rest::{Kek, KekError};
+pub use factors::{CodeCheck, FactorRow, SentCode};
 pub use passkeys::{PasskeyRow, Removal};
 mod signing_keys;
 mod token_key;

@@ -8,10 +8,14 @@ mod common;
 mod support;
 
 mod account;
+mod acr_levels;
 mod attacks;
 mod attested;
 mod autofill;
 mod ceremonies;
+mod factor_endpoint;
+mod factor_enrol;
+mod factor_support;
 mod methods;
 mod passkey_config;
 mod passkey_nodes;

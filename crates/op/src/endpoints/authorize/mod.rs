@@ -168,7 +168,8 @@ async fn pipeline(
     // 5. Step-up: a requested `acr` the session lacks; only the methods that add it are offered.
     if !policy::wanted_acr(&v.req).0.is_empty() {
         let record = policy::counted(&v.req, &p.session_record(&context.session), t);
-        if let Some(next) = policy::missing_step(&p.methods, &v.req, &record) {
+        let user = context.user.as_ref();
+        if let Some(next) = crate::endpoints::attempts::next_step(p, &v, &record, user).await? {
             if v.req.prompt.contains(&Prompt::None) {
                 return Ok(p.auth_error(
                     &target,
@@ -176,7 +177,6 @@ async fn pipeline(
                     "prompt=none but the request needs another sign-in step",
                 ));
             }
-            let user = context.user.as_ref();
             return crate::endpoints::login::step_up_page(
                 p,
                 &v,

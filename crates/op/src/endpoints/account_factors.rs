@@ -1,0 +1,434 @@
+//! The account's step-up factors (`/account/factors`): set up an authenticator app (its `otpauth://` URI shown as
+//! a QR code and as text, confirmed with a first code), verify an e-mail address and a phone number (each by a
+//! code sent there), set a second password, and remove any of them.
+//!
+//! The account page's rules hold here ([`super::account`]): the session's cookie, a same-site form, the
+//! session-bound CSRF token; and every change needs a sign-in within [`super::account::RECENT_SIGN_IN`]
+//! seconds. A factor counts only once confirmed: an app set-up not confirmed, or an address whose code was not
+//! typed, proves nothing.
+//!
+//! Must not: change another user's factors, send codes to more than one new destination per
+//! [`RESEND_AFTER`] seconds, or keep a second password equal to the password.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::account::{SignedIn, change, csrf_token, page_csp, recent, signed_in};
+use crate::authn::factors::code::{Sent, check_code, send_code};
+use crate::authn::factors::{Channel, RESEND_AFTER, app, masked, second_password};
+use crate::factor_pages::{AccountFactorsPage, AppSetup, ChannelItem, qr_svg};
+use crate::http::{self, HttpResult, db};
+use crate::now;
+use crate::provider::Provider;
+use crate::store::CodeCheck;
+use crate::templates::render;
+
+/// The kinds a user may remove.
+const REMOVABLE: [&str; 4] = ["mobile_app", "email", "sms", "second_password"];
+
+/// The page, with `message`, an app set-up to show, and `status`.
+async fn show(
+    p: &Provider,
+    who: &SignedIn,
+    message: Option<&str>,
+    setup: Option<AppSetup>,
+    status: StatusCode,
+) -> HttpResult<Response> {
+    let user = &who.user;
+    let kinds = p.store.factor_kinds(&user.id).await.map_err(db)?;
+    let has = |k: &str| kinds.iter().any(|(kind, _)| kind == k);
+    let t = now();
+    let mut channels = Vec::new();
+    for (channel, title, input_label, input_type) in [
+        (Channel::Email, "E-mail", "New e-mail address", "email"),
+        (
+            Channel::Sms,
+            "Phone",
+            "New phone number (international form, +15551234567)",
+            "tel",
+        ),
+    ] {
+        let current = p
+            .store
+            .factor(&user.id, channel.id())
+            .await
+            .map_err(db)?
+            .map(|f| masked(&f.secret));
+        let verifying = p
+            .store
+            .sent_code(&user.id, channel.enrol_purpose(), t)
+            .await
+            .map_err(db)?
+            .map(|s| masked(&s.destination));
+        channels.push(ChannelItem {
+            id: channel.id(),
+            title,
+            input_label,
+            input_type,
+            current,
+            verifying,
+        });
+    }
+    let csrf = csrf_token(p, &who.session)?;
+    let html = render(&AccountFactorsPage {
+        username: &user.username,
+        message,
+        csrf: &csrf,
+        has_app: has("mobile_app"),
+        setup,
+        channels: &channels,
+        has_second_password: has("second_password"),
+    });
+    Ok(http::html_csp(status, html, &page_csp()))
+}
+
+/// `GET /account/factors`.
+pub async fn page(State(p): State<Arc<Provider>>, headers: HeaderMap) -> Response {
+    async {
+        let who = signed_in(&p, &headers).await?;
+        show(&p, &who, None, None, StatusCode::OK).await
+    }
+    .await
+    .unwrap_or_else(|r| r)
+}
+
+/// The set-up the user began (its seed shown again, as URI and QR code).
+async fn pending_setup(p: &Provider, who: &SignedIn) -> HttpResult<Option<AppSetup>> {
+    let Some(f) = p
+        .store
+        .factor(&who.user.id, "mobile_app-setup")
+        .await
+        .map_err(db)?
+    else {
+        return Ok(None);
+    };
+    let issuer = url::Url::parse(&p.cfg.issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "Portcullis".into());
+    let Some(uri) = app::otpauth_uri(&f.secret, &issuer, &who.user.username) else {
+        return Ok(None);
+    };
+    Ok(Some(AppSetup {
+        qr_svg: qr_svg(&uri).unwrap_or_default(),
+        secret: f.secret.to_string(),
+        uri,
+    }))
+}
+
+/// `POST /account/factors/app`: a fresh seed, shown until confirmed.
+pub async fn setup_app(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
+    async {
+        let (who, _) = change(&p, &headers, body).await?;
+        recent(&who.session)?;
+        let seed = app::new_seed().map_err(|e| db(crate::StoreError::Corrupt(e)))?;
+        p.store
+            .put_factor(&who.user.id, "mobile_app-setup", &seed, now())
+            .await
+            .map_err(db)?;
+        let setup = pending_setup(&p, &who).await?;
+        show(&p, &who, None, setup, StatusCode::OK).await
+    }
+    .await
+    .unwrap_or_else(|r| r)
+}
+
+/// `POST /account/factors/app/confirm`: the first code makes the set-up the user's authenticator app.
+pub async fn confirm_app(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    async {
+        let (who, form) = change(&p, &headers, body).await?;
+        recent(&who.session)?;
+        let Some(setup) = p
+            .store
+            .factor(&who.user.id, "mobile_app-setup")
+            .await
+            .map_err(db)?
+        else {
+            let m = "No set-up to confirm; start it again.";
+            return show(&p, &who, Some(m), None, StatusCode::BAD_REQUEST).await;
+        };
+        let code = form.get("code").unwrap_or("").trim();
+        let t = now();
+        let confirmed = match app::matching_step(&setup.secret, code, t) {
+            Some(step) => p
+                .store
+                .confirm_app_setup(&who.user.id, step, t)
+                .await
+                .map_err(db)?,
+            None => false,
+        };
+        if !confirmed {
+            let setup = pending_setup(&p, &who).await?;
+            let m = "Wrong code. Type the code your app shows now.";
+            return show(&p, &who, Some(m), setup, StatusCode::BAD_REQUEST).await;
+        }
+        show(
+            &p,
+            &who,
+            Some("Authenticator app set up."),
+            None,
+            StatusCode::OK,
+        )
+        .await
+    }
+    .await
+    .unwrap_or_else(|r| r)
+}
+
+/// An e-mail address a code may be sent to: one `Mailbox` address, at most 254 bytes, nothing around it.
+fn valid_email(s: &str) -> bool {
+    s.len() <= 254
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && s.parse::<lettre::Address>().is_ok()
+}
+
+/// A phone number in international form, spaces and dashes dropped: `+` and 8 to 15 digits.
+fn normal_phone(s: &str) -> Option<String> {
+    let n: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    let digits = n.strip_prefix('+')?;
+    ((8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())).then_some(n)
+}
+
+/// Sends a verification code for a new destination of `channel`.
+async fn send(
+    p: &Provider,
+    headers: &HeaderMap,
+    body: Body,
+    channel: Channel,
+) -> HttpResult<Response> {
+    let (who, form) = change(p, headers, body).await?;
+    recent(&who.session)?;
+    let raw = form.get("destination").unwrap_or("").trim();
+    let destination = match channel {
+        Channel::Email => valid_email(raw).then(|| raw.to_owned()),
+        Channel::Sms => normal_phone(raw),
+    };
+    let Some(destination) = destination else {
+        let m = match channel {
+            Channel::Email => "That is not an e-mail address.",
+            Channel::Sms => "Type the number in international form: + and 8 to 15 digits.",
+        };
+        return show(p, &who, Some(m), None, StatusCode::BAD_REQUEST).await;
+    };
+    let t = now();
+    let purpose = channel.enrol_purpose();
+    // One new destination per RESEND_AFTER: the page cannot be used to flood other people's inboxes or phones.
+    if let Some(sent) = p
+        .store
+        .sent_code(&who.user.id, purpose, t)
+        .await
+        .map_err(db)?
+        && sent.destination != destination
+        && t - sent.sent_at < RESEND_AFTER
+    {
+        let m = format!("Wait {RESEND_AFTER} seconds before asking for another code.");
+        return show(p, &who, Some(&m), None, StatusCode::TOO_MANY_REQUESTS).await;
+    }
+    let sender = match channel {
+        Channel::Email => p.delivery.mail.clone(),
+        Channel::Sms => p.delivery.sms.clone(),
+    };
+    let sent = send_code(
+        &p.store,
+        sender.as_ref(),
+        (&who.user.id, purpose),
+        &destination,
+        t,
+    )
+    .await
+    .map_err(db)?;
+    let (m, status) = match sent {
+        Ok(Sent::New) => (
+            format!("A code was sent to {}.", masked(&destination)),
+            StatusCode::OK,
+        ),
+        Ok(Sent::Recent) => (
+            format!(
+                "A code was sent to {} moments ago; type it below.",
+                masked(&destination)
+            ),
+            StatusCode::OK,
+        ),
+        Err(_) => (
+            "The code could not be sent; try again later.".to_owned(),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+    };
+    show(p, &who, Some(&m), None, status).await
+}
+
+/// Confirms a new destination of `channel` with the code sent there.
+async fn confirm(
+    p: &Provider,
+    headers: &HeaderMap,
+    body: Body,
+    channel: Channel,
+) -> HttpResult<Response> {
+    let (who, form) = change(p, headers, body).await?;
+    recent(&who.session)?;
+    let given = form.get("code").unwrap_or("");
+    match check_code(&p.store, (&who.user.id, channel.enrol_purpose()), given)
+        .await
+        .map_err(db)?
+    {
+        CodeCheck::Accepted { destination } => {
+            p.store
+                .put_factor(&who.user.id, channel.id(), &destination, now())
+                .await
+                .map_err(db)?;
+            let m = format!("{} verified.", masked(&destination));
+            show(p, &who, Some(&m), None, StatusCode::OK).await
+        }
+        CodeCheck::Wrong | CodeCheck::NoCode => {
+            let m = "Wrong or expired code. Ask for a new code if it expired.";
+            show(p, &who, Some(m), None, StatusCode::BAD_REQUEST).await
+        }
+    }
+}
+
+/// `POST /account/factors/email`.
+pub async fn send_email(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    send(&p, &headers, body, Channel::Email)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+/// `POST /account/factors/email/confirm`.
+pub async fn confirm_email(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    confirm(&p, &headers, body, Channel::Email)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+/// `POST /account/factors/sms`.
+pub async fn send_sms(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
+    send(&p, &headers, body, Channel::Sms)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+/// `POST /account/factors/sms/confirm`.
+pub async fn confirm_sms(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    confirm(&p, &headers, body, Channel::Sms)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+/// `POST /account/factors/second_password`: at least [`second_password::MIN_LENGTH`] characters, and not the
+/// user's password.
+pub async fn set_second_password(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    async {
+        let (who, form) = change(&p, &headers, body).await?;
+        recent(&who.session)?;
+        let new = form.get("second_password").unwrap_or("").to_owned();
+        let chars = new.chars().count();
+        if chars < second_password::MIN_LENGTH || new.len() > second_password::MAX_LENGTH {
+            let m = "A second password needs 8 to 256 characters.";
+            return show(&p, &who, Some(m), None, StatusCode::BAD_REQUEST).await;
+        }
+        let first = Some(who.user.password_hash.clone()).filter(|h| !h.is_empty());
+        if crate::authn::password::verify_bounded(new.clone(), first).await {
+            let m = "The second password must differ from your password.";
+            return show(&p, &who, Some(m), None, StatusCode::BAD_REQUEST).await;
+        }
+        let hash = tokio::task::spawn_blocking(move || crate::authn::password::hash(&new))
+            .await
+            .map_err(|e| db(crate::StoreError::Corrupt(e.to_string())))?
+            .map_err(|e| db(crate::StoreError::Corrupt(e)))?;
+        p.store
+            .put_factor(&who.user.id, "second_password", &hash, now())
+            .await
+            .map_err(db)?;
+        show(&p, &who, Some("Second password set."), None, StatusCode::OK).await
+    }
+    .await
+    .unwrap_or_else(|r| r)
+}
+
+/// `POST /account/factors/remove`: removes one factor (an app's pending set-up goes with the app).
+pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
+    async {
+        let (who, form) = change(&p, &headers, body).await?;
+        recent(&who.session)?;
+        let Some(kind) = form.get("kind").filter(|k| REMOVABLE.contains(k)) else {
+            let m = "No such factor.";
+            return show(&p, &who, Some(m), None, StatusCode::BAD_REQUEST).await;
+        };
+        let n = p
+            .store
+            .remove_factor(&who.user.id, Some(kind))
+            .await
+            .map_err(db)?;
+        if kind == "mobile_app" {
+            p.store
+                .remove_factor(&who.user.id, Some("mobile_app-setup"))
+                .await
+                .map_err(db)?;
+        }
+        let m = if n > 0 {
+            "Removed."
+        } else {
+            "That factor was not set up."
+        };
+        show(&p, &who, Some(m), None, StatusCode::OK).await
+    }
+    .await
+    .unwrap_or_else(|r| r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_are_checked() {
+        assert!(valid_email("jane@example.com"));
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "a b@example.com",
+            "jane@example.com\r\nBcc: x@y",
+            "<j@x>",
+        ] {
+            assert!(!valid_email(bad), "{bad:?}");
+        }
+        assert_eq!(
+            normal_phone("+1 555-123-4567").as_deref(),
+            Some("+15551234567")
+        );
+        for bad in [
+            "5551234567",
+            "+1234567",
+            "+1234567890123456",
+            "+1555abc4567",
+            "",
+        ] {
+            assert_eq!(normal_phone(bad), None, "{bad:?}");
+        }
+    }
+}

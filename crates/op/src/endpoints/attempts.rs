@@ -1,0 +1,100 @@
+//! What the sign-in forms (`/login`, `/Factor/step`) share about attempts: counting one against its pending
+//! request (used up past [`MAX_ATTEMPTS`]), `Retry-After`, the account key the throttle uses, and the next
+//! step-up step among the methods the user has enrolled.
+//!
+//! Must not: verify anything (the login methods do) or decide what a request needs (`crate::authn::policy`).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use portcullis_oidc::ErrorCode;
+
+use super::authorize::request::Validated;
+use crate::authn::{AuthRecord, LoginMethod, policy};
+use crate::http::{HttpResult, db, error_page};
+use crate::provider::Provider;
+use crate::store::{PendingRow, UserRow};
+
+/// Failed sign-ins and begun multi-step ceremonies one pending request allows; the last one uses it up.
+pub const MAX_ATTEMPTS: i64 = 6;
+
+/// `resp` with `Retry-After: secs`.
+pub(crate) fn retry_after(mut resp: Response, secs: u64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// Counts an attempt on `row` (before it is verified): the count so far, or — past [`MAX_ATTEMPTS`] — the
+/// request is used up and the answer is an error page.
+pub(crate) async fn spend_attempt(p: &Provider, row: &PendingRow) -> HttpResult<i64> {
+    let count = p.store.count_attempt(&row.id).await.map_err(db)?;
+    if count > MAX_ATTEMPTS {
+        return Err(used_up(p, row).await);
+    }
+    Ok(count)
+}
+
+/// Uses up `row` after too many attempts: the error page (the user starts again from the application).
+pub(crate) async fn used_up(p: &Provider, row: &PendingRow) -> Response {
+    if let Err(e) = p.store.take_pending(&row.id).await {
+        return db(e);
+    }
+    error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "access_denied",
+        "too many failed attempts; start again from the application",
+    )
+}
+
+/// The account a sign-in attempt is for, as the throttle keys it (case-folded).
+pub(crate) fn account_key(name: Option<&str>) -> Option<String> {
+    name.map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Of `methods`, those `user` has enrolled (all of them when the user is not known).
+pub(crate) async fn enrolled<'m>(
+    p: &Provider,
+    user: Option<&UserRow>,
+    methods: Vec<&'m dyn LoginMethod>,
+) -> HttpResult<Vec<&'m dyn LoginMethod>> {
+    let Some(user) = user else {
+        return Ok(methods);
+    };
+    let mut out = Vec::with_capacity(methods.len());
+    for m in methods {
+        if m.enrolled(&p.store, user).await.map_err(db)? {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// The step-up step `record` lacks for `v`, among the methods `user` has enrolled: `None` when nothing is
+/// missing, or when what is missing is a voluntary `acr` that nothing the user has can add (the ID token's
+/// `acr` then tells what was met). An essential `acr` that nothing the user has can meet is refused with
+/// `unmet_authentication_requirements` (OpenID Connect Core Unmet Authentication Requirements 1.0).
+pub(crate) async fn next_step<'p>(
+    p: &'p Provider,
+    v: &Validated,
+    record: &AuthRecord,
+    user: Option<&UserRow>,
+) -> HttpResult<Option<Vec<&'p dyn LoginMethod>>> {
+    let Some(missing) = policy::missing_step(&p.methods, &v.req, record) else {
+        return Ok(None);
+    };
+    let offered = enrolled(p, user, missing).await?;
+    if !offered.is_empty() {
+        return Ok(Some(offered));
+    }
+    if policy::wanted_acr(&v.req).1 {
+        return Err(p.auth_error(
+            &v.error_target(),
+            ErrorCode::UnmetAuthenticationRequirements,
+            "the user has no sign-in method that meets the essential acr",
+        ));
+    }
+    Ok(None)
+}

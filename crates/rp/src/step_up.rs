@@ -1,0 +1,90 @@
+//! Step-up before a sensitive action (`/Factor/Authenticate`): the URL that sends the browser to the provider
+//! asking for factors, and validating the `auth_token` it comes back with — against the provider's JWKS (cached,
+//! refetched once for an unknown key), for this client (`aud`), with every factor the action requires, at most
+//! as old as the action allows (a narrower window than the token's own `exp`), and once only.
+//!
+//! Must not: accept a token without checking all of that, or a token seen before by the same [`ReplayGuard`].
+
+use portcullis_factor::{Factor, FactorClaims, FactorError, FactorTokenValidator, ReplayGuard};
+
+use crate::jwks::NeedsKeys;
+use crate::{RelyingParty, RpError};
+
+impl NeedsKeys for FactorError {
+    fn needs_keys(&self) -> bool {
+        matches!(self, FactorError::Token(e) if e.needs_keys())
+    }
+}
+
+/// What a sensitive action requires of the user's step-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepUpPolicy {
+    /// Every factor that must have been passed.
+    pub factors: Vec<Factor>,
+    /// The oldest token accepted, seconds since it was issued (`None`: its `exp` alone).
+    pub max_age: Option<u64>,
+}
+
+impl StepUpPolicy {
+    /// A policy requiring `factors`, passed at most `max_age` seconds ago.
+    pub fn new(factors: &[Factor], max_age: Option<u64>) -> StepUpPolicy {
+        StepUpPolicy {
+            factors: factors.to_vec(),
+            max_age,
+        }
+    }
+}
+
+impl RelyingParty {
+    /// The URL of `issuer`'s step-up endpoint asking for `factors`, coming back to `redirect_url` (a callback
+    /// registered for this client; its own query parameters are kept and returned).
+    pub async fn factor_url(
+        &self,
+        issuer: &str,
+        redirect_url: &str,
+        factors: &[Factor],
+    ) -> Result<String, RpError> {
+        // The issuer must be one this RP trusts: discovery checks it (and caches the provider for validation).
+        let p = self.provider(issuer).await?;
+        if factors.is_empty() {
+            return Err(RpError::Config("ask for at least one factor".into()));
+        }
+        let keys: Vec<&str> = factors.iter().map(|f| f.key()).collect();
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("redirectUrl", redirect_url)
+            .append_pair("clientId", &self.config.client_id)
+            .append_pair("factors", &keys.join(" "))
+            .finish();
+        Ok(format!(
+            "{}/Factor/Authenticate?{query}",
+            p.metadata.issuer.trim_end_matches('/')
+        ))
+    }
+
+    /// Validates an `auth_token` from `issuer` against `policy`: signature (the provider's JWKS), `typ`, `iss`,
+    /// `aud` = this client, time window, required factors, `max_age`, and single use in `replay` (use one
+    /// guard for every action of the application, shared across its nodes).
+    pub async fn verify_auth_token(
+        &self,
+        issuer: &str,
+        token: &str,
+        policy: &StepUpPolicy,
+        replay: &dyn ReplayGuard,
+    ) -> Result<FactorClaims, RpError> {
+        let p = self.provider(issuer).await?;
+        let claims = p
+            .jwks
+            .with_keys(&self.http, |keys| {
+                FactorTokenValidator::new(
+                    p.metadata.issuer.clone(),
+                    self.config.client_id.clone(),
+                    keys.clone(),
+                    self.config.algorithms,
+                )
+                .leeway(self.config.leeway.min(30))
+                .validate(token, &policy.factors, policy.max_age, replay)
+            })
+            .await??;
+        Ok(claims)
+    }
+}

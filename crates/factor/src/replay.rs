@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Remembers which token ids were used. The provider plugs in its database; [`InMemoryReplayGuard`] serves one
-/// process.
-pub trait ReplayGuard {
+/// process. Shared between a server's tasks, so `Send + Sync`.
+pub trait ReplayGuard: Send + Sync {
     /// Records `jti` (kept at least until `expires_at`, seconds since the epoch) and returns `true` if it was not
     /// seen before; `false` for a replay. Implementations must be atomic: two concurrent calls with the same `jti`
     /// must not both return `true`.

@@ -26,7 +26,7 @@ fn client(args: &[&str]) -> (i32, String, String) {
 
 fn code(secret: &str, t: u64) -> String {
     let bytes = Secret::Encoded(secret.to_owned()).to_bytes().unwrap();
-    TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, bytes).generate(t)
+    TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, bytes, None, "test".into()).generate(t)
 }
 
 fn now() -> u64 {

@@ -156,13 +156,15 @@ pub(crate) async fn from_stored(
         .and_then(|a| a.parse::<i64>().ok())
         .ok_or_else(bad)?;
     let login = params.get("login") == Some("1");
-    let passed = params
+    let mut passed = Vec::new();
+    for k in params
         .get("passed")
         .unwrap_or("")
         .split(' ')
         .filter(|k| !k.is_empty())
-        .map(|k| Factor::from_key(k).ok_or_else(bad))
-        .collect::<Result<Vec<_>, _>>()?;
+    {
+        passed.push(Factor::from_key(k).ok_or_else(bad)?);
+    }
     Ok((checked(p, req).await?, arrival, login, passed))
 }
 
@@ -244,7 +246,7 @@ pub(crate) fn page(
         asked: &asked,
         passed: &done,
         error,
-        sections: &sections,
+        sections,
     });
     http::html_csp(status, html, &http::form_page_csp(&ask.redirect_url))
 }

@@ -3,14 +3,15 @@
 //! `auth_token` it comes back with (signature against the provider's JWKS, this client as `aud`, the required
 //! factors, a maximum age, single use).
 //!
-//! Must not: accept a token without a required factor, older than `--max-age`, or listed in `--replay-file`.
+//! Must not: accept a token without a required factor, older than `--max-age`, listed in `--replay-file`, or
+//! for another step-up (`--nonce`) or user (`--sub`).
 
 use std::io::Write as _;
 
 use clap::{Args, Subcommand};
 use portcullis_rp::{
-    ClientAuth, ClientConfig, Factor, InMemoryReplayGuard, RelyingParty, ReplayGuard, StepUpPolicy,
-    http_client_builder,
+    ClientAuth, ClientConfig, Factor, InMemoryReplayGuard, PendingStepUp, RelyingParty,
+    ReplayGuard, StepUpPolicy, http_client_builder,
 };
 use serde_json::json;
 
@@ -36,7 +37,8 @@ pub struct Target {
 /// `factor` verbs.
 #[derive(Subcommand)]
 pub enum FactorCommand {
-    /// Print the `/Factor/Authenticate` URL asking for `--factors`, coming back to `--redirect-url`.
+    /// Print `{"url", "nonce"}`: the `/Factor/Authenticate` URL asking for `--factors`, coming back to
+    /// `--redirect-url`, and the nonce the token must echo (keep it with the user's session).
     Url {
         #[command(flatten)]
         target: Target,
@@ -55,6 +57,12 @@ pub enum FactorCommand {
         /// across runs).
         #[arg(long)]
         replay_file: Option<String>,
+        /// The nonce `factor url` printed for this step-up.
+        #[arg(long)]
+        nonce: String,
+        /// The signed-in user's `sub` (from the ID token): the token must be for that user.
+        #[arg(long)]
+        sub: String,
         /// The token (`-` for stdin).
         token: String,
     },
@@ -121,16 +129,18 @@ pub fn factor(cmd: FactorCommand) -> Outcome {
         } => {
             let list = factors(&target.factors)?;
             let rp = relying_party(&target)?;
-            let url = rt
+            let (url, pending) = rt
                 .block_on(rp.factor_url(&target.issuer, &redirect_url, &list))
                 .map_err(rejected)?;
-            println!("{url}");
+            print_json(&json!({"url": url, "nonce": pending.nonce}));
             Ok(())
         }
         FactorCommand::Verify {
             target,
             max_age,
             replay_file,
+            nonce,
+            sub,
             token,
         } => {
             let policy = StepUpPolicy::new(&factors(&target.factors)?, max_age);
@@ -144,7 +154,13 @@ pub fn factor(cmd: FactorCommand) -> Outcome {
             };
             let rp = relying_party(&target)?;
             let claims = rt
-                .block_on(rp.verify_auth_token(&target.issuer, &token, &policy, &guard))
+                .block_on(rp.verify_auth_token(
+                    &target.issuer,
+                    &token,
+                    &policy,
+                    (&PendingStepUp { nonce }, &sub),
+                    &guard,
+                ))
                 .map_err(rejected)?;
             if let Some(path) = &replay_file {
                 let mut f = std::fs::OpenOptions::new()

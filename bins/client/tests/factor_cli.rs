@@ -11,6 +11,7 @@ use support::*;
 use totp_rs::{Algorithm, Secret, TOTP};
 
 const CALLBACK: &str = "https://app.example/cb";
+const NONCE: &str = "step-up-7";
 
 fn client(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_portcullis-client"))
@@ -89,6 +90,7 @@ async fn auth_token(p: &Provider) -> String {
         .append_pair("redirectUrl", &format!("{CALLBACK}?r=/pay"))
         .append_pair("clientId", "cli")
         .append_pair("factors", "mobile_app")
+        .append_pair("nonce", NONCE)
         .finish();
     let (s, _, page) = b
         .send(http.get(format!("{}/Factor/Authenticate?{query}", p.issuer)))
@@ -126,7 +128,7 @@ async fn factor_verify_accepts_a_token_once_for_its_client_and_factors() {
         "cli",
         json!({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none"}),
     )]);
-    let (s, url, err) = client(&[
+    let (s, out, err) = client(&[
         "factor",
         "url",
         "--issuer",
@@ -139,16 +141,24 @@ async fn factor_verify_accepts_a_token_once_for_its_client_and_factors() {
         "mobile_app email",
     ]);
     assert_eq!(s, 0, "{err}");
+    let printed: Value = serde_json::from_str(&out).unwrap();
+    let url = printed["url"].as_str().unwrap();
+    let nonce = printed["nonce"].as_str().unwrap();
     assert!(
-        url.trim()
-            .starts_with(&format!("{}/Factor/Authenticate?redirectUrl=", p.issuer))
-            && url.contains("factors=mobile_app+email"),
+        url.starts_with(&format!("{}/Factor/Authenticate?redirectUrl=", p.issuer))
+            && url.contains("factors=mobile_app+email")
+            && url.contains(&format!("nonce={nonce}")),
         "{url}"
     );
     let token = auth_token(&p).await;
     let replay = p.dir.path().join("used.txt");
     let replay = replay.to_str().unwrap();
-    let verify = |client_id: &str, factors: &str, token: &str| {
+    // The user's sub, read (unverified) from the token, to pass as the signed-in user's; a wrong one is refused
+    // below.
+    let (_, decoded, _) = client(&["jwt", "decode", &token]);
+    let decoded: Value = serde_json::from_str(&decoded).unwrap();
+    let sub = decoded["claims"]["sub"].as_str().unwrap().to_owned();
+    let verify_as = |client_id: &str, factors: &str, token: &str, (nonce, sub): (&str, &str)| {
         client(&[
             "factor",
             "verify",
@@ -162,9 +172,21 @@ async fn factor_verify_accepts_a_token_once_for_its_client_and_factors() {
             "120",
             "--replay-file",
             replay,
+            "--nonce",
+            nonce,
+            "--sub",
+            sub,
             token,
         ])
     };
+    let verify = |client_id: &str, factors: &str, token: &str| {
+        verify_as(client_id, factors, token, (NONCE, &sub))
+    };
+    // Another step-up's nonce, another user: refused.
+    let (s, _, err) = verify_as("cli", "mobile_app", &token, ("other-nonce", &sub));
+    assert_eq!((s, err.contains("nonce")), (1, true), "{err}");
+    let (s, _, err) = verify_as("cli", "mobile_app", &token, (NONCE, "someone-else"));
+    assert_eq!((s, err.contains("sub")), (1, true), "{err}");
     // Another client, or a factor the token does not prove: refused (and not recorded as used).
     let (s, _, err) = verify("other", "mobile_app", &token);
     assert_eq!(s, 1, "{err}");

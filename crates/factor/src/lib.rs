@@ -35,7 +35,7 @@ mod token;
 
 pub use callback::{CallbackError, RegisteredCallback};
 pub use replay::{InMemoryReplayGuard, ReplayGuard};
-pub use request::{FactorRequest, FactorRequestError, MAX_QUERY};
+pub use request::{FactorRequest, FactorRequestError, MAX_NONCE, MAX_QUERY};
 pub use token::{
     DEFAULT_LIFETIME, FactorClaims, FactorError, FactorTokenIssuer, FactorTokenValidator,
     TOKEN_TYPE,

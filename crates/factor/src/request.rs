@@ -53,12 +53,19 @@ pub struct FactorRequest {
     pub client_id: String,
     /// `factors`: the factors to pass, in the order asked (space-separated keys, each once).
     pub factors: Vec<Factor>,
+    /// `nonce` (optional): the application's value for this step-up, echoed in the Auth Token (1 to
+    /// [`MAX_NONCE`] visible ASCII characters).
+    pub nonce: Option<String>,
 }
+
+/// The longest `nonce`, characters.
+pub const MAX_NONCE: usize = 128;
 
 /// The names the request's parameters go by.
 const REDIRECT_URL: &str = "redirectUrl";
 const CLIENT_ID: &str = "clientId";
 const FACTORS: &str = "factors";
+const NONCE: &str = "nonce";
 
 impl FactorRequest {
     /// Parses a query string (without the `?`). Other parameters are ignored; each of the three named ones must
@@ -67,7 +74,7 @@ impl FactorRequest {
         if query.len() > MAX_QUERY {
             return Err(FactorRequestError::TooLarge);
         }
-        let (mut redirect_url, mut client_id, mut factors) = (None, None, None);
+        let (mut redirect_url, mut client_id, mut factors, mut nonce) = (None, None, None, None);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
             let Some(name) = decode(raw_name) else {
@@ -77,6 +84,7 @@ impl FactorRequest {
                 REDIRECT_URL => (&mut redirect_url, REDIRECT_URL),
                 CLIENT_ID => (&mut client_id, CLIENT_ID),
                 FACTORS => (&mut factors, FACTORS),
+                NONCE => (&mut nonce, NONCE),
                 _ => continue,
             };
             let value = decode(raw_value).ok_or(FactorRequestError::Malformed(slot.1))?;
@@ -108,10 +116,16 @@ impl FactorRequest {
         if list.is_empty() {
             return Err(FactorRequestError::Missing(FACTORS));
         }
+        if let Some(n) = &nonce
+            && (n.is_empty() || n.len() > MAX_NONCE || !n.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(FactorRequestError::Malformed(NONCE));
+        }
         Ok(FactorRequest {
             redirect_url,
             client_id,
             factors: list,
+            nonce,
         })
     }
 }
@@ -158,6 +172,9 @@ mod tests {
         assert_eq!(plus.factors, r.factors);
         let extra = FactorRequest::parse(&format!("{OK}&utm=1&x")).unwrap();
         assert_eq!(extra, r);
+        assert_eq!(r.nonce, None);
+        let n = FactorRequest::parse(&format!("{OK}&nonce=n-0S_9")).unwrap();
+        assert_eq!(n.nonce.as_deref(), Some("n-0S_9"));
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct FactorClaims {
     pub jti: String,
     /// The factors the user passed.
     pub auth_factor: Vec<Factor>,
+    /// The `nonce` the application sent with its request, echoed (it ties the token to the application's own
+    /// pending step-up).
+    pub nonce: Option<String>,
     /// RFC 8176 authentication method references.
     pub amr: Vec<String>,
 }
@@ -110,6 +113,18 @@ impl FactorTokenIssuer {
         factors: &[Factor],
         now: u64,
     ) -> Result<String, FactorError> {
+        self.issue_with_nonce(subject, client_id, factors, None, now)
+    }
+
+    /// [`FactorTokenIssuer::issue_at`], echoing the application's `nonce` when it sent one.
+    pub fn issue_with_nonce(
+        &self,
+        subject: &str,
+        client_id: &str,
+        factors: &[Factor],
+        nonce: Option<&str>,
+        now: u64,
+    ) -> Result<String, FactorError> {
         let mut factors = factors.to_vec();
         factors.sort_unstable();
         factors.dedup();
@@ -124,7 +139,7 @@ impl FactorTokenIssuer {
         }
         let mut jti = [0u8; 16];
         Backend::default().fill_random(&mut jti)?;
-        let claims = json!({
+        let mut claims = json!({
             "iss": self.issuer,
             "sub": subject,
             "aud": client_id,
@@ -135,6 +150,9 @@ impl FactorTokenIssuer {
             "auth_factor": factors.iter().map(|f| f.key()).collect::<Vec<_>>(),
             "amr": amr,
         });
+        if let Some(n) = nonce {
+            claims["nonce"] = n.into();
+        }
         let mut header = jws::Header::new(self.alg).with_typ(TOKEN_TYPE);
         // The key's id, so that a validator holding the issuer's whole JWKS picks the right key.
         if let Some(kid) = self.key.kid() {
@@ -160,6 +178,8 @@ struct Custom {
     auth_factor: Vec<String>,
     #[serde(default)]
     amr: Vec<String>,
+    #[serde(default)]
+    nonce: Option<String>,
 }
 
 impl<K: VerificationKeys> FactorTokenValidator<K> {
@@ -253,6 +273,7 @@ impl<K: VerificationKeys> FactorTokenValidator<K> {
             jti,
             auth_factor,
             amr: t.claims.custom.amr,
+            nonce: t.claims.custom.nonce,
         })
     }
 }

@@ -65,13 +65,16 @@ impl Delivery {
             .outbox
             .clone()
             .unwrap_or_else(|| cfg.data_dir.join("outbox.log"));
+        // Codes are written to the log only while developing (an http issuer, which is loopback only); a
+        // deployment without SMTP or a webhook still gets the file, never its codes in the log.
+        let log_codes = !cfg.issuer.starts_with("https://");
         let mail: Arc<dyn Sender> = match &cfg.smtp_url {
             Some(url) => Arc::new(Smtp::new(url, &smtp_from(cfg))?),
-            None => Arc::new(Outbox::new(outbox.clone(), "email")),
+            None => Arc::new(Outbox::new(outbox.clone(), "email").logging_codes(log_codes)),
         };
         let sms: Arc<dyn Sender> = match &cfg.sms_webhook_url {
             Some(url) => Arc::new(Webhook::new(url)?),
-            None => Arc::new(Outbox::new(outbox, "sms")),
+            None => Arc::new(Outbox::new(outbox, "sms").logging_codes(log_codes)),
         };
         Ok(Delivery { mail, sms })
     }
@@ -209,17 +212,28 @@ impl Sender for Webhook {
     }
 }
 
-/// The development outbox: each message appended as one JSON line to a file (created 0600), and logged. For a
-/// first run and demos only: whoever reads the file or the log reads the codes.
+/// The development outbox: each message appended as one JSON line to a file (created 0600), and logged while
+/// developing (an http issuer). For a first run and demos only: whoever reads the file reads the codes.
 pub struct Outbox {
     path: PathBuf,
     channel: &'static str,
+    log_codes: bool,
 }
 
 impl Outbox {
-    /// An outbox for `channel` (`email` or `sms`) writing to `path`.
+    /// An outbox for `channel` (`email` or `sms`) writing to `path` (and the message to the log).
     pub fn new(path: PathBuf, channel: &'static str) -> Outbox {
-        Outbox { path, channel }
+        Outbox {
+            path,
+            channel,
+            log_codes: true,
+        }
+    }
+
+    /// Whether the message itself goes to the log too (without it, only that one was written to the file).
+    pub fn logging_codes(mut self, yes: bool) -> Outbox {
+        self.log_codes = yes;
+        self
     }
 }
 
@@ -234,12 +248,20 @@ impl Sender for Outbox {
                 "body": m.body,
             })
             .to_string();
-            tracing::info!(
-                "development outbox ({}): to {}: {}",
-                self.channel,
-                m.to,
-                m.body
-            );
+            if self.log_codes {
+                tracing::info!(
+                    "development outbox ({}): to {}: {}",
+                    self.channel,
+                    m.to,
+                    m.body
+                );
+            } else {
+                tracing::warn!(
+                    "a {} message was written to the development outbox {} (configure smtp_url / sms_webhook_url)",
+                    self.channel,
+                    self.path.display()
+                );
+            }
             let path = self.path.clone();
             tokio::task::spawn_blocking(move || append_private(&path, &line))
                 .await

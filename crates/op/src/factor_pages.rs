@@ -87,6 +87,8 @@ pub struct ChannelItem {
 #[derive(Template)]
 #[template(path = "account_factors.html")]
 pub struct AccountFactorsPage<'a> {
+    /// Whether a change needs a pass of one of the user's factors first (shown as a link to do it).
+    pub needs_confirm: bool,
     /// The user's name.
     pub username: &'a str,
     /// What the last change did or why it was refused.

@@ -80,6 +80,10 @@ impl Provider {
             .audience(client.id.clone())
             .without_time_checks();
         let t: jwt::Jwt<Map<String, Value>> = jwt::decode(hint, keys.public(), &v).ok()?;
+        // The provider signs step-up Auth Tokens with the same keys: one is not an ID token.
+        if t.header.typ.as_deref() == Some(portcullis_factor::TOKEN_TYPE) {
+            return None;
+        }
         t.claims.registered.sub
     }
 }

@@ -42,6 +42,7 @@ struct DemoSession {
     pending: Option<LoginSession>,
     user: Option<SignedIn>,
     created: Option<Instant>,
+    step_up: Option<crate::PendingStepUp>,
 }
 
 struct Demo {
@@ -378,33 +379,45 @@ async fn sensitive(State(d): State<Arc<Demo>>, h: HeaderMap) -> Response {
     if !same_origin(&h) {
         return error_page(StatusCode::FORBIDDEN, "cross-origin request refused");
     }
+    let sid = session_id(&h);
     let user = {
         let sessions = d.sessions.lock().await;
-        session_id(&h)
-            .and_then(|sid| sessions.get(&sid))
+        sid.as_ref()
+            .and_then(|sid| sessions.get(sid))
             .and_then(|s| s.user.clone())
     };
-    let Some((issuer, _, _)) = user else {
+    let (Some(sid), Some((issuer, _, _))) = (sid, user) else {
         return error_page(StatusCode::UNAUTHORIZED, "sign in first");
     };
     let back = format!("{}?{STEP_UP_MARK}", d.rp.config().redirect_uri);
     match d.rp.factor_url(&issuer, &back, &d.step_up.factors).await {
-        Ok(url) => Redirect::to(&url).into_response(),
+        Ok((url, pending)) => {
+            // Kept with this session: only the step-up this session started completes the action.
+            if let Some(s) = d.sessions.lock().await.get_mut(&sid) {
+                s.step_up = Some(pending);
+            }
+            Redirect::to(&url).into_response()
+        }
         Err(e) => error_page(StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }
 
-/// The step-up's return: the `auth_token` validated for the signed-in user (same `sub`), the demo's factors and
-/// window, once; then the sensitive action "happens".
+/// The step-up's return: the `auth_token` validated for the step-up this session started (`nonce`) and its
+/// signed-in user (`sub`), the demo's factors and window, once; then the sensitive action "happens".
 async fn stepped_up(d: &Demo, h: &HeaderMap, query: &str) -> Response {
-    let user = {
-        let sessions = d.sessions.lock().await;
-        session_id(h)
-            .and_then(|sid| sessions.get(&sid))
-            .and_then(|s| s.user.clone())
+    // The step-up this session started, taken (used once).
+    let (user, pending) = {
+        let mut sessions = d.sessions.lock().await;
+        match session_id(h).and_then(|sid| sessions.get_mut(&sid)) {
+            Some(s) => (s.user.clone(), s.step_up.take()),
+            None => (None, None),
+        }
     };
     let Some((issuer, claims, _)) = user else {
         return error_page(StatusCode::UNAUTHORIZED, "sign in first");
+    };
+    let Some(pending) = pending else {
+        return error_page(StatusCode::BAD_REQUEST, "no step-up in progress");
     };
     let params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
@@ -418,17 +431,15 @@ async fn stepped_up(d: &Demo, h: &HeaderMap, query: &str) -> Response {
     let Some(token) = params.get("auth_token") else {
         return error_page(StatusCode::BAD_REQUEST, "no auth_token");
     };
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let verified =
-        d.rp.verify_auth_token(&issuer, token, &d.step_up, &d.used_tokens)
+        d.rp.verify_auth_token(&issuer, token, &d.step_up, (&pending, sub), &d.used_tokens)
             .await;
     let factor = match verified {
-        Ok(c) if claims.get("sub").and_then(Value::as_str) == Some(c.sub.as_str()) => c,
-        Ok(_) => {
-            return error_page(
-                StatusCode::FORBIDDEN,
-                "the step-up was passed by another user",
-            );
-        }
+        Ok(c) => c,
         Err(e) => return error_page(StatusCode::FORBIDDEN, &e.to_string()),
     };
     let passed: Vec<&str> = factor.auth_factor.iter().map(|f| f.key()).collect();

@@ -85,6 +85,9 @@ pub enum RpError {
     /// A step-up Auth Token was refused.
     #[error("auth_token refused: {0}")]
     AuthToken(#[from] portcullis_factor::FactorError),
+    /// A valid Auth Token for another step-up (`nonce`) or another user (`sub`) than this session's.
+    #[error("auth_token refused: its {0} is not this session's")]
+    StepUpMismatch(&'static str),
     /// The client configuration cannot do what was asked.
     #[error("client configuration: {0}")]
     Config(String),

@@ -70,5 +70,5 @@ pub use jwks::{JwksCache, NeedsKeys};
 pub use portcullis_factor::{Factor, FactorClaims, FactorError, InMemoryReplayGuard, ReplayGuard};
 pub use relying_party::{RelyingParty, http_client_builder};
 pub use session::{AuthOptions, Callback, LoginSession};
-pub use step_up::StepUpPolicy;
+pub use step_up::{PendingStepUp, StepUpPolicy};
 pub use tokens::Refreshed;

@@ -4,8 +4,10 @@
 //!
 //! The account page's rules hold here ([`super::account`]): the session's cookie, a same-site form, the
 //! session-bound CSRF token; and every change needs a sign-in within [`super::account::RECENT_SIGN_IN`]
-//! seconds. A factor counts only once confirmed: an app set-up not confirmed, or an address whose code was not
-//! typed, proves nothing.
+//! seconds and — once the user has a factor — a pass of one of the user's factors within that time
+//! (`/account/factors/confirm`: the step-up pages of [`super::factor`]), so that a stolen password alone cannot
+//! replace them. A change ends the user's other sessions. A factor counts only once confirmed: an app set-up
+//! not confirmed, or an address whose code was not typed, proves nothing.
 //!
 //! Must not: change another user's factors, send codes to more than one new destination per
 //! [`RESEND_AFTER`] seconds, or keep a second password equal to the password.
@@ -17,10 +19,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::account::{SignedIn, change, csrf_token, page_csp, recent, signed_in};
-use crate::authn::factors::code::{Sent, check_code, send_code};
+use portcullis_factor::Factor;
+
+use super::account::{RECENT_SIGN_IN, SignedIn, change, csrf_token, page_csp, recent, signed_in};
+use super::authorize::{now_millis, too_many_pages};
+use super::factor::{self, Ask, Target};
+use crate::authn::factors::code::{NotSent, Sent, check_code, send_code};
 use crate::authn::factors::{Channel, RESEND_AFTER, app, masked, second_password};
+use crate::authn::throttle::RetryAfter;
 use crate::factor_pages::{AccountFactorsPage, AppSetup, ChannelItem, qr_svg};
+use crate::http::client_addr::ClientIp;
 use crate::http::{self, HttpResult, db};
 use crate::now;
 use crate::provider::Provider;
@@ -29,6 +37,89 @@ use crate::templates::render;
 
 /// The kinds a user may remove.
 const REMOVABLE: [&str; 4] = ["mobile_app", "email", "sms", "second_password"];
+
+/// The user's confirmed step-up factors, and a passkey when the user has one: what the page asks one of
+/// before a change.
+async fn confirmed_factors(p: &Provider, who: &SignedIn) -> HttpResult<Vec<Factor>> {
+    let mut out: Vec<Factor> = p
+        .store
+        .factor_kinds(&who.user.id)
+        .await
+        .map_err(db)?
+        .iter()
+        .filter_map(|(k, _)| Factor::from_key(k))
+        .collect();
+    let has_passkey = p.methods.get("passkey").is_some()
+        && !p
+            .store
+            .passkeys_of(&who.user.id)
+            .await
+            .map_err(db)?
+            .is_empty();
+    if !out.is_empty() && has_passkey {
+        out.push(Factor::Passkey);
+    }
+    Ok(out)
+}
+
+/// Whether the session may change the user's factors now: the user has none yet, or the session passed one
+/// of them (or a passkey) within [`RECENT_SIGN_IN`] seconds. Otherwise the first factor alone (a stolen
+/// password) could replace them.
+async fn may_change(p: &Provider, who: &SignedIn) -> HttpResult<bool> {
+    if confirmed_factors(p, who).await?.is_empty() {
+        return Ok(true);
+    }
+    let since = now() - RECENT_SIGN_IN;
+    Ok(p.session_record(&who.session).steps().iter().any(|s| {
+        s.at >= since
+            && p.methods
+                .recorded(&s.method)
+                .is_some_and(|m| !m.first_factor() || m.id() == "passkey")
+    }))
+}
+
+/// A change: the account page's checks, a recent sign-in, and a recent pass of one of the user's factors.
+async fn allowed(p: &Provider, who: &SignedIn) -> HttpResult<Option<Response>> {
+    recent(&who.session)?;
+    if may_change(p, who).await? {
+        return Ok(None);
+    }
+    let m =
+        "Confirm it's you with one of your factors first (the link above), then make the change.";
+    Ok(Some(
+        show(p, who, Some(m), None, StatusCode::FORBIDDEN).await?,
+    ))
+}
+
+/// After a change: the user's other sessions end (whoever else was signed in must sign in again).
+async fn changed(p: &Provider, who: &SignedIn) -> HttpResult<()> {
+    p.store
+        .delete_user_sessions_except(&who.user.id, &who.hash)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// `GET /account/factors/confirm`: a pass of any one of the user's factors (the step-up pages of
+/// `/Factor/Authenticate`, for the account page), then back to `/account/factors`.
+pub async fn confirm_factor(State(p): State<Arc<Provider>>, headers: HeaderMap) -> Response {
+    async {
+        let who = signed_in(&p, &headers).await?;
+        let factors = confirmed_factors(&p, &who).await?;
+        if factors.is_empty() {
+            return Ok(http::redirect("/account/factors"));
+        }
+        let ask = Ask {
+            target: Target::Account,
+            redirect_url: p.endpoint("/account/factors"),
+            factors,
+            nonce: None,
+        };
+        factor::start(&p, &ask, &headers, (Some(&who.session), Some(&who.user))).await
+    }
+    .await
+    .unwrap_or_else(|r| r)
+}
 
 /// The page, with `message`, an app set-up to show, and `status`.
 async fn show(
@@ -74,7 +165,9 @@ async fn show(
         });
     }
     let csrf = csrf_token(p, &who.session)?;
+    let needs_confirm = !may_change(p, who).await?;
     let html = render(&AccountFactorsPage {
+        needs_confirm,
         username: &user.username,
         message,
         csrf: &csrf,
@@ -124,7 +217,9 @@ async fn pending_setup(p: &Provider, who: &SignedIn) -> HttpResult<Option<AppSet
 pub async fn setup_app(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
     async {
         let (who, _) = change(&p, &headers, body).await?;
-        recent(&who.session)?;
+        if let Some(refused) = allowed(&p, &who).await? {
+            return Ok(refused);
+        }
         let seed = app::new_seed().map_err(|e| db(crate::StoreError::Corrupt(e)))?;
         p.store
             .put_factor(&who.user.id, "mobile_app-setup", &seed, now())
@@ -145,7 +240,9 @@ pub async fn confirm_app(
 ) -> Response {
     async {
         let (who, form) = change(&p, &headers, body).await?;
-        recent(&who.session)?;
+        if let Some(refused) = allowed(&p, &who).await? {
+            return Ok(refused);
+        }
         let Some(setup) = p
             .store
             .factor(&who.user.id, "mobile_app-setup")
@@ -160,7 +257,7 @@ pub async fn confirm_app(
         let confirmed = match app::matching_step(&setup.secret, code, t) {
             Some(step) => p
                 .store
-                .confirm_app_setup(&who.user.id, step, t)
+                .confirm_app_setup(&who.user.id, &setup.secret, step, t)
                 .await
                 .map_err(db)?,
             None => false,
@@ -200,12 +297,19 @@ fn normal_phone(s: &str) -> Option<String> {
 /// Sends a verification code for a new destination of `channel`.
 async fn send(
     p: &Provider,
+    ip: std::net::IpAddr,
     headers: &HeaderMap,
     body: Body,
     channel: Channel,
 ) -> HttpResult<Response> {
+    // Sending costs (a mail, a text): at the login-page rate per address, on top of the per-user quota.
+    if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
+        return Ok(too_many_pages(secs));
+    }
     let (who, form) = change(p, headers, body).await?;
-    recent(&who.session)?;
+    if let Some(refused) = allowed(p, &who).await? {
+        return Ok(refused);
+    }
     let raw = form.get("destination").unwrap_or("").trim();
     let destination = match channel {
         Channel::Email => valid_email(raw).then(|| raw.to_owned()),
@@ -220,18 +324,6 @@ async fn send(
     };
     let t = now();
     let purpose = channel.enrol_purpose();
-    // One new destination per RESEND_AFTER: the page cannot be used to flood other people's inboxes or phones.
-    if let Some(sent) = p
-        .store
-        .sent_code(&who.user.id, purpose, t)
-        .await
-        .map_err(db)?
-        && sent.destination != destination
-        && t - sent.sent_at < RESEND_AFTER
-    {
-        let m = format!("Wait {RESEND_AFTER} seconds before asking for another code.");
-        return show(p, &who, Some(&m), None, StatusCode::TOO_MANY_REQUESTS).await;
-    }
     let sender = match channel {
         Channel::Email => p.delivery.mail.clone(),
         Channel::Sms => p.delivery.sms.clone(),
@@ -252,12 +344,15 @@ async fn send(
         ),
         Ok(Sent::Recent) => (
             format!(
-                "A code was sent to {} moments ago; type it below.",
-                masked(&destination)
+                "A code was sent moments ago; type it below, or ask again in {RESEND_AFTER} seconds."
             ),
             StatusCode::OK,
         ),
-        Err(_) => (
+        Err(NotSent::Quota) => (
+            "Too many codes were sent to you in the last hour; try again later.".to_owned(),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(NotSent::Failed(_)) => (
             "The code could not be sent; try again later.".to_owned(),
             StatusCode::SERVICE_UNAVAILABLE,
         ),
@@ -273,7 +368,9 @@ async fn confirm(
     channel: Channel,
 ) -> HttpResult<Response> {
     let (who, form) = change(p, headers, body).await?;
-    recent(&who.session)?;
+    if let Some(refused) = allowed(p, &who).await? {
+        return Ok(refused);
+    }
     let given = form.get("code").unwrap_or("");
     match check_code(&p.store, (&who.user.id, channel.enrol_purpose()), given)
         .await
@@ -284,6 +381,7 @@ async fn confirm(
                 .put_factor(&who.user.id, channel.id(), &destination, now())
                 .await
                 .map_err(db)?;
+            changed(p, &who).await?;
             let m = format!("{} verified.", masked(&destination));
             show(p, &who, Some(&m), None, StatusCode::OK).await
         }
@@ -297,10 +395,11 @@ async fn confirm(
 /// `POST /account/factors/email`.
 pub async fn send_email(
     State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    send(&p, &headers, body, Channel::Email)
+    send(&p, ip, &headers, body, Channel::Email)
         .await
         .unwrap_or_else(|r| r)
 }
@@ -317,8 +416,13 @@ pub async fn confirm_email(
 }
 
 /// `POST /account/factors/sms`.
-pub async fn send_sms(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
-    send(&p, &headers, body, Channel::Sms)
+pub async fn send_sms(
+    State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    send(&p, ip, &headers, body, Channel::Sms)
         .await
         .unwrap_or_else(|r| r)
 }
@@ -343,7 +447,9 @@ pub async fn set_second_password(
 ) -> Response {
     async {
         let (who, form) = change(&p, &headers, body).await?;
-        recent(&who.session)?;
+        if let Some(refused) = allowed(&p, &who).await? {
+            return Ok(refused);
+        }
         let new = form.get("second_password").unwrap_or("").to_owned();
         let chars = new.chars().count();
         if chars < second_password::MIN_LENGTH || new.len() > second_password::MAX_LENGTH {
@@ -363,6 +469,7 @@ pub async fn set_second_password(
             .put_factor(&who.user.id, "second_password", &hash, now())
             .await
             .map_err(db)?;
+        changed(&p, &who).await?;
         show(&p, &who, Some("Second password set."), None, StatusCode::OK).await
     }
     .await
@@ -373,7 +480,9 @@ pub async fn set_second_password(
 pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
     async {
         let (who, form) = change(&p, &headers, body).await?;
-        recent(&who.session)?;
+        if let Some(refused) = allowed(&p, &who).await? {
+            return Ok(refused);
+        }
         let Some(kind) = form.get("kind").filter(|k| REMOVABLE.contains(k)) else {
             let m = "No such factor.";
             return show(&p, &who, Some(m), None, StatusCode::BAD_REQUEST).await;

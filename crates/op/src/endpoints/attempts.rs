@@ -1,12 +1,15 @@
 //! What the sign-in forms (`/login`, `/Factor/step`) share about attempts: counting one against its pending
-//! request (used up past [`MAX_ATTEMPTS`]), `Retry-After`, the account key the throttle uses, and the next
-//! step-up step among the methods the user has enrolled.
+//! request (used up past [`MAX_ATTEMPTS`]), `Retry-After`, the account key the throttle uses, the next
+//! step-up step among the methods the user has enrolled, answering as the known user ([`as_user`]), and the
+//! per-user lock of a step-up factor after [`FACTOR_MAX_FAILURES`] wrong answers.
 //!
 //! Must not: verify anything (the login methods do) or decide what a request needs (`crate::authn::policy`).
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use portcullis_oidc::ErrorCode;
+use portcullis_oidc::{ErrorCode, Params};
 
 use super::authorize::request::Validated;
 use crate::authn::{AuthRecord, LoginMethod, policy};
@@ -98,3 +101,75 @@ pub(crate) async fn next_step<'p>(
     }
     Ok(None)
 }
+
+/// Wrong answers to one step-up factor of one user before it is locked for [`FACTOR_LOCK_SECS`].
+pub const FACTOR_MAX_FAILURES: i64 = 10;
+/// How long a locked factor stays locked after the last wrong answer, seconds.
+pub const FACTOR_LOCK_SECS: i64 = 900;
+/// Wrong answers older than this are forgotten, seconds.
+pub const FACTOR_FORGET_SECS: i64 = 86_400;
+
+/// `form` with its `username` set to `user`'s when the user is known (a step-up of the session's user, or the
+/// user a second-factor request names): a method then checks that user's factor, never one a form names, and
+/// the throttle counts against that account.
+pub(crate) fn as_user(form: &Params, user: Option<&UserRow>) -> Params {
+    let Some(user) = user else {
+        return form.clone();
+    };
+    Params::from_pairs(
+        form.iter()
+            .filter(|(k, _)| *k != "username")
+            .map(|(k, v)| (k, Cow::Borrowed(v)))
+            .chain(std::iter::once((
+                "username",
+                Cow::Borrowed(user.username.as_str()),
+            ))),
+    )
+}
+
+/// Whether `method` is a step-up factor of a known `user` that is locked (too many wrong answers, counted in
+/// the database per user: no address, node or password sign-in resets it).
+pub(crate) async fn factor_locked(
+    p: &Provider,
+    user: Option<&UserRow>,
+    method: &dyn LoginMethod,
+    now: i64,
+) -> HttpResult<bool> {
+    match user {
+        Some(u) if !method.first_factor() => p
+            .store
+            .factor_locked(
+                &u.id,
+                method.id(),
+                now,
+                (FACTOR_MAX_FAILURES, FACTOR_LOCK_SECS),
+            )
+            .await
+            .map_err(db),
+        _ => Ok(false),
+    }
+}
+
+/// Counts a step-up factor's answer for a known user: a wrong one towards the lock, a right one clears it.
+pub(crate) async fn factor_answered(
+    p: &Provider,
+    user: Option<&UserRow>,
+    method: &dyn LoginMethod,
+    (right, now): (bool, i64),
+) -> HttpResult<()> {
+    let Some(u) = user.filter(|_| !method.first_factor()) else {
+        return Ok(());
+    };
+    let r = if right {
+        p.store.factor_passed(&u.id, Some(method.id())).await
+    } else {
+        p.store
+            .factor_failed(&u.id, method.id(), now, FACTOR_FORGET_SECS)
+            .await
+    };
+    r.map_err(db)
+}
+
+/// The message of a locked factor.
+pub(crate) const LOCKED: &str =
+    "Too many wrong answers for this factor. Try again in 15 minutes, or use another factor.";

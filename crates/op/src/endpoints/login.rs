@@ -22,7 +22,10 @@
 use std::sync::Arc;
 
 pub use super::attempts::MAX_ATTEMPTS;
-use super::attempts::{account_key, next_step, retry_after, spend_attempt, used_up};
+use super::attempts::{
+    LOCKED, account_key, as_user, factor_answered, factor_locked, next_step, retry_after,
+    spend_attempt, used_up,
+};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -272,9 +275,9 @@ async fn login_inner(
             "this sign-in method is not offered here",
         ));
     };
-    let hint = form
-        .get("username")
-        .or(user.as_ref().map(|u| u.username.as_str()));
+    // A known user (step-up, or a second-factor request's) answers, whatever name the form carries.
+    let form = as_user(&form, user.as_ref());
+    let hint = form.get("username");
     let shown = |message: &str, status: StatusCode| {
         page(
             &v,
@@ -291,6 +294,9 @@ async fn login_inner(
         let message = format!("Too many attempts. Try again in {secs} seconds.");
         retry_after(shown(&message, StatusCode::TOO_MANY_REQUESTS), secs)
     };
+    if factor_locked(p, user.as_ref(), method, t).await? {
+        return Ok(shown(LOCKED, StatusCode::TOO_MANY_REQUESTS));
+    }
     // Beginning a multi-step method is not a guess: it waits out a back-off, and counts against the request.
     if method.multi_step() && form.get("step") == Some("begin") {
         if let Err(wait) = p.throttle.check(account.as_deref(), ip, t) {
@@ -353,6 +359,7 @@ async fn login_inner(
             .is_none_or(|named| named.as_deref() == Some(u.id.as_str())),
         Phase::StepUp { session, .. } => u.id == session.user_id,
     });
+    factor_answered(p, user.as_ref(), method, (proven.is_some(), t)).await?;
     let Some((proven, recorded_as)) = proven else {
         return fail(method.failure_message()).await;
     };

@@ -76,6 +76,10 @@ pub fn router(p: Arc<Provider>) -> Router {
         .route("/account/passkeys/rename", post(account::rename))
         .route("/account/passkeys/remove", post(account::remove))
         .route("/account/factors", get(account_factors::page))
+        .route(
+            "/account/factors/confirm",
+            get(account_factors::confirm_factor),
+        )
         .route("/account/factors/app", post(account_factors::setup_app))
         .route(
             "/account/factors/app/confirm",

@@ -75,22 +75,18 @@ impl Store {
             secret.to_owned()
         };
         let _w = self.write().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = $2")
-            .bind(user_id)
-            .bind(kind)
-            .execute(&mut *tx)
-            .await?;
+        // One statement: two nodes enrolling at once both succeed, the later one's value stays.
         sqlx::query(
-            "INSERT INTO user_factors (user_id, kind, secret, last_step, created_at) VALUES ($1, $2, $3, 0, $4)",
+            "INSERT INTO user_factors (user_id, kind, secret, last_step, created_at) VALUES ($1, $2, $3, 0, $4) \
+             ON CONFLICT (user_id, kind) DO UPDATE SET secret = excluded.secret, last_step = 0, \
+             created_at = excluded.created_at",
         )
         .bind(user_id)
         .bind(kind)
         .bind(&stored)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -142,34 +138,52 @@ impl Store {
     }
 
     /// Makes a confirmed authenticator-app set-up the user's `mobile_app` factor (replacing an earlier one),
-    /// with `step` as the newest step accepted (the confirming code cannot be used again). False when there was
-    /// no set-up to confirm.
-    pub async fn confirm_app_setup(&self, user_id: &str, step: i64, now: i64) -> Result<bool> {
-        let Some(setup) = self.factor(user_id, "mobile_app-setup").await? else {
-            return Ok(false);
-        };
-        let sealed = self
-            .kek()?
-            .seal(&factor_slot("mobile_app", user_id), &setup.secret)?;
-        let _w = self.write().await;
-        let mut tx = self.pool.begin().await?;
-        let gone = sqlx::query(
-            "DELETE FROM user_factors WHERE user_id = $1 AND kind = 'mobile_app-setup'",
+    /// with `step` as the newest step accepted (the confirming code cannot be used again) — only while the set-up
+    /// still holds `seed`, the one the code was checked against. False when there was no such set-up.
+    pub async fn confirm_app_setup(
+        &self,
+        user_id: &str,
+        seed: &str,
+        step: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let raw: Option<String> = sqlx::query_scalar(
+            "SELECT secret FROM user_factors WHERE user_id = $1 AND kind = 'mobile_app-setup'",
         )
         .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(raw) = raw else {
+            return Ok(false);
+        };
+        let kek = self.kek()?;
+        if kek
+            .open(&factor_slot("mobile_app-setup", user_id), &raw)?
+            .as_str()
+            != seed
+        {
+            return Ok(false);
+        }
+        let sealed = kek.seal(&factor_slot("mobile_app", user_id), seed)?;
+        let _w = self.write().await;
+        let mut tx = self.pool.begin().await?;
+        // The very set-up that was checked (a set-up begun meanwhile replaced it: then nothing happens).
+        let gone = sqlx::query(
+            "DELETE FROM user_factors WHERE user_id = $1 AND kind = 'mobile_app-setup' AND secret = $2",
+        )
+        .bind(user_id)
+        .bind(&raw)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if gone != 1 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = 'mobile_app'")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
             "INSERT INTO user_factors (user_id, kind, secret, last_step, created_at) \
-             VALUES ($1, 'mobile_app', $2, $3, $4)",
+             VALUES ($1, 'mobile_app', $2, $3, $4) \
+             ON CONFLICT (user_id, kind) DO UPDATE SET secret = excluded.secret, \
+             last_step = excluded.last_step, created_at = excluded.created_at",
         )
         .bind(user_id)
         .bind(&sealed)
@@ -210,18 +224,16 @@ impl Store {
     ) -> Result<()> {
         let sealed = self.kek()?.seal(&code_slot(purpose, user_id), code)?;
         let _w = self.write().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM factor_codes WHERE (user_id = $1 AND purpose = $2) OR expires_at < $3",
-        )
-        .bind(user_id)
-        .bind(purpose)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("DELETE FROM factor_codes WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         sqlx::query(
             "INSERT INTO factor_codes (user_id, purpose, code, destination, sent_at, expires_at, attempts) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0)",
+             VALUES ($1, $2, $3, $4, $5, $6, 0) \
+             ON CONFLICT (user_id, purpose) DO UPDATE SET code = excluded.code, \
+             destination = excluded.destination, sent_at = excluded.sent_at, \
+             expires_at = excluded.expires_at, attempts = 0",
         )
         .bind(user_id)
         .bind(purpose)
@@ -229,9 +241,8 @@ impl Store {
         .bind(destination)
         .bind(now)
         .bind(expires_at)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -270,8 +281,8 @@ impl Store {
     }
 
     /// Checks `given` against the live code of `(user_id, purpose)`: every check counts as an attempt first
-    /// (atomically, so concurrent guesses see each other); the code is gone once right, or once `max_attempts`
-    /// were made.
+    /// (atomically, so concurrent guesses see each other); the code is gone once right, and dead (kept until it
+    /// expires, for the resend limit) once `max_attempts` were made.
     pub async fn try_code(
         &self,
         user_id: &str,
@@ -280,12 +291,12 @@ impl Store {
         now: i64,
         max_attempts: i64,
     ) -> Result<CodeCheck> {
-        let row: Option<(String, String, i64)> = {
+        let row: Option<(String, String)> = {
             let _w = self.write().await;
             sqlx::query_as(
                 "UPDATE factor_codes SET attempts = attempts + 1 \
                  WHERE user_id = $1 AND purpose = $2 AND expires_at > $3 AND attempts < $4 \
-                 RETURNING code, destination, attempts",
+                 RETURNING code, destination",
             )
             .bind(user_id)
             .bind(purpose)
@@ -294,13 +305,15 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
         };
-        let Some((sealed, destination, attempts)) = row else {
+        let Some((sealed, destination)) = row else {
             return Ok(CodeCheck::NoCode);
         };
         let code = self.kek()?.open(&code_slot(purpose, user_id), &sealed)?;
         let right =
             code.len() == given.len() && bool::from(code.as_bytes().ct_eq(given.as_bytes()));
-        if right || attempts >= max_attempts {
+        // Used up by guesses: the row stays (dead: no try is left) until it expires, so that the resend limit
+        // still sees when it was sent.
+        if right {
             let _w = self.write().await;
             let gone = sqlx::query(
                 "DELETE FROM factor_codes WHERE user_id = $1 AND purpose = $2 AND code = $3",
@@ -312,14 +325,102 @@ impl Store {
             .await?
             .rows_affected();
             // Right, and this check is the one that used it up (a concurrent right answer got nothing).
-            if right && gone == 1 {
+            if gone == 1 {
                 return Ok(CodeCheck::Accepted { destination });
             }
-            if right {
-                return Ok(CodeCheck::NoCode);
-            }
+            return Ok(CodeCheck::NoCode);
         }
         Ok(CodeCheck::Wrong)
+    }
+
+    /// Whether `user_id`'s `method` is locked: `max` wrong answers, the last within `lock_secs` of `now`.
+    pub async fn factor_locked(
+        &self,
+        user_id: &str,
+        method: &str,
+        now: i64,
+        (max, lock_secs): (i64, i64),
+    ) -> Result<bool> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT count, last_at FROM factor_failures WHERE user_id = $1 AND method = $2",
+        )
+        .bind(user_id)
+        .bind(method)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some_and(|(count, last)| count >= max && now - last < lock_secs))
+    }
+
+    /// Counts a wrong answer to `user_id`'s `method` (a count older than `forget_secs` starts over).
+    pub async fn factor_failed(
+        &self,
+        user_id: &str,
+        method: &str,
+        now: i64,
+        forget_secs: i64,
+    ) -> Result<()> {
+        let _w = self.write().await;
+        sqlx::query(
+            "INSERT INTO factor_failures (user_id, method, count, last_at) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (user_id, method) DO UPDATE SET \
+             count = CASE WHEN factor_failures.last_at < $4 THEN 1 ELSE factor_failures.count + 1 END, \
+             last_at = excluded.last_at",
+        )
+        .bind(user_id)
+        .bind(method)
+        .bind(now)
+        .bind(now - forget_secs)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Clears the wrong answers to `user_id`'s `method` (it was just passed, or an administrator reset it).
+    pub async fn factor_passed(&self, user_id: &str, method: Option<&str>) -> Result<()> {
+        let _w = self.write().await;
+        let q = match method {
+            Some(m) => {
+                sqlx::query("DELETE FROM factor_failures WHERE user_id = $1 AND method = $2")
+                    .bind(user_id)
+                    .bind(m)
+            }
+            None => sqlx::query("DELETE FROM factor_failures WHERE user_id = $1").bind(user_id),
+        };
+        q.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Records a code sent to `user_id` at `now`, unless `max` were sent within the `window` seconds before:
+    /// then false (nothing recorded). Entries older than a day go on the way.
+    pub async fn count_send(
+        &self,
+        user_id: &str,
+        now: i64,
+        (max, window): (i64, i64),
+    ) -> Result<bool> {
+        let _w = self.write().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM factor_sends WHERE user_id = $1 AND at < $2")
+            .bind(user_id)
+            .bind(now - 86_400)
+            .execute(&mut *tx)
+            .await?;
+        let sent: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM factor_sends WHERE user_id = $1 AND at > $2")
+                .bind(user_id)
+                .bind(now - window)
+                .fetch_one(&mut *tx)
+                .await?;
+        if sent >= max {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO factor_sends (user_id, at) VALUES ($1, $2)")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Every sealed factor secret and code with its slot (for re-keying).

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0012_passkey_attestation.sql"),
     ),
     (13, include_str!("../../migrations/0013_factors.sql")),
+    (14, include_str!("../../migrations/0014_factor_limits.sql")),
 ];
 
 impl Store {

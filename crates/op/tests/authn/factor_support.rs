@@ -136,7 +136,7 @@ pub async fn enrol_app(op: &Op, username: &str) -> String {
         .unwrap();
     assert!(
         store
-            .confirm_app_setup(&id, 0, portcullis_op::now())
+            .confirm_app_setup(&id, &seed, 0, portcullis_op::now())
             .await
             .unwrap()
     );

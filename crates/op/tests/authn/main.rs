@@ -15,6 +15,7 @@ mod autofill;
 mod ceremonies;
 mod factor_endpoint;
 mod factor_enrol;
+mod factor_review;
 mod factor_support;
 mod methods;
 mod passkey_config;

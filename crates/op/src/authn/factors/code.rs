@@ -59,24 +59,44 @@ impl Channel {
 pub enum Sent {
     /// A new code went out.
     New,
-    /// A code went out less than [`RESEND_AFTER`] seconds ago; it still works and nothing was sent.
+    /// A code went out less than [`RESEND_AFTER`] seconds ago; nothing was sent (the earlier code still works
+    /// unless it was used up by wrong tries).
     Recent,
 }
 
-/// Sends a fresh code for `(user_id, purpose)` to `destination` through `sender` — unless one was sent there
-/// within [`RESEND_AFTER`] seconds. `Err` when the sender failed (the code is not kept then).
+/// Why [`send_code`] sent nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotSent {
+    /// The user was sent [`MAX_SENDS`] codes within the last [`SENDS_WINDOW`] seconds.
+    Quota,
+    /// The sender failed (the code is not kept).
+    Failed(String),
+}
+
+/// The most codes one user is sent (all purposes, both channels) within [`SENDS_WINDOW`].
+pub const MAX_SENDS: i64 = 10;
+/// The window of [`MAX_SENDS`], seconds.
+pub const SENDS_WINDOW: i64 = 3600;
+
+/// Sends a fresh code for `(user_id, purpose)` to `destination` through `sender` — unless one was sent for that
+/// purpose within [`RESEND_AFTER`] seconds (to any destination), or the user's quota is spent.
 pub async fn send_code(
     store: &Store,
     sender: &dyn Sender,
     (user_id, purpose): (&str, &str),
     destination: &str,
     now: i64,
-) -> Result<Result<Sent, String>, StoreError> {
+) -> Result<Result<Sent, NotSent>, StoreError> {
     if let Some(sent) = store.sent_code(user_id, purpose, now).await?
-        && sent.destination == destination
         && now - sent.sent_at < RESEND_AFTER
     {
         return Ok(Ok(Sent::Recent));
+    }
+    if !store
+        .count_send(user_id, now, (MAX_SENDS, SENDS_WINDOW))
+        .await?
+    {
+        return Ok(Err(NotSent::Quota));
     }
     let code = new_code().map_err(StoreError::Corrupt)?;
     store
@@ -90,9 +110,10 @@ pub async fn send_code(
         )
         .await?;
     let minutes = CODE_LIFETIME / 60;
+    // The code is in the body only: not in a subject that notifications and mail logs show.
     let m = Message {
         to: destination.to_owned(),
-        subject: format!("Your code: {code}"),
+        subject: "Your sign-in code".to_owned(),
         body: format!(
             "Your code is {code}. It works once, for {minutes} minutes. If you did not ask for it, ignore this message."
         ),
@@ -100,7 +121,7 @@ pub async fn send_code(
     if let Err(e) = sender.send(&m).await {
         tracing::warn!("sending a code through {} failed: {e}", sender.describe());
         store.remove_code(user_id, purpose).await?;
-        return Ok(Err(e.to_string()));
+        return Ok(Err(NotSent::Failed(e.to_string())));
     }
     Ok(Ok(Sent::New))
 }
@@ -211,10 +232,17 @@ impl LoginMethod for CodeLogin {
                 return Ok(None);
             };
             let given = form.get("code").unwrap_or("");
-            match check_code(store, (user_id, self.channel.id()), given).await? {
-                CodeCheck::Accepted { .. } => store.user(user_id).await,
-                CodeCheck::Wrong | CodeCheck::NoCode => Ok(None),
+            let CodeCheck::Accepted { destination } =
+                check_code(store, (user_id, self.channel.id()), given).await?
+            else {
+                return Ok(None);
+            };
+            // The code went to the destination enrolled now (not to one replaced since it was sent).
+            let enrolled = store.factor(user_id, self.channel.id()).await?;
+            if enrolled.is_none_or(|f| *f.secret != destination) {
+                return Ok(None);
             }
+            store.user(user_id).await
         })
     }
 

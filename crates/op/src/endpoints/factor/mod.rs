@@ -49,14 +49,46 @@ pub const LIFETIME: i64 = 600;
 /// The pending-request kind.
 pub(crate) const KIND: &str = "factor";
 
+/// Whom a step-up request answers.
+pub(crate) enum Target {
+    /// An application: it gets an Auth Token for every factor asked for.
+    App(Arc<Client>),
+    /// The provider's own account page: any one of the user's factors, before the user changes them (no token;
+    /// the pass is recorded in the session).
+    Account,
+}
+
+/// The client id a stored account-page request carries (refused for applications).
+pub(crate) const ACCOUNT_CLIENT: &str = "portcullis-account";
+
 /// A validated step-up request.
 pub(crate) struct Ask {
-    /// The application.
-    pub client: Arc<Client>,
+    /// Whom it answers.
+    pub target: Target,
     /// Where the browser goes back to (a registered callback, with the application's own parameters).
     pub redirect_url: String,
-    /// The factors asked for, in order.
+    /// The factors asked for, in order (for the account page: the user's, any one of which will do).
     pub factors: Vec<Factor>,
+    /// The application's `nonce`, echoed in the token.
+    pub nonce: Option<String>,
+}
+
+impl Ask {
+    /// The application's name, as pages show it.
+    pub(crate) fn client_name(&self) -> &str {
+        match &self.target {
+            Target::App(c) => &c.name,
+            Target::Account => "Your account",
+        }
+    }
+
+    /// The application's `client_id`.
+    pub(crate) fn client_id(&self) -> &str {
+        match &self.target {
+            Target::App(c) => &c.id,
+            Target::Account => ACCOUNT_CLIENT,
+        }
+    }
 }
 
 /// How pages name a factor.
@@ -92,8 +124,9 @@ fn callbacks(client: &Client) -> Vec<RegisteredCallback> {
 /// Checks `req` against the registry: the client, its callback, the factors. An error page otherwise.
 pub(crate) async fn checked(p: &Provider, req: FactorRequest) -> HttpResult<Ask> {
     let bad = |d: &str| error_page(StatusCode::BAD_REQUEST, "invalid_request", d);
-    let Some(client) = p.client(&req.client_id).await? else {
-        return Err(bad("unknown clientId"));
+    let client = match p.client(&req.client_id).await? {
+        Some(c) if req.client_id != ACCOUNT_CLIENT => c,
+        _ => return Err(bad("unknown clientId")),
     };
     if !callbacks(&client)
         .iter()
@@ -110,10 +143,28 @@ pub(crate) async fn checked(p: &Provider, req: FactorRequest) -> HttpResult<Ask>
     {
         return Err(bad(&format!("the factor {} is not offered here", f.key())));
     }
+    // The answer's own parameters may not be in the callback already (an application reading the first
+    // `auth_token` or `error` would read the asker's).
+    let query = url::Url::parse(&req.redirect_url)
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, _)| k.into_owned())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    if query
+        .iter()
+        .any(|k| ["auth_token", "error", "error_description"].contains(&k.as_str()))
+    {
+        return Err(bad(
+            "redirectUrl may not carry auth_token or error parameters",
+        ));
+    }
     Ok(Ask {
-        client,
+        target: Target::App(client),
         redirect_url: req.redirect_url,
         factors: req.factors,
+        nonce: req.nonce,
     })
 }
 
@@ -123,13 +174,19 @@ fn stored_params(ask: &Ask, arrival: i64, login: bool, passed: &[Factor]) -> Str
     let keys = |list: &[Factor]| list.iter().map(|f| f.key()).collect::<Vec<_>>().join(" ");
     let mut pairs = vec![
         ("redirectUrl", ask.redirect_url.clone()),
-        ("clientId", ask.client.id.clone()),
+        ("clientId", ask.client_id().to_owned()),
         ("factors", keys(&ask.factors)),
         ("arrival", arrival.to_string()),
         ("passed", keys(passed)),
     ];
     if login {
         pairs.push(("login", "1".into()));
+    }
+    if matches!(ask.target, Target::Account) {
+        pairs.push(("target", "account".into()));
+    }
+    if let Some(n) = &ask.nonce {
+        pairs.push(("nonce", n.clone()));
     }
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
@@ -165,7 +222,17 @@ pub(crate) async fn from_stored(
     {
         passed.push(Factor::from_key(k).ok_or_else(bad)?);
     }
-    Ok((checked(p, req).await?, arrival, login, passed))
+    let ask = if params.get("target") == Some("account") {
+        Ask {
+            target: Target::Account,
+            redirect_url: p.endpoint("/account/factors"),
+            factors: req.factors,
+            nonce: None,
+        }
+    } else {
+        checked(p, req).await?
+    };
+    Ok((ask, arrival, login, passed))
 }
 
 /// Stores a pending step of `ask` (arrived at `arrival`, `passed` so far) for `browser` and, when signed in,
@@ -176,11 +243,20 @@ pub(crate) async fn store_pending(
     browser: &BrowserBinding,
     session: Option<&SessionRow>,
 ) -> HttpResult<PendingRow> {
+    let params = stored_params(ask, arrival, session.is_none(), passed);
+    // What is stored must parse again within the request limit (a callback of many escaped characters grows).
+    if params.len() > portcullis_factor::MAX_QUERY {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "redirectUrl is too long",
+        ));
+    }
     let row = PendingRow {
         id: random_token(),
         kind: KIND.into(),
-        client_id: ask.client.id.clone(),
-        params: stored_params(ask, arrival, session.is_none(), passed),
+        client_id: ask.client_id().to_owned(),
+        params,
         csrf: match session {
             Some(s) => csrf::bound_to_session(&random_token(), &s.sid),
             None => random_token(),
@@ -196,8 +272,8 @@ pub(crate) async fn store_pending(
 pub(crate) enum Next<'p> {
     /// A sign-in first (no session): the methods that sign a user in.
     Login(Vec<&'p dyn LoginMethod>),
-    /// The next factor asked for, by its method.
-    Factor(&'p dyn LoginMethod),
+    /// The next factor asked for, by its method (for the account page: each of the user's factors, any one).
+    Factors(Vec<&'p dyn LoginMethod>),
     /// The next factor asked for is not one the user enrolled.
     NotEnrolled(Factor),
     /// Every factor asked for was passed.
@@ -216,6 +292,24 @@ pub(crate) async fn next<'p>(
             p.methods.iter().filter(|m| m.first_factor()).collect(),
         ));
     };
+    if matches!(ask.target, Target::Account) {
+        if !passed.is_empty() {
+            return Ok(Next::Done);
+        }
+        let mut any = Vec::new();
+        for f in &ask.factors {
+            if let Some(m) = p.methods.get(f.key())
+                && m.enrolled(&p.store, user).await.map_err(db)?
+            {
+                any.push(m);
+            }
+        }
+        return Ok(if any.is_empty() {
+            Next::Done
+        } else {
+            Next::Factors(any)
+        });
+    }
     let Some(f) = ask.factors.iter().copied().find(|f| !passed.contains(f)) else {
         return Ok(Next::Done);
     };
@@ -223,7 +317,7 @@ pub(crate) async fn next<'p>(
         return Ok(Next::NotEnrolled(f));
     };
     if m.enrolled(&p.store, user).await.map_err(db)? {
-        Ok(Next::Factor(m))
+        Ok(Next::Factors(vec![m]))
     } else {
         Ok(Next::NotEnrolled(f))
     }
@@ -242,7 +336,7 @@ pub(crate) fn page(
     let html = render(&FactorPage {
         pending: &row.id,
         csrf: &row.csrf,
-        client_name: &ask.client.name,
+        client_name: ask.client_name(),
         asked: &asked,
         passed: &done,
         error,
@@ -287,7 +381,7 @@ pub(crate) fn next_page(
 ) -> Response {
     let methods: Vec<&dyn LoginMethod> = match next {
         Next::Login(list) => list.clone(),
-        Next::Factor(m) => vec![*m],
+        Next::Factors(list) => list.clone(),
         Next::NotEnrolled(_) | Next::Done => Vec::new(),
     };
     let not_enrolled;
@@ -301,7 +395,7 @@ pub(crate) fn next_page(
         }
         _ => error,
     };
-    let sections = sections(&methods, row, &ask.client.name, user);
+    let sections = sections(&methods, row, ask.client_name(), user);
     page(ask, row, (passed, &sections), error, status)
 }
 
@@ -330,24 +424,28 @@ async fn authenticate_inner(
     if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
         return Ok(too_many_pages(secs));
     }
-    let t = now();
-    let browser = BrowserBinding::of(headers, p.secure_cookies());
     let session = p.current_session(headers).await?.map(|(_, s)| s);
     let user = match &session {
         Some(s) => p.store.user(&s.user_id).await.map_err(db)?,
         None => None,
     };
+    start(p, &ask, headers, (session.as_ref(), user.as_ref())).await
+}
+
+/// Stores a new request `ask` for this browser (and its session, when signed in) and shows its first page.
+pub(crate) async fn start(
+    p: &Provider,
+    ask: &Ask,
+    headers: &HeaderMap,
+    (session, user): (Option<&SessionRow>, Option<&UserRow>),
+) -> HttpResult<Response> {
+    let t = now();
+    let browser = BrowserBinding::of(headers, p.secure_cookies());
     // A session whose user is gone counts as none.
     let session = session.filter(|_| user.is_some());
-    let row = store_pending(p, (&ask, t, &[]), &browser, session.as_ref()).await?;
-    let next = next(p, &ask, user.as_ref(), &[]).await?;
-    let mut resp = next_page(
-        &ask,
-        &row,
-        (&next, &[]),
-        user.as_ref(),
-        (None, StatusCode::OK),
-    );
+    let row = store_pending(p, (ask, t, &[]), &browser, session).await?;
+    let next = next(p, ask, user, &[]).await?;
+    let mut resp = next_page(ask, &row, (&next, &[]), user, (None, StatusCode::OK));
     browser.set_cookie(&mut resp, p.secure_cookies());
     Ok(resp)
 }

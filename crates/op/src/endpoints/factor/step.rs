@@ -19,10 +19,13 @@ use axum::response::Response;
 use portcullis_oidc::Params;
 
 use super::token::{back, issue};
-use super::{Ask, KIND, Next, next, next_page, page, store_pending};
+use super::{Ask, KIND, Next, Target, next, next_page, page, store_pending};
 use crate::authn::throttle::RetryAfter;
 use crate::authn::{AuthRecord, LoginMethod, LoginPage, ceremony};
-use crate::endpoints::attempts::{MAX_ATTEMPTS, account_key, retry_after, spend_attempt, used_up};
+use crate::endpoints::attempts::{
+    LOCKED, MAX_ATTEMPTS, account_key, as_user, factor_answered, factor_locked, retry_after,
+    spend_attempt, used_up,
+};
 use crate::factor_pages::MethodSection;
 use crate::http::binding::{BrowserBinding, same_site_form};
 use crate::http::client_addr::ClientIp;
@@ -141,7 +144,7 @@ async fn step_inner(
     let need = next(p, &ask, user, &done).await?;
     let offered: Vec<&dyn LoginMethod> = match &need {
         Next::Login(list) => list.clone(),
-        Next::Factor(m) => vec![*m],
+        Next::Factors(list) => list.clone(),
         Next::NotEnrolled(_) | Next::Done => Vec::new(),
     };
     let Some(method) = form
@@ -154,7 +157,9 @@ async fn step_inner(
             "this method is not offered here",
         ));
     };
-    let hint = form.get("username").or(user.map(|u| u.username.as_str()));
+    // Signed in: the session's user answers, whatever name the form carries.
+    let form = as_user(&form, user);
+    let hint = form.get("username");
     let shown = |message: &str, status: StatusCode| {
         next_page(&ask, &row, (&need, &done), user, (Some(message), status))
     };
@@ -163,6 +168,9 @@ async fn step_inner(
         let message = format!("Too many attempts. Try again in {secs} seconds.");
         retry_after(shown(&message, StatusCode::TOO_MANY_REQUESTS), secs)
     };
+    if factor_locked(p, user, method, t).await? {
+        return Ok(shown(LOCKED, StatusCode::TOO_MANY_REQUESTS));
+    }
     if method.multi_step() && form.get("step") == Some("begin") {
         if let Err(wait) = p.throttle.check(account.as_deref(), ip, t) {
             return Ok(too_many(wait));
@@ -211,6 +219,7 @@ async fn step_inner(
     drop(_admitted);
     // Only the session's user may add a step.
     let proven = proven.filter(|(u, _)| user.is_none_or(|s| s.id == u.id));
+    factor_answered(p, user, method, (proven.is_some(), t)).await?;
     let Some((proven, recorded_as)) = proven else {
         return fail(method.failure_message()).await;
     };
@@ -250,10 +259,14 @@ async fn step_inner(
         now_passed.push(f);
     }
     let mut resp = match next(p, &ask, Some(&proven), &now_passed).await? {
-        Next::Done => {
-            let token = issue(p, &ask.client, &proven.id, &now_passed)?;
-            back(&ask, &[("auth_token", &token)])?
-        }
+        Next::Done => match &ask.target {
+            Target::App(client) => {
+                let token = issue(p, client, &proven.id, (&now_passed, ask.nonce.as_deref()))?;
+                back(&ask, &[("auth_token", &token)])?
+            }
+            // The account page: the pass is in the session now.
+            Target::Account => back(&ask, &[])?,
+        },
         need => {
             let browser = BrowserBinding::of(headers, p.secure_cookies());
             let fresh =
@@ -296,7 +309,7 @@ async fn begin(
     let ctx = LoginPage {
         pending: &row.id,
         csrf: &row.csrf,
-        client_name: &ask.client.name,
+        client_name: ask.client_name(),
         login_hint: user.map(|u| u.username.as_str()),
         error: None,
         user,
@@ -311,7 +324,7 @@ async fn begin(
         None => None,
     };
     let Some((id, inputs)) = begun else {
-        let sections = super::sections(&[method], row, &ask.client.name, user);
+        let sections = super::sections(&[method], row, ask.client_name(), user);
         return Ok(page(
             ask,
             row,

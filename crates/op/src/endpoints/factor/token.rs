@@ -1,7 +1,8 @@
 //! The Auth Token a finished step-up request carries back (`portcullis_factor::FactorTokenIssuer`): `iss`, the
 //! `sub` that client sees in ID tokens (pairwise when it is a pairwise client), `aud` = the client,
-//! `auth_factor`, `amr`, `iat`/`nbf`/`exp`, `jti`, `typ: factor+jwt`; signed with the provider's current key for
-//! the client's ID-token algorithm (so the client verifies it with the JWKS it already uses).
+//! `auth_factor`, `amr`, `iat`/`nbf`/`exp`, `jti`, the application's `nonce` when it sent one, `typ: factor+jwt`;
+//! signed with the provider's current key for the client's ID-token algorithm (so the client verifies it with the
+//! JWKS it already uses).
 //!
 //! Must not: outlive [`crate::Config::factor_token_lifetime`] or the client's shorter `factor_token_lifetime`.
 
@@ -28,13 +29,13 @@ pub(crate) fn lifetime(p: &Provider, client: &Client) -> u64 {
     })
 }
 
-/// An Auth Token for `user_id` and `client`, proving `factors`.
+/// An Auth Token for `user_id` and `client`, proving `factors`, echoing the application's `nonce`.
 #[allow(clippy::result_large_err)] // the error is the response, built once per request
 pub(crate) fn issue(
     p: &Provider,
     client: &Client,
     user_id: &str,
-    factors: &[Factor],
+    (factors, nonce): (&[Factor], Option<&str>),
 ) -> HttpResult<String> {
     let fail = |why: &str| {
         tracing::warn!("cannot issue an Auth Token for {}: {why}", client.id);
@@ -50,7 +51,13 @@ pub(crate) fn issue(
         .ok_or_else(|| fail("no key for the client's algorithm"))?;
     FactorTokenIssuer::new(p.cfg.issuer.clone(), key.clone(), client.id_token_alg)
         .lifetime(lifetime(p, client))
-        .issue(&p.subject(client, user_id), &client.id, factors)
+        .issue_with_nonce(
+            &p.subject(client, user_id),
+            &client.id,
+            factors,
+            nonce,
+            u64::try_from(crate::now()).unwrap_or(0),
+        )
         .map_err(|e| fail(&e.to_string()))
 }
 

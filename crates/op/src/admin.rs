@@ -300,8 +300,8 @@ pub async fn user_factors(
     Ok(out)
 }
 
-/// Resets a user's step-up factors (for `user factors NAME --reset [KIND]`): one kind, or all of them; the
-/// user's sessions end. Returns how many were removed.
+/// Resets a user's step-up factors (for `user factors NAME --reset [KIND]`): one kind, or all of them, and their
+/// locks; the user's sessions end. Returns how many were removed.
 pub async fn reset_user_factors(
     store: &Store,
     username: &str,
@@ -325,6 +325,8 @@ pub async fn reset_user_factors(
             .remove_factor(&user.id, Some("mobile_app-setup"))
             .await?;
     }
+    // A reset also lifts the lock of too many wrong answers.
+    store.factor_passed(&user.id, kind).await?;
     store.delete_user_sessions(&user.id).await?;
     Ok(n)
 }

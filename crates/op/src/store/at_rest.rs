@@ -348,6 +348,22 @@ mod tests {
             "c2VjcmV0"
         );
         assert_eq!(store.keys().await.unwrap()[0].jwk, "{\"d\":\"private\"}");
+        // A TOTP seed and a sent code are sealed too, and move with the key.
+        store
+            .put_factor("u1", "mobile_app", "JBSWY3DPEHPK3PXP", 1)
+            .await
+            .unwrap();
+        store
+            .put_code("u1", "email", "123456", "u1@example.com", 1, i64::MAX)
+            .await
+            .unwrap();
+        let raw: Vec<String> = sqlx::query_scalar(
+            "SELECT secret FROM user_factors UNION ALL SELECT code FROM factor_codes",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        assert!(raw.iter().all(|v| v.starts_with("kek1.")), "{raw:?}");
         let old_id = store.sealed_kek_id().await.unwrap().unwrap();
         let new = Kek::generate().unwrap();
         let new_id = new.id().to_owned();
@@ -364,5 +380,17 @@ mod tests {
             "c2VjcmV0"
         );
         assert_eq!(store.keys().await.unwrap()[0].jwk, "{\"d\":\"private\"}");
+        let seed = store.factor("u1", "mobile_app").await.unwrap().unwrap();
+        assert_eq!(
+            seed.secret.as_str(),
+            "JBSWY3DPEHPK3PXP",
+            "re-sealed under the new key"
+        );
+        assert_eq!(
+            store.try_code("u1", "email", "123456", 2, 5).await.unwrap(),
+            super::super::CodeCheck::Accepted {
+                destination: "u1@example.com".into()
+            }
+        );
     }
 }

@@ -262,6 +262,36 @@ async fn callbacks_that_carry_an_answer_or_grow_too_long_are_refused() {
 }
 
 #[tokio::test]
+async fn extra_step_up_callbacks_must_be_https() {
+    let (op, _mail) = op_with_factors(|c| c).await;
+    enrol_app(&op, "alice").await;
+    portcullis_op::admin::add_client(
+        &op.provider.store,
+        "extra",
+        &serde_json::json!({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none",
+                            "factor_callback_uris": ["http://shop.example/stepup", "https://shop.example/stepup"]}),
+    )
+    .await
+    .unwrap();
+    let mut b = Browser::default();
+    sign_in(&op, &mut b, "alice").await;
+    let plain = ask(
+        &mut b,
+        &op,
+        &factor_query("extra", "http://shop.example/stepup", "mobile_app"),
+    )
+    .await;
+    assert_eq!(plain.status(), StatusCode::BAD_REQUEST);
+    let tls = ask(
+        &mut b,
+        &op,
+        &factor_query("extra", "https://shop.example/stepup?x=1", "mobile_app"),
+    )
+    .await;
+    assert_eq!(tls.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn an_app_set_up_replaced_meanwhile_is_not_confirmed_with_the_old_seed() {
     let (op, _mail) = op_with_factors(|c| c).await;
     let user = user_id(&op, "alice").await;

@@ -102,7 +102,8 @@ pub(crate) fn factor_label(f: Factor) -> &'static str {
     }
 }
 
-/// The callbacks `client` registered for step-up: its `redirect_uris` and `factor_callback_uris`.
+/// The callbacks `client` registered for step-up: its `redirect_uris` and its `factor_callback_uris` (https, or
+/// http on loopback).
 fn callbacks(client: &Client) -> Vec<RegisteredCallback> {
     let extra = client
         .meta
@@ -110,7 +111,16 @@ fn callbacks(client: &Client) -> Vec<RegisteredCallback> {
         .get("factor_callback_uris")
         .and_then(|v| v.as_array())
         .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        // Held to the rule of web redirect URIs: https, or http on loopback only.
+        .filter(|u| {
+            url::Url::parse(u).is_ok_and(|u| {
+                u.scheme() == "https"
+                    || (u.scheme() == "http"
+                        && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")))
+            })
+        });
     client
         .meta
         .redirect_uris

@@ -13,6 +13,7 @@ mod attacks;
 mod attested;
 mod autofill;
 mod ceremonies;
+mod factor_channels;
 mod factor_endpoint;
 mod factor_enrol;
 mod factor_review;

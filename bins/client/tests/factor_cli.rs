@@ -187,6 +187,48 @@ async fn factor_verify_accepts_a_token_once_for_its_client_and_factors() {
     assert_eq!((s, err.contains("nonce")), (1, true), "{err}");
     let (s, _, err) = verify_as("cli", "mobile_app", &token, (NONCE, "someone-else"));
     assert_eq!((s, err.contains("sub")), (1, true), "{err}");
+    // The library, in process: a token shown with another step-up's nonce is refused without being spent (the
+    // right session can still use it), and then only once.
+    {
+        use portcullis_rp::{
+            ClientAuth, ClientConfig, Factor, InMemoryReplayGuard, PendingStepUp, RelyingParty,
+            RpError, StepUpPolicy,
+        };
+        let rp = RelyingParty::new(
+            ClientConfig::new("cli", CALLBACK, ClientAuth::None).issuer(&p.issuer),
+        )
+        .unwrap();
+        let policy = StepUpPolicy::new(&[Factor::MobileApp], Some(120));
+        let guard = InMemoryReplayGuard::default();
+        let other = PendingStepUp {
+            nonce: "other".into(),
+        };
+        let ours = PendingStepUp {
+            nonce: NONCE.into(),
+        };
+        let wrong = rp
+            .verify_auth_token(&p.issuer, &token, &policy, (&other, &sub), &guard)
+            .await;
+        assert!(
+            matches!(wrong, Err(RpError::StepUpMismatch("nonce"))),
+            "{wrong:?}"
+        );
+        let stranger = rp
+            .verify_auth_token(&p.issuer, &token, &policy, (&ours, "x"), &guard)
+            .await;
+        assert!(
+            matches!(stranger, Err(RpError::StepUpMismatch("sub"))),
+            "{stranger:?}"
+        );
+        let ok = rp
+            .verify_auth_token(&p.issuer, &token, &policy, (&ours, &sub), &guard)
+            .await;
+        assert!(ok.is_ok(), "{ok:?}");
+        let again = rp
+            .verify_auth_token(&p.issuer, &token, &policy, (&ours, &sub), &guard)
+            .await;
+        assert!(matches!(again, Err(RpError::AuthToken(_))), "{again:?}");
+    }
     // Another client, or a factor the token does not prove: refused (and not recorded as used).
     let (s, _, err) = verify("other", "mobile_app", &token);
     assert_eq!(s, 1, "{err}");

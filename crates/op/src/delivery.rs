@@ -67,7 +67,7 @@ impl Delivery {
             .unwrap_or_else(|| cfg.data_dir.join("outbox.log"));
         // Codes are written to the log only while developing (an http issuer, which is loopback only); a
         // deployment without SMTP or a webhook still gets the file, never its codes in the log.
-        let log_codes = !cfg.issuer.starts_with("https://");
+        let log_codes = url::Url::parse(&cfg.issuer).is_ok_and(|u| u.scheme() == "http");
         let mail: Arc<dyn Sender> = match &cfg.smtp_url {
             Some(url) => Arc::new(Smtp::new(url, &smtp_from(cfg))?),
             None => Arc::new(Outbox::new(outbox.clone(), "email").logging_codes(log_codes)),

@@ -80,8 +80,13 @@ impl Provider {
             .audience(client.id.clone())
             .without_time_checks();
         let t: jwt::Jwt<Map<String, Value>> = jwt::decode(hint, keys.public(), &v).ok()?;
-        // The provider signs step-up Auth Tokens with the same keys: one is not an ID token.
-        if t.header.typ.as_deref() == Some(portcullis_factor::TOKEN_TYPE) {
+        // The provider signs other tokens with the same keys (step-up Auth Tokens, `factor+jwt`): only an ID
+        // token's type (none, or `JWT`) is one.
+        if t.header
+            .typ
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("JWT"))
+        {
             return None;
         }
         t.claims.registered.sub

@@ -12,6 +12,15 @@ use portcullis_factor::{Factor, FactorClaims, FactorError, FactorTokenValidator,
 use crate::jwks::NeedsKeys;
 use crate::{RelyingParty, RpError};
 
+/// A replay guard that records nothing: the real one is asked last, once every other check passed.
+struct NotYet;
+
+impl ReplayGuard for NotYet {
+    fn first_use(&self, _jti: &str, _expires_at: u64, _now: u64) -> bool {
+        true
+    }
+}
+
 impl NeedsKeys for FactorError {
     fn needs_keys(&self) -> bool {
         matches!(self, FactorError::Token(e) if e.needs_keys())
@@ -89,6 +98,7 @@ impl RelyingParty {
         replay: &dyn ReplayGuard,
     ) -> Result<FactorClaims, RpError> {
         let p = self.provider(issuer).await?;
+        // Everything but single use first: a token shown in the wrong session is refused without being spent.
         let claims = p
             .jwks
             .with_keys(&self.http, |keys| {
@@ -99,7 +109,7 @@ impl RelyingParty {
                     self.config.algorithms,
                 )
                 .leeway(self.config.leeway.min(30))
-                .validate(token, &policy.factors, policy.max_age, replay)
+                .validate(token, &policy.factors, policy.max_age, &NotYet)
             })
             .await??;
         if claims.nonce.as_deref() != Some(pending.nonce.as_str()) {
@@ -107,6 +117,12 @@ impl RelyingParty {
         }
         if claims.sub != sub {
             return Err(RpError::StepUpMismatch("sub"));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if !replay.first_use(&claims.jti, claims.exp, now) {
+            return Err(RpError::AuthToken(FactorError::Replayed));
         }
         Ok(claims)
     }

@@ -9,6 +9,9 @@
 //! server-side (single use, bound to the browser and the session, expiring); beginning one is rate limited per
 //! address like login pages.
 //!
+//! Once the user has a step-up factor, adding or removing a passkey also needs a recent pass of one of them
+//! (`super::account_factors`): a passkey passes for a factor, so a stolen password must not add one.
+//!
 //! Must not: change another user's passkeys, remove the user's last way to sign in, or show a page to a browser
 //! without a session.
 
@@ -236,15 +239,14 @@ pub async fn rename(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Bo
 /// `POST /account/passkeys/remove`.
 pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
     async {
-        let (
-            SignedIn {
-                hash,
-                session,
-                user,
-            },
-            form,
-        ) = change(&p, &headers, body).await?;
-        recent(&session)?;
+        let (who, form) = change(&p, &headers, body).await?;
+        recent(&who.session)?;
+        super::account_factors::require_factor_pass(&p, &who).await?;
+        let SignedIn {
+            hash,
+            session,
+            user,
+        } = who;
         let id = form.get("id").unwrap_or_default();
         match p.store.remove_passkey(&user.id, id).await.map_err(db)? {
             Removal::Removed => {
@@ -283,8 +285,10 @@ pub async fn new_passkey(
     body: Body,
 ) -> Response {
     async {
-        let (SignedIn { session, user, .. }, form) = change(&p, &headers, body).await?;
-        recent(&session)?;
+        let (who, form) = change(&p, &headers, body).await?;
+        recent(&who.session)?;
+        super::account_factors::require_factor_pass(&p, &who).await?;
+        let SignedIn { session, user, .. } = who;
         if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
             return Err(too_many_pages(secs));
         }
@@ -363,8 +367,10 @@ pub async fn add_passkey(
     body: Body,
 ) -> Response {
     async {
-        let (SignedIn { session, user, .. }, form) = change(&p, &headers, body).await?;
-        recent(&session)?;
+        let (who, form) = change(&p, &headers, body).await?;
+        recent(&who.session)?;
+        super::account_factors::require_factor_pass(&p, &who).await?;
+        let SignedIn { session, user, .. } = who;
         let bad = |d: &str| error_page(StatusCode::BAD_REQUEST, "invalid_request", d);
         let Some(passkeys) = &p.passkeys else {
             return Err(bad("this provider does not offer passkeys"));

@@ -65,7 +65,7 @@ async fn confirmed_factors(p: &Provider, who: &SignedIn) -> HttpResult<Vec<Facto
 /// Whether the session may change the user's factors now: the user has none yet, or the session passed one
 /// of them (or a passkey) within [`RECENT_SIGN_IN`] seconds. Otherwise the first factor alone (a stolen
 /// password) could replace them.
-async fn may_change(p: &Provider, who: &SignedIn) -> HttpResult<bool> {
+pub(crate) async fn may_change(p: &Provider, who: &SignedIn) -> HttpResult<bool> {
     if confirmed_factors(p, who).await?.is_empty() {
         return Ok(true);
     }
@@ -76,6 +76,20 @@ async fn may_change(p: &Provider, who: &SignedIn) -> HttpResult<bool> {
                 .recorded(&s.method)
                 .is_some_and(|m| !m.first_factor() || m.id() == "passkey")
     }))
+}
+
+/// For the account page's other changes (adding or removing a passkey): the refusal when the user has a step-up
+/// factor and the session has not passed one recently — a stolen password must not add a passkey that then
+/// passes for a factor.
+pub(crate) async fn require_factor_pass(p: &Provider, who: &SignedIn) -> HttpResult<()> {
+    if may_change(p, who).await? {
+        return Ok(());
+    }
+    Err(http::error_page(
+        StatusCode::FORBIDDEN,
+        "login_required",
+        "confirm it's you with one of your step-up factors first: open /account/factors/confirm",
+    ))
 }
 
 /// A change: the account page's checks, a recent sign-in, and a recent pass of one of the user's factors.
@@ -102,8 +116,16 @@ async fn changed(p: &Provider, who: &SignedIn) -> HttpResult<()> {
 
 /// `GET /account/factors/confirm`: a pass of any one of the user's factors (the step-up pages of
 /// `/Factor/Authenticate`, for the account page), then back to `/account/factors`.
-pub async fn confirm_factor(State(p): State<Arc<Provider>>, headers: HeaderMap) -> Response {
+pub async fn confirm_factor(
+    State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Response {
     async {
+        // Each visit stores a pending request: at the login-page rate per address.
+        if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
+            return Ok(too_many_pages(secs));
+        }
         let who = signed_in(&p, &headers).await?;
         let factors = confirmed_factors(&p, &who).await?;
         if factors.is_empty() {
@@ -267,6 +289,7 @@ pub async fn confirm_app(
             let m = "Wrong code. Type the code your app shows now.";
             return show(&p, &who, Some(m), setup, StatusCode::BAD_REQUEST).await;
         }
+        changed(&p, &who).await?;
         show(
             &p,
             &who,
@@ -497,6 +520,9 @@ pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Bo
                 .remove_factor(&who.user.id, Some("mobile_app-setup"))
                 .await
                 .map_err(db)?;
+        }
+        if n > 0 {
+            changed(&p, &who).await?;
         }
         let m = if n > 0 {
             "Removed."

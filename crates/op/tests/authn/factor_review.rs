@@ -50,6 +50,9 @@ async fn changing_factors_needs_a_pass_of_one_of_them_not_the_password_alone() {
             "/account/factors/email",
             vec![("destination", "attacker@example.com")],
         ),
+        // Nor a passkey of the attacker's, which would then pass for a factor.
+        ("/account/passkeys/new", vec![]),
+        ("/account/passkeys/remove", vec![("id", "AAAA")]),
     ] {
         let mut f = vec![("csrf", csrf_of(&page))];
         f.extend(fields.into_iter().map(|(k, v)| (k, v.to_owned())));

@@ -213,10 +213,10 @@ pub fn factor_query(client: &str, callback: &str, factors: &str) -> String {
 }
 
 /// `GET /Factor/Authenticate?query` from `b`.
-pub async fn ask(b: &mut Browser, op: &Op, query: &str) -> Answer {
+pub async fn ask(b: &mut Browser, op: &impl Target, query: &str) -> Answer {
     let mut r = op
-        .http
-        .get(format!("{}/Factor/Authenticate?{query}", op.base));
+        .http()
+        .get(op.url(&format!("/Factor/Authenticate?{query}")));
     if let Some(c) = b.cookie_header() {
         r = r.header("cookie", c);
     }
@@ -224,7 +224,12 @@ pub async fn ask(b: &mut Browser, op: &Op, query: &str) -> Answer {
 }
 
 /// Posts the form of `page` to `/Factor/step` with `fields`.
-pub async fn post_step(b: &mut Browser, op: &Op, page: &str, fields: &[(&str, &str)]) -> Answer {
+pub async fn post_step(
+    b: &mut Browser,
+    op: &impl Target,
+    page: &str,
+    fields: &[(&str, &str)],
+) -> Answer {
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("pending", &hidden(page, "pending").unwrap());
     form.append_pair("csrf", &hidden(page, "csrf").unwrap());
@@ -232,8 +237,8 @@ pub async fn post_step(b: &mut Browser, op: &Op, page: &str, fields: &[(&str, &s
         form.append_pair(k, v);
     }
     let mut r = op
-        .http
-        .post(format!("{}/Factor/step", op.base))
+        .http()
+        .post(op.url("/Factor/step"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form.finish());
     if let Some(c) = b.cookie_header() {

@@ -16,6 +16,7 @@ mod ceremonies;
 mod factor_channels;
 mod factor_endpoint;
 mod factor_enrol;
+mod factor_nodes;
 mod factor_review;
 mod factor_support;
 mod methods;

@@ -85,21 +85,16 @@ pub fn router(p: Arc<Provider>) -> Router {
             "/account/factors/app/confirm",
             post(account_factors::confirm_app),
         )
-        .route("/account/factors/email", post(account_factors::send_email))
-        .route(
-            "/account/factors/email/confirm",
-            post(account_factors::confirm_email),
-        )
-        .route("/account/factors/sms", post(account_factors::send_sms))
-        .route(
-            "/account/factors/sms/confirm",
-            post(account_factors::confirm_sms),
-        )
         .route(
             "/account/factors/second_password",
             post(account_factors::set_second_password),
         )
         .route("/account/factors/remove", post(account_factors::remove))
+        .route("/account/factors/{channel}", post(account_factors::send_to))
+        .route(
+            "/account/factors/{channel}/confirm",
+            post(account_factors::confirm_code),
+        )
         .route("/Factor/Authenticate", get(factor::authenticate))
         .route("/factor/authenticate", get(factor::authenticate))
         .route("/Factor/step", post(factor::step::step))

@@ -22,16 +22,7 @@ async fn factors_page(op: &Op, b: &Browser) -> (StatusCode, String) {
 
 /// Passes the account page's confirmation with the e-mail factor (the code through the SMTP server).
 async fn confirm_with_email(op: &Op, b: &mut Browser, mail: &Mailbox) {
-    let resp = op
-        .http
-        .get(op.url("/account/factors/confirm"))
-        .header("cookie", b.cookie_header().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let Step::ErrorPage(StatusCode::OK, page) = b.step(resp).await else {
-        panic!("the confirm page")
-    };
+    let page = confirm_page(op, b).await;
     let sent = post_step(b, op, &page, &[("method", "email"), ("step", "begin")]).await;
     let sent = sent.page().to_owned();
     let code = mail.code_for("alice@example.com").await;

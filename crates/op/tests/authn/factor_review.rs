@@ -64,22 +64,7 @@ async fn changing_factors_needs_a_pass_of_one_of_them_not_the_password_alone() {
     let kinds = op.provider.store.factor_kinds(&user).await.unwrap();
     assert_eq!(kinds.len(), 1, "nothing changed: {kinds:?}");
     // Confirming with the app: the account page's step-up, then the change goes through.
-    let mut r = op.http.get(op.url("/account/factors/confirm"));
-    r = r.header("cookie", b.cookie_header().unwrap());
-    let resp = r.send().await.unwrap();
-    let Step::ErrorPage(StatusCode::OK, confirm) = b.step(resp).await else {
-        panic!("the confirm page")
-    };
-    assert!(confirm.contains("id=\"app-code\""), "{confirm}");
-    let code = app_code(&seed);
-    let back = post_step(
-        &mut b,
-        &op,
-        &confirm,
-        &[("method", "mobile_app"), ("code", &code)],
-    )
-    .await;
-    assert!(back.back().is_empty(), "back to the account page, no token");
+    confirm_with_app(&op, &mut b, &seed).await;
     let page = factors_page(&op, &b).await;
     assert!(!page.contains("id=\"confirm-link\""), "{page}");
     let (s, _) = post(
@@ -364,4 +349,50 @@ async fn a_code_sent_before_the_address_changed_no_longer_passes() {
     )
     .await;
     assert_eq!(a.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_change_is_told_to_the_address_before_and_after_it() {
+    let (op, mail) = op_with_factors(|c| c).await;
+    let seed = enrol_app(&op, "alice").await;
+    enrol(&op, "alice", "email", "old@example.com").await;
+    let mut b = Browser::default();
+    sign_in(&op, &mut b, "alice").await;
+    // Confirm with the app, then replace the e-mail address.
+    confirm_with_app(&op, &mut b, &seed).await;
+    let page = factors_page(&op, &b).await;
+    let (s, sent) = post(
+        &op,
+        &mut b,
+        "/account/factors/email",
+        &[
+            ("csrf", &csrf_of(&page)),
+            ("destination", "new@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{sent}");
+    let code = mail.code_for("new@example.com").await;
+    let (s, _) = post(
+        &op,
+        &mut b,
+        "/account/factors/email/confirm",
+        &[("csrf", &csrf_of(&sent)), ("code", &code)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let notices = |to: &str| {
+        mail.mails
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.contains(&format!("To: {to}")) && m.contains("factors changed"))
+            .count()
+    };
+    assert_eq!(
+        notices("old@example.com"),
+        1,
+        "the address before the change is told"
+    );
+    assert_eq!(notices("new@example.com"), 1, "and the one after");
 }

@@ -251,3 +251,32 @@ pub async fn post_step(
 pub fn ceremony_of(page: &str) -> String {
     hidden(page, "ceremony").expect("a ceremony")
 }
+
+/// The account page's confirmation page (`/account/factors/confirm`) for `b`'s session.
+pub async fn confirm_page(op: &Op, b: &mut Browser) -> String {
+    let resp = op
+        .http
+        .get(op.url("/account/factors/confirm"))
+        .header("cookie", b.cookie_header().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let Step::ErrorPage(StatusCode::OK, page) = b.step(resp).await else {
+        panic!("the confirm page")
+    };
+    page
+}
+
+/// Passes the account page's confirmation with the authenticator app of `seed`.
+pub async fn confirm_with_app(op: &Op, b: &mut Browser, seed: &str) {
+    let page = confirm_page(op, b).await;
+    assert!(page.contains("id=\"app-code\""), "{page}");
+    let back = post_step(
+        b,
+        op,
+        &page,
+        &[("method", "mobile_app"), ("code", &app_code(seed))],
+    )
+    .await;
+    assert!(back.back().is_empty(), "back to the account page, no token");
+}

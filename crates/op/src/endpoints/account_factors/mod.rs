@@ -15,13 +15,11 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use portcullis_factor::Factor;
-
-use super::account::{RECENT_SIGN_IN, SignedIn, change, csrf_token, page_csp, recent, signed_in};
+use super::account::{SignedIn, csrf_token, page_csp, signed_in};
 use super::authorize::{now_millis, too_many_pages};
 use super::factor::{self, Ask, Target};
 use crate::authn::factors::code::{NotSent, Sent, check_code, send_code};
@@ -35,116 +33,16 @@ use crate::provider::Provider;
 use crate::store::CodeCheck;
 use crate::templates::render;
 
+mod guard;
+
+use guard::{changed, confirmed_factors, enrolled_email, permitted};
+pub(crate) use guard::{may_change, require_factor_pass};
+
 /// The kinds a user may remove.
 const REMOVABLE: [&str; 4] = ["mobile_app", "email", "sms", "second_password"];
 
-/// The user's confirmed step-up factors, and a passkey when the user has one: what the page asks one of
-/// before a change.
-async fn confirmed_factors(p: &Provider, who: &SignedIn) -> HttpResult<Vec<Factor>> {
-    let mut out: Vec<Factor> = p
-        .store
-        .factor_kinds(&who.user.id)
-        .await
-        .map_err(db)?
-        .iter()
-        .filter_map(|(k, _)| Factor::from_key(k))
-        .collect();
-    let has_passkey = p.methods.get("passkey").is_some()
-        && !p
-            .store
-            .passkeys_of(&who.user.id)
-            .await
-            .map_err(db)?
-            .is_empty();
-    if !out.is_empty() && has_passkey {
-        out.push(Factor::Passkey);
-    }
-    Ok(out)
-}
-
-/// Whether the session may change the user's factors now: the user has none yet, or the session passed one
-/// of them (or a passkey) within [`RECENT_SIGN_IN`] seconds. Otherwise the first factor alone (a stolen
-/// password) could replace them.
-pub(crate) async fn may_change(p: &Provider, who: &SignedIn) -> HttpResult<bool> {
-    if confirmed_factors(p, who).await?.is_empty() {
-        return Ok(true);
-    }
-    let since = now() - RECENT_SIGN_IN;
-    Ok(p.session_record(&who.session).steps().iter().any(|s| {
-        s.at >= since
-            && p.methods
-                .recorded(&s.method)
-                .is_some_and(|m| !m.first_factor() || m.id() == "passkey")
-    }))
-}
-
-/// For the account page's other changes (adding or removing a passkey): the refusal when the user has a step-up
-/// factor and the session has not passed one recently — a stolen password must not add a passkey that then
-/// passes for a factor.
-pub(crate) async fn require_factor_pass(p: &Provider, who: &SignedIn) -> HttpResult<()> {
-    if may_change(p, who).await? {
-        return Ok(());
-    }
-    Err(http::error_page(
-        StatusCode::FORBIDDEN,
-        "login_required",
-        "confirm it's you with one of your step-up factors first: open /account/factors/confirm",
-    ))
-}
-
-/// A change: the account page's checks, a recent sign-in, and a recent pass of one of the user's factors.
-async fn allowed(p: &Provider, who: &SignedIn) -> HttpResult<Option<Response>> {
-    recent(&who.session)?;
-    if may_change(p, who).await? {
-        return Ok(None);
-    }
-    let m =
-        "Confirm it's you with one of your factors first (the link above), then make the change.";
-    Ok(Some(
-        show(p, who, Some(m), None, StatusCode::FORBIDDEN).await?,
-    ))
-}
-
-/// After a change: the user's other sessions end (whoever else was signed in must sign in again).
-async fn changed(p: &Provider, who: &SignedIn) -> HttpResult<()> {
-    p.store
-        .delete_user_sessions_except(&who.user.id, &who.hash)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-/// `GET /account/factors/confirm`: a pass of any one of the user's factors (the step-up pages of
-/// `/Factor/Authenticate`, for the account page), then back to `/account/factors`.
-pub async fn confirm_factor(
-    State(p): State<Arc<Provider>>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-) -> Response {
-    async {
-        // Each visit stores a pending request: at the login-page rate per address.
-        if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
-            return Ok(too_many_pages(secs));
-        }
-        let who = signed_in(&p, &headers).await?;
-        let factors = confirmed_factors(&p, &who).await?;
-        if factors.is_empty() {
-            return Ok(http::redirect("/account/factors"));
-        }
-        let ask = Ask {
-            target: Target::Account,
-            redirect_url: p.endpoint("/account/factors"),
-            factors,
-            nonce: None,
-        };
-        factor::start(&p, &ask, &headers, (Some(&who.session), Some(&who.user))).await
-    }
-    .await
-    .unwrap_or_else(|r| r)
-}
-
 /// The page, with `message`, an app set-up to show, and `status`.
-async fn show(
+pub(super) async fn show(
     p: &Provider,
     who: &SignedIn,
     message: Option<&str>,
@@ -238,10 +136,7 @@ async fn pending_setup(p: &Provider, who: &SignedIn) -> HttpResult<Option<AppSet
 /// `POST /account/factors/app`: a fresh seed, shown until confirmed.
 pub async fn setup_app(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
     async {
-        let (who, _) = change(&p, &headers, body).await?;
-        if let Some(refused) = allowed(&p, &who).await? {
-            return Ok(refused);
-        }
+        let (who, _) = permitted(&p, &headers, body).await?;
         let seed = app::new_seed().map_err(|e| db(crate::StoreError::Corrupt(e)))?;
         p.store
             .put_factor(&who.user.id, "mobile_app-setup", &seed, now())
@@ -261,10 +156,7 @@ pub async fn confirm_app(
     body: Body,
 ) -> Response {
     async {
-        let (who, form) = change(&p, &headers, body).await?;
-        if let Some(refused) = allowed(&p, &who).await? {
-            return Ok(refused);
-        }
+        let (who, form) = permitted(&p, &headers, body).await?;
         let Some(setup) = p
             .store
             .factor(&who.user.id, "mobile_app-setup")
@@ -289,7 +181,8 @@ pub async fn confirm_app(
             let m = "Wrong code. Type the code your app shows now.";
             return show(&p, &who, Some(m), setup, StatusCode::BAD_REQUEST).await;
         }
-        changed(&p, &who).await?;
+        let before = enrolled_email(&p, &who).await?;
+        changed(&p, &who, "An authenticator app was set up", before).await?;
         show(
             &p,
             &who,
@@ -329,10 +222,7 @@ async fn send(
     if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
         return Ok(too_many_pages(secs));
     }
-    let (who, form) = change(p, headers, body).await?;
-    if let Some(refused) = allowed(p, &who).await? {
-        return Ok(refused);
-    }
+    let (who, form) = permitted(p, headers, body).await?;
     let raw = form.get("destination").unwrap_or("").trim();
     let destination = match channel {
         Channel::Email => valid_email(raw).then(|| raw.to_owned()),
@@ -390,21 +280,23 @@ async fn confirm(
     body: Body,
     channel: Channel,
 ) -> HttpResult<Response> {
-    let (who, form) = change(p, headers, body).await?;
-    if let Some(refused) = allowed(p, &who).await? {
-        return Ok(refused);
-    }
+    let (who, form) = permitted(p, headers, body).await?;
     let given = form.get("code").unwrap_or("");
     match check_code(&p.store, (&who.user.id, channel.enrol_purpose()), given)
         .await
         .map_err(db)?
     {
         CodeCheck::Accepted { destination } => {
+            let before = enrolled_email(p, &who).await?;
             p.store
                 .put_factor(&who.user.id, channel.id(), &destination, now())
                 .await
                 .map_err(db)?;
-            changed(p, &who).await?;
+            let what = match channel {
+                Channel::Email => "A new e-mail address was verified",
+                Channel::Sms => "A new phone number was verified",
+            };
+            changed(p, &who, what, before).await?;
             let m = format!("{} verified.", masked(&destination));
             show(p, &who, Some(&m), None, StatusCode::OK).await
         }
@@ -415,48 +307,41 @@ async fn confirm(
     }
 }
 
-/// `POST /account/factors/email`.
-pub async fn send_email(
+/// The channel a path names: `email` or `sms`.
+#[allow(clippy::result_large_err)] // the error is the response, built once per request
+fn channel_of(name: &str) -> HttpResult<Channel> {
+    match name {
+        "email" => Ok(Channel::Email),
+        "sms" => Ok(Channel::Sms),
+        _ => Err(http::error_page(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such factor",
+        )),
+    }
+}
+
+/// `POST /account/factors/{email,sms}`: a code to verify a new address or number.
+pub async fn send_to(
     State(p): State<Arc<Provider>>,
+    Path(name): Path<String>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    send(&p, ip, &headers, body, Channel::Email)
+    async { send(&p, ip, &headers, body, channel_of(&name)?).await }
         .await
         .unwrap_or_else(|r| r)
 }
 
-/// `POST /account/factors/email/confirm`.
-pub async fn confirm_email(
+/// `POST /account/factors/{email,sms}/confirm`: the code sent there.
+pub async fn confirm_code(
     State(p): State<Arc<Provider>>,
+    Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    confirm(&p, &headers, body, Channel::Email)
-        .await
-        .unwrap_or_else(|r| r)
-}
-
-/// `POST /account/factors/sms`.
-pub async fn send_sms(
-    State(p): State<Arc<Provider>>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    send(&p, ip, &headers, body, Channel::Sms)
-        .await
-        .unwrap_or_else(|r| r)
-}
-
-/// `POST /account/factors/sms/confirm`.
-pub async fn confirm_sms(
-    State(p): State<Arc<Provider>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    confirm(&p, &headers, body, Channel::Sms)
+    async { confirm(&p, &headers, body, channel_of(&name)?).await }
         .await
         .unwrap_or_else(|r| r)
 }
@@ -469,10 +354,7 @@ pub async fn set_second_password(
     body: Body,
 ) -> Response {
     async {
-        let (who, form) = change(&p, &headers, body).await?;
-        if let Some(refused) = allowed(&p, &who).await? {
-            return Ok(refused);
-        }
+        let (who, form) = permitted(&p, &headers, body).await?;
         let new = form.get("second_password").unwrap_or("").to_owned();
         let chars = new.chars().count();
         if chars < second_password::MIN_LENGTH || new.len() > second_password::MAX_LENGTH {
@@ -492,7 +374,8 @@ pub async fn set_second_password(
             .put_factor(&who.user.id, "second_password", &hash, now())
             .await
             .map_err(db)?;
-        changed(&p, &who).await?;
+        let before = enrolled_email(&p, &who).await?;
+        changed(&p, &who, "A second password was set", before).await?;
         show(&p, &who, Some("Second password set."), None, StatusCode::OK).await
     }
     .await
@@ -502,14 +385,12 @@ pub async fn set_second_password(
 /// `POST /account/factors/remove`: removes one factor (an app's pending set-up goes with the app).
 pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
     async {
-        let (who, form) = change(&p, &headers, body).await?;
-        if let Some(refused) = allowed(&p, &who).await? {
-            return Ok(refused);
-        }
+        let (who, form) = permitted(&p, &headers, body).await?;
         let Some(kind) = form.get("kind").filter(|k| REMOVABLE.contains(k)) else {
             let m = "No such factor.";
             return show(&p, &who, Some(m), None, StatusCode::BAD_REQUEST).await;
         };
+        let before = enrolled_email(&p, &who).await?;
         let n = p
             .store
             .remove_factor(&who.user.id, Some(kind))
@@ -522,7 +403,8 @@ pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Bo
                 .map_err(db)?;
         }
         if n > 0 {
-            changed(&p, &who).await?;
+            let what = format!("A factor was removed ({kind})");
+            changed(&p, &who, &what, before).await?;
         }
         let m = if n > 0 {
             "Removed."
@@ -530,6 +412,35 @@ pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Bo
             "That factor was not set up."
         };
         show(&p, &who, Some(m), None, StatusCode::OK).await
+    }
+    .await
+    .unwrap_or_else(|r| r)
+}
+
+/// `GET /account/factors/confirm`: a pass of any one of the user's factors (the step-up pages of
+/// `/Factor/Authenticate`, for the account page), then back to `/account/factors`.
+pub async fn confirm_factor(
+    State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Response {
+    async {
+        // Each visit stores a pending request: at the login-page rate per address.
+        if let Err(RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
+            return Ok(too_many_pages(secs));
+        }
+        let who = signed_in(&p, &headers).await?;
+        let factors = confirmed_factors(&p, &who).await?;
+        if factors.is_empty() {
+            return Ok(http::redirect("/account/factors"));
+        }
+        let ask = Ask {
+            target: Target::Account,
+            redirect_url: p.endpoint("/account/factors"),
+            factors,
+            nonce: None,
+        };
+        factor::start(&p, &ask, &headers, (Some(&who.session), Some(&who.user))).await
     }
     .await
     .unwrap_or_else(|r| r)

@@ -12,7 +12,8 @@ use axum::response::Response;
 use portcullis_oidc::{ErrorCode, Params};
 
 use super::authorize::request::Validated;
-use crate::authn::{AuthRecord, LoginMethod, policy};
+use crate::authn::throttle::RetryAfter;
+use crate::authn::{AuthRecord, LoginMethod, ceremony, policy};
 use crate::http::{HttpResult, db, error_page};
 use crate::provider::Provider;
 use crate::store::{PendingRow, UserRow};
@@ -173,3 +174,121 @@ pub(crate) async fn factor_answered(
 /// The message of a locked factor.
 pub(crate) const LOCKED: &str =
     "Too many wrong answers for this factor. Try again in 15 minutes, or use another factor.";
+
+/// One answer to a sign-in page (`/login`, `/Factor/step`) for the method it names.
+pub(crate) struct Attempt<'a> {
+    /// The provider.
+    pub p: &'a Provider,
+    /// The pending request the page belongs to.
+    pub row: &'a PendingRow,
+    /// The method answered (one the page offered).
+    pub method: &'a dyn LoginMethod,
+    /// The form, already [`as_user`] when the user is known.
+    pub form: &'a Params,
+    /// The client's address.
+    pub ip: std::net::IpAddr,
+    /// The user who must answer, when known (step-up, a second-factor request).
+    pub user: Option<&'a UserRow>,
+    /// Now.
+    pub t: i64,
+}
+
+/// What an [`Attempt`] came to.
+pub(crate) enum Outcome {
+    /// A multi-step method's first step may begin (the back-off allows it, and it was counted).
+    Begin,
+    /// The user the method proved (one the caller allows), and the variant to record; the pending request is
+    /// not taken yet.
+    Proven(UserRow, &'static str),
+    /// The page again with why (a wrong answer, a back-off, a busy queue, a locked factor).
+    Shown(Response),
+}
+
+/// Runs an attempt the same way for every sign-in page: the locked-factor check, then — to begin a multi-step
+/// method — the back-off and the request's count; or — to answer — a place in the verification queue, the
+/// back-off and the counts (all before anything is verified, so that concurrent guesses see each other), the
+/// ceremony's state, the method's verification, `allowed` (who may answer here), the factor's lock count, and
+/// the back-off cleared for the proven account only. `shown` renders the page with a message. Past
+/// [`MAX_ATTEMPTS`] the request is used up (the error).
+pub(crate) async fn attempt(
+    a: Attempt<'_>,
+    allowed: impl Fn(&UserRow) -> bool,
+    shown: impl Fn(&str, StatusCode) -> Response,
+) -> HttpResult<Outcome> {
+    let Attempt {
+        p,
+        row,
+        method,
+        form,
+        ip,
+        user,
+        t,
+    } = a;
+    let account = account_key(form.get("username"));
+    let too_many = |RetryAfter(secs)| {
+        let message = format!("Too many attempts. Try again in {secs} seconds.");
+        Outcome::Shown(retry_after(
+            shown(&message, StatusCode::TOO_MANY_REQUESTS),
+            secs,
+        ))
+    };
+    if factor_locked(p, user, method, t).await? {
+        return Ok(Outcome::Shown(shown(LOCKED, StatusCode::TOO_MANY_REQUESTS)));
+    }
+    // Beginning a multi-step method is not a guess: it waits out a back-off, and counts against the request.
+    if method.multi_step() && form.get("step") == Some("begin") {
+        if let Err(wait) = p.throttle.check(account.as_deref(), ip, t) {
+            return Ok(too_many(wait));
+        }
+        spend_attempt(p, row).await?;
+        return Ok(Outcome::Begin);
+    }
+    // A place in the bounded verification queue, or 503 at once.
+    let Some(_admitted) = p.throttle.admit() else {
+        let busy = shown(
+            "The service is busy. Try again in a moment.",
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
+        return Ok(Outcome::Shown(retry_after(busy, 1)));
+    };
+    if let Err(wait) = p.throttle.attempt(account.as_deref(), ip, t) {
+        return Ok(too_many(wait));
+    }
+    let count = spend_attempt(p, row).await?;
+    let shown = &shown;
+    let fail = |message: &'static str| async move {
+        if count >= MAX_ATTEMPTS {
+            return Err(used_up(p, row).await);
+        }
+        HttpResult::Ok(Outcome::Shown(shown(message, StatusCode::UNAUTHORIZED)))
+    };
+    // A multi-step method: the state its beginning kept.
+    let state = if method.multi_step() {
+        let Some(id) = form.get("ceremony") else {
+            return fail(method.failure_message()).await;
+        };
+        match ceremony::finish(&p.store, id, row, method.id())
+            .await
+            .map_err(db)?
+        {
+            Ok(state) => Some(state),
+            Err(_) => return fail("The step expired or was already used; start it again.").await,
+        }
+    } else {
+        None
+    };
+    let proven = method
+        .verify_recorded(&p.store, form, state.as_deref())
+        .await
+        .map_err(db)?
+        .filter(|(u, _)| allowed(u));
+    drop(_admitted);
+    factor_answered(p, user, method, (proven.is_some(), t)).await?;
+    let Some((proven, recorded_as)) = proven else {
+        return fail(method.failure_message()).await;
+    };
+    // Only the account that was proven is cleared and trusted: a name typed beside a passkey (which proves its
+    // own user) must not wipe another account's failures.
+    p.throttle.succeeded(&proven.username.to_lowercase(), ip, t);
+    Ok(Outcome::Proven(proven, recorded_as))
+}

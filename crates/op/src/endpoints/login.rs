@@ -22,10 +22,7 @@
 use std::sync::Arc;
 
 pub use super::attempts::MAX_ATTEMPTS;
-use super::attempts::{
-    LOCKED, account_key, as_user, factor_answered, factor_locked, next_step, retry_after,
-    spend_attempt, used_up,
-};
+use super::attempts::{Attempt, Outcome, as_user, attempt, next_step};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -37,7 +34,6 @@ use super::authorize::prompt::names_another_user;
 use super::authorize::request::Validated;
 use super::authorize::{MAX_STORED_REQUEST, PENDING_LIFETIME};
 use super::interaction::pending_from_form;
-use crate::authn::throttle::RetryAfter;
 use crate::authn::{AuthRecord, LoginMethod, LoginPage, PasskeyLogin, ceremony, policy};
 use crate::http::binding::BrowserBinding;
 use crate::http::client_addr::ClientIp;
@@ -289,83 +285,35 @@ async fn login_inner(
             status,
         )
     };
-    let account = account_key(hint);
-    let too_many = |RetryAfter(secs)| {
-        let message = format!("Too many attempts. Try again in {secs} seconds.");
-        retry_after(shown(&message, StatusCode::TOO_MANY_REQUESTS), secs)
-    };
-    if factor_locked(p, user.as_ref(), method, t).await? {
-        return Ok(shown(LOCKED, StatusCode::TOO_MANY_REQUESTS));
-    }
-    // Beginning a multi-step method is not a guess: it waits out a back-off, and counts against the request.
-    if method.multi_step() && form.get("step") == Some("begin") {
-        if let Err(wait) = p.throttle.check(account.as_deref(), ip, t) {
-            return Ok(too_many(wait));
+    let outcome = attempt(
+        Attempt {
+            p,
+            row: &row,
+            method,
+            form: &form,
+            ip,
+            user: user.as_ref(),
+            t,
+        },
+        // During step-up only the session's user may add a step, and a second-factor request is answered only
+        // by the user it names; anyone else is a failed attempt.
+        |u: &UserRow| match &phase {
+            Phase::Login => v
+                .second_factor
+                .as_ref()
+                .is_none_or(|named| named.as_deref() == Some(u.id.as_str())),
+            Phase::StepUp { session, .. } => u.id == session.user_id,
+        },
+        shown,
+    )
+    .await?;
+    let (proven, recorded_as) = match outcome {
+        Outcome::Begin => {
+            return begin(p, &v, &row, (method, &offered), &form, hint, user.as_ref()).await;
         }
-        spend_attempt(p, &row).await?;
-        return begin(p, &v, &row, (method, &offered), &form, hint, user.as_ref()).await;
-    }
-    // A place in the bounded verification queue, or 503 at once.
-    let Some(_admitted) = p.throttle.admit() else {
-        return Ok(retry_after(
-            shown(
-                "The service is busy. Try again in a moment.",
-                StatusCode::SERVICE_UNAVAILABLE,
-            ),
-            1,
-        ));
+        Outcome::Shown(page) => return Ok(page),
+        Outcome::Proven(u, recorded_as) => (u, recorded_as),
     };
-    // The back-off, and the attempt counted against the account, the address and the request — all before
-    // anything is verified, so that concurrent guesses see each other.
-    if let Err(wait) = p.throttle.attempt(account.as_deref(), ip, t) {
-        return Ok(too_many(wait));
-    }
-    let count = spend_attempt(p, &row).await?;
-    let (row_ref, shown_ref) = (&row, &shown);
-    let fail = |message: &'static str| async move {
-        if count >= MAX_ATTEMPTS {
-            return Err(used_up(p, row_ref).await);
-        }
-        HttpResult::Ok(shown_ref(message, StatusCode::UNAUTHORIZED))
-    };
-    // A multi-step method: the state its beginning kept.
-    let state = if method.multi_step() {
-        let Some(id) = form.get("ceremony") else {
-            return fail(method.failure_message()).await;
-        };
-        match ceremony::finish(&p.store, id, &row, method.id())
-            .await
-            .map_err(db)?
-        {
-            Ok(state) => Some(state),
-            Err(_) => {
-                return fail("The sign-in step expired or was already used; start it again.").await;
-            }
-        }
-    } else {
-        None
-    };
-    let proven = method
-        .verify_recorded(&p.store, &form, state.as_deref())
-        .await
-        .map_err(db)?;
-    drop(_admitted);
-    // During step-up only the session's user may add a step, and a second-factor request is answered only by
-    // the user it names; anyone else is a failed attempt.
-    let proven = proven.filter(|(u, _)| match &phase {
-        Phase::Login => v
-            .second_factor
-            .as_ref()
-            .is_none_or(|named| named.as_deref() == Some(u.id.as_str())),
-        Phase::StepUp { session, .. } => u.id == session.user_id,
-    });
-    factor_answered(p, user.as_ref(), method, (proven.is_some(), t)).await?;
-    let Some((proven, recorded_as)) = proven else {
-        return fail(method.failure_message()).await;
-    };
-    // Only the account that was proven is cleared and trusted: a name typed beside a passkey (which proves its
-    // own user) must not wipe another account's failures.
-    p.throttle.succeeded(&proven.username.to_lowercase(), ip, t);
     // The pending request is answered once.
     if !p.store.take_pending(&row.id).await.map_err(db)? {
         return Err(error_page(

@@ -20,12 +20,8 @@ use portcullis_oidc::Params;
 
 use super::token::{back, issue};
 use super::{Ask, KIND, Next, Target, next, next_page, page, store_pending};
-use crate::authn::throttle::RetryAfter;
 use crate::authn::{AuthRecord, LoginMethod, LoginPage, ceremony};
-use crate::endpoints::attempts::{
-    LOCKED, MAX_ATTEMPTS, account_key, as_user, factor_answered, factor_locked, retry_after,
-    spend_attempt, used_up,
-};
+use crate::endpoints::attempts::{Attempt, Outcome, as_user, attempt};
 use crate::factor_pages::MethodSection;
 use crate::http::binding::{BrowserBinding, same_site_form};
 use crate::http::client_addr::ClientIp;
@@ -159,71 +155,29 @@ async fn step_inner(
     };
     // Signed in: the session's user answers, whatever name the form carries.
     let form = as_user(&form, user);
-    let hint = form.get("username");
     let shown = |message: &str, status: StatusCode| {
         next_page(&ask, &row, (&need, &done), user, (Some(message), status))
     };
-    let account = account_key(hint);
-    let too_many = |RetryAfter(secs)| {
-        let message = format!("Too many attempts. Try again in {secs} seconds.");
-        retry_after(shown(&message, StatusCode::TOO_MANY_REQUESTS), secs)
+    let outcome = attempt(
+        Attempt {
+            p,
+            row: &row,
+            method,
+            form: &form,
+            ip,
+            user,
+            t,
+        },
+        // Only the session's user may add a step.
+        |u: &UserRow| user.is_none_or(|s| s.id == u.id),
+        shown,
+    )
+    .await?;
+    let (proven, recorded_as) = match outcome {
+        Outcome::Begin => return begin(p, (&ask, &row), (method, &done), &form, user).await,
+        Outcome::Shown(page) => return Ok(page),
+        Outcome::Proven(u, recorded_as) => (u, recorded_as),
     };
-    if factor_locked(p, user, method, t).await? {
-        return Ok(shown(LOCKED, StatusCode::TOO_MANY_REQUESTS));
-    }
-    if method.multi_step() && form.get("step") == Some("begin") {
-        if let Err(wait) = p.throttle.check(account.as_deref(), ip, t) {
-            return Ok(too_many(wait));
-        }
-        spend_attempt(p, &row).await?;
-        return begin(p, (&ask, &row), (method, &done), &form, user).await;
-    }
-    let Some(_admitted) = p.throttle.admit() else {
-        return Ok(retry_after(
-            shown(
-                "The service is busy. Try again in a moment.",
-                StatusCode::SERVICE_UNAVAILABLE,
-            ),
-            1,
-        ));
-    };
-    if let Err(wait) = p.throttle.attempt(account.as_deref(), ip, t) {
-        return Ok(too_many(wait));
-    }
-    let count = spend_attempt(p, &row).await?;
-    let (row_ref, shown_ref) = (&row, &shown);
-    let fail = |message: &'static str| async move {
-        if count >= MAX_ATTEMPTS {
-            return Err(used_up(p, row_ref).await);
-        }
-        HttpResult::Ok(shown_ref(message, StatusCode::UNAUTHORIZED))
-    };
-    let state = if method.multi_step() {
-        let Some(id) = form.get("ceremony") else {
-            return fail(method.failure_message()).await;
-        };
-        match ceremony::finish(&p.store, id, &row, method.id())
-            .await
-            .map_err(db)?
-        {
-            Ok(state) => Some(state),
-            Err(_) => return fail("The step expired or was already used; start it again.").await,
-        }
-    } else {
-        None
-    };
-    let proven = method
-        .verify_recorded(&p.store, &form, state.as_deref())
-        .await
-        .map_err(db)?;
-    drop(_admitted);
-    // Only the session's user may add a step.
-    let proven = proven.filter(|(u, _)| user.is_none_or(|s| s.id == u.id));
-    factor_answered(p, user, method, (proven.is_some(), t)).await?;
-    let Some((proven, recorded_as)) = proven else {
-        return fail(method.failure_message()).await;
-    };
-    p.throttle.succeeded(&proven.username.to_lowercase(), ip, t);
     if !p.store.take_pending(&row.id).await.map_err(db)? {
         return Err(done_already());
     }

@@ -1,6 +1,19 @@
 // Shared by the interop scripts: a scripted user agent (cookie jar, no automatic redirects) that signs in at
 // the Portcullis provider or at node oidc-provider's development interactions, and small assertion helpers.
 
+import { chromium } from 'playwright-core';
+
+// Debian's chromium, headless, with a fresh profile in USER_DATA_DIR (CHROMIUM overrides the binary): without the
+// background-networking flags it keeps trying hosts this closed network refuses.
+export async function launchChromium() {
+  return chromium.launchPersistentContext(env('USER_DATA_DIR'), {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-dev-shm-usage'],
+    timeout: 60000,
+  });
+}
+
 export function check(cond, what) {
   if (!cond) {
     throw new Error(`check failed: ${what}`);

@@ -15,16 +15,10 @@
 //
 // Env: RP_URL, ACCOUNT, SECOND_FACTOR_URL, CANCEL_URL, REDIRECT_PREFIX, SCREENSHOT_DIR, CHROMIUM (default
 // /usr/bin/chromium), USER_DATA_DIR.
-import { chromium } from 'playwright-core';
-import { check, env } from './lib.mjs';
+import { check, env, launchChromium } from './lib.mjs';
 
 const shots = env('SCREENSHOT_DIR');
-const context = await chromium.launchPersistentContext(env('USER_DATA_DIR'), {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-dev-shm-usage'],
-  timeout: 60000,
-});
+const context = await launchChromium();
 try {
   const page = context.pages()[0] || (await context.newPage());
   page.setDefaultTimeout(30000);

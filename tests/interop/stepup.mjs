@@ -6,8 +6,7 @@
 //
 // Env: RP_URL, ISSUER, DEMO_PASSWORD, SCREENSHOT_DIR, CHROMIUM (default /usr/bin/chromium), USER_DATA_DIR.
 import { createHmac } from 'node:crypto';
-import { chromium } from 'playwright-core';
-import { check, env } from './lib.mjs';
+import { check, env, launchChromium } from './lib.mjs';
 
 function base32(s) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -34,12 +33,7 @@ function totp(secret, step) {
 
 const nowStep = () => Math.floor(Date.now() / 1000 / 30);
 const shots = env('SCREENSHOT_DIR');
-const context = await chromium.launchPersistentContext(env('USER_DATA_DIR'), {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-dev-shm-usage'],
-  timeout: 60000,
-});
+const context = await launchChromium();
 try {
   const page = context.pages()[0] || (await context.newPage());
   page.setDefaultTimeout(30000);

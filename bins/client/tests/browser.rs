@@ -21,6 +21,26 @@ fn chromium() -> String {
     path
 }
 
+/// Starts the demo web RP (`portcullis-client serve`) for `issuer` and `client_id` with `extra` arguments on
+/// `port`, and waits until it listens (at most 30 s).
+fn demo_rp(issuer: &str, client_id: &str, extra: &[&str], port: u16) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis-client"))
+        .args(["serve", "--issuer", issuer, "--client-id", client_id])
+        .args(extra)
+        .arg("--port")
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "demo RP did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 #[test]
 fn chromium_logs_in_through_the_demo_rp() {
     let browser = chromium();
@@ -31,25 +51,7 @@ fn chromium_logs_in_through_the_demo_rp() {
         json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none",
                "scope": "openid profile email"}),
     )]);
-    let mut rp = Command::new(env!("CARGO_BIN_EXE_portcullis-client"))
-        .args([
-            "serve",
-            "--issuer",
-            &p.issuer,
-            "--client-id",
-            "demo-rp",
-            "--port",
-        ])
-        .arg(rp_port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", rp_port)).is_err() {
-        assert!(Instant::now() < deadline, "demo RP did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut rp = demo_rp(&p.issuer, "demo-rp", &[], rp_port);
     // Login CSRF: a cross-origin form post to the demo RP's login is refused (403), a same-origin one is not.
     let post = |origin: &str| {
         use std::io::{Read, Write};
@@ -120,27 +122,8 @@ fn chromium_creates_an_account_with_a_passkey_and_signs_in_with_it() {
     )]);
     let key_file = p.dir.path().join("shop-key.json");
     std::fs::write(&key_file, key.to_json()).unwrap();
-    let mut rp = Command::new(env!("CARGO_BIN_EXE_portcullis-client"))
-        .args([
-            "serve",
-            "--issuer",
-            &p.issuer,
-            "--client-id",
-            "shop",
-            "--key",
-        ])
-        .arg(&key_file)
-        .arg("--port")
-        .arg(rp_port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", rp_port)).is_err() {
-        assert!(Instant::now() < deadline, "demo RP did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let key_arg = key_file.display().to_string();
+    let mut rp = demo_rp(&p.issuer, "shop", &["--key", &key_arg], rp_port);
 
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -282,25 +265,7 @@ fn chromium_sets_up_an_authenticator_app_and_steps_up_at_the_demo_rp() {
         json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none",
                "scope": "openid profile email"}),
     )]);
-    let mut rp = Command::new(env!("CARGO_BIN_EXE_portcullis-client"))
-        .args([
-            "serve",
-            "--issuer",
-            &p.issuer,
-            "--client-id",
-            "demo-rp",
-            "--port",
-        ])
-        .arg(rp_port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", rp_port)).is_err() {
-        assert!(Instant::now() < deadline, "demo RP did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut rp = demo_rp(&p.issuer, "demo-rp", &[], rp_port);
     let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
     std::fs::create_dir_all(&shots).unwrap();
     let _ = std::fs::remove_file(shots.join("totp-enrolment.png"));

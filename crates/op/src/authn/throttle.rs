@@ -44,20 +44,29 @@ pub const TRUSTED_FOR: i64 = 30 * 86_400;
 /// Most keys per table.
 pub const MAX_ENTRIES: usize = 100_000;
 
+/// Milliseconds in a second: the tables keep milliseconds, so that a one-second back-off lasts a whole second
+/// and not whatever remains of the second the failure fell in.
+const MS: i64 = 1000;
+
 #[derive(Debug, Clone, Copy)]
 struct Failures {
     count: u32,
+    /// When the last failure was counted, in milliseconds.
     last: i64,
 }
 
 impl Failures {
-    /// When the next attempt may be made, given `free` failures without delay and a `max` delay.
+    /// When (in milliseconds) the next attempt may be made, given `free` failures without delay and a `max`
+    /// delay in seconds.
     fn not_before(&self, free: u32, max: i64) -> Option<i64> {
         if self.count < free {
             return None;
         }
         let doublings = (self.count - free).min(20);
-        Some(self.last.saturating_add((1i64 << doublings).min(max)))
+        Some(
+            self.last
+                .saturating_add((1i64 << doublings).min(max).saturating_mul(MS)),
+        )
     }
 }
 
@@ -141,7 +150,7 @@ fn wait<K: std::hash::Hash + Eq + Clone>(
     let t = lock(table);
     t.map
         .get(key)
-        .filter(|f| now - f.last < FORGET_AFTER)
+        .filter(|f| now - f.last < FORGET_AFTER * MS)
         .and_then(|f| f.not_before(free, max))
         .map_or(0, |at| at.saturating_sub(now).max(0))
 }
@@ -153,7 +162,7 @@ fn bump<K: std::hash::Hash + Eq + Clone>(table: &Mutex<Table<K, Failures>>, key:
         count: 0,
         last: now,
     });
-    if now - f.last >= FORGET_AFTER {
+    if now - f.last >= FORGET_AFTER * MS {
         f.count = 0;
     }
     f.count = f.count.saturating_add(1);
@@ -183,8 +192,8 @@ impl Throttle {
         self.admissions.try_acquire().ok()
     }
 
-    /// How long a sign-in attempt for `account` (when the form names one) from `address` must wait, without
-    /// counting it (for steps that are not guesses, such as beginning a multi-step method).
+    /// How long a sign-in attempt for `account` (when the form names one) from `address` at `now` (milliseconds
+    /// since the epoch) must wait, without counting it (for steps that are not guesses, such as beginning a multi-step method).
     pub fn check(
         &self,
         account: Option<&str>,
@@ -218,13 +227,13 @@ impl Throttle {
             }
         }
         if delay > 0 {
-            Err(RetryAfter(delay as u64))
+            Err(RetryAfter(((delay + MS - 1) / MS) as u64))
         } else {
             Ok(())
         }
     }
 
-    /// A sign-in attempt about to be verified: refused with the wait when it must wait, else counted as a failure
+    /// A sign-in attempt about to be verified at `now` (milliseconds since the epoch): refused with the wait when it must wait, else counted as a failure
     /// at once — before the verification, in one critical section with the check, so that concurrent attempts
     /// see each other — and [`succeeded`](Self::succeeded) takes it back.
     pub fn attempt(
@@ -249,7 +258,7 @@ impl Throttle {
         }
     }
 
-    /// Records a successful sign-in: the attempt's count on the address is taken back, the pair's and the
+    /// Records a successful sign-in at `now` (milliseconds since the epoch): the attempt's count on the address is taken back, the pair's and the
     /// account's failures are forgotten, and the address is trusted for the account (exempt from the account's
     /// back-off) for [`TRUSTED_FOR`].
     pub fn succeeded(&self, account: &str, address: IpAddr, now: i64) {
@@ -262,7 +271,9 @@ impl Throttle {
         lock(&self.accounts).map.remove(account);
         let mut trusted = lock(&self.trusted);
         trusted.make_room(|until| *until);
-        trusted.map.insert(pair, now + TRUSTED_FOR);
+        trusted
+            .map
+            .insert(pair, now.saturating_add(TRUSTED_FOR * MS));
     }
 
     /// Takes one unit of anonymous stored work for `address` at `now_ms` (milliseconds), or says how long to
@@ -298,11 +309,14 @@ mod tests {
     #[test]
     fn pair_backs_off_exponentially_up_to_its_cap() {
         let t = Throttle::new(1.0, 60.0);
-        let mut now = 1_000_000;
+        let mut now = 1_000_000 * MS;
         for _ in 0..PAIR_FREE {
             assert_eq!(t.check(Some("alice"), A, now), Ok(()));
             t.failed(Some("alice"), A, now);
         }
+        assert_eq!(t.check(Some("alice"), A, now), Err(RetryAfter(1)));
+        // A whole second: not what remains of the second the failure fell in.
+        now += MS - 1;
         assert_eq!(t.check(Some("alice"), A, now), Err(RetryAfter(1)));
         now += 1;
         assert_eq!(t.check(Some("alice"), A, now), Ok(()));
@@ -318,14 +332,14 @@ mod tests {
         );
         // Another address is not held back by this pair (the account's own threshold is higher).
         assert!(t.check(Some("alice"), B, now).is_err(), "account back-off");
-        now += FORGET_AFTER;
+        now += FORGET_AFTER * MS;
         assert_eq!(t.check(Some("alice"), A, now), Ok(()));
     }
 
     #[test]
     fn account_back_off_is_short_and_spares_trusted_addresses() {
         let t = Throttle::new(1.0, 60.0);
-        let now = 1_000_000;
+        let now = 1_000_000 * MS;
         t.succeeded("alice", B, now);
         for i in 0..100u8 {
             let attacker = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, i));
@@ -338,7 +352,7 @@ mod tests {
         );
         assert_eq!(t.check(Some("alice"), B, now), Ok(()), "trusted address");
         assert_eq!(
-            t.check(Some("alice"), fresh, now + ACCOUNT_MAX_DELAY),
+            t.check(Some("alice"), fresh, now + ACCOUNT_MAX_DELAY * MS),
             Ok(())
         );
     }
@@ -346,7 +360,7 @@ mod tests {
     #[test]
     fn address_back_off_covers_every_account() {
         let t = Throttle::new(1.0, 60.0);
-        let now = 1_000_000;
+        let now = 1_000_000 * MS;
         for i in 0..ADDRESS_FREE {
             t.failed(Some(&format!("user{i}")), A, now);
         }
@@ -358,7 +372,7 @@ mod tests {
     #[test]
     fn ipv6_addresses_count_per_64_and_mapped_ones_as_ipv4() {
         let t = Throttle::new(1.0, 60.0);
-        let now = 1_000_000;
+        let now = 1_000_000 * MS;
         for i in 0..ADDRESS_FREE {
             let ip: IpAddr = format!("2001:db8:1:1::{:x}", i + 1).parse().unwrap();
             t.failed(Some(&format!("user{i}")), ip, now);
@@ -374,7 +388,7 @@ mod tests {
     #[test]
     fn an_attempt_counts_before_it_is_verified_and_success_takes_it_back() {
         let t = Throttle::new(1.0, 60.0);
-        let now = 1_000_000;
+        let now = 1_000_000 * MS;
         for _ in 0..PAIR_FREE {
             assert_eq!(t.attempt(Some("alice"), A, now), Ok(()));
         }

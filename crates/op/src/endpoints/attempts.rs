@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use portcullis_oidc::{ErrorCode, Params};
 
+use super::authorize::now_millis;
 use super::authorize::request::Validated;
 use crate::authn::throttle::RetryAfter;
 use crate::authn::{AuthRecord, LoginMethod, ceremony, policy};
@@ -237,7 +238,7 @@ pub(crate) async fn attempt(
     }
     // Beginning a multi-step method is not a guess: it waits out a back-off, and counts against the request.
     if method.multi_step() && form.get("step") == Some("begin") {
-        if let Err(wait) = p.throttle.check(account.as_deref(), ip, t) {
+        if let Err(wait) = p.throttle.check(account.as_deref(), ip, now_millis()) {
             return Ok(too_many(wait));
         }
         spend_attempt(p, row).await?;
@@ -251,7 +252,7 @@ pub(crate) async fn attempt(
         );
         return Ok(Outcome::Shown(retry_after(busy, 1)));
     };
-    if let Err(wait) = p.throttle.attempt(account.as_deref(), ip, t) {
+    if let Err(wait) = p.throttle.attempt(account.as_deref(), ip, now_millis()) {
         return Ok(too_many(wait));
     }
     let count = spend_attempt(p, row).await?;
@@ -289,6 +290,7 @@ pub(crate) async fn attempt(
     };
     // Only the account that was proven is cleared and trusted: a name typed beside a passkey (which proves its
     // own user) must not wipe another account's failures.
-    p.throttle.succeeded(&proven.username.to_lowercase(), ip, t);
+    p.throttle
+        .succeeded(&proven.username.to_lowercase(), ip, now_millis());
     Ok(Outcome::Proven(proven, recorded_as))
 }

@@ -115,31 +115,50 @@ async fn address_back_off_covers_an_ipv6_prefix() {
     })
     .await;
     let free = portcullis_op::authn::throttle::ADDRESS_FREE;
+    // The pages first, so that the attempts follow each other at once.
+    let mut pages = Vec::new();
+    for _ in 0..free + BACK_OFF_STEPS {
+        pages.push(login_page(&op).await);
+    }
+    let mut pages = pages.into_iter();
     for i in 0..free {
-        let (b, page) = login_page(&op).await;
+        let (b, page) = pages.next().unwrap();
         let ip = format!("2001:db8:1:1::{:x}", i + 1);
         let (s, _) =
             attempt_retrying(&op, &b, &page, (IP_HEADER, &ip), &format!("user{i}"), "x").await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "attempt {i} from {ip}");
     }
-    // The same /64, yet another address: after more than ADDRESS_FREE failures from this network it must wait.
-    let (b, page) = login_page(&op).await;
-    let (s, _) = attempt_retrying(
-        &op,
-        &b,
-        &page,
-        (IP_HEADER, "2001:db8:1:1::ffff"),
-        "someone",
-        "x",
-    )
-    .await;
-    assert_eq!(
-        s,
-        StatusCode::TOO_MANY_REQUESTS,
+    // The same /64, yet other addresses: after ADDRESS_FREE failures from this network they must wait. The first
+    // wait is one second and each further failure doubles it, so a machine slow enough to spend a whole wait
+    // between two attempts lets one more through, and the next must wait twice as long.
+    let mut waited = false;
+    for (k, (b, page)) in pages.enumerate() {
+        let ip = format!("2001:db8:1:1::ff{k:02x}");
+        let (s, _) = attempt_retrying(
+            &op,
+            &b,
+            &page,
+            (IP_HEADER, &ip),
+            &format!("someone{k}"),
+            "x",
+        )
+        .await;
+        if s == StatusCode::TOO_MANY_REQUESTS {
+            waited = true;
+            break;
+        }
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{ip}");
+    }
+    assert!(
+        waited,
         "a /64 sprayed {} failures without back-off",
-        free
+        free + BACK_OFF_STEPS
     );
 }
+
+/// Attempts made after a back-off starts before one of them must be refused: the back-off (1, 2, then 4
+/// seconds) lets an attempt through only when a whole wait passed since the one before it.
+const BACK_OFF_STEPS: u32 = 3;
 
 /// A proxy writing `ip:port` (as some cloud load balancers do in X-Forwarded-For) is understood: one
 /// attacker's failures do not put every client, all behind the proxy's own address, into one bucket.

@@ -131,15 +131,31 @@ async fn failures_back_off_per_account_and_address() {
 async fn one_address_cannot_spray_many_accounts() {
     let op = op_with(|c| c).await;
     let sprayer = "198.51.100.9";
-    for i in 0..portcullis_op::authn::throttle::ADDRESS_FREE {
-        let (b, page) = login_page(&op).await;
-        let r = attempt(&op, &b, &page, sprayer, &format!("user{i}"), "Winter2026!").await;
+    let free = portcullis_op::authn::throttle::ADDRESS_FREE;
+    // The pages first, so that the attempts follow each other at once.
+    let mut pages = Vec::new();
+    for _ in 0..free + 4 {
+        pages.push(login_page(&op).await);
+    }
+    for (i, (b, page)) in pages[..free as usize].iter().enumerate() {
+        let r = attempt(&op, b, page, sprayer, &format!("user{i}"), "Winter2026!").await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{i}");
     }
-    let (b, page) = login_page(&op).await;
-    let r = attempt(&op, &b, &page, sprayer, "bob", "Winter2026!").await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    let r = attempt(&op, &b, &page, "192.0.2.77", "bob", PASSWORD).await;
+    // The first wait is one second and each further failure doubles it (1, 2, 4 s): a machine slow enough to
+    // spend a whole wait between two attempts lets one more through, and the next must wait twice as long.
+    let mut refused = None;
+    for (i, (b, page)) in pages[free as usize..free as usize + 3].iter().enumerate() {
+        let r = attempt(&op, b, page, sprayer, &format!("bob{i}"), "Winter2026!").await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{i}");
+    }
+    let refused = refused.expect("the address sprayed on without back-off");
+    assert!(retry_after(&refused) >= 1);
+    let (b, page) = &pages[free as usize + 3];
+    let r = attempt(&op, b, page, "192.0.2.77", "bob", PASSWORD).await;
     assert!(signed_in(r.status()), "other addresses are not affected");
 }
 

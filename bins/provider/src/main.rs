@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use portcullis_op::{Config, admin, keys, open_store};
 
+mod sites;
+
 /// jemalloc: ~20 % more flows/s than glibc's malloc under load (docs/benchmarks.md), and its dedicated arena for
 /// allocations above 8 MiB returns a login's 46 MiB Argon2 buffer to the system right after the hash. Built
 /// with unprefixed symbols, so it also serves the C code's `malloc` (SQLite's engine thread spent ~3 % of the
@@ -79,6 +81,9 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Manage login-bridge sites (websites whose own login vouches for their users).
+    #[command(subcommand)]
+    Site(sites::SiteCmd),
 }
 
 #[derive(Subcommand)]
@@ -427,6 +432,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         }
                     }
                 }
+                Command::Site(cmd) => sites::run(&store, &cfg.issuer, cmd, now).await?,
                 Command::Keys(KeysCmd::List) => {
                     // Creates the first keys when none exist yet, as the first serve would.
                     keys::KeyRing::load(&store, now, cfg.retired_key_lifetime as i64)

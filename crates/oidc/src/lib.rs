@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 mod authorize;
+mod bridge;
 mod claims;
 mod claims_request;
 mod client;
@@ -47,6 +48,10 @@ mod token;
 mod types;
 
 pub use authorize::{AuthorizationRequest, Scope};
+pub use bridge::{
+    MAX_CLAIM_OBJECT, MAX_CLAIM_STRING, MAX_IDENTIFIER, MAX_POSTBACK, MAX_POSTBACK_CLAIMS,
+    Postback, PostbackError,
+};
 pub use claims::{
     Address, IdToken, IdTokenBuilder, IdTokenError, IdTokenExpectations, ScopeClaims, UserInfo,
     verify_id_token,

@@ -111,6 +111,10 @@ pub struct Config {
     /// Authentication levels defined as data: each an `acr` value and what satisfies it (see [`AcrLevel`]).
     /// They are published in `acr_values_supported`. Default: none beyond the built-in ones.
     pub acr_levels: Vec<AcrLevel>,
+    /// Login-bridge sites (`[[bridge_sites]]`): websites with their own login that vouch for their users (see
+    /// [`crate::bridge_sites::SiteConfig`]). Written to the database at startup; sites can also be added with
+    /// `portcullis-provider site add`. Default: none.
+    pub bridge_sites: Vec<crate::bridge_sites::SiteConfig>,
 }
 
 /// An authentication level (`acr` value) defined in the configuration: met by `methods` different sign-in
@@ -181,6 +185,7 @@ impl Default for Config {
             outbox: None,
             factor_token_lifetime: 300,
             acr_levels: Vec::new(),
+            bridge_sites: Vec::new(),
         }
     }
 }
@@ -306,6 +311,10 @@ impl Config {
                     l.acr
                 )));
             }
+        }
+        for site in &self.bridge_sites {
+            crate::bridge_sites::check(&site.row())
+                .map_err(|e| ConfigError::Invalid(format!("bridge_sites: {:?}: {e}", site.id)))?;
         }
         if let Some(u) = &self.database_url
             && !(u.starts_with("sqlite:")

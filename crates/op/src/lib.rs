@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod authn;
+pub mod bridge_sites;
 pub mod clients;
 pub mod config;
 pub mod data_dir;
@@ -156,6 +157,7 @@ pub fn standard_methods(cfg: &Config) -> Result<authn::Methods, String> {
     list.extend(authn::factors::step_up_methods(
         &delivery::Delivery::from_config(cfg)?,
     ));
+    list.push(Box::new(authn::BridgeLogin::default()));
     authn::Methods::new(list)?.with_levels(&cfg.acr_levels)
 }
 
@@ -171,6 +173,9 @@ pub async fn start_with_login(
 pub async fn start_with_methods(cfg: Config, methods: authn::Methods) -> Result<Running, String> {
     cfg.check().map_err(|e| e.to_string())?;
     let store = open_store(&cfg).await?;
+    bridge_sites::sync(&store, &cfg.bridge_sites, now())
+        .await
+        .map_err(|e| e.to_string())?;
     let first_run = if cfg.demo {
         admin::ensure_demo(&store)
             .await

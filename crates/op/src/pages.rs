@@ -9,8 +9,8 @@ use portcullis_oidc::Params;
 
 pub use crate::templates::MethodSection;
 use crate::templates::{
-    ConsentPage, ErrorPage, FormPostPage, LoggedOutPage, LoginPage, LogoutConfirmPage,
-    PasswordInputs, render,
+    BridgeButtons, ConsentPage, ErrorPage, FormPostPage, LoggedOutPage, LoginPage,
+    LogoutConfirmPage, PasswordInputs, render,
 };
 
 /// The login page: one form per method in `sections`; `error` is shown above them.
@@ -35,6 +35,11 @@ pub fn password_inputs(login_hint: Option<&str>) -> String {
     render(&PasswordInputs {
         login_hint: login_hint.unwrap_or(""),
     })
+}
+
+/// The login bridge's buttons on the login page: `(id, name)` per site.
+pub fn bridge_buttons(sites: &[(String, String)]) -> String {
+    render(&BridgeButtons { sites })
 }
 
 /// The consent form: the scopes asked for, and the user claims asked for by name.

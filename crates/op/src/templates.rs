@@ -84,6 +84,14 @@ pub struct PasswordInputs<'a> {
     pub login_hint: &'a str,
 }
 
+/// `bridge_buttons.html`: the login bridge's buttons, one per authenticating website.
+#[derive(Template)]
+#[template(path = "bridge_buttons.html")]
+pub struct BridgeButtons<'a> {
+    /// Each site's id and name.
+    pub sites: &'a [(String, String)],
+}
+
 /// `consent.html`: the scopes a client asks for, and Allow / Deny buttons posting `decision` to `/consent`.
 #[derive(Template)]
 #[template(path = "consent.html")]

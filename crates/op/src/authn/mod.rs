@@ -10,6 +10,8 @@
 //! - [`ceremony`]: the server-side, single-use, expiring state of a multi-step method (in the database, so any
 //!   node can finish what another began).
 //! - [`session`]: the browser's session.
+//! - [`bridge`]: the login bridge's buttons: an authenticating website vouches for its user (the sign-in
+//!   completes at `/bridge/return`).
 //! - [`factors`]: the step-up factors (authenticator app, e-mailed and texted codes, second password): login
 //!   methods that are never a first factor.
 //!
@@ -20,6 +22,7 @@ use portcullis_oidc::Params;
 
 use crate::store::{Store, StoreError, UserRow};
 
+pub mod bridge;
 pub mod ceremony;
 pub mod factors;
 pub mod methods;
@@ -30,6 +33,7 @@ pub mod record;
 pub mod session;
 pub mod throttle;
 
+pub use bridge::BridgeLogin;
 pub use methods::{MFA_ACR, Methods, SECOND_FACTOR_ACR};
 pub use passkey::PasskeyLogin;
 pub use password::PasswordLogin;
@@ -160,6 +164,25 @@ pub trait LoginMethod: Send + Sync {
     /// of the session's user, or a relying party's second-factor request naming its user).
     fn first_factor(&self) -> bool {
         true
+    }
+    /// The origins this method's part of the page sends the browser to (through a redirect after its form is
+    /// posted): the page's `form-action` allows them. Default: none.
+    fn form_targets(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Whether the method completes elsewhere (the login bridge): its form posts to its own endpoint, and
+    /// `/login` refuses it. Default false.
+    fn external(&self) -> bool {
+        false
+    }
+    /// Reads again what the method's part of the page shows, when that is kept in the database and may have
+    /// changed (the login bridge's sites). Called before a login page is shown. Default: nothing.
+    fn refresh_page<'a>(
+        &'a self,
+        _store: &'a Store,
+        _now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
     }
     /// Whether `user` can pass this method (has enrolled it). Step-up offers only the methods the user can
     /// pass. Default: everyone can.

@@ -29,7 +29,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use portcullis_oidc::{ErrorCode, Params, Prompt};
 
-use super::authorize::consent::{after_login, pending_for};
+use super::authorize::consent::{Known, after_login, pending_for, remembered};
 use super::authorize::prompt::names_another_user;
 use super::authorize::request::Validated;
 use super::authorize::{MAX_STORED_REQUEST, PENDING_LIFETIME};
@@ -75,6 +75,9 @@ pub(crate) async fn first_page(
     p.store.put_pending(&pending).await.map_err(db)?;
     let named = second_factor_user(p, v).await?;
     let offered = login_methods(p, v, named.as_ref()).await?;
+    for m in &offered {
+        m.refresh_page(&p.store, t).await.map_err(db)?;
+    }
     let hint = v.req.login_hint.as_deref();
     let autofill = match (&p.passkeys, &v.second_factor) {
         (Some(passkeys), None) => conditional(p, passkeys, &pending).await?,
@@ -201,7 +204,10 @@ fn page_with(
             ceremony: None,
             inputs: m.form(&ctx),
         })
+        // A method with nothing to show (the login bridge without sites) gets no form.
+        .filter(|section| !section.inputs.is_empty())
         .collect();
+    let targets: Vec<String> = offered.iter().flat_map(|m| m.form_targets()).collect();
     let autofill = autofill.as_ref();
     if let Some((id, inputs)) = autofill {
         sections.push(MethodSection {
@@ -214,7 +220,7 @@ fn page_with(
     http::html_csp(
         status,
         pages::login(&row.id, &row.csrf, &v.client.name, error, &sections),
-        &http::form_page_csp(&v.redirect_uri),
+        &http::form_page_csp_to(&v.redirect_uri, &targets),
     )
 }
 
@@ -264,7 +270,8 @@ async fn login_inner(
         None => Some(p.methods.primary()),
         Some(id) => offered.iter().copied().find(|m| m.id() == id),
     };
-    let Some(method) = method.filter(|m| offered.iter().any(|o| o.id() == m.id())) else {
+    let Some(method) = method.filter(|m| offered.iter().any(|o| o.id() == m.id()) && !m.external())
+    else {
         return Err(error_page(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -314,6 +321,45 @@ async fn login_inner(
         Outcome::Shown(page) => return Ok(page),
         Outcome::Proven(u, recorded_as) => (u, recorded_as),
     };
+    complete(
+        p,
+        (v, row, phase, record),
+        SignedIn {
+            proven,
+            recorded_as,
+            skip_consent: false,
+        },
+        (t, arrival),
+        headers,
+    )
+    .await
+}
+
+/// What a sign-in proved, to complete its pending request with.
+pub(crate) struct SignedIn {
+    /// The user.
+    pub(crate) proven: UserRow,
+    /// The method id the pass is recorded under.
+    pub(crate) recorded_as: &'static str,
+    /// Whether the consent page is skipped (a trusted bridge site said `no_prompt`; a request with
+    /// `prompt=consent` shows it anyway).
+    pub(crate) skip_consent: bool,
+}
+
+/// Completes pending request `row` (of `v`, in `phase`, with the session's `record` so far) once a method proved
+/// its user: the pending request is consumed, the session started or stepped up, and the flow goes on to the
+/// next step, consent or the response. `t` is now, `arrival` when the request arrived.
+pub(crate) async fn complete(
+    p: &Provider,
+    (v, row, phase, record): (Validated, PendingRow, Phase, AuthRecord),
+    SignedIn {
+        proven,
+        recorded_as,
+        skip_consent,
+    }: SignedIn,
+    (t, arrival): (i64, i64),
+    headers: &HeaderMap,
+) -> HttpResult<Response> {
     // The pending request is answered once.
     if !p.store.take_pending(&row.id).await.map_err(db)? {
         return Err(error_page(
@@ -372,7 +418,11 @@ async fn login_inner(
             csrf: random_token(),
             ..row
         };
-        after_login(p, v, session, None, Some(fresh), arrival, headers).await?
+        let known = skip_consent.then(|| Known {
+            user: None,
+            consent: Some(remembered(None, &v)),
+        });
+        after_login(p, v, session, known, Some(fresh), arrival, headers).await?
     };
     if let Ok(h) = HeaderValue::from_str(&http::session_cookie(
         &token,

@@ -36,6 +36,7 @@ pub mod account_factors;
 pub mod assets;
 pub(crate) mod attempts;
 pub mod authorize;
+pub mod bridge;
 pub mod consent;
 pub mod discovery;
 pub mod end_session;
@@ -68,6 +69,9 @@ pub fn router(p: Arc<Provider>) -> Router {
             get(authorize::authorize).post(authorize::authorize),
         )
         .route("/login", post(login::login))
+        .route("/bridge/start", post(bridge::start))
+        .route("/bridge/postback", post(bridge::postback::postback))
+        .route("/bridge/return", get(bridge::finish))
         .route("/consent", post(consent::consent))
         .route("/register", post(register::register))
         .route("/account", get(account::account))

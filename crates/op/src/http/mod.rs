@@ -28,5 +28,6 @@ pub use error::{
 };
 pub use limits::{READ_TIMEOUT, form_body, header_str, is_form, read_body, read_form};
 pub use responses::{
-    FORM_POST_CSP, PAGE_CSP, form_page_csp, html, html_csp, json_response, redirect,
+    FORM_POST_CSP, PAGE_CSP, form_page_csp, form_page_csp_to, html, html_csp, json_response,
+    redirect,
 };

@@ -42,6 +42,12 @@ pub const FORM_POST_CSP: &str =
 /// so the redirect URI's origin is allowed next to `'self'` — that origin only, nothing wider. (Found by the
 /// Chromium end-to-end test: with `form-action 'self'` alone the consent answer never reached the client.)
 pub fn form_page_csp(redirect_uri: &str) -> String {
+    form_page_csp_to(redirect_uri, &[])
+}
+
+/// [`form_page_csp`] for a page whose forms may also lead (through a redirect) to `targets` (origins; anything
+/// that is not a plain origin is left out).
+pub fn form_page_csp_to(redirect_uri: &str, targets: &[String]) -> String {
     let source = match url::Url::parse(redirect_uri) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => u.origin().ascii_serialization(),
         // A private-use scheme of a native app (RFC 8252 §7.1): its scheme is its origin.
@@ -57,8 +63,22 @@ pub fn form_page_csp(redirect_uri: &str) -> String {
     } else {
         String::new()
     };
+    form_page_csp_with(&source, targets)
+}
+
+fn form_page_csp_with(source: &str, targets: &[String]) -> String {
+    let mut sources = source.to_owned();
+    for t in targets {
+        let plain = (t.starts_with("https://") || t.starts_with("http://"))
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ":/.-[]".contains(c));
+        if plain {
+            sources.push(' ');
+            sources.push_str(t);
+        }
+    }
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self' {source}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self' {sources}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 

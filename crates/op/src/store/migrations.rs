@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (13, include_str!("../../migrations/0013_factors.sql")),
     (14, include_str!("../../migrations/0014_factor_limits.sql")),
+    (15, include_str!("../../migrations/0015_bridge.sql")),
 ];
 
 impl Store {

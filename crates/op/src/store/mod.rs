@@ -28,6 +28,7 @@ use std::str::FromStr;
 use sqlx::AnyPool;
 
 mod at_rest;
+mod bridge;
 mod checkpoint;
 mod clients;
 mod codes;
@@ -46,6 +47,7 @@ mod seen_jtis;
 mod sessions;
 mod settings;
 pub use at_rest::{Kek, KekError};
+pub use bridge::{BridgeRequestRow, BridgeSiteRow, Posted};
 pub use factors::{CodeCheck, FactorRow, SentCode};
 pub use passkeys::{PasskeyRow, Removal};
 mod signing_keys;

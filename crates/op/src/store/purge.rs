@@ -52,6 +52,8 @@ pub struct PurgeCounts {
     pub sessions: u64,
     /// Pending (login/consent) and pushed requests.
     pub pending_requests: u64,
+    /// Requests sent out to a login-bridge site.
+    pub bridge_requests: u64,
     /// Grants.
     pub grants: u64,
 }
@@ -110,6 +112,7 @@ impl Store {
         for (table, key, n) in [
             ("sessions", "id_hash", &mut counts.sessions),
             ("pending_requests", "id", &mut counts.pending_requests),
+            ("bridge_requests", "id", &mut counts.bridge_requests),
         ] {
             *n += self
                 .purge_chunks(

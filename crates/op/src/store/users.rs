@@ -68,6 +68,18 @@ impl Store {
             .collect()
     }
 
+    /// Replaces a user's claims (a JSON object); false when there is no such user.
+    pub async fn set_user_claims(&self, id: &str, claims: &str) -> Result<bool> {
+        let _w = self.write().await;
+        Ok(sqlx::query("UPDATE users SET claims = $1 WHERE id = $2")
+            .bind(claims)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
     /// Sets a user's password hash; false when there is no such user.
     pub async fn set_password(&self, username: &str, hash: &str) -> Result<bool> {
         let _w = self.write().await;

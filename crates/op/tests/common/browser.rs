@@ -114,6 +114,12 @@ impl Browser {
         self.step(resp).await
     }
 
+    /// Follows a redirect to an absolute URL of the provider (with this browser's cookies).
+    pub async fn follow(&mut self, op: &impl Target, url: &str) -> Step {
+        let resp = self.with_cookie(op.http().get(url)).send().await.unwrap();
+        self.step(resp).await
+    }
+
     pub async fn authorize_post(&mut self, op: &impl Target, body: &str) -> Step {
         let r = self.with_cookie(
             op.http()

@@ -1,0 +1,99 @@
+//! `portcullis-provider site ...`: the login bridge's sites (add with a fresh API key, list, rotate the key,
+//! remove).
+//!
+//! Must not: print an API key anywhere but once, at `add` and `rotate-key`.
+
+use clap::Subcommand;
+use portcullis_op::bridge_sites;
+use portcullis_op::store::{BridgeSiteRow, Store};
+
+#[derive(Subcommand)]
+pub enum SiteCmd {
+    /// Add (or replace) a site whose users sign in there; prints its API key once, and the postback and
+    /// return URLs to give to the site.
+    Add {
+        /// Site id (a-z, 0-9, '-', '_'), also its idp_id.
+        id: String,
+        /// The name users see ("Continue with NAME").
+        #[arg(long)]
+        name: String,
+        /// Where the browser is sent to sign in (https; http only on loopback).
+        #[arg(long)]
+        verify_url: String,
+        /// The site's home page.
+        #[arg(long)]
+        home_url: Option<String>,
+        /// Honour the site's no_prompt: its users skip the consent page.
+        #[arg(long)]
+        trusted: bool,
+    },
+    /// List sites (id, name, verify URL, trusted).
+    List,
+    /// Give a site a new API key (the old one stops working at once); prints it once.
+    RotateKey {
+        /// Site id.
+        id: String,
+    },
+    /// Remove a site (its pending sign-ins end; the local accounts of its users stay, unlinked).
+    Remove {
+        /// Site id.
+        id: String,
+    },
+}
+
+fn endpoints(issuer: &str) {
+    println!("postback URL: {issuer}/bridge/postback");
+    println!("return URL:   {issuer}/bridge/return");
+}
+
+/// Runs one `site` command.
+pub async fn run(store: &Store, issuer: &str, cmd: SiteCmd, now: i64) -> Result<(), String> {
+    let e = |e: portcullis_op::admin::AdminError| e.to_string();
+    match cmd {
+        SiteCmd::Add {
+            id,
+            name,
+            verify_url,
+            home_url,
+            trusted,
+        } => {
+            let row = BridgeSiteRow {
+                id: id.clone(),
+                name,
+                verify_url,
+                home_url,
+                api_key_hash: String::new(),
+                trusted,
+            };
+            let key = bridge_sites::add(store, row, now).await.map_err(e)?;
+            println!("site {id} added; API key (shown once): {key}");
+            endpoints(issuer);
+        }
+        SiteCmd::List => {
+            for s in store.bridge_sites().await.map_err(|e| e.to_string())? {
+                println!(
+                    "{}\t{}\t{}{}",
+                    s.id,
+                    s.name,
+                    s.verify_url,
+                    if s.trusted { "\ttrusted" } else { "" }
+                );
+            }
+        }
+        SiteCmd::RotateKey { id } => {
+            let key = bridge_sites::rotate_key(store, &id, now).await.map_err(e)?;
+            println!("site {id}: new API key (shown once): {key}");
+        }
+        SiteCmd::Remove { id } => {
+            if !store
+                .remove_bridge_site(&id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("no site {id}"));
+            }
+            println!("site {id} removed");
+        }
+    }
+    Ok(())
+}

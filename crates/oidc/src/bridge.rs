@@ -162,7 +162,10 @@ fn check_string(name: &str, v: &Value) -> Result<(), PostbackError> {
     Ok(())
 }
 
-fn check_claim(name: &str, v: &Value) -> Result<(), PostbackError> {
+/// Checks one released claim as a postback's are checked: its name (not a protocol claim), its type for a
+/// standard claim (OIDC Core §5.1), its size. A provider uses it for claims from other sources too (an upstream
+/// provider's).
+pub fn check_released_claim(name: &str, v: &Value) -> Result<(), PostbackError> {
     if !valid_name(name) {
         return Err(PostbackError::ClaimName(name.into()));
     }
@@ -262,7 +265,7 @@ impl Postback {
             return Err(PostbackError::TooManyClaims);
         }
         for (name, v) in &claims {
-            check_claim(name, v)?;
+            check_released_claim(name, v)?;
         }
         Ok(Postback {
             request_id,

@@ -115,6 +115,9 @@ pub struct Config {
     /// [`crate::bridge_sites::SiteConfig`]). Written to the database at startup; sites can also be added with
     /// `portcullis-provider site add`. Default: none.
     pub bridge_sites: Vec<crate::bridge_sites::SiteConfig>,
+    /// Upstream OpenID Providers offered on the login page (`[[upstreams]]`, see
+    /// [`crate::upstream::UpstreamConfig`]). Default: none.
+    pub upstreams: Vec<crate::upstream::UpstreamConfig>,
 }
 
 /// An authentication level (`acr` value) defined in the configuration: met by `methods` different sign-in
@@ -186,6 +189,7 @@ impl Default for Config {
             factor_token_lifetime: 300,
             acr_levels: Vec::new(),
             bridge_sites: Vec::new(),
+            upstreams: Vec::new(),
         }
     }
 }
@@ -311,6 +315,18 @@ impl Config {
                     l.acr
                 )));
             }
+        }
+        for u in &self.upstreams {
+            u.check()
+                .map_err(|e| ConfigError::Invalid(format!("upstreams: {:?}: {e}", u.id)))?;
+        }
+        let mut ids: Vec<&str> = self.bridge_sites.iter().map(|s| s.id.as_str()).collect();
+        ids.extend(self.upstreams.iter().map(|u| u.id.as_str()));
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return bad(
+                "bridge_sites and upstreams need distinct ids (they are the selector's idp_id)",
+            );
         }
         for site in &self.bridge_sites {
             crate::bridge_sites::check(&site.row())

@@ -31,6 +31,7 @@ pub mod sector;
 pub mod store;
 pub mod templates;
 pub mod tls;
+pub mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -158,6 +159,9 @@ pub fn standard_methods(cfg: &Config) -> Result<authn::Methods, String> {
         &delivery::Delivery::from_config(cfg)?,
     ));
     list.push(Box::new(authn::BridgeLogin::default()));
+    list.push(Box::new(upstream::UpstreamLogin::from_config(
+        &cfg.upstreams,
+    )));
     authn::Methods::new(list)?.with_levels(&cfg.acr_levels)
 }
 

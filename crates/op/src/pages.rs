@@ -9,8 +9,8 @@ use portcullis_oidc::Params;
 
 pub use crate::templates::MethodSection;
 use crate::templates::{
-    BridgeButtons, ConsentPage, ErrorPage, FormPostPage, LoggedOutPage, LoginPage,
-    LogoutConfirmPage, PasswordInputs, render,
+    ConsentPage, ErrorPage, FederationButtons, FormPostPage, LoggedOutPage, LoginPage,
+    LogoutConfirmPage, PasswordInputs, SelectAccountsPage, render,
 };
 
 /// The login page: one form per method in `sections`; `error` is shown above them.
@@ -39,7 +39,37 @@ pub fn password_inputs(login_hint: Option<&str>) -> String {
 
 /// The login bridge's buttons on the login page: `(id, name)` per site.
 pub fn bridge_buttons(sites: &[(String, String)]) -> String {
-    render(&BridgeButtons { sites })
+    render(&FederationButtons {
+        intro: "Or continue with your account at:",
+        action: "/bridge/start",
+        field: "site",
+        sites,
+    })
+}
+
+/// The upstream providers' buttons on the login page: `(id, name)` per provider.
+pub fn upstream_buttons(upstreams: &[(String, String)]) -> String {
+    render(&FederationButtons {
+        intro: "Or sign in with:",
+        action: "/upstream/start",
+        field: "upstream",
+        sites: upstreams,
+    })
+}
+
+/// The identity-provider selector for `client_id` (named `client_name`), offering `idps` (`(id, name)`).
+pub fn select_accounts(
+    client_name: &str,
+    client_id: &str,
+    visitor_id: &str,
+    idps: &[(String, String)],
+) -> String {
+    render(&SelectAccountsPage {
+        client_name,
+        client_id,
+        visitor_id,
+        idps,
+    })
 }
 
 /// The consent form: the scopes asked for, and the user claims asked for by name.

@@ -54,6 +54,8 @@ pub struct Provider {
     pub(crate) passkeys: Option<crate::authn::PasskeyLogin>,
     /// Where one-time codes are sent (e-mail, SMS), for the account page's enrolment.
     pub(crate) delivery: crate::delivery::Delivery,
+    /// The upstream OpenID Providers, each with its relying party.
+    pub(crate) upstreams: crate::upstream::Upstreams,
 }
 
 /// Parsed user claims by user id, with the text each was parsed from.
@@ -115,7 +117,10 @@ impl Provider {
         } else {
             None
         };
+        let upstreams = crate::upstream::Upstreams::from_config(&cfg.issuer, &cfg.upstreams)
+            .map_err(|e| StoreError::Corrupt(format!("upstreams: {e}")))?;
         Ok(Arc::new(Provider {
+            upstreams,
             scope_claims: cfg.scope_claims(),
             cfg,
             store,

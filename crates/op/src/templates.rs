@@ -84,12 +84,32 @@ pub struct PasswordInputs<'a> {
     pub login_hint: &'a str,
 }
 
-/// `bridge_buttons.html`: the login bridge's buttons, one per authenticating website.
+/// `federation_buttons.html`: a federation method's buttons, one per login-bridge site or upstream provider.
 #[derive(Template)]
-#[template(path = "bridge_buttons.html")]
-pub struct BridgeButtons<'a> {
-    /// Each site's id and name.
+#[template(path = "federation_buttons.html")]
+pub struct FederationButtons<'a> {
+    /// The line above the buttons.
+    pub intro: &'a str,
+    /// Where the buttons post the form.
+    pub action: &'a str,
+    /// The field naming the choice (`site`, `upstream`).
+    pub field: &'a str,
+    /// Each choice's id and name.
     pub sites: &'a [(String, String)],
+}
+
+/// `select_accounts.html`: the identity-provider selector.
+#[derive(Template)]
+#[template(path = "select_accounts.html")]
+pub struct SelectAccountsPage<'a> {
+    /// The client's name.
+    pub client_name: &'a str,
+    /// Its id (a hidden field).
+    pub client_id: &'a str,
+    /// The visitor id (a hidden field; empty for none).
+    pub visitor_id: &'a str,
+    /// Each identity provider's id and name.
+    pub idps: &'a [(String, String)],
 }
 
 /// `consent.html`: the scopes a client asks for, and Allow / Deny buttons posting `decision` to `/consent`.

@@ -89,6 +89,17 @@ impl RelyingParty {
                 pairs.push((k, v.into()));
             }
         }
+        for (k, v) in &opts.extra {
+            if pairs.iter().any(|(have, _)| *have == k.as_str())
+                || k == "request"
+                || k == "request_uri"
+            {
+                return Err(RpError::Config(format!(
+                    "extension parameter {k} is a standard one"
+                )));
+            }
+            pairs.push((k.as_str(), v.as_str().into()));
+        }
         let mut params = Params::from_pairs(pairs);
         if opts.request_object {
             params = self.request_object(m, &params)?;

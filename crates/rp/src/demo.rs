@@ -51,6 +51,8 @@ struct Demo {
     sessions: Mutex<HashMap<String, DemoSession>>,
     step_up: StepUpPolicy,
     used_tokens: InMemoryReplayGuard,
+    /// An identity-provider selector's URL (`/select-accounts` of a Portcullis provider), when offered.
+    selector: Option<String>,
 }
 
 /// The step-up the demo's sensitive action demands unless told otherwise: an authenticator-app code, at most two
@@ -70,18 +72,38 @@ pub fn router_with_step_up(
     options: AuthOptions,
     step_up: StepUpPolicy,
 ) -> Router {
+    router_with(rp, options, step_up, None)
+}
+
+/// [`router`], with an identity-provider selector (seed 002): the page links to `selector` (a Portcullis
+/// provider's `/select-accounts`) with this client's id and a visitor id kept in a cookie, and the selector's
+/// answer comes back to `/initiate` (register `http://127.0.0.1:PORT/initiate` as the client's
+/// `initiate_login_uri`).
+pub fn router_with_selector(rp: Arc<RelyingParty>, options: AuthOptions, selector: &str) -> Router {
+    router_with(rp, options, default_step_up(), Some(selector.to_owned()))
+}
+
+fn router_with(
+    rp: Arc<RelyingParty>,
+    options: AuthOptions,
+    step_up: StepUpPolicy,
+    selector: Option<String>,
+) -> Router {
     let state = Arc::new(Demo {
         rp,
         options,
         sessions: Mutex::new(HashMap::new()),
         step_up,
         used_tokens: InMemoryReplayGuard::default(),
+        selector,
     });
     Router::new()
         .route("/", get(home))
         .route("/login", post(login))
         .route("/register", post(register))
         .route("/logout", post(logout))
+        .route("/choose", get(choose))
+        .route("/initiate", get(initiate))
         .route("/sensitive", post(sensitive))
         .route("/callback", get(callback_get).post(callback_post))
         .route("/callback.js", get(script))
@@ -211,6 +233,9 @@ async fn home(State(d): State<Arc<Demo>>, h: HeaderMap) -> Response {
         }
         None => {
             let mut s = String::from("<p>Not signed in.</p>");
+            if d.selector.is_some() {
+                s.push_str("<p><a id=choose href=\"/choose\">Choose how to sign in</a></p>");
+            }
             for issuer in &d.rp.config().issuers {
                 s.push_str(&format!(
                     "<form method=post action=\"/login\"><input type=hidden name=issuer value=\"{}\">\
@@ -280,6 +305,50 @@ async fn register(
     start(&d, &h, &f.issuer, &options).await
 }
 
+const VISITOR: &str = "portcullis_rp_visitor";
+
+/// "Choose how to sign in": to the selector, with this client's id and the browser's visitor id (a random
+/// value kept in a cookie: the selector remembers the choice under it).
+async fn choose(State(d): State<Arc<Demo>>, h: HeaderMap) -> Response {
+    let Some(selector) = &d.selector else {
+        return error_page(StatusCode::NOT_FOUND, "no selector configured");
+    };
+    let visitor = h
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            c.trim()
+                .strip_prefix(&format!("{VISITOR}="))
+                .map(str::to_owned)
+        })
+        .filter(|v| v.len() == 43)
+        .unwrap_or_else(random_token);
+    let mut url = match url::Url::parse(selector) {
+        Ok(u) => u,
+        Err(_) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "selector URL"),
+    };
+    url.query_pairs_mut()
+        .append_pair("client_id", &d.rp.config().client_id)
+        .append_pair("visitor_id", &visitor);
+    let cookie = format!("{VISITOR}={visitor}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000");
+    ([(header::SET_COOKIE, cookie)], Redirect::to(url.as_str())).into_response()
+}
+
+/// The selector's answer (third-party initiated login, OIDC Core §4): the login starts at the chosen `iss`, if
+/// configured, with JARM; the callback then accepts only that issuer's answer.
+async fn initiate(State(d): State<Arc<Demo>>, h: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    match d
+        .rp
+        .begin_initiated(q.as_deref().unwrap_or(""), &d.options)
+        .await
+    {
+        Ok((url, pending, _)) => keep(&d, &h, url, pending).await,
+        Err(e) => error_page(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
 /// Begins a login with `options` and sends the browser to the provider.
 async fn start(d: &Demo, h: &HeaderMap, issuer: &str, options: &AuthOptions) -> Response {
     if !same_origin(h) {
@@ -289,6 +358,11 @@ async fn start(d: &Demo, h: &HeaderMap, issuer: &str, options: &AuthOptions) -> 
         Ok(x) => x,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
     };
+    keep(d, h, url, pending).await
+}
+
+/// Keeps a begun login under a fresh session id and sends the browser to the provider.
+async fn keep(d: &Demo, h: &HeaderMap, url: String, pending: LoginSession) -> Response {
     // A fresh session id for every login: an id the browser brought (perhaps planted by someone else: session
     // fixation) is dropped, never reused.
     let sid = random_token();

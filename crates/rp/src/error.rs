@@ -51,6 +51,9 @@ pub enum RpError {
     /// The discovery document was refused.
     #[error("discovery: {0}")]
     Metadata(#[from] MetadataError),
+    /// A third-party initiated login request (OIDC Core §4) that is malformed.
+    #[error("third-party login initiation: {0}")]
+    Initiation(String),
     /// The issuer is not one this relying party is configured for.
     #[error("issuer {0} is not configured")]
     UnknownIssuer(String),

@@ -29,6 +29,9 @@ pub struct AuthOptions {
     pub par: bool,
     /// Send the parameters as a signed request object (RFC 9101) with the client's private key.
     pub request_object: bool,
+    /// Extension parameters, sent as given (an identity-provider selector's `idp_id`, say). A name the request
+    /// already carries is refused.
+    pub extra: Vec<(String, String)>,
 }
 
 impl AuthOptions {

@@ -73,6 +73,12 @@ pub(crate) async fn first_page(
         ));
     }
     p.store.put_pending(&pending).await.map_err(db)?;
+    // `idp_id` (the identity-provider selector's choice) names a login-bridge site or an upstream provider: the
+    // browser goes straight there.
+    if let Some(mut resp) = super::federation::shortcut(p, &pending, v).await? {
+        browser.set_cookie(&mut resp, p.secure_cookies());
+        return Ok(resp);
+    }
     let named = second_factor_user(p, v).await?;
     let offered = login_methods(p, v, named.as_ref()).await?;
     for m in &offered {

@@ -41,6 +41,7 @@ pub mod consent;
 pub mod discovery;
 pub mod end_session;
 pub mod factor;
+pub mod federation;
 pub(crate) mod interaction;
 pub mod introspect;
 pub mod jwks;
@@ -48,7 +49,9 @@ pub mod login;
 pub mod par;
 pub mod register;
 pub mod revoke;
+pub mod select_accounts;
 pub mod token;
+pub mod upstream;
 pub mod userinfo;
 
 /// The router with every endpoint.
@@ -72,6 +75,12 @@ pub fn router(p: Arc<Provider>) -> Router {
         .route("/bridge/start", post(bridge::start))
         .route("/bridge/postback", post(bridge::postback::postback))
         .route("/bridge/return", get(bridge::finish))
+        .route("/upstream/start", post(upstream::start))
+        .route("/upstream/callback", get(upstream::callback))
+        .route(
+            "/select-accounts",
+            get(select_accounts::page).post(select_accounts::choose),
+        )
         .route("/consent", post(consent::consent))
         .route("/register", post(register::register))
         .route("/account", get(account::account))

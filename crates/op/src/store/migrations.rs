@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../../migrations/0013_factors.sql")),
     (14, include_str!("../../migrations/0014_factor_limits.sql")),
     (15, include_str!("../../migrations/0015_bridge.sql")),
+    (16, include_str!("../../migrations/0016_upstream.sql")),
 ];
 
 impl Store {

@@ -50,9 +50,11 @@ pub use at_rest::{Kek, KekError};
 pub use bridge::{BridgeRequestRow, BridgeSiteRow, Posted};
 pub use factors::{CodeCheck, FactorRow, SentCode};
 pub use passkeys::{PasskeyRow, Removal};
+pub use upstream::UpstreamRequestRow;
 mod signing_keys;
 mod token_key;
 mod tokens;
+mod upstream;
 mod users;
 
 pub use dialect::DbKind;

@@ -52,8 +52,9 @@ pub struct PurgeCounts {
     pub sessions: u64,
     /// Pending (login/consent) and pushed requests.
     pub pending_requests: u64,
-    /// Requests sent out to a login-bridge site.
-    pub bridge_requests: u64,
+    /// Federation state: requests sent out to a login-bridge site or an upstream provider, and expired
+    /// identity-provider choices.
+    pub federation: u64,
     /// Grants.
     pub grants: u64,
 }
@@ -112,9 +113,24 @@ impl Store {
         for (table, key, n) in [
             ("sessions", "id_hash", &mut counts.sessions),
             ("pending_requests", "id", &mut counts.pending_requests),
-            ("bridge_requests", "id", &mut counts.bridge_requests),
         ] {
             *n += self
+                .purge_chunks(
+                    &format!(
+                        "DELETE FROM {table} WHERE {key} IN \
+                         (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT {PURGE_CHUNK})"
+                    ),
+                    now,
+                    None,
+                )
+                .await?;
+        }
+        for (table, key) in [
+            ("bridge_requests", "id"),
+            ("upstream_requests", "state_hash"),
+            ("selector_choices", "key_hash"),
+        ] {
+            counts.federation += self
                 .purge_chunks(
                     &format!(
                         "DELETE FROM {table} WHERE {key} IN \

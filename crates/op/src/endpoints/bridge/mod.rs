@@ -37,7 +37,7 @@ use crate::http::binding::BrowserBinding;
 use crate::http::client_addr::ClientIp;
 use crate::http::{self, HttpResult, db, error_page};
 use crate::provider::Provider;
-use crate::store::{BridgeRequestRow, BridgeSiteRow, UserRow};
+use crate::store::{BridgeRequestRow, BridgeSiteRow, PendingRow, UserRow};
 use crate::{now, random_token};
 
 /// How long a request sent out to a site may take (the user signing in there), in seconds; never longer than
@@ -89,6 +89,17 @@ async fn start_inner(
             "too many sign-in attempts for this request; start again from the application",
         ));
     }
+    send_out(p, &row, &v, &site).await
+}
+
+/// Sends the browser of pending request `row` (of `v`) out to `site`: the bridge request stored, and the
+/// redirect to the site's verify URL.
+pub(crate) async fn send_out(
+    p: &Provider,
+    row: &PendingRow,
+    v: &Validated,
+    site: &BridgeSiteRow,
+) -> HttpResult<Response> {
     let t = now();
     let request = BridgeRequestRow {
         id: random_token(),
@@ -100,7 +111,7 @@ async fn start_inner(
         expires_at: row.expires_at.min(t + BRIDGE_LIFETIME),
     };
     p.store.put_bridge_request(&request).await.map_err(db)?;
-    let Some(location) = verify_location(p, &site, &request.id, &v) else {
+    let Some(location) = verify_location(p, site, &request.id, v) else {
         return Err(bad("the site's address is not usable"));
     };
     Ok(http::redirect(&location))

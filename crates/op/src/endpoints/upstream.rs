@@ -1,0 +1,308 @@
+//! Brokering: signing in at an upstream OpenID Provider ([`crate::upstream`]).
+//!
+//! - `POST /upstream/start` ([`start`]): the login page's "Continue with ..." button. The login is begun with
+//!   `portcullis-rp` (PKCE, `state`, `nonce`, `response_mode=jwt` when the upstream offers JARM), its state
+//!   stored under the hash of `state` and bound to the pending request's browser, and the browser sent there.
+//! - `GET /upstream/callback` ([`callback`]): the upstream's answer. The stored login is found by its `state`
+//!   (inside the JARM response when there is one; nothing from it is trusted before `portcullis-rp` verified
+//!   it), must belong to this browser, and is taken once. Then the upstream subject's local account (linked at
+//!   its first sign-in: to the user signed in here, if any, else a new account), the mapped claims, and the
+//!   flow goes on as after any login (`amr` `fed`).
+//!
+//! Every refusal or failure of the upstream is an error page (403 for a refusal, 502 for a failure), never a
+//! 500 and never a redirect.
+//!
+//! Must not: complete a login in another browser, twice, or with anything `portcullis-rp` did not verify.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use portcullis_oidc::{Params, Prompt, ResponseMode};
+use portcullis_rp::{AuthOptions, Callback, LoginSession, RpError};
+use serde_json::{Map, Value};
+
+use super::authorize::request::{Validated, establish};
+use super::authorize::{PENDING_LIFETIME, now_millis, too_many_pages};
+use super::interaction::pending_from_form;
+use super::login::{MAX_ATTEMPTS, Phase, SignedIn, complete};
+use crate::authn::AuthRecord;
+use crate::http::binding::BrowserBinding;
+use crate::http::client_addr::ClientIp;
+use crate::http::{self, HttpResult, db, error_page};
+use crate::provider::Provider;
+use crate::store::{PendingRow, UpstreamRequestRow, UserRow};
+use crate::upstream::{UPSTREAM_METHOD, Upstream};
+use crate::{hash, now, random_token};
+
+/// How long a login sent out to an upstream may take, in seconds (never longer than its pending request).
+pub const UPSTREAM_LIFETIME: i64 = 600;
+/// Largest JARM response read for its `state`, in bytes.
+const MAX_RESPONSE: usize = 16 * 1024;
+
+fn bad(description: &str) -> Response {
+    error_page(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
+/// `POST /upstream/start`.
+pub async fn start(
+    State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    start_inner(&p, ip, &headers, body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn start_inner(
+    p: &Provider,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> HttpResult<Response> {
+    let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
+    let (row, v) = pending_from_form(p, &form, &["authorize"], headers).await?;
+    let upstream = form.get("upstream").and_then(|id| p.upstreams.get(id));
+    let (Some(upstream), true) = (upstream, p.methods.get(UPSTREAM_METHOD).is_some()) else {
+        return Err(bad("no such identity provider"));
+    };
+    if v.second_factor.is_some() {
+        return Err(bad("signing in elsewhere is not offered here"));
+    }
+    if let Err(crate::authn::throttle::RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
+        return Err(too_many_pages(secs));
+    }
+    if p.store.count_attempt(&row.id).await.map_err(db)? > MAX_ATTEMPTS {
+        return Err(error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "invalid_request",
+            "too many sign-in attempts for this request; start again from the application",
+        ));
+    }
+    send_out(p, &row, &v, upstream).await
+}
+
+/// Sends the browser of pending request `row` (of `v`) out to `upstream`: the login begun and stored, and the
+/// redirect to the upstream's authorization endpoint.
+pub(crate) async fn send_out(
+    p: &Provider,
+    row: &PendingRow,
+    v: &Validated,
+    upstream: &Upstream,
+) -> HttpResult<Response> {
+    let fresh = v.req.prompt.contains(&Prompt::Login) || v.req.max_age == Some(0);
+    let (url, session) = begin(upstream, fresh)
+        .await
+        .map_err(|e| failed(upstream, &e))?;
+    let t = now();
+    let stored = serde_json::to_string(&session).map_err(|_| http::unavailable())?;
+    p.store
+        .put_upstream_request(&UpstreamRequestRow {
+            state_hash: hash(&session.state),
+            upstream_id: upstream.config.id.clone(),
+            pending_id: row.id.clone(),
+            browser: row.browser.clone(),
+            session: stored,
+            expires_at: row.expires_at.min(t + UPSTREAM_LIFETIME),
+        })
+        .await
+        .map_err(db)?;
+    Ok(http::redirect(&url))
+}
+
+/// Begins the login at the upstream: JARM when it offers it; `prompt=login` when the relying party here asked
+/// for a fresh sign-in.
+async fn begin(upstream: &Upstream, fresh: bool) -> Result<(String, LoginSession), RpError> {
+    let meta = upstream.rp.provider(&upstream.config.issuer).await?;
+    let jarm = meta
+        .metadata
+        .response_modes_supported
+        .iter()
+        .any(|m| m == "jwt" || m == "query.jwt");
+    let opts = AuthOptions {
+        response_mode: jarm.then_some(ResponseMode::Jwt),
+        prompt: fresh.then(|| "login".to_owned()),
+        ..AuthOptions::default()
+    };
+    upstream.rp.begin(&upstream.config.issuer, &opts).await
+}
+
+/// The error page for an upstream that failed or refused.
+fn failed(upstream: &Upstream, e: &RpError) -> Response {
+    tracing::warn!("upstream {}: {e}", upstream.config.id);
+    let name = &upstream.config.name;
+    match e {
+        RpError::Provider { error, .. } if error.as_str() == "access_denied" => error_page(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            &format!("{name} did not sign you in. Go back to the application to try again."),
+        ),
+        _ => error_page(
+            StatusCode::BAD_GATEWAY,
+            "temporarily_unavailable",
+            &format!("Signing in with {name} failed. Go back to the application to try again."),
+        ),
+    }
+}
+
+/// The `state` of a callback: its parameter, or the claim inside a JARM response (read only to find the stored
+/// login; verified with the rest by `portcullis-rp`).
+fn state_of(params: &Params) -> Option<String> {
+    if let Some(s) = params.get("state") {
+        return Some(s.to_owned());
+    }
+    let response = params.get("response").filter(|r| r.len() <= MAX_RESPONSE)?;
+    let payload = response.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    claims.get("state")?.as_str().map(str::to_owned)
+}
+
+/// `GET /upstream/callback`.
+pub async fn callback(
+    State(p): State<Arc<Provider>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    callback_inner(&p, &headers, query.as_deref().unwrap_or(""))
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn callback_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpResult<Response> {
+    let t = now();
+    let gone = || {
+        bad(
+            "this sign-in is unknown, expired or already completed; start again from the application",
+        )
+    };
+    let params = Params::parse(query).map_err(|_| bad("malformed callback"))?;
+    let Some(state) = state_of(&params) else {
+        return Err(gone());
+    };
+    let key = hash(&state);
+    let Some(row) = p.store.upstream_request(&key).await.map_err(db)? else {
+        return Err(gone());
+    };
+    let same_browser = BrowserBinding::existing(headers, p.secure_cookies())
+        .is_some_and(|b| b.matches(&row.browser));
+    if !same_browser {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "invalid_request",
+            "this sign-in was started in another browser; start again from the application",
+        ));
+    }
+    // Taken once, whatever follows.
+    if !p.store.take_upstream_request(&key).await.map_err(db)? || row.expires_at <= t {
+        return Err(gone());
+    }
+    let (Some(upstream), Ok(session)) = (
+        p.upstreams.get(&row.upstream_id),
+        serde_json::from_str::<LoginSession>(&row.session),
+    ) else {
+        return Err(gone());
+    };
+    let cb = Callback::parse(query).map_err(|_| bad("malformed callback"))?;
+    let login = upstream
+        .rp
+        .complete(&session, &cb)
+        .await
+        .map_err(|e| failed(upstream, &e))?;
+    let mut claims = login.claims();
+    if login.access_token.is_some() {
+        match upstream.rp.userinfo(&upstream.config.issuer, &login).await {
+            Ok(info) => claims.extend(info),
+            Err(e) => tracing::warn!("upstream {}: userinfo: {e}", upstream.config.id),
+        }
+    }
+    let Some(pending) = p
+        .store
+        .pending(&row.pending_id, "authorize", t)
+        .await
+        .map_err(db)?
+    else {
+        return Err(gone());
+    };
+    let stored = Params::parse(&pending.params).map_err(|_| bad("stored request"))?;
+    let v = match establish(p, &stored).await? {
+        Ok(v) => v,
+        Err(_) => return Err(bad("the stored request is no longer valid")),
+    };
+    let user = upstream_user(p, upstream, (login.subject(), &claims), headers, t).await?;
+    let arrival = pending.expires_at - PENDING_LIFETIME;
+    complete(
+        p,
+        (v, pending, Phase::Login, AuthRecord::default()),
+        SignedIn {
+            proven: user,
+            recorded_as: UPSTREAM_METHOD,
+            skip_consent: false,
+        },
+        (t, arrival),
+        headers,
+    )
+    .await
+}
+
+/// The local account of an upstream subject: linked at its first sign-in to the user signed in here (adding
+/// the upstream as a way in), else to a new account without a password. An account made for the upstream takes
+/// its mapped claims each time; an account that existed before keeps its own.
+async fn upstream_user(
+    p: &Provider,
+    upstream: &Upstream,
+    (subject, claims): (&str, &Map<String, Value>),
+    headers: &HeaderMap,
+    t: i64,
+) -> HttpResult<UserRow> {
+    let id = upstream.config.id.as_str();
+    if subject.is_empty() {
+        return Err(bad("the identity provider named nobody"));
+    }
+    let linked = p.store.upstream_account(id, subject).await.map_err(db)?;
+    let user_id = match linked {
+        Some(u) => u,
+        None => {
+            let target = match p.current_session(headers).await? {
+                Some((_, session)) => session.user_id,
+                None => {
+                    let fresh_id = random_token()[..22].to_owned();
+                    let fresh = UserRow {
+                        id: fresh_id.clone(),
+                        username: format!("~upstream/{id}/{fresh_id}"),
+                        password_hash: String::new(),
+                        claims: "{}".into(),
+                    };
+                    if !p.store.add_user(&fresh, t).await.map_err(db)? {
+                        return Err(http::unavailable());
+                    }
+                    fresh_id
+                }
+            };
+            p.store
+                .link_upstream_account(id, subject, &target, t)
+                .await
+                .map_err(db)?
+        }
+    };
+    let Some(mut user) = p.store.user(&user_id).await.map_err(db)? else {
+        return Err(bad("the account linked to this identity is gone"));
+    };
+    if user.username.starts_with(&format!("~upstream/{id}/")) {
+        let mut mine: Map<String, Value> = serde_json::from_str(&user.claims).unwrap_or_default();
+        mine.extend(upstream.config.map_claims(claims));
+        let text = Value::Object(mine).to_string();
+        if text != user.claims {
+            p.store.set_user_claims(&user.id, &text).await.map_err(db)?;
+            user.claims = text;
+        }
+    }
+    Ok(user)
+}

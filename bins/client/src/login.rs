@@ -281,6 +281,11 @@ pub struct ServeArgs {
     /// Port to listen on (127.0.0.1); the redirect URI is http://127.0.0.1:PORT/callback.
     #[arg(long, default_value_t = 8081)]
     pub port: u16,
+    /// An identity-provider selector to offer ("Choose how to sign in"): a Portcullis provider's
+    /// `/select-accounts` URL. Register http://127.0.0.1:PORT/initiate there as the client's
+    /// `initiate_login_uri`.
+    #[arg(long)]
+    pub selector: Option<String>,
 }
 
 /// `portcullis-client serve`: the demo web RP.
@@ -294,7 +299,12 @@ pub fn serve(a: ServeArgs) -> Outcome {
         let rp = a
             .client
             .relying_party(&a.issuer, &format!("http://127.0.0.1:{port}/callback"))?;
-        let app = portcullis_rp::demo::router(Arc::new(rp), options);
+        let app = match &a.selector {
+            Some(selector) => {
+                portcullis_rp::demo::router_with_selector(Arc::new(rp), options, selector)
+            }
+            None => portcullis_rp::demo::router(Arc::new(rp), options),
+        };
         eprintln!("Demo relying party on http://127.0.0.1:{port}/ (Ctrl-C to stop)");
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

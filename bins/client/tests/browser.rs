@@ -288,3 +288,181 @@ fn chromium_sets_up_an_authenticator_app_and_steps_up_at_the_demo_rp() {
     let png = std::fs::read(shots.join("totp-enrolment.png")).expect("enrolment screenshot saved");
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
 }
+
+/// The screenshot directory, emptied of `names`.
+fn shots(names: &[&str]) -> std::path::PathBuf {
+    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
+    std::fs::create_dir_all(&shots).unwrap();
+    for n in names {
+        let _ = std::fs::remove_file(shots.join(n));
+    }
+    shots
+}
+
+fn assert_png(path: &std::path::Path) {
+    let png = std::fs::read(path).unwrap_or_else(|_| panic!("{} saved", path.display()));
+    assert!(png.starts_with(b"\x89PNG"), "{}", path.display());
+}
+
+/// The login bridge in Chromium (`tests/interop/bridge.mjs`): a site added with `portcullis-provider site add`
+/// (its API key printed once), the example authenticating website (`examples/bridge-site`) with that key, and the
+/// demo RP: RP → the provider's login page → "Continue with Example Shop" → the site's own form → consent → the
+/// RP, with the site's user (`amr` fed). Screenshots `bridge-site-login.png`, `bridge-consent.png`,
+/// `bridge-rp.png`.
+#[test]
+fn chromium_signs_in_through_the_example_site_and_the_login_bridge() {
+    let browser = chromium();
+    let rp_port = free_port();
+    let redirect = format!("http://127.0.0.1:{rp_port}/callback");
+    let (p, _) = Provider::start(&[(
+        "demo-rp",
+        json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none",
+               "scope": "openid profile email"}),
+    )]);
+    // The site: its port first, so that its verify URL can be registered.
+    let site = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let site_url = format!("http://{}", site.local_addr().unwrap());
+    let out = p.admin(&[
+        "site",
+        "add",
+        "shop",
+        "--name",
+        "Example Shop",
+        "--verify-url",
+        &format!("{site_url}/verify"),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let key = text
+        .split("(shown once): ")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .expect("the API key is printed")
+        .trim()
+        .to_owned();
+    assert!(
+        text.contains(&format!("postback URL: {}/bridge/postback", p.issuer)),
+        "{text}"
+    );
+    let listed = String::from_utf8_lossy(&p.admin(&["site", "list"]).stdout).to_string();
+    assert!(
+        listed.contains("shop\tExample Shop") && !listed.contains(&key),
+        "{listed}"
+    );
+    let issuer = p.issuer.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            site.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(site).unwrap();
+            let app = portcullis_bridge_site::router(portcullis_bridge_site::Site {
+                provider: issuer,
+                api_key: key,
+                no_prompt: false,
+                users: vec![portcullis_bridge_site::User::new(
+                    "shopper",
+                    "shopper-password",
+                    json!({"name": "Sam Shopper", "email": "sam@shop.example", "email_verified": true}),
+                )],
+            });
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let mut rp = demo_rp(&p.issuer, "demo-rp", &[], rp_port);
+    let dir = shots(&[
+        "bridge-site-login.png",
+        "bridge-consent.png",
+        "bridge-rp.png",
+    ]);
+    let profile = tempfile::tempdir().unwrap();
+    let (ok, out, err) = node(
+        "bridge.mjs",
+        &[
+            ("RP_URL", format!("http://127.0.0.1:{rp_port}/")),
+            ("SCREENSHOT_DIR", dir.display().to_string()),
+            ("CHROMIUM", browser),
+            ("USER_DATA_DIR", profile.path().display().to_string()),
+        ],
+    );
+    let _ = rp.kill();
+    let _ = rp.wait();
+    assert!(ok, "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("bridge browser: ok"), "{out}");
+    for n in [
+        "bridge-site-login.png",
+        "bridge-consent.png",
+        "bridge-rp.png",
+    ] {
+        assert_png(&dir.join(n));
+    }
+}
+
+/// The identity-provider selector in Chromium (`tests/interop/selector.mjs`): a bank (a provider on
+/// `localhost`), a hub listing it as an upstream, and the demo RP with the hub's selector: RP → the hub's
+/// `/select-accounts` → Bank A → the RP's `initiate_login_uri` → Bank A's login → the RP, signed in by Bank A; then
+/// the remembered choice. Screenshots `selector.png`, `selector-rp.png`.
+#[test]
+fn chromium_chooses_a_bank_at_the_selector_and_signs_in_there() {
+    let browser = chromium();
+    let rp_port = free_port();
+    let rp = format!("http://127.0.0.1:{rp_port}");
+    let (bank, _) = Provider::start_opts(
+        &[(
+            "demo-rp",
+            json!({"redirect_uris": [format!("{rp}/callback")], "token_endpoint_auth_method": "none",
+                   "scope": "openid profile email"}),
+        )],
+        Options {
+            localhost: true,
+            ..Options::default()
+        },
+    );
+    let bank_issuer = bank.issuer.clone();
+    let (hub, _) = Provider::start_opts(
+        &[(
+            "demo-rp",
+            json!({"redirect_uris": [format!("{rp}/callback")], "token_endpoint_auth_method": "none",
+                   "initiate_login_uri": format!("{rp}/initiate")}),
+        )],
+        Options {
+            toml: Some(Box::new(move |dir: &std::path::Path| {
+                let key = dir.join("hub-key.json");
+                let jwk =
+                    portcullis_jose::Jwk::generate(portcullis_jose::Algorithm::Es256).unwrap();
+                std::fs::write(&key, jwk.to_json()).unwrap();
+                format!(
+                    "[[upstreams]]\nid = \"bank-a\"\nname = \"Bank A\"\nissuer = {bank_issuer:?}\n\
+                     client_id = \"hub\"\nprivate_key_file = {:?}\n",
+                    key.display().to_string()
+                )
+            })),
+            ..Options::default()
+        },
+    );
+    let selector = format!("{}/select-accounts", hub.issuer);
+    let mut demo = demo_rp(&bank.issuer, "demo-rp", &["--selector", &selector], rp_port);
+    let dir = shots(&["selector.png", "selector-rp.png"]);
+    let profile = tempfile::tempdir().unwrap();
+    let (ok, out, err) = node(
+        "selector.mjs",
+        &[
+            ("RP_URL", format!("{rp}/")),
+            ("BANK", bank.issuer.clone()),
+            ("BANK_PASSWORD", bank.password.clone()),
+            ("SCREENSHOT_DIR", dir.display().to_string()),
+            ("CHROMIUM", browser),
+            ("USER_DATA_DIR", profile.path().display().to_string()),
+        ],
+    );
+    let _ = demo.kill();
+    let _ = demo.wait();
+    drop(hub);
+    assert!(ok, "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("selector browser: ok"), "{out}");
+    for n in ["selector.png", "selector-rp.png"] {
+        assert_png(&dir.join(n));
+    }
+}

@@ -57,19 +57,9 @@ pub fn upstream_buttons(upstreams: &[(String, String)]) -> String {
     })
 }
 
-/// The identity-provider selector for `client_id` (named `client_name`), offering `idps` (`(id, name)`).
-pub fn select_accounts(
-    client_name: &str,
-    client_id: &str,
-    visitor_id: &str,
-    idps: &[(String, String)],
-) -> String {
-    render(&SelectAccountsPage {
-        client_name,
-        client_id,
-        visitor_id,
-        idps,
-    })
+/// The identity-provider selector for a client named `client_name`, offering `idps` (`(id, name, link)`).
+pub fn select_accounts(client_name: &str, idps: &[(String, String, String)]) -> String {
+    render(&SelectAccountsPage { client_name, idps })
 }
 
 /// The consent form: the scopes asked for, and the user claims asked for by name.

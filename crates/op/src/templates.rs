@@ -104,12 +104,8 @@ pub struct FederationButtons<'a> {
 pub struct SelectAccountsPage<'a> {
     /// The client's name.
     pub client_name: &'a str,
-    /// Its id (a hidden field).
-    pub client_id: &'a str,
-    /// The visitor id (a hidden field; empty for none).
-    pub visitor_id: &'a str,
-    /// Each identity provider's id and name.
-    pub idps: &'a [(String, String)],
+    /// Each identity provider's id, name, and the link that chooses it.
+    pub idps: &'a [(String, String, String)],
 }
 
 /// `consent.html`: the scopes a client asks for, and Allow / Deny buttons posting `decision` to `/consent`.

@@ -31,6 +31,8 @@ pub fn workspace_bin(name: &str) -> PathBuf {
 pub struct Provider {
     pub child: Child,
     pub issuer: String,
+    /// How to run an admin command against it: port, configuration file, passkeys.
+    admin: (u16, Option<PathBuf>, bool),
     /// The demo user's password, read from the first-run banner.
     pub password: String,
     pub dir: tempfile::TempDir,
@@ -51,19 +53,29 @@ fn issuer_of(port: u16, https: bool, passkeys: bool) -> String {
     format!("{scheme}://{host}:{port}")
 }
 
-fn provider_cmd(
+/// How [`Provider::start_opts`] starts a provider beyond its clients.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Serve HTTPS.
+    pub tls: Option<ServerTls<'a>>,
+    /// Offer passkeys (the issuer is then on `localhost`).
+    pub passkeys: bool,
+    /// The issuer on `localhost` (a browser keeps its cookies apart from a provider's on 127.0.0.1).
+    pub localhost: bool,
+    /// More configuration (TOML), given the data directory.
+    pub toml: Option<Box<dyn Fn(&std::path::Path) -> String + 'a>>,
+}
+
+pub fn provider_cmd(
     dir: &std::path::Path,
     port: u16,
     config: Option<&std::path::Path>,
-    passkeys: bool,
+    (issuer, passkeys): (&str, bool),
 ) -> Command {
     let mut c = Command::new(workspace_bin("portcullis-provider"));
     c.env("PORTCULLIS_DATA_DIR", dir)
         .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "PORTCULLIS_ISSUER",
-            issuer_of(port, config.is_some(), passkeys),
-        )
+        .env("PORTCULLIS_ISSUER", issuer)
         .env("PORTCULLIS_PASSKEYS", passkeys.to_string())
         .env_remove("PORTCULLIS_PASSWORD")
         .env_remove("PORTCULLIS_DATABASE_URL")
@@ -112,35 +124,66 @@ impl Provider {
         tls: Option<ServerTls<'_>>,
         passkeys: bool,
     ) -> (Provider, Vec<Option<String>>) {
+        Self::start_opts(
+            clients,
+            Options {
+                tls,
+                passkeys,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// A provider with `clients` and `opts`.
+    pub fn start_opts(
+        clients: &[(&str, serde_json::Value)],
+        opts: Options<'_>,
+    ) -> (Provider, Vec<Option<String>>) {
+        let Options {
+            tls,
+            passkeys,
+            localhost,
+            toml,
+        } = opts;
+        let https = tls.is_some();
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let extra = toml.map(|f| f(dir.path())).unwrap_or_default();
         let config = tls.map(|t| {
-            let write = |name: &str, text: &str| {
-                let p = dir.path().join(name);
-                std::fs::write(&p, text).unwrap();
-                p
-            };
             let (cert, key, ca) = (
                 write("server.pem", t.cert),
                 write("server.key", t.key),
                 write("clients-ca.pem", t.client_ca),
             );
-            let toml = format!(
+            format!(
                 "[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n",
                 cert.display().to_string(),
                 key.display().to_string(),
                 ca.display().to_string()
-            );
-            write("portcullis.toml", &toml)
+            )
         });
+        let config = match (config, extra.is_empty()) {
+            (None, true) => None,
+            // The extra keys first: the TLS table, when there is one, must come after them.
+            (tls, _) => Some(write(
+                "portcullis.toml",
+                &format!("{extra}\n{}", tls.unwrap_or_default()),
+            )),
+        };
         let config = config.as_deref();
+        let issuer = issuer_of(port, https, passkeys || localhost);
         // The provider's log goes to the test's stderr (shown for failing tests) when PORTCULLIS_TEST_LOG is set.
         let log = if std::env::var_os("PORTCULLIS_TEST_LOG").is_some() {
             Stdio::inherit()
         } else {
             Stdio::null()
         };
-        let mut child = provider_cmd(dir.path(), port, config, passkeys)
+        let mut child = provider_cmd(dir.path(), port, config, (&issuer, passkeys))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -168,7 +211,7 @@ impl Provider {
         }
         let mut secrets = Vec::new();
         for (id, metadata) in clients {
-            let out = provider_cmd(dir.path(), port, config, passkeys)
+            let out = provider_cmd(dir.path(), port, config, (&issuer, passkeys))
                 .args(["client", "add", id, &metadata.to_string()])
                 .output()
                 .unwrap();
@@ -183,12 +226,29 @@ impl Provider {
         (
             Provider {
                 child,
-                issuer: issuer_of(port, config.is_some(), passkeys),
+                admin: (port, config.map(|c| c.to_owned()), passkeys),
+                issuer,
                 password: password.expect("demo password printed"),
                 dir,
             },
             secrets,
         )
+    }
+}
+
+impl Provider {
+    /// Runs `portcullis-provider ARGS` against this provider's data directory and configuration.
+    pub fn admin(&self, args: &[&str]) -> std::process::Output {
+        let (port, config, passkeys) = &self.admin;
+        provider_cmd(
+            self.dir.path(),
+            *port,
+            config.as_deref(),
+            (&self.issuer, *passkeys),
+        )
+        .args(args)
+        .output()
+        .unwrap()
     }
 }
 

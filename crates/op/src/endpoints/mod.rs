@@ -77,10 +77,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         .route("/bridge/return", get(bridge::finish))
         .route("/upstream/start", post(upstream::start))
         .route("/upstream/callback", get(upstream::callback))
-        .route(
-            "/select-accounts",
-            get(select_accounts::page).post(select_accounts::choose),
-        )
+        .route("/select-accounts", get(select_accounts::page))
         .route("/consent", post(consent::consent))
         .route("/register", post(register::register))
         .route("/account", get(account::account))

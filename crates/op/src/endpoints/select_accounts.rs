@@ -1,22 +1,23 @@
 //! `/select-accounts` (seed 002's account selector): which identity provider a visitor signs in with.
 //!
 //! - `GET ?client_id=...&visitor_id=...`: a page listing the identity providers on offer
-//!   ([`super::federation::identity_providers`]). A visitor who chose before — same client, same `visitor_id`,
-//!   same browser, within [`REMEMBER_FOR`] — is sent on at once, unless the request says
-//!   `prompt=select_account`.
-//! - `POST` (the page's form): the choice is remembered and the browser sent to the client's registered
-//!   `initiate_login_uri` (OIDC Core §4, third-party initiated login) with `iss` (the issuer to log in at) and
-//!   `idp_id`.
+//!   ([`super::federation::identity_providers`]), each a link back here with its `idp_id`. A visitor who chose
+//!   before — same client, same `visitor_id`, same browser, within [`REMEMBER_FOR`] — is sent on at once,
+//!   unless the request says `prompt=select_account`.
+//! - `GET` with `idp_id` (a link of the page, same-origin): the choice is remembered and the browser sent to the
+//!   client's registered `initiate_login_uri` (OIDC Core §4, third-party initiated login) with `iss` (the
+//!   issuer to log in at) and `idp_id`.
 //!
 //! A choice is remembered under the hash of client, visitor id and this browser's binding cookie: a visitor id
-//! alone (chosen by the relying party's page, and seen by others) does not reveal or replay anyone's choice.
+//! alone (chosen by the relying party's page, and seen by others) does not reveal or replay anyone's choice. A
+//! choice that did not come from the page itself (`Sec-Fetch-Site` other than `same-origin`) is refused, so
+//! that another site cannot plant one.
 //!
 //! Must not: send a browser anywhere but the client's registered `initiate_login_uri`, or offer a provider that
 //! is not configured.
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -24,7 +25,7 @@ use portcullis_oidc::Params;
 
 use super::federation::{IdentityProvider, identity_providers};
 use crate::clients::Client;
-use crate::http::binding::{BrowserBinding, same_site_form};
+use crate::http::binding::BrowserBinding;
 use crate::http::{self, HttpResult, db, error_page};
 use crate::provider::Provider;
 use crate::{hash, now, pages};
@@ -103,6 +104,9 @@ async fn page_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpResul
     let (client, target) = client_and_target(p, &params).await?;
     let visitor = visitor_id(&params)?;
     let idps = identity_providers(p).await?;
+    if let Some(chosen) = params.get("idp_id") {
+        return choose(p, headers, (&client, &target, visitor), (&idps, chosen)).await;
+    }
     let browser = BrowserBinding::of(headers, p.secure_cookies());
     let reselect = params.get("prompt") == Some("select_account");
     if !visitor.is_empty()
@@ -119,34 +123,50 @@ async fn page_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpResul
     if idps.is_empty() {
         return Err(bad("no identity providers are configured"));
     }
-    let list: Vec<(String, String)> = idps
+    let list: Vec<(String, String, String)> = idps
         .iter()
-        .map(|i| (i.idp_id.clone(), i.name.clone()))
+        .map(|i| {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("client_id", &client.id)
+                .append_pair("visitor_id", visitor)
+                .append_pair("idp_id", &i.idp_id)
+                .finish();
+            (
+                i.idp_id.clone(),
+                i.name.clone(),
+                format!("/select-accounts?{query}"),
+            )
+        })
         .collect();
     let mut resp = http::html_csp(
         StatusCode::OK,
-        pages::select_accounts(&client.name, &client.id, visitor, &list),
-        &http::form_page_csp(&target),
+        pages::select_accounts(&client.name, &list),
+        http::PAGE_CSP,
     );
     browser.set_cookie(&mut resp, p.secure_cookies());
     Ok(resp)
 }
 
-/// `POST /select-accounts`.
-pub async fn choose(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
-    choose_inner(&p, &headers, body).await.unwrap_or_else(|r| r)
-}
-
-async fn choose_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
-    same_site_form(headers, &p.issuer_origin())?;
-    let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
-    let (client, target) = client_and_target(p, &form).await?;
-    let visitor = visitor_id(&form)?;
-    let idps = identity_providers(p).await?;
-    let Some(idp) = form
-        .get("idp_id")
-        .and_then(|id| idps.iter().find(|i| i.idp_id == id))
-    else {
+/// A choice from the page: remembered (when there is a visitor id and a browser binding), and the browser sent
+/// on.
+async fn choose(
+    p: &Provider,
+    headers: &HeaderMap,
+    (client, target, visitor): (&Client, &str, &str),
+    (idps, chosen): (&[IdentityProvider], &str),
+) -> HttpResult<Response> {
+    let cross_site = headers
+        .get_all("sec-fetch-site")
+        .iter()
+        .any(|v| !matches!(v.to_str(), Ok("same-origin" | "none")));
+    if cross_site {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "invalid_request",
+            "a choice must be made on this provider's page",
+        ));
+    }
+    let Some(idp) = idps.iter().find(|i| i.idp_id == chosen) else {
         return Err(bad("no such identity provider"));
     };
     if !visitor.is_empty()
@@ -158,5 +178,5 @@ async fn choose_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResu
             .await
             .map_err(db)?;
     }
-    Ok(initiate(&target, idp))
+    Ok(initiate(target, idp))
 }

@@ -34,5 +34,6 @@ mod review_passkeys;
 mod review_registration;
 mod review_second_factor;
 mod second_factor;
+mod selector;
 mod step_up;
 mod synced_policy;

@@ -1,0 +1,190 @@
+//! Issue 25, part 3: the identity-provider selector (`/select-accounts`, seed 002). The page lists the upstream
+//! banks (their own issuers) and the login-bridge sites (the hub's issuer, with `idp_id`); a choice sends the
+//! browser to the client's `initiate_login_uri` with `iss` and `idp_id`, and is remembered for that client,
+//! visitor and browser; the hub's `/authorize` with a site's `idp_id` goes straight to the site. And what it
+//! refuses.
+//!
+//! Must not: stand in for the relying party's checks (`federation` tests those with `portcullis-rp`).
+
+use reqwest::StatusCode;
+
+use super::federation_support::*;
+use crate::common::*;
+
+/// `GET /select-accounts?{query}` from browser `b`: the status, `Location` and body.
+async fn select(f: &Federation, b: &mut Browser, query: &str) -> (StatusCode, String, String) {
+    let mut r = f
+        .hub
+        .http
+        .get(format!("{}?{query}", f.hub.url("/select-accounts")));
+    if let Some(c) = b.cookie_header() {
+        r = r.header("cookie", c);
+    }
+    let resp = r.send().await.unwrap();
+    for c in resp.headers().get_all("set-cookie") {
+        let c = c.to_str().unwrap();
+        if c.starts_with("portcullis_browser=") {
+            b.browser = Some(c.split(';').next().unwrap().to_owned());
+        }
+    }
+    let status = resp.status();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, location, resp.text().await.unwrap())
+}
+
+/// A link of the page followed: `GET /select-accounts` with `fields` (and `site` as `Sec-Fetch-Site`).
+async fn choose(
+    f: &Federation,
+    b: &Browser,
+    fields: &[(&str, &str)],
+    site: &str,
+) -> (StatusCode, String) {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let mut r = f
+        .hub
+        .http
+        .get(format!("{}?{query}", f.hub.url("/select-accounts")))
+        .header("sec-fetch-site", site);
+    if let Some(c) = b.cookie_header() {
+        r = r.header("cookie", c);
+    }
+    let resp = r.send().await.unwrap();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (resp.status(), location)
+}
+
+#[tokio::test]
+async fn the_selector_lists_providers_remembers_a_choice_and_sends_it_to_the_client() {
+    let f = Federation::start().await;
+    portcullis_op::bridge_sites::add(
+        &f.hub.provider.store,
+        portcullis_op::store::BridgeSiteRow {
+            id: "shop".into(),
+            name: "Example Shop".into(),
+            verify_url: "https://shop.example/verify".into(),
+            home_url: None,
+            api_key_hash: String::new(),
+            trusted: false,
+        },
+        portcullis_op::now(),
+    )
+    .await
+    .unwrap();
+    let mut b = Browser::default();
+    let q = "client_id=selector-rp&visitor_id=visitor-1";
+    let (status, _, page) = select(&f, &mut b, q).await;
+    assert_eq!(status, StatusCode::OK);
+    for (id, name) in [
+        ("bank-a", "Bank A"),
+        ("bank-b", "Bank B"),
+        ("shop", "Example Shop"),
+    ] {
+        let link = format!(
+            "href=\"/select-accounts?client_id=selector-rp&amp;visitor_id=visitor-1&amp;idp_id={id}\" \
+             id=\"idp-{id}\">{name}<"
+        );
+        assert!(page.contains(&link), "{page}");
+    }
+    let origin = "same-origin";
+    let fields = [
+        ("client_id", "selector-rp"),
+        ("visitor_id", "visitor-1"),
+        ("idp_id", "bank-a"),
+    ];
+    let (status, to) = choose(&f, &b, &fields, origin).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let p = params_of(&to);
+    assert!(to.starts_with(&format!("{RP_INITIATE}?")), "{to}");
+    assert_eq!(p["iss"], f.bank_a.base);
+    assert_eq!(p["idp_id"], "bank-a");
+    // The same visitor in the same browser: chosen at once.
+    let (status, again, _) = select(&f, &mut b, q).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(again, to);
+    // ... unless asked to choose again; another visitor id or another browser chooses afresh.
+    for (browser, query) in [
+        (b.clone(), format!("{q}&prompt=select_account")),
+        (
+            b.clone(),
+            "client_id=selector-rp&visitor_id=visitor-2".into(),
+        ),
+        (Browser::default(), q.to_owned()),
+    ] {
+        let mut browser = browser;
+        let (status, _, _) = select(&f, &mut browser, &query).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+    }
+    // A login-bridge site: the hub is the issuer, and the site's idp_id takes the hub's login straight to it.
+    let fields = [("client_id", "selector-rp"), ("idp_id", "shop")];
+    let (_, to) = choose(&f, &b, &fields, origin).await;
+    assert_eq!(params_of(&to)["iss"], f.hub.base);
+    let req = AuthReq::new("public", "code", "openid").set("idp_id", "shop");
+    let step = Browser::default().authorize(&f.hub, &req.query()).await;
+    assert!(
+        step.location()
+            .starts_with("https://shop.example/verify?request_id="),
+        "{step:?}"
+    );
+    // An upstream's idp_id at the hub's /authorize goes straight to that bank.
+    let req = AuthReq::new("public", "code", "openid").set("idp_id", "bank-b");
+    let step = Browser::default().authorize(&f.hub, &req.query()).await;
+    assert!(step.location().starts_with(&f.bank_b.base), "{step:?}");
+    // An unknown one is ignored: the login page.
+    let req = AuthReq::new("public", "code", "openid").set("idp_id", "nope");
+    let step = Browser::default().authorize(&f.hub, &req.query()).await;
+    assert!(matches!(step, Step::Login(_)), "{step:?}");
+}
+
+#[tokio::test]
+async fn the_selector_refuses_what_it_cannot_vouch_for() {
+    let f = Federation::start().await;
+    let mut b = Browser::default();
+    for (query, why) in [
+        ("visitor_id=v", "no client"),
+        ("client_id=nobody&visitor_id=v", "unknown client"),
+        ("client_id=public&visitor_id=v", "no initiate_login_uri"),
+        (
+            "client_id=selector-rp&visitor_id=%3Cscript%3E",
+            "malformed visitor",
+        ),
+        (
+            "client_id=selector-rp&client_id=public",
+            "repeated parameter",
+        ),
+    ] {
+        let (status, location, _) = select(&f, &mut b, query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{why}");
+        assert!(location.is_empty(), "{why}: never a redirect");
+    }
+    let (status, _) = choose(
+        &f,
+        &b,
+        &[("client_id", "selector-rp"), ("idp_id", "nope")],
+        "same-origin",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "unknown provider");
+    // A choice linked from another site (to plant a remembered choice in the victim's browser).
+    let (status, _) = choose(
+        &f,
+        &b,
+        &[
+            ("client_id", "selector-rp"),
+            ("visitor_id", "v"),
+            ("idp_id", "bank-b"),
+        ],
+        "cross-site",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

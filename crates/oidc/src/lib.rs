@@ -39,6 +39,7 @@ mod discovery;
 mod error;
 mod grants;
 mod hashes;
+mod initiation;
 mod jar;
 mod mtls;
 mod params;
@@ -65,6 +66,7 @@ pub use discovery::{MAX_METADATA_LEN, MetadataError, ProviderMetadata};
 pub use error::{ErrorCode, OidcError};
 pub use grants::{ClientPermissions, IssuedCode};
 pub use hashes::{check_token_hash, token_hash};
+pub use initiation::{InitiationError, LoginInitiation, MAX_IDP_ID, MAX_LOGIN_HINT};
 pub use jar::{
     PAR_REQUEST_URI_PREFIX, PushedAuthorizationRequest, PushedAuthorizationResponse,
     REQUEST_OBJECT_LEEWAY, REQUEST_OBJECT_TYPES, RequestObjectPolicy, VerifiedRequestObject,

@@ -67,7 +67,6 @@ pub use config::{ClientConfig, DEFAULT_ALGORITHMS};
 pub use discovery::{Provider, discover};
 pub use error::RpError;
 pub use http::{MAX_RESPONSE_LEN, random_token};
-pub use initiated::Initiation;
 pub use jwks::{JwksCache, NeedsKeys};
 pub use portcullis_factor::{Factor, FactorClaims, FactorError, InMemoryReplayGuard, ReplayGuard};
 pub use relying_party::{RelyingParty, http_client_builder};

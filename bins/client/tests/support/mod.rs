@@ -53,6 +53,9 @@ fn issuer_of(port: u16, https: bool, passkeys: bool) -> String {
     format!("{scheme}://{host}:{port}")
 }
 
+/// More configuration (TOML) for a provider, given its data directory.
+pub type ExtraToml<'a> = Box<dyn Fn(&std::path::Path) -> String + 'a>;
+
 /// How [`Provider::start_opts`] starts a provider beyond its clients.
 #[derive(Default)]
 pub struct Options<'a> {
@@ -63,7 +66,7 @@ pub struct Options<'a> {
     /// The issuer on `localhost` (a browser keeps its cookies apart from a provider's on 127.0.0.1).
     pub localhost: bool,
     /// More configuration (TOML), given the data directory.
-    pub toml: Option<Box<dyn Fn(&std::path::Path) -> String + 'a>>,
+    pub toml: Option<ExtraToml<'a>>,
 }
 
 pub fn provider_cmd(

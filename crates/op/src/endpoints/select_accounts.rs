@@ -38,6 +38,7 @@ fn bad(description: &str) -> Response {
 }
 
 /// A visitor id: 1 to 128 of `A-Z a-z 0-9 - _ .`, or none.
+#[allow(clippy::result_large_err)] // the error is the response, built once per request
 fn visitor_id(params: &Params) -> HttpResult<&str> {
     let v = params.get("visitor_id").unwrap_or("");
     let ok = v.len() <= 128

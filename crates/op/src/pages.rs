@@ -7,11 +7,11 @@
 
 use portcullis_oidc::Params;
 
-pub use crate::templates::MethodSection;
 use crate::templates::{
     ConsentPage, ErrorPage, FederationButtons, FormPostPage, LoggedOutPage, LoginPage,
     LogoutConfirmPage, PasswordInputs, SelectAccountsPage, render,
 };
+pub use crate::templates::{MethodSection, UpstreamLinkPage};
 
 /// The login page: one form per method in `sections`; `error` is shown above them.
 pub fn login(
@@ -60,6 +60,11 @@ pub fn upstream_buttons(upstreams: &[(String, String)]) -> String {
 /// The identity-provider selector for a client named `client_name`, offering `idps` (`(id, name, link)`).
 pub fn select_accounts(client_name: &str, idps: &[(String, String, String)]) -> String {
     render(&SelectAccountsPage { client_name, idps })
+}
+
+/// The question whether to add an upstream identity to the account signed in here.
+pub fn upstream_link(page: &UpstreamLinkPage<'_>) -> String {
+    render(page)
 }
 
 /// The consent form: the scopes asked for, and the user claims asked for by name.

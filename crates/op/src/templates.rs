@@ -108,6 +108,22 @@ pub struct SelectAccountsPage<'a> {
     pub idps: &'a [(String, String, String)],
 }
 
+/// `upstream_link.html`: whether to add an upstream identity to the account signed in here.
+#[derive(Template)]
+#[template(path = "upstream_link.html")]
+pub struct UpstreamLinkPage<'a> {
+    /// The upstream's name.
+    pub upstream: &'a str,
+    /// Who the upstream says the user is.
+    pub who: &'a str,
+    /// The account signed in here.
+    pub account: &'a str,
+    /// The link question's id (a hidden field).
+    pub pending: &'a str,
+    /// Its CSRF token, bound to the session (a hidden field).
+    pub csrf: &'a str,
+}
+
 /// `consent.html`: the scopes a client asks for, and Allow / Deny buttons posting `decision` to `/consent`.
 #[derive(Template)]
 #[template(path = "consent.html")]

@@ -52,6 +52,7 @@ pub mod revoke;
 pub mod select_accounts;
 pub mod token;
 pub mod upstream;
+pub mod upstream_link;
 pub mod userinfo;
 
 /// The router with every endpoint.
@@ -77,6 +78,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         .route("/bridge/return", get(bridge::finish))
         .route("/upstream/start", post(upstream::start))
         .route("/upstream/callback", get(upstream::callback))
+        .route("/upstream/link", post(upstream_link::decide))
         .route("/select-accounts", get(select_accounts::page))
         .route("/consent", post(consent::consent))
         .route("/register", post(register::register))

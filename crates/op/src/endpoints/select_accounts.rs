@@ -65,12 +65,21 @@ async fn client_and_target(p: &Provider, params: &Params) -> HttpResult<(Arc<Cli
         .extra
         .get("initiate_login_uri")
         .and_then(|v| v.as_str())
-        .filter(|u| portcullis_oidc::acceptable_redirect_uri(u))
+        .filter(|u| portcullis_oidc::acceptable_redirect_uri(u) && !presets_our_parameters(u))
         .map(str::to_owned);
     let Some(target) = target else {
         return Err(bad("this client registered no usable initiate_login_uri"));
     };
     Ok((client, target))
+}
+
+/// Whether a registered `initiate_login_uri` already carries a parameter the selector adds (a second `iss`
+/// could make a lenient relying party log in elsewhere).
+fn presets_our_parameters(uri: &str) -> bool {
+    url::Url::parse(uri).is_ok_and(|u| {
+        u.query_pairs()
+            .any(|(k, _)| matches!(&*k, "iss" | "idp_id" | "login_hint" | "target_link_uri"))
+    })
 }
 
 /// The key a choice is remembered under.

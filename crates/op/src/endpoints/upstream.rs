@@ -5,9 +5,9 @@
 //!   stored under the hash of `state` and bound to the pending request's browser, and the browser sent there.
 //! - `GET /upstream/callback` ([`callback`]): the upstream's answer. The stored login is found by its `state`
 //!   (inside the JARM response when there is one; nothing from it is trusted before `portcullis-rp` verified
-//!   it), must belong to this browser, and is taken once. Then the upstream subject's local account (linked at
-//!   its first sign-in: to the user signed in here, if any, else a new account), the mapped claims, and the
-//!   flow goes on as after any login (`amr` `fed`).
+//!   it), must belong to this browser, and is taken once. Then the upstream subject's local account
+//!   ([`super::upstream_link`]: linked before, or new; when somebody is signed in here, they are asked first),
+//!   the mapped claims, and the flow goes on as after any login (`amr` `fed`).
 //!
 //! Every refusal or failure of the upstream is an error page (403 for a refusal, 502 for a failure), never a
 //! 500 and never a redirect.
@@ -29,14 +29,15 @@ use super::authorize::request::{Validated, establish};
 use super::authorize::{PENDING_LIFETIME, now_millis, too_many_pages};
 use super::interaction::pending_from_form;
 use super::login::{MAX_ATTEMPTS, Phase, SignedIn, complete};
+use super::upstream_link::{Account, account, ask};
 use crate::authn::AuthRecord;
 use crate::http::binding::BrowserBinding;
 use crate::http::client_addr::ClientIp;
 use crate::http::{self, HttpResult, db, error_page};
 use crate::provider::Provider;
-use crate::store::{PendingRow, UpstreamRequestRow, UserRow};
+use crate::store::{PendingRow, UpstreamRequestRow};
 use crate::upstream::{UPSTREAM_METHOD, Upstream};
-use crate::{hash, now, random_token};
+use crate::{hash, now};
 
 /// How long a login sent out to an upstream may take, in seconds (never longer than its pending request).
 pub const UPSTREAM_LIFETIME: i64 = 600;
@@ -236,7 +237,23 @@ async fn callback_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpR
         Ok(v) => v,
         Err(_) => return Err(bad("the stored request is no longer valid")),
     };
-    let user = upstream_user(p, upstream, (login.subject(), &claims), headers, t).await?;
+    if login.subject().is_empty() {
+        return Err(bad("the identity provider named nobody"));
+    }
+    let mapped = upstream.config.map_claims(&claims);
+    let user = match account(p, upstream, (login.subject(), &mapped), headers, t).await? {
+        Account::User(u) => u,
+        Account::Ask(session) => {
+            return ask(
+                p,
+                upstream,
+                (login.subject(), &mapped),
+                (&pending, &v),
+                &session,
+            )
+            .await;
+        }
+    };
     let arrival = pending.expires_at - PENDING_LIFETIME;
     complete(
         p,
@@ -250,59 +267,4 @@ async fn callback_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpR
         headers,
     )
     .await
-}
-
-/// The local account of an upstream subject: linked at its first sign-in to the user signed in here (adding
-/// the upstream as a way in), else to a new account without a password. An account made for the upstream takes
-/// its mapped claims each time; an account that existed before keeps its own.
-async fn upstream_user(
-    p: &Provider,
-    upstream: &Upstream,
-    (subject, claims): (&str, &Map<String, Value>),
-    headers: &HeaderMap,
-    t: i64,
-) -> HttpResult<UserRow> {
-    let id = upstream.config.id.as_str();
-    if subject.is_empty() {
-        return Err(bad("the identity provider named nobody"));
-    }
-    let linked = p.store.upstream_account(id, subject).await.map_err(db)?;
-    let user_id = match linked {
-        Some(u) => u,
-        None => {
-            let target = match p.current_session(headers).await? {
-                Some((_, session)) => session.user_id,
-                None => {
-                    let fresh_id = random_token()[..22].to_owned();
-                    let fresh = UserRow {
-                        id: fresh_id.clone(),
-                        username: format!("~upstream/{id}/{fresh_id}"),
-                        password_hash: String::new(),
-                        claims: "{}".into(),
-                    };
-                    if !p.store.add_user(&fresh, t).await.map_err(db)? {
-                        return Err(http::unavailable());
-                    }
-                    fresh_id
-                }
-            };
-            p.store
-                .link_upstream_account(id, subject, &target, t)
-                .await
-                .map_err(db)?
-        }
-    };
-    let Some(mut user) = p.store.user(&user_id).await.map_err(db)? else {
-        return Err(bad("the account linked to this identity is gone"));
-    };
-    if user.username.starts_with(&format!("~upstream/{id}/")) {
-        let mut mine: Map<String, Value> = serde_json::from_str(&user.claims).unwrap_or_default();
-        mine.extend(upstream.config.map_claims(claims));
-        let text = Value::Object(mine).to_string();
-        if text != user.claims {
-            p.store.set_user_claims(&user.id, &text).await.map_err(db)?;
-            user.claims = text;
-        }
-    }
-    Ok(user)
 }

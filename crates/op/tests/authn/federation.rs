@@ -81,23 +81,53 @@ async fn a_bank_user_signs_in_at_the_hub_through_each_bank() {
     assert_eq!(idt["sub"], subs[0].as_str());
 }
 
-#[tokio::test]
-async fn a_signed_in_user_links_a_bank_to_their_account() {
-    let f = Federation::start().await;
-    // bob signs in at the hub with his password.
+/// Bob, signed in at the hub with his password, asks to sign in afresh and picks Bank B, where he is "alice":
+/// the bank's answer leads to the link question, not to a link.
+async fn bob_back_from_bank_b(f: &Federation) -> (Browser, AuthReq, serde_json::Value, String) {
     let mut b = Browser::default();
     let (req, tokens) = code_flow(&f.hub, &mut b, "bob", "openid").await;
     let bob = id_token(&f.hub, &tokens, &req.nonce).await["sub"].clone();
-    // Then, signed in, asks to sign in afresh and picks Bank B (where he is "alice").
     let req = AuthReq::new("public", "code", "openid").set("prompt", "login");
     let to_bank = f.send_out(&mut b, &req, "bank-b").await;
     let back = f
         .at_bank(&f.bank_b, &mut Browser::default(), &to_bank, "alice")
         .await;
-    let step = b.follow(&f.hub, &back).await;
+    let Step::ErrorPage(StatusCode::OK, page) = b.follow(&f.hub, &back).await else {
+        panic!("the link question")
+    };
+    (b, req, bob, page)
+}
+
+#[tokio::test]
+async fn a_signed_in_user_adds_a_bank_to_their_account_only_when_asked() {
+    let f = Federation::start().await;
+    let (mut b, req, bob, page) = bob_back_from_bank_b(&f).await;
+    assert!(page.contains("Add Bank B to your account?"), "{page}");
+    assert!(
+        page.contains("<strong id=\"upstream-who\">Dee Mo</strong>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<strong id=\"local-who\">Bob</strong>"),
+        "{page}"
+    );
+    let link = [("decision", "link")];
+    // Another browser, or the same browser without its session, cannot answer it.
+    let signed_out = Browser {
+        session: None,
+        ..b.clone()
+    };
+    for mut other in [Browser::default(), signed_out] {
+        let step = other.submit(&f.hub, &page, "/upstream/link", &link).await;
+        assert!(error_page(&step, StatusCode::FORBIDDEN), "{step:?}");
+    }
+    let step = b.submit(&f.hub, &page, "/upstream/link", &link).await;
     let (idt, _) = hub_tokens(&f, &mut b, &req, step).await;
     assert_eq!(idt["sub"], bob);
-    // From now on Bank B's alice is bob, in any browser.
+    // Answered once.
+    let step = b.submit(&f.hub, &page, "/upstream/link", &link).await;
+    assert!(error_page(&step, StatusCode::BAD_REQUEST), "{step:?}");
+    // From now on Bank B's alice is bob, in any browser, without a question.
     let req = AuthReq::new("public", "code", "openid");
     let mut fresh = Browser::default();
     let to_bank = f.send_out(&mut fresh, &req, "bank-b").await;
@@ -107,6 +137,18 @@ async fn a_signed_in_user_links_a_bank_to_their_account() {
     let step = fresh.follow(&f.hub, &back).await;
     let (idt, _) = hub_tokens(&f, &mut fresh, &req, step).await;
     assert_eq!(idt["sub"], bob);
+}
+
+#[tokio::test]
+async fn a_signed_in_user_may_keep_the_bank_identity_separate() {
+    let f = Federation::start().await;
+    let (mut b, req, bob, page) = bob_back_from_bank_b(&f).await;
+    let step = b
+        .submit(&f.hub, &page, "/upstream/link", &[("decision", "separate")])
+        .await;
+    let (idt, _) = hub_tokens(&f, &mut b, &req, step).await;
+    assert_ne!(idt["sub"], bob, "a separate account");
+    assert_eq!(idt["amr"], json!(["fed"]));
 }
 
 fn error_page(step: &Step, status: StatusCode) -> bool {

@@ -148,8 +148,20 @@ async fn the_selector_lists_providers_remembers_a_choice_and_sends_it_to_the_cli
 #[tokio::test]
 async fn the_selector_refuses_what_it_cannot_vouch_for() {
     let f = Federation::start().await;
+    portcullis_op::admin::add_client(
+        &f.hub.provider.store,
+        "preset",
+        &serde_json::json!({"redirect_uris": [RP_CALLBACK], "token_endpoint_auth_method": "none",
+                            "initiate_login_uri": "https://rp.example/initiate?iss=https%3A%2F%2Fevil.example"}),
+    )
+    .await
+    .unwrap();
     let mut b = Browser::default();
     for (query, why) in [
+        (
+            "client_id=preset&visitor_id=v",
+            "an initiate_login_uri with its own iss",
+        ),
         ("visitor_id=v", "no client"),
         ("client_id=nobody&visitor_id=v", "unknown client"),
         ("client_id=public&visitor_id=v", "no initiate_login_uri"),

@@ -26,6 +26,9 @@ pub enum SiteCmd {
         /// Honour the site's no_prompt: its users skip the consent page.
         #[arg(long)]
         trusted: bool,
+        /// A file holding the site's public signing key (a JWK): its postbacks must then be signed.
+        #[arg(long)]
+        signing_key: Option<std::path::PathBuf>,
     },
     /// List sites (id, name, verify URL, trusted).
     List,
@@ -56,7 +59,15 @@ pub async fn run(store: &Store, issuer: &str, cmd: SiteCmd, now: i64) -> Result<
             verify_url,
             home_url,
             trusted,
+            signing_key,
         } => {
+            let signing_key = match signing_key {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
             let row = BridgeSiteRow {
                 id: id.clone(),
                 name,
@@ -64,6 +75,7 @@ pub async fn run(store: &Store, issuer: &str, cmd: SiteCmd, now: i64) -> Result<
                 home_url,
                 api_key_hash: String::new(),
                 trusted,
+                signing_key,
             };
             let key = bridge_sites::add(store, row, now).await.map_err(e)?;
             println!("site {id} added; API key (shown once): {key}");
@@ -72,11 +84,16 @@ pub async fn run(store: &Store, issuer: &str, cmd: SiteCmd, now: i64) -> Result<
         SiteCmd::List => {
             for s in store.bridge_sites().await.map_err(|e| e.to_string())? {
                 println!(
-                    "{}\t{}\t{}{}",
+                    "{}\t{}\t{}{}{}",
                     s.id,
                     s.name,
                     s.verify_url,
-                    if s.trusted { "\ttrusted" } else { "" }
+                    if s.trusted { "\ttrusted" } else { "" },
+                    if s.signing_key.is_some() {
+                        "\tsigned postbacks"
+                    } else {
+                        ""
+                    }
                 );
             }
         }

@@ -1,5 +1,6 @@
 -- The login bridge: websites with their own login that vouch for their users (`bridge_sites`; the API key is
--- kept as its SHA-256, `trusted` sites may skip the consent page), the local account each site user maps to
+-- kept as its SHA-256, `trusted` sites may skip the consent page, a site with a `signing_key` (a public JWK) signs its
+-- postbacks), the local account each site user maps to
 -- (`bridge_accounts`), and the requests sent out to a site and waiting for its postback and the browser's return
 -- (`bridge_requests`; `state`: sent, posted, done or failed).
 CREATE TABLE bridge_sites (
@@ -9,6 +10,7 @@ CREATE TABLE bridge_sites (
     home_url TEXT,
     api_key_hash TEXT NOT NULL,
     trusted BIGINT NOT NULL,
+    signing_key TEXT,
     created_at BIGINT NOT NULL
 );
 CREATE TABLE bridge_accounts (

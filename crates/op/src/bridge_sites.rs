@@ -28,7 +28,14 @@ pub struct SiteConfig {
     /// Whether its `no_prompt` is honoured (users skip the consent page). Default false.
     #[serde(default)]
     pub trusted: bool,
+    /// Its public signing key (a JWK, JSON text): its postbacks must then be signed with it (a JWS,
+    /// `typ` [`POSTBACK_TYP`]), on top of the API key.
+    #[serde(default)]
+    pub signing_key: Option<String>,
 }
+
+/// The `typ` of a signed postback.
+pub const POSTBACK_TYP: &str = "bridge-postback+jwt";
 
 /// Why a site is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +52,9 @@ pub enum SiteError {
     /// The key hash.
     #[error("api_key_sha256 must be a SHA-256 in base64url (43 characters)")]
     KeyHash,
+    /// The signing key.
+    #[error("signing_key must be a public EC, RSA or OKP JWK (no private part)")]
+    SigningKey,
 }
 
 /// An https URL (http on loopback), without fragment or credentials.
@@ -93,7 +103,19 @@ pub fn check(site: &BridgeSiteRow) -> Result<(), SiteError> {
     if !hash_ok {
         return Err(SiteError::KeyHash);
     }
+    if let Some(k) = &site.signing_key
+        && signing_key(k).is_none()
+    {
+        return Err(SiteError::SigningKey);
+    }
     Ok(())
+}
+
+/// A site's signing key as a key set to verify with: a public, asymmetric JWK.
+pub fn signing_key(text: &str) -> Option<portcullis_jose::JwkSet> {
+    let jwk = portcullis_jose::Jwk::from_json(text.as_bytes()).ok()?;
+    let public = !jwk.is_private() && jwk.to_public().is_some();
+    public.then(|| portcullis_jose::JwkSet::new(vec![jwk]))
 }
 
 impl SiteConfig {
@@ -106,6 +128,7 @@ impl SiteConfig {
             home_url: self.home_url.clone(),
             api_key_hash: self.api_key_sha256.clone(),
             trusted: self.trusted,
+            signing_key: self.signing_key.clone(),
         }
     }
 }
@@ -169,6 +192,7 @@ mod tests {
             home_url: None,
             api_key_hash: new_api_key().1,
             trusted: false,
+            signing_key: None,
         }
     }
 
@@ -202,6 +226,16 @@ mod tests {
         let mut s = site("https://shop.example/v");
         s.api_key_hash = "plaintext-key".into();
         assert_eq!(check(&s), Err(SiteError::KeyHash));
+        let private = portcullis_jose::Jwk::generate(portcullis_jose::Algorithm::Es256).unwrap();
+        let hmac = portcullis_jose::Jwk::generate(portcullis_jose::Algorithm::Hs256).unwrap();
+        for bad in [private.to_json(), hmac.to_json(), "{}".into()] {
+            let mut s = site("https://shop.example/v");
+            s.signing_key = Some(bad);
+            assert_eq!(check(&s), Err(SiteError::SigningKey));
+        }
+        let mut s = site("https://shop.example/v");
+        s.signing_key = Some(private.to_public().unwrap().to_json());
+        assert_eq!(check(&s), Ok(()));
     }
 
     #[test]

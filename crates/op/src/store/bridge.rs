@@ -25,6 +25,8 @@ pub struct BridgeSiteRow {
     pub api_key_hash: String,
     /// Whether its `no_prompt` is honoured (the consent page skipped).
     pub trusted: bool,
+    /// Its public signing key (a JWK, JSON), when its postbacks must be signed.
+    pub signing_key: Option<String>,
 }
 
 /// A request sent out to a site.
@@ -71,10 +73,11 @@ fn site_from(r: &AnyRow) -> Result<BridgeSiteRow> {
         home_url: r.try_get("home_url")?,
         api_key_hash: r.try_get("api_key_hash")?,
         trusted: r.try_get::<i64, _>("trusted")? != 0,
+        signing_key: r.try_get("signing_key")?,
     })
 }
 
-const SITE_COLUMNS: &str = "id, name, verify_url, home_url, api_key_hash, trusted";
+const SITE_COLUMNS: &str = "id, name, verify_url, home_url, api_key_hash, trusted, signing_key";
 
 impl Store {
     /// Adds a site, or replaces the one with its id (its requests in flight are dropped, its accounts kept).
@@ -82,10 +85,10 @@ impl Store {
         let _w = self.write().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO bridge_sites (id, name, verify_url, home_url, api_key_hash, trusted, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
-             verify_url = excluded.verify_url, home_url = excluded.home_url, \
-             api_key_hash = excluded.api_key_hash, trusted = excluded.trusted",
+            "INSERT INTO bridge_sites (id, name, verify_url, home_url, api_key_hash, trusted, signing_key, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
+             name = excluded.name, verify_url = excluded.verify_url, home_url = excluded.home_url, \
+             api_key_hash = excluded.api_key_hash, trusted = excluded.trusted, signing_key = excluded.signing_key",
         )
         .bind(&s.id)
         .bind(&s.name)
@@ -93,6 +96,7 @@ impl Store {
         .bind(&s.home_url)
         .bind(&s.api_key_hash)
         .bind(i64::from(s.trusted))
+        .bind(&s.signing_key)
         .bind(now)
         .execute(&mut *tx)
         .await?;

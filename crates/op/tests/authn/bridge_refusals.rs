@@ -42,6 +42,7 @@ async fn postbacks_without_the_sites_key_are_refused() {
             home_url: None,
             api_key_hash: String::new(),
             trusted: true,
+            signing_key: None,
         },
         portcullis_op::now(),
     )
@@ -268,4 +269,75 @@ async fn the_bridge_is_refused_at_the_login_endpoint_and_for_unknown_sites() {
         )),
         "{csp}"
     );
+}
+
+/// A site registered with a signing key: its answers must be a JWS (`typ` bridge-postback+jwt) signed with that
+/// key, on top of the API key. Plain JSON, another key, or another `typ` are refused.
+#[tokio::test]
+async fn a_site_with_a_signing_key_must_sign_its_answers() {
+    use portcullis_jose::{Algorithm, Jwk, jws};
+    let bridge = Bridge::start(true, false).await;
+    let key = Jwk::generate(Algorithm::Es256).unwrap();
+    let api_key = portcullis_op::bridge_sites::add(
+        &bridge.op.provider.store,
+        portcullis_op::store::BridgeSiteRow {
+            id: "signed".into(),
+            name: "Signed Shop".into(),
+            verify_url: "https://signed.example/verify".into(),
+            home_url: None,
+            api_key_hash: String::new(),
+            trusted: false,
+            signing_key: Some(key.to_public().unwrap().to_json()),
+        },
+        portcullis_op::now(),
+    )
+    .await
+    .unwrap();
+    let mut b = Browser::default();
+    let req = AuthReq::new("public", "code", "openid");
+    let id = request_id(&bridge.send_out_to(&mut b, &req, "signed").await);
+    let body = answer(&id, SHOPPER, json!({}));
+    let sign = |k: &Jwk, typ: &str| {
+        jws::sign(
+            &jws::Header::new(Algorithm::Es256).with_typ(typ),
+            body.to_string().as_bytes(),
+            &k.signing_key().unwrap(),
+        )
+        .unwrap()
+    };
+    let (s, _) = bridge.postback(Some(&api_key), &body).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "unsigned");
+    let other = Jwk::generate(Algorithm::Es256).unwrap();
+    for (token, why) in [
+        (sign(&other, "bridge-postback+jwt"), "another key"),
+        (sign(&key, "JWT"), "another typ"),
+    ] {
+        let (s, _) = bridge
+            .postback_raw(Some(&api_key), "application/jwt", token)
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{why}");
+    }
+    let good = sign(&key, "bridge-postback+jwt");
+    let (s, _) = bridge
+        .postback_raw(Some("wrong-key"), "application/jwt", good.clone())
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "the API key is still needed");
+    let (s, text) = bridge
+        .postback_raw(Some(&api_key), "application/jwt", good)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let step = b.follow(&bridge.op, &bridge.return_url(&id)).await;
+    assert!(matches!(step, Step::Consent(_)), "{step:?}");
+    // A site without a key posting a JWS is refused too (one way per site).
+    let (_b, plain) = sent(&bridge).await;
+    let token = jws::sign(
+        &jws::Header::new(Algorithm::Es256).with_typ("bridge-postback+jwt"),
+        answer(&plain, SHOPPER, json!({})).to_string().as_bytes(),
+        &key.signing_key().unwrap(),
+    )
+    .unwrap();
+    let (s, _) = bridge
+        .postback_raw(Some(SITE_KEY), "application/jwt", token)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }

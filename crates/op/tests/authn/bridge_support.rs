@@ -51,6 +51,7 @@ impl Bridge {
                 home_url: None,
                 api_key_sha256: key_hash(SITE_KEY),
                 trusted,
+                signing_key: None,
             }],
             ..config(dir.path(), free_port(), None)
         };
@@ -89,12 +90,17 @@ impl Bridge {
 
     /// The RP's request reaches the login page, whose bridge button sends the browser out: the verify URL.
     pub async fn send_out(&self, b: &mut Browser, req: &AuthReq) -> String {
+        self.send_out_to(b, req, "shop").await
+    }
+
+    /// [`send_out`](Self::send_out), to site `site`.
+    pub async fn send_out_to(&self, b: &mut Browser, req: &AuthReq, site: &str) -> String {
         let Step::Login(page) = b.authorize(&self.op, &req.query()).await else {
             panic!("the login page")
         };
         assert!(page.contains("formaction=\"/bridge/start\""), "{page}");
         match b
-            .submit(&self.op, &page, "/bridge/start", &[("site", "shop")])
+            .submit(&self.op, &page, "/bridge/start", &[("site", site)])
             .await
         {
             Step::Redirect(to) => to,

@@ -75,6 +75,7 @@ async fn the_selector_lists_providers_remembers_a_choice_and_sends_it_to_the_cli
             home_url: None,
             api_key_hash: String::new(),
             trusted: false,
+            signing_key: None,
         },
         portcullis_op::now(),
     )

@@ -1,8 +1,10 @@
 //! `POST /bridge/postback`: an authenticating website's backend says who signed in for a bridge request.
 //!
 //! The body is JSON ([`portcullis_oidc::Postback`]); the site authenticates with its API key as a bearer token
-//! (`Authorization: Bearer <key>`), compared by hash in constant time. Answers are plain text, not for end
-//! users:
+//! (`Authorization: Bearer <key>`), compared by hash in constant time. A site registered with a signing key
+//! posts the same JSON as the payload of a compact JWS instead (`Content-Type: application/jwt`, `typ`
+//! [`crate::bridge_sites::POSTBACK_TYP`]), signed with that key, on top of the API key. Answers are plain
+//! text, not for end users:
 //!
 //! - 200: accepted (also for a retry of the same answer: the post is idempotent by request id);
 //! - 400 (malformed body or claims), 401 (no or wrong key), 404 (unknown request), 409 (another answer was
@@ -55,6 +57,25 @@ fn unavailable(e: StoreError) -> Response {
     )
 }
 
+/// The algorithms a signed postback may use (the site's key picks among them by its type).
+const SIGNED_POSTBACK_ALGS: [portcullis_jose::Algorithm; 6] = [
+    portcullis_jose::Algorithm::Es256,
+    portcullis_jose::Algorithm::Es384,
+    portcullis_jose::Algorithm::Rs256,
+    portcullis_jose::Algorithm::Ps256,
+    portcullis_jose::Algorithm::Ps384,
+    portcullis_jose::Algorithm::EdDsa,
+];
+
+/// A stored signing key that no longer parses: nothing the site can fix by retrying.
+fn unavailable_key() -> Response {
+    tracing::error!("bridge site signing key does not parse");
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the provider cannot check signatures for this site now",
+    )
+}
+
 /// The bearer token of `Authorization`, if well-formed.
 fn api_key(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -71,22 +92,37 @@ async fn inner(p: &Provider, headers: &HeaderMap, body: Body) -> Result<Response
     let Some(key) = api_key(headers) else {
         return Err(text(StatusCode::UNAUTHORIZED, "missing API key"));
     };
-    let json = headers
+    let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
-        return Err(text(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the body must be application/json",
-        ));
-    }
+        .map(|v| v.trim().to_ascii_lowercase());
+    let signed = match media.as_deref() {
+        Some("application/json") => false,
+        Some("application/jwt") => true,
+        _ => {
+            return Err(text(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be application/json (or application/jwt, signed)",
+            ));
+        }
+    };
     let bytes = read_body(body, MAX_POSTBACK)
         .await
         .map_err(|_| text(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large"))?;
+    // A signed answer is read (for its request id) before its signature is checked against the site's key; it
+    // is used only once that check passed, below.
+    let payload = if signed {
+        let token = std::str::from_utf8(&bytes)
+            .map_err(|_| text(StatusCode::BAD_REQUEST, "not a compact JWS"))?;
+        portcullis_jose::jws::decode_unverified(token.trim())
+            .map_err(|_| text(StatusCode::BAD_REQUEST, "not a compact JWS"))?
+            .payload
+    } else {
+        bytes.to_vec()
+    };
     let post =
-        Postback::parse(&bytes).map_err(|e| text(StatusCode::BAD_REQUEST, &e.to_string()))?;
+        Postback::parse(&payload).map_err(|e| text(StatusCode::BAD_REQUEST, &e.to_string()))?;
     let presented = hash(key);
     let request = p
         .store
@@ -106,6 +142,35 @@ async fn inner(p: &Provider, headers: &HeaderMap, body: Body) -> Result<Response
     }
     if !key_ok {
         return Err(text(StatusCode::UNAUTHORIZED, "wrong API key"));
+    }
+    let site_key = site
+        .as_ref()
+        .and_then(|s| s.signing_key.as_deref())
+        .map(|k| crate::bridge_sites::signing_key(k).ok_or_else(|| unavailable_key()));
+    match (site_key, signed) {
+        (None, false) => {}
+        (None, true) => {
+            return Err(text(
+                StatusCode::BAD_REQUEST,
+                "this site has no signing key: post application/json",
+            ));
+        }
+        (Some(_), false) => {
+            return Err(text(
+                StatusCode::UNAUTHORIZED,
+                "this site signs its answers: post application/jwt",
+            ));
+        }
+        (Some(keys), true) => {
+            let keys = keys?;
+            let token = std::str::from_utf8(&bytes).unwrap_or("").trim();
+            let opts = portcullis_jose::jws::VerifyOptions::new(SIGNED_POSTBACK_ALGS)
+                .typ(crate::bridge_sites::POSTBACK_TYP)
+                .max_token_len(MAX_POSTBACK);
+            if portcullis_jose::jws::verify(token, &keys, &opts).is_err() {
+                return Err(text(StatusCode::UNAUTHORIZED, "bad signature"));
+            }
+        }
     }
     let allowed = p.scope_claims.all_claims();
     if let Some(name) = post.first_claim_outside(|n| allowed.contains(n)) {

@@ -109,11 +109,12 @@ mod tests {
             ("iss=", InitiationError::MissingIssuer),
             ("iss=x&iss=y", InitiationError::Query),
             ("iss=x&idp_id=a%20b", InitiationError::IdpId),
-            ("iss=x&idp_id=", InitiationError::IdpId),
             ("iss=x&login_hint=a%0Ab", InitiationError::LoginHint),
         ] {
             assert_eq!(LoginInitiation::parse(q), Err(e), "{q}");
         }
+        // An empty parameter is an absent one (RFC 6749 §3.1).
+        assert_eq!(LoginInitiation::parse("iss=x&idp_id=").unwrap().idp_id, None);
         let long = "a".repeat(MAX_IDP_ID + 1);
         assert_eq!(
             LoginInitiation::parse(&format!("iss=x&idp_id={long}")),

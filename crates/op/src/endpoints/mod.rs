@@ -41,6 +41,7 @@ pub mod consent;
 pub mod discovery;
 pub mod end_session;
 pub mod factor;
+pub mod health;
 pub mod federation;
 pub(crate) mod interaction;
 pub mod introspect;
@@ -124,7 +125,8 @@ pub fn router(p: Arc<Provider>) -> Router {
         )
         .route("/end_session/confirm", post(end_session::confirm))
         .route("/passkey.js", get(assets::passkey_js))
-        .route("/health", get(|| async { "ok" }))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
         .fallback(|| async {
             http::oauth_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

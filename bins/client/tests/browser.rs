@@ -344,6 +344,21 @@ fn chromium_signs_in_through_the_example_site_and_the_login_bridge() {
         text.contains(&format!("postback URL: {}/bridge/postback", p.issuer)),
         "{text}"
     );
+    // The same id again is refused without --replace (a typo must not hand the site's users to another party).
+    let again = p.admin(&[
+        "site",
+        "add",
+        "shop",
+        "--name",
+        "Other",
+        "--verify-url",
+        "https://other.example/verify",
+    ]);
+    assert!(!again.status.success(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("--replace"),
+        "{again:?}"
+    );
     let listed = String::from_utf8_lossy(&p.admin(&["site", "list"]).stdout).to_string();
     assert!(
         listed.contains("shop\tExample Shop") && !listed.contains(&key),

@@ -432,7 +432,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                         }
                     }
                 }
-                Command::Site(cmd) => sites::run(&store, &cfg.issuer, cmd, now).await?,
+                Command::Site(cmd) => {
+                    let upstreams: Vec<&str> =
+                        cfg.upstreams.iter().map(|u| u.id.as_str()).collect();
+                    sites::run(&store, (&cfg.issuer, &upstreams), cmd, now).await?
+                }
                 Command::Keys(KeysCmd::List) => {
                     // Creates the first keys when none exist yet, as the first serve would.
                     keys::KeyRing::load(&store, now, cfg.retired_key_lifetime as i64)

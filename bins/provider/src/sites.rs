@@ -29,6 +29,16 @@ pub enum SiteCmd {
         /// A file holding the site's public signing key (a JWK): its postbacks must then be signed.
         #[arg(long)]
         signing_key: Option<std::path::PathBuf>,
+        /// The claims it may release, space-separated (default: the standard claims).
+        #[arg(long, default_value = "")]
+        claims: String,
+        /// Believe its email_verified and phone_number_verified (else they are dropped).
+        #[arg(long)]
+        trust_verified: bool,
+        /// Replace the site with this id if there is one (its users' accounts stay linked to it: only for the
+        /// same site, moved or re-keyed).
+        #[arg(long)]
+        replace: bool,
     },
     /// List sites (id, name, verify URL, trusted).
     List,
@@ -50,7 +60,12 @@ fn endpoints(issuer: &str) {
 }
 
 /// Runs one `site` command.
-pub async fn run(store: &Store, issuer: &str, cmd: SiteCmd, now: i64) -> Result<(), String> {
+pub async fn run(
+    store: &Store,
+    (issuer, upstream_ids): (&str, &[&str]),
+    cmd: SiteCmd,
+    now: i64,
+) -> Result<(), String> {
     let e = |e: portcullis_op::admin::AdminError| e.to_string();
     match cmd {
         SiteCmd::Add {
@@ -60,7 +75,24 @@ pub async fn run(store: &Store, issuer: &str, cmd: SiteCmd, now: i64) -> Result<
             home_url,
             trusted,
             signing_key,
+            claims,
+            trust_verified,
+            replace,
         } => {
+            if upstream_ids.iter().any(|u| *u == id) {
+                return Err(format!("{id} is an upstream provider's id"));
+            }
+            let exists = store
+                .bridge_site(&id)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some();
+            if exists && !replace {
+                return Err(format!(
+                    "site {id} exists: give --replace to replace it (its users stay linked to it), or choose \
+                     another id"
+                ));
+            }
             let signing_key = match signing_key {
                 Some(path) => Some(
                     std::fs::read_to_string(&path)
@@ -76,6 +108,8 @@ pub async fn run(store: &Store, issuer: &str, cmd: SiteCmd, now: i64) -> Result<
                 api_key_hash: String::new(),
                 trusted,
                 signing_key,
+                claims,
+                trust_verified,
             };
             let key = bridge_sites::add(store, row, now).await.map_err(e)?;
             println!("site {id} added; API key (shown once): {key}");

@@ -59,6 +59,9 @@ pub enum PostbackError {
     /// `no_prompt` not a boolean.
     #[error("no_prompt must be true or false")]
     NoPrompt,
+    /// `auth_time` not a non-negative integer.
+    #[error("auth_time must be seconds since the epoch")]
+    AuthTime,
     /// More than [`MAX_POSTBACK_CLAIMS`] claims.
     #[error("more than {MAX_POSTBACK_CLAIMS} claims")]
     TooManyClaims,
@@ -82,6 +85,9 @@ pub struct Postback {
     pub identifier: String,
     /// Whether the user skips the consent page (honoured only for sites the provider trusts). Default false.
     pub no_prompt: bool,
+    /// When the site authenticated its user (seconds since the epoch), if it says: a relying party's `max_age`
+    /// is checked against it.
+    pub auth_time: Option<u64>,
     /// The claims the site releases, each checked for name, type and size.
     pub claims: Map<String, Value>,
 }
@@ -110,6 +116,33 @@ const PROTOCOL_CLAIMS: &[&str] = &[
     "_claim_names",
     "_claim_sources",
 ];
+
+/// The standard claims (OIDC Core §5.1) but `sub`: what a site or an upstream releases unless it is allowed
+/// more.
+pub const STANDARD_CLAIMS: &[&str] = &[
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "updated_at",
+];
+
+/// The claims that say a standard claim was verified: believed only from a source trusted for it.
+pub const VERIFIED_CLAIMS: &[&str] = &["email_verified", "phone_number_verified"];
 
 /// The JSON type a standard claim must have (OIDC Core §5.1).
 enum Kind {
@@ -218,7 +251,8 @@ fn valid_request_id(s: &str) -> bool {
 
 impl Postback {
     /// Parses and checks a postback body (UTF-8 JSON). Members: `request_id` and `identifier` (required),
-    /// `no_prompt` (boolean, default false), `claims` (object, default empty). Anything else is refused.
+    /// `no_prompt` (boolean, default false), `auth_time` (seconds, optional), `claims` (object, default empty).
+    /// Anything else is refused.
     pub fn parse(body: &[u8]) -> Result<Postback, PostbackError> {
         if body.len() > MAX_POSTBACK {
             return Err(PostbackError::TooLarge);
@@ -228,10 +262,16 @@ impl Postback {
         let Value::Object(o) = v else {
             return Err(PostbackError::NotJson("not an object".into()));
         };
-        if let Some(k) = o
-            .keys()
-            .find(|k| !["request_id", "identifier", "no_prompt", "claims"].contains(&k.as_str()))
-        {
+        if let Some(k) = o.keys().find(|k| {
+            ![
+                "request_id",
+                "identifier",
+                "no_prompt",
+                "auth_time",
+                "claims",
+            ]
+            .contains(&k.as_str())
+        }) {
             return Err(PostbackError::UnknownMember(k.clone()));
         }
         let request_id = o
@@ -256,6 +296,10 @@ impl Postback {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(PostbackError::NoPrompt),
         };
+        let auth_time = match o.get("auth_time") {
+            None => None,
+            Some(v) => Some(v.as_u64().ok_or(PostbackError::AuthTime)?),
+        };
         let claims = match o.get("claims") {
             None => Map::new(),
             Some(Value::Object(c)) => c.clone(),
@@ -271,6 +315,7 @@ impl Postback {
             request_id,
             identifier,
             no_prompt,
+            auth_time,
             claims,
         })
     }
@@ -290,6 +335,7 @@ impl Postback {
         serde_json::json!({
             "identifier": self.identifier,
             "no_prompt": self.no_prompt,
+            "auth_time": self.auth_time,
             "claims": claims,
         })
         .to_string()
@@ -380,7 +426,11 @@ mod tests {
 
     #[test]
     fn refuses_bad_envelopes() {
-        let cases: [(&str, PostbackError); 7] = [
+        let cases: [(&str, PostbackError); 8] = [
+            (
+                &format!(r#"{{"request_id":"{ID}","identifier":"u1","auth_time":"now"}}"#),
+                PostbackError::AuthTime,
+            ),
             (r#"{"identifier":"u1"}"#, PostbackError::RequestId),
             (
                 r#"{"request_id":"short","identifier":"u1"}"#,

@@ -114,7 +114,10 @@ mod tests {
             assert_eq!(LoginInitiation::parse(q), Err(e), "{q}");
         }
         // An empty parameter is an absent one (RFC 6749 §3.1).
-        assert_eq!(LoginInitiation::parse("iss=x&idp_id=").unwrap().idp_id, None);
+        assert_eq!(
+            LoginInitiation::parse("iss=x&idp_id=").unwrap().idp_id,
+            None
+        );
         let long = "a".repeat(MAX_IDP_ID + 1);
         assert_eq!(
             LoginInitiation::parse(&format!("iss=x&idp_id={long}")),

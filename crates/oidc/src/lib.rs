@@ -51,7 +51,7 @@ mod types;
 pub use authorize::{AuthorizationRequest, Scope};
 pub use bridge::{
     MAX_CLAIM_OBJECT, MAX_CLAIM_STRING, MAX_IDENTIFIER, MAX_POSTBACK, MAX_POSTBACK_CLAIMS,
-    Postback, PostbackError, check_released_claim,
+    Postback, PostbackError, STANDARD_CLAIMS, VERIFIED_CLAIMS, check_released_claim,
 };
 pub use claims::{
     Address, IdToken, IdTokenBuilder, IdTokenError, IdTokenExpectations, ScopeClaims, UserInfo,

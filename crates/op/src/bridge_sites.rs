@@ -32,6 +32,14 @@ pub struct SiteConfig {
     /// `typ` [`POSTBACK_TYP`]), on top of the API key.
     #[serde(default)]
     pub signing_key: Option<String>,
+    /// The claims it may release (default: the standard claims of OIDC Core §5.1; list the provider's own,
+    /// such as `avatar`, to allow them).
+    #[serde(default)]
+    pub claims: Vec<String>,
+    /// Whether its `email_verified` and `phone_number_verified` are believed (default false: they are dropped,
+    /// so that a site cannot vouch for an address it does not control).
+    #[serde(default)]
+    pub trust_verified: bool,
 }
 
 /// The `typ` of a signed postback.
@@ -55,6 +63,9 @@ pub enum SiteError {
     /// The signing key.
     #[error("signing_key must be a public EC, RSA or OKP JWK (no private part)")]
     SigningKey,
+    /// The claim list.
+    #[error("claims must be claim names (a-z, 0-9, '_')")]
+    Claims,
 }
 
 /// An https URL (http on loopback), without fragment or credentials.
@@ -108,7 +119,27 @@ pub fn check(site: &BridgeSiteRow) -> Result<(), SiteError> {
     {
         return Err(SiteError::SigningKey);
     }
+    let claim_ok = |c: &str| {
+        (1..=64).contains(&c.len())
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    if !site.claims.split_whitespace().all(claim_ok) {
+        return Err(SiteError::Claims);
+    }
     Ok(())
+}
+
+/// The claims `site` may release: its list, or the standard claims (OIDC Core §5.1).
+pub fn allowed_claims(site: &BridgeSiteRow) -> Vec<String> {
+    if site.claims.trim().is_empty() {
+        portcullis_oidc::STANDARD_CLAIMS
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect()
+    } else {
+        site.claims.split_whitespace().map(str::to_owned).collect()
+    }
 }
 
 /// A site's signing key as a key set to verify with: a public, asymmetric JWK.
@@ -129,6 +160,8 @@ impl SiteConfig {
             api_key_hash: self.api_key_sha256.clone(),
             trusted: self.trusted,
             signing_key: self.signing_key.clone(),
+            claims: self.claims.join(" "),
+            trust_verified: self.trust_verified,
         }
     }
 }
@@ -193,6 +226,8 @@ mod tests {
             api_key_hash: new_api_key().1,
             trusted: false,
             signing_key: None,
+            claims: String::new(),
+            trust_verified: false,
         }
     }
 

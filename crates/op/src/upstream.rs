@@ -27,29 +27,6 @@ pub const UPSTREAM_METHOD: &str = "upstream";
 /// Its `acr`.
 pub const UPSTREAM_ACR: &str = "urn:portcullis:acr:upstream";
 
-/// The claims mapped by default, each to itself: OIDC Core §5.1's, but `sub`.
-const STANDARD: &[&str] = &[
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "preferred_username",
-    "profile",
-    "picture",
-    "website",
-    "email",
-    "email_verified",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-    "phone_number",
-    "phone_number_verified",
-    "address",
-    "updated_at",
-];
-
 /// An upstream provider in the configuration (`[[upstreams]]`). Its redirect URI, to register there, is
 /// `{issuer}/upstream/callback`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +58,10 @@ pub struct UpstreamConfig {
     /// Claims to take from the upstream, `local = "upstream"` (default: the standard claims, each to itself).
     #[serde(default)]
     pub claims: BTreeMap<String, String>,
+    /// Whether its `email_verified` and `phone_number_verified` are believed (default false: they are dropped,
+    /// so that an upstream cannot vouch here for an address it does not control).
+    #[serde(default)]
+    pub trust_verified: bool,
 }
 
 fn default_scope() -> String {
@@ -165,10 +146,14 @@ impl UpstreamConfig {
     }
 
     /// The claims taken from the upstream's verified claims: each mapped one that passes the checks of a
-    /// released claim (name, type, size); the others are left out.
+    /// released claim (name, type, size); the others are left out, and so are `*_verified` unless
+    /// [`trust_verified`](Self::trust_verified).
     pub fn map_claims(&self, upstream: &Map<String, Value>) -> Map<String, Value> {
         let pairs: Vec<(&str, &str)> = if self.claims.is_empty() {
-            STANDARD.iter().map(|c| (*c, *c)).collect()
+            portcullis_oidc::STANDARD_CLAIMS
+                .iter()
+                .map(|c| (*c, *c))
+                .collect()
         } else {
             self.claims
                 .iter()
@@ -177,6 +162,9 @@ impl UpstreamConfig {
         };
         let mut out = Map::new();
         for (local, theirs) in pairs {
+            if !self.trust_verified && portcullis_oidc::VERIFIED_CLAIMS.contains(&local) {
+                continue;
+            }
             if let Some(v) = upstream.get(theirs)
                 && portcullis_oidc::check_released_claim(local, v).is_ok()
             {

@@ -3,11 +3,14 @@
 //!
 //! - `GET /verify`: where the provider sends the browser. The request is remembered; a user already signed in
 //!   here (and no `prompt=login`) sees nothing at all, anyone else the password form.
-//! - `POST /login`: the password form. On success the site posts the answer to the provider's postback URL
-//!   (with its API key) and, once the provider said 200, sends the browser to the return URL.
+//! - `POST /login`: the password form (with a CSRF token, double-submitted in a cookie). On success the site
+//!   posts the answer to the provider's postback URL (with its API key) and, once the provider said 200, sends
+//!   the browser to the return URL with the one-time `code` the provider answered with: only this browser, the
+//!   one the site signed in, can complete the sign-in.
 //!
-//! The postback and return URLs are the site's own configuration ([`Site::provider`]), never the ones in the
-//! query: a forged verify link must not make the site post its users' data, or its API key, elsewhere.
+//! The postback and return URLs are the site's own configuration ([`Site::provider`]): a forged verify link must
+//! not make the site post its users' data, or its API key, elsewhere. The requests it remembers are bounded
+//! ([`MAX_PENDING`]).
 //!
 //! Must not: be taken for a production login (the users live in memory; it shows the protocol, not a product).
 
@@ -64,6 +67,9 @@ pub struct Site {
     pub users: Vec<User>,
 }
 
+/// The most provider requests remembered at once (the oldest are forgotten first).
+pub const MAX_PENDING: usize = 10_000;
+
 /// A request from the provider, remembered between the verify page and the login form.
 #[derive(Clone)]
 struct Pending {
@@ -74,6 +80,8 @@ struct Pending {
 struct Memory {
     /// The provider's requests by request id.
     pending: HashMap<String, Pending>,
+    /// Their ids, oldest first.
+    order: std::collections::VecDeque<String>,
     /// The site's own sessions: cookie value → username.
     sessions: HashMap<String, String>,
 }
@@ -127,10 +135,7 @@ struct VerifyQuery {
 }
 
 fn signed_in_user(app: &App, headers: &HeaderMap) -> Option<String> {
-    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    let value = cookies
-        .split(';')
-        .find_map(|c| c.trim().strip_prefix("site_session="))?;
+    let value = cookie(headers, "site_session")?;
     app.memory.lock().ok()?.sessions.get(value).cloned()
 }
 
@@ -142,41 +147,81 @@ async fn verify(
     let pending = Pending {
         claims: q.claims.split(' ').map(str::to_owned).collect(),
     };
-    if let Ok(mut m) = app.memory.lock() {
-        m.pending.insert(q.request_id.clone(), pending.clone());
+    if q.request_id.len() > 128 {
+        return (StatusCode::BAD_REQUEST, "malformed request").into_response();
     }
-    // Already signed in here, and no fresh sign-in asked for: no UI at all.
+    if let Ok(mut m) = app.memory.lock() {
+        if m.pending
+            .insert(q.request_id.clone(), pending.clone())
+            .is_none()
+        {
+            m.order.push_back(q.request_id.clone());
+        }
+        while m.order.len() > MAX_PENDING {
+            if let Some(old) = m.order.pop_front() {
+                m.pending.remove(&old);
+            }
+        }
+    }
+    // Already signed in here, and no fresh sign-in asked for: no UI at all. (The provider completes the sign-in
+    // only in this browser, which gets the code.)
     if let Some(user) = signed_in_user(&app, &headers).filter(|_| q.prompt != "login") {
         return vouch(&app, &q.request_id, &user, &pending, None).await;
     }
     form(&q.request_id, &q.client_name, None)
 }
 
+/// The login form, with a fresh CSRF token in a hidden field and a cookie.
 fn form(request_id: &str, client_name: &str, error: Option<&str>) -> Response {
+    let csrf = token();
     let error = error
         .map(|e| format!("<p role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default();
-    Html(format!(
+    let mut page = Html(format!(
         "<!doctype html><title>Example Shop: sign in</title><h1>Sign in to Example Shop</h1>\
          <p>{} asks who you are.</p>{error}<form method=\"post\" action=\"/login\">\
          <input type=\"hidden\" name=\"request_id\" value=\"{}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label>Username <input name=\"username\" id=\"username\" autocomplete=\"username\"></label>\
          <label>Password <input name=\"password\" id=\"password\" type=\"password\"></label>\
          <button type=\"submit\" id=\"shop-signin\">Sign in</button></form>",
         escape(if client_name.is_empty() { "An application" } else { client_name }),
         escape(request_id),
     ))
-    .into_response()
+    .into_response();
+    let cookie = format!("site_csrf={csrf}; Path=/; HttpOnly; SameSite=Strict");
+    if let Ok(v) = cookie.parse() {
+        page.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    page
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
     request_id: String,
+    csrf: String,
     username: String,
     password: String,
 }
 
-async fn login(State(app): State<Arc<App>>, Form(f): Form<LoginForm>) -> Response {
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(header::COOKIE)?
+        .to_str()
+        .ok()?
+        .split(';')
+        .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    // Login CSRF: the form must come from this site's own page in this browser.
+    if f.csrf.is_empty() || cookie(&headers, "site_csrf") != Some(f.csrf.as_str()) {
+        return (StatusCode::FORBIDDEN, "start again from the application").into_response();
+    }
     let pending = app
         .memory
         .lock()
@@ -233,14 +278,24 @@ async fn vouch(
         .json(&body)
         .send()
         .await;
-    match answer {
-        Ok(r) if r.status() == StatusCode::OK => {
+    let code = match answer {
+        Ok(r) if r.status() == StatusCode::OK => r
+            .json::<Value>()
+            .await
+            .ok()
+            .and_then(|v| v.get("return_code")?.as_str().map(str::to_owned)),
+        _ => None,
+    };
+    match code {
+        Some(code) => {
             if let Ok(mut m) = app.memory.lock() {
                 m.pending.remove(request_id);
             }
             let mut to = url::Url::parse(&format!("{}/bridge/return", app.site.provider))
                 .expect("provider URL");
-            to.query_pairs_mut().append_pair("request_id", request_id);
+            to.query_pairs_mut()
+                .append_pair("request_id", request_id)
+                .append_pair("code", &code);
             let mut resp = Redirect::to(to.as_str()).into_response();
             if let Some(s) = new_session {
                 let cookie = format!("site_session={s}; Path=/; HttpOnly; SameSite=Lax");
@@ -251,7 +306,7 @@ async fn vouch(
             resp
         }
         // The provider refused (its text says why, for the log); the user is only told it did not complete.
-        _ => (
+        None => (
             StatusCode::BAD_GATEWAY,
             Html("<p>The sign-in did not complete. Go back to the application and try again.</p>"),
         )

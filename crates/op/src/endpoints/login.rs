@@ -334,6 +334,7 @@ async fn login_inner(
             proven,
             recorded_as,
             skip_consent: false,
+            at: t,
         },
         (t, arrival),
         headers,
@@ -350,6 +351,9 @@ pub(crate) struct SignedIn {
     /// Whether the consent page is skipped (a trusted bridge site said `no_prompt`; a request with
     /// `prompt=consent` shows it anyway).
     pub(crate) skip_consent: bool,
+    /// When the user authenticated (seconds): now for a method passed here, or what a site or upstream said
+    /// (never later than now) — the ID token's `auth_time`, and what `max_age` is checked against.
+    pub(crate) at: i64,
 }
 
 /// Completes pending request `row` (of `v`, in `phase`, with the session's `record` so far) once a method proved
@@ -362,6 +366,7 @@ pub(crate) async fn complete(
         proven,
         recorded_as,
         skip_consent,
+        at,
     }: SignedIn,
     (t, arrival): (i64, i64),
     headers: &HeaderMap,
@@ -378,13 +383,13 @@ pub(crate) async fn complete(
     let (record, sid, expires_at, old) = match phase {
         // A full login replaces any session this browser had: that one ends.
         Phase::Login => (
-            AuthRecord::single(recorded_as, t),
+            AuthRecord::single(recorded_as, at.min(t)),
             random_token(),
             None,
             p.current_session(headers).await?.map(|(hash, _)| hash),
         ),
         Phase::StepUp { hash, session } => (
-            record.with(recorded_as, t),
+            record.with(recorded_as, at.min(t)),
             session.sid,
             Some(session.expires_at),
             Some(hash),

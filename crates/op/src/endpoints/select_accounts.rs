@@ -8,10 +8,10 @@
 //!   client's registered `initiate_login_uri` (OIDC Core §4, third-party initiated login) with `iss` (the
 //!   issuer to log in at) and `idp_id`.
 //!
-//! A choice is remembered under the hash of client, visitor id and this browser's binding cookie: a visitor id
-//! alone (chosen by the relying party's page, and seen by others) does not reveal or replay anyone's choice. A
-//! choice that did not come from the page itself (`Sec-Fetch-Site` other than `same-origin`) is refused, so
-//! that another site cannot plant one.
+//! A choice is remembered under the hash of client, visitor id and this browser's selector cookie (random, 30
+//! days, only its hash kept): a visitor id alone (chosen by the relying party's page, and seen by others) does
+//! not reveal or replay anyone's choice. A choice's link carries a token bound to that cookie, and one followed
+//! from another site (`Sec-Fetch-Site`) is refused: another site cannot plant a choice.
 //!
 //! Must not: send a browser anywhere but the client's registered `initiate_login_uri`, or offer a provider that
 //! is not configured.
@@ -19,16 +19,17 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use portcullis_oidc::Params;
 
 use super::federation::{IdentityProvider, identity_providers};
 use crate::clients::Client;
-use crate::http::binding::BrowserBinding;
+use crate::http::cookies::cookie;
+use crate::http::csrf;
 use crate::http::{self, HttpResult, db, error_page};
 use crate::provider::Provider;
-use crate::{hash, now, pages};
+use crate::{hash, now, pages, random_token};
 
 /// How long a choice is remembered, in seconds (30 days).
 pub const REMEMBER_FOR: i64 = 30 * 86_400;
@@ -82,9 +83,71 @@ fn presets_our_parameters(uri: &str) -> bool {
     })
 }
 
-/// The key a choice is remembered under.
-fn choice_key(client: &str, visitor: &str, browser: &BrowserBinding) -> String {
-    hash(&format!("{client}\n{visitor}\n{}", browser.hash()))
+/// The selector's cookie over plain HTTP (development on loopback).
+pub const SELECTOR_COOKIE: &str = "portcullis_selector";
+/// Its name over HTTPS (`__Host-`: Secure, `Path=/`, no `Domain`).
+pub const SELECTOR_COOKIE_SECURE: &str = "__Host-portcullis_selector";
+
+/// This browser's selector cookie: a random value (43 characters) that lives as long as a remembered choice.
+/// Only its hash is stored (in the key of a choice).
+struct SelectorBrowser {
+    value: String,
+    new: bool,
+}
+
+impl SelectorBrowser {
+    fn name(secure: bool) -> &'static str {
+        if secure {
+            SELECTOR_COOKIE_SECURE
+        } else {
+            SELECTOR_COOKIE
+        }
+    }
+
+    fn existing(headers: &HeaderMap, secure: bool) -> Option<SelectorBrowser> {
+        cookie(headers, Self::name(secure))
+            .filter(|v| {
+                v.len() == 43
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .map(|v| SelectorBrowser {
+                value: v.to_owned(),
+                new: false,
+            })
+    }
+
+    fn of(headers: &HeaderMap, secure: bool) -> SelectorBrowser {
+        Self::existing(headers, secure).unwrap_or_else(|| SelectorBrowser {
+            value: random_token(),
+            new: true,
+        })
+    }
+
+    /// The key a choice of `client`'s `visitor` in this browser is remembered under.
+    fn choice_key(&self, client: &str, visitor: &str) -> String {
+        hash(&format!("choice\n{client}\n{visitor}\n{}", self.value))
+    }
+
+    /// The token the page's links carry: only a page shown to this browser has it.
+    fn link_token(&self, client: &str, visitor: &str) -> String {
+        hash(&format!("link\n{client}\n{visitor}\n{}", self.value))
+    }
+
+    fn set_cookie(&self, resp: &mut Response, secure: bool) {
+        if !self.new {
+            return;
+        }
+        let attrs = if secure { "; Secure" } else { "" };
+        let v = format!(
+            "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={REMEMBER_FOR}{attrs}",
+            Self::name(secure),
+            self.value
+        );
+        if let Ok(h) = HeaderValue::from_str(&v) {
+            resp.headers_mut().append(header::SET_COOKIE, h);
+        }
+    }
 }
 
 /// The redirect to `target` with `iss` and `idp_id` added (its own parameters kept).
@@ -114,16 +177,21 @@ async fn page_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpResul
     let (client, target) = client_and_target(p, &params).await?;
     let visitor = visitor_id(&params)?;
     let idps = identity_providers(p).await?;
+    let secure = p.secure_cookies();
     if let Some(chosen) = params.get("idp_id") {
-        return choose(p, headers, (&client, &target, visitor), (&idps, chosen)).await;
+        let token = params.get("t").unwrap_or("");
+        return choose(
+            p,
+            headers,
+            (&client, &target, visitor),
+            (&idps, chosen, token),
+        )
+        .await;
     }
-    let browser = BrowserBinding::of(headers, p.secure_cookies());
+    let browser = SelectorBrowser::of(headers, secure);
     let reselect = params.get("prompt") == Some("select_account");
-    if !visitor.is_empty()
-        && !reselect
-        && BrowserBinding::existing(headers, p.secure_cookies()).is_some()
-    {
-        let key = choice_key(&client.id, visitor, &browser);
+    if !visitor.is_empty() && !reselect && !browser.new {
+        let key = browser.choice_key(&client.id, visitor);
         if let Some(chosen) = p.store.selector_choice(&key, now()).await.map_err(db)?
             && let Some(idp) = idps.iter().find(|i| i.idp_id == chosen)
         {
@@ -133,6 +201,7 @@ async fn page_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpResul
     if idps.is_empty() {
         return Err(bad("no identity providers are configured"));
     }
+    let token = browser.link_token(&client.id, visitor);
     let list: Vec<(String, String, String)> = idps
         .iter()
         .map(|i| {
@@ -140,6 +209,7 @@ async fn page_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpResul
                 .append_pair("client_id", &client.id)
                 .append_pair("visitor_id", visitor)
                 .append_pair("idp_id", &i.idp_id)
+                .append_pair("t", &token)
                 .finish();
             (
                 i.idp_id.clone(),
@@ -153,36 +223,41 @@ async fn page_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpResul
         pages::select_accounts(&client.name, &list),
         http::PAGE_CSP,
     );
-    browser.set_cookie(&mut resp, p.secure_cookies());
+    browser.set_cookie(&mut resp, secure);
     Ok(resp)
 }
 
-/// A choice from the page: remembered (when there is a visitor id and a browser binding), and the browser sent
-/// on.
+/// A choice from the page (its link carries the token bound to this browser's selector cookie): remembered when
+/// there is a visitor id, and the browser sent on.
 async fn choose(
     p: &Provider,
     headers: &HeaderMap,
     (client, target, visitor): (&Client, &str, &str),
-    (idps, chosen): (&[IdentityProvider], &str),
+    (idps, chosen, token): (&[IdentityProvider], &str, &str),
 ) -> HttpResult<Response> {
+    let forbidden = || {
+        error_page(
+            StatusCode::FORBIDDEN,
+            "invalid_request",
+            "a choice must be made on this provider's page",
+        )
+    };
     let cross_site = headers
         .get_all("sec-fetch-site")
         .iter()
         .any(|v| !matches!(v.to_str(), Ok("same-origin" | "none")));
-    if cross_site {
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "invalid_request",
-            "a choice must be made on this provider's page",
-        ));
+    let browser = SelectorBrowser::existing(headers, p.secure_cookies());
+    let Some(browser) = browser.filter(|_| !cross_site) else {
+        return Err(forbidden());
+    };
+    if !csrf::tokens_match(&browser.link_token(&client.id, visitor), token) {
+        return Err(forbidden());
     }
     let Some(idp) = idps.iter().find(|i| i.idp_id == chosen) else {
         return Err(bad("no such identity provider"));
     };
-    if !visitor.is_empty()
-        && let Some(browser) = BrowserBinding::existing(headers, p.secure_cookies())
-    {
-        let key = choice_key(&client.id, visitor, &browser);
+    if !visitor.is_empty() {
+        let key = browser.choice_key(&client.id, visitor);
         p.store
             .put_selector_choice(&key, &idp.idp_id, now() + REMEMBER_FOR)
             .await

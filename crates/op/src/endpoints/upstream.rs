@@ -97,7 +97,7 @@ pub(crate) async fn send_out(
     upstream: &Upstream,
 ) -> HttpResult<Response> {
     let fresh = v.req.prompt.contains(&Prompt::Login) || v.req.max_age == Some(0);
-    let (url, session) = begin(upstream, fresh)
+    let (url, session) = begin(upstream, fresh, v.req.max_age)
         .await
         .map_err(|e| failed(upstream, &e))?;
     let t = now();
@@ -117,8 +117,12 @@ pub(crate) async fn send_out(
 }
 
 /// Begins the login at the upstream: JARM when it offers it; `prompt=login` when the relying party here asked
-/// for a fresh sign-in.
-async fn begin(upstream: &Upstream, fresh: bool) -> Result<(String, LoginSession), RpError> {
+/// for a fresh sign-in, and its `max_age`.
+async fn begin(
+    upstream: &Upstream,
+    fresh: bool,
+    max_age: Option<u64>,
+) -> Result<(String, LoginSession), RpError> {
     let meta = upstream.rp.provider(&upstream.config.issuer).await?;
     let jarm = meta
         .metadata
@@ -128,6 +132,9 @@ async fn begin(upstream: &Upstream, fresh: bool) -> Result<(String, LoginSession
     let opts = AuthOptions {
         response_mode: jarm.then_some(ResponseMode::Jwt),
         prompt: fresh.then(|| "login".to_owned()),
+        // The relying party's max_age holds at the upstream too: portcullis-rp then requires and checks the
+        // ID token's auth_time, which becomes the session's.
+        max_age,
         ..AuthOptions::default()
     };
     upstream.rp.begin(&upstream.config.issuer, &opts).await
@@ -240,6 +247,11 @@ async fn callback_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpR
     if login.subject().is_empty() {
         return Err(bad("the identity provider named nobody"));
     }
+    // When the upstream authenticated its user (the ID token's auth_time, never later than now).
+    let at = claims
+        .get("auth_time")
+        .and_then(Value::as_i64)
+        .map_or(t, |a| a.min(t));
     let mapped = upstream.config.map_claims(&claims);
     let user = match account(p, upstream, (login.subject(), &mapped), headers, t).await? {
         Account::User(u) => u,
@@ -247,7 +259,7 @@ async fn callback_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpR
             return ask(
                 p,
                 upstream,
-                (login.subject(), &mapped),
+                (login.subject(), &mapped, at),
                 (&pending, &v),
                 &session,
             )
@@ -262,6 +274,7 @@ async fn callback_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpR
             proven: user,
             recorded_as: UPSTREAM_METHOD,
             skip_consent: false,
+            at,
         },
         (t, arrival),
         headers,

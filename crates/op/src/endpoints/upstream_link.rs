@@ -99,7 +99,8 @@ async fn link_new(
 }
 
 /// The account `user_id`; one made for `upstream` takes the `mapped` claims (already mapped and checked,
-/// [`crate::upstream::UpstreamConfig::map_claims`]), one that existed before keeps its own.
+/// [`crate::upstream::UpstreamConfig::map_claims`]) in place of its previous ones, one that existed before keeps
+/// its own.
 async fn user_with_claims(
     p: &Provider,
     upstream: &Upstream,
@@ -113,9 +114,8 @@ async fn user_with_claims(
         .username
         .starts_with(&format!("~upstream/{}/", upstream.config.id))
     {
-        let mut mine: Map<String, Value> = serde_json::from_str(&user.claims).unwrap_or_default();
-        mine.extend(mapped.clone());
-        let text = Value::Object(mine).to_string();
+        // The upstream is the source of this account's claims: what it says now replaces what it said before.
+        let text = Value::Object(mapped.clone()).to_string();
         if text != user.claims {
             p.store.set_user_claims(&user.id, &text).await.map_err(db)?;
             user.claims = text;
@@ -138,7 +138,7 @@ fn display<'a>(claims: &'a Map<String, Value>, fallback: &'a str) -> &'a str {
 pub(crate) async fn ask(
     p: &Provider,
     upstream: &Upstream,
-    (subject, claims): (&str, &Map<String, Value>),
+    (subject, claims, at): (&str, &Map<String, Value>, i64),
     (pending, v): (&PendingRow, &Validated),
     session: &SessionRow,
 ) -> HttpResult<Response> {
@@ -151,6 +151,7 @@ pub(crate) async fn ask(
             "upstream": upstream.config.id,
             "subject": subject,
             "claims": claims,
+            "at": at,
         })
         .to_string(),
         csrf: csrf::bound_to_session(&random_token(), &session.sid),
@@ -167,9 +168,13 @@ pub(crate) async fn ask(
         &local_claims,
         local.as_ref().map_or("", |u| u.username.as_str()),
     );
+    let who = match claims.get("email").and_then(Value::as_str) {
+        Some(email) => format!("{} ({email})", display(claims, subject)),
+        None => format!("{} (account {subject})", display(claims, subject)),
+    };
     let page = pages::upstream_link(&UpstreamLinkPage {
         upstream: &upstream.config.name,
-        who: display(claims, subject),
+        who: &who,
         account,
         pending: &question.id,
         csrf: &question.csrf,
@@ -212,11 +217,21 @@ async fn decide_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResu
     let link = match form.get("decision") {
         Some("link") => true,
         Some("separate") => false,
+        // "This isn't me": the question is taken, nothing is linked or made, and the session stays as it was.
+        Some("cancel") => {
+            p.store.take_pending(&question.id).await.map_err(db)?;
+            return Err(error_page(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "Nothing was changed. If you did not just sign in there, somebody may have tried to link their \
+                 account to yours.",
+            ));
+        }
         _ => {
             return Err(error_page(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
-                "decision must be link or separate",
+                "decision must be link, separate or cancel",
             ));
         }
     };
@@ -263,6 +278,7 @@ async fn decide_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResu
             proven: user,
             recorded_as: UPSTREAM_METHOD,
             skip_consent: false,
+            at: q.get("at").and_then(Value::as_i64).map_or(t, |a| a.min(t)),
         },
         (t, arrival),
         headers,

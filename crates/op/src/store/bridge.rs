@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use super::{Result, Store};
 
 /// An authenticating website.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BridgeSiteRow {
     /// Its id (the `idp_id`; `a-z`, `0-9`, `-`, `_`).
     pub id: String,
@@ -27,6 +27,10 @@ pub struct BridgeSiteRow {
     pub trusted: bool,
     /// Its public signing key (a JWK, JSON), when its postbacks must be signed.
     pub signing_key: Option<String>,
+    /// The claims it may release, space-separated; empty: the standard claims (OIDC Core §5.1).
+    pub claims: String,
+    /// Whether its `email_verified` and `phone_number_verified` are believed (else they are dropped).
+    pub trust_verified: bool,
 }
 
 /// A request sent out to a site.
@@ -44,6 +48,8 @@ pub struct BridgeRequestRow {
     pub state: String,
     /// The accepted postback ([`portcullis_oidc::Postback::canonical`]), once posted.
     pub answer: Option<String>,
+    /// The SHA-256 of the one-time code the accepted postback was answered with (the browser brings it back).
+    pub return_hash: Option<String>,
     /// When it expires (seconds).
     pub expires_at: i64,
 }
@@ -74,10 +80,13 @@ fn site_from(r: &AnyRow) -> Result<BridgeSiteRow> {
         api_key_hash: r.try_get("api_key_hash")?,
         trusted: r.try_get::<i64, _>("trusted")? != 0,
         signing_key: r.try_get("signing_key")?,
+        claims: r.try_get("claims")?,
+        trust_verified: r.try_get::<i64, _>("trust_verified")? != 0,
     })
 }
 
-const SITE_COLUMNS: &str = "id, name, verify_url, home_url, api_key_hash, trusted, signing_key";
+const SITE_COLUMNS: &str =
+    "id, name, verify_url, home_url, api_key_hash, trusted, signing_key, claims, trust_verified";
 
 impl Store {
     /// Adds a site, or replaces the one with its id (its requests in flight are dropped, its accounts kept).
@@ -86,9 +95,11 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO bridge_sites (id, name, verify_url, home_url, api_key_hash, trusted, signing_key, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
-             name = excluded.name, verify_url = excluded.verify_url, home_url = excluded.home_url, \
-             api_key_hash = excluded.api_key_hash, trusted = excluded.trusted, signing_key = excluded.signing_key",
+             claims, trust_verified, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, verify_url = excluded.verify_url, \
+             home_url = excluded.home_url, api_key_hash = excluded.api_key_hash, trusted = excluded.trusted, \
+             signing_key = excluded.signing_key, claims = excluded.claims, \
+             trust_verified = excluded.trust_verified",
         )
         .bind(&s.id)
         .bind(&s.name)
@@ -97,6 +108,8 @@ impl Store {
         .bind(&s.api_key_hash)
         .bind(i64::from(s.trusted))
         .bind(&s.signing_key)
+        .bind(&s.claims)
+        .bind(i64::from(s.trust_verified))
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -116,6 +129,19 @@ impl Store {
             "SELECT {SITE_COLUMNS} FROM bridge_sites WHERE id = $1"
         ))
         .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(site_from)
+        .transpose()
+    }
+
+    /// The site whose API key hashes to `key_hash`.
+    pub async fn bridge_site_by_key(&self, key_hash: &str) -> Result<Option<BridgeSiteRow>> {
+        sqlx::query(&format!(
+            "SELECT {SITE_COLUMNS} FROM bridge_sites WHERE api_key_hash = $1"
+        ))
+        .bind(key_hash)
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
@@ -158,8 +184,8 @@ impl Store {
     pub async fn put_bridge_request(&self, r: &BridgeRequestRow) -> Result<()> {
         let _w = self.write().await;
         sqlx::query(
-            "INSERT INTO bridge_requests (id, site_id, pending_id, browser, state, answer, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO bridge_requests (id, site_id, pending_id, browser, state, answer, return_hash, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&r.id)
         .bind(&r.site_id)
@@ -167,6 +193,7 @@ impl Store {
         .bind(&r.browser)
         .bind(&r.state)
         .bind(&r.answer)
+        .bind(&r.return_hash)
         .bind(r.expires_at)
         .execute(&self.pool)
         .await?;
@@ -176,7 +203,7 @@ impl Store {
     /// A request by id, in whatever state (expired ones too, until purged).
     pub async fn bridge_request(&self, id: &str) -> Result<Option<BridgeRequestRow>> {
         let r = sqlx::query(
-            "SELECT id, site_id, pending_id, browser, state, answer, expires_at FROM bridge_requests \
+            "SELECT id, site_id, pending_id, browser, state, answer, return_hash, expires_at FROM bridge_requests \
              WHERE id = $1",
         )
         .bind(id)
@@ -190,24 +217,34 @@ impl Store {
                 browser: r.try_get("browser")?,
                 state: r.try_get("state")?,
                 answer: r.try_get("answer")?,
+                return_hash: r.try_get("return_hash")?,
                 expires_at: r.try_get("expires_at")?,
             })
         })
         .transpose()
     }
 
-    /// Records a site's answer to request `id` once: a second post of the same answer is a harmless retry, of
-    /// another answer a conflict that fails the request.
-    pub async fn post_bridge_answer(&self, id: &str, answer: &str, now: i64) -> Result<Posted> {
+    /// Records a site's answer to request `id` once, with the hash of the one-time code the site is answered with
+    /// (`return_hash`): a second post of the same answer is a harmless retry (answered with a new code, which
+    /// replaces the first: only the last one the site saw works), of another answer a conflict that fails the
+    /// request.
+    pub async fn post_bridge_answer(
+        &self,
+        id: &str,
+        answer: &str,
+        return_hash: &str,
+        now: i64,
+    ) -> Result<Posted> {
         let n = {
             let _w = self.write().await;
             sqlx::query(
-                "UPDATE bridge_requests SET state = 'posted', answer = $2 \
+                "UPDATE bridge_requests SET state = 'posted', answer = $2, return_hash = $4 \
                  WHERE id = $1 AND state = 'sent' AND expires_at > $3",
             )
             .bind(id)
             .bind(answer)
             .bind(now)
+            .bind(return_hash)
             .execute(&self.pool)
             .await?
             .rows_affected()
@@ -220,7 +257,17 @@ impl Store {
         };
         Ok(match r.state.as_str() {
             _ if r.expires_at <= now => Posted::Expired,
-            "posted" if r.answer.as_deref() == Some(answer) => Posted::Repeated,
+            "posted" if r.answer.as_deref() == Some(answer) => {
+                let _w = self.write().await;
+                sqlx::query(
+                    "UPDATE bridge_requests SET return_hash = $2 WHERE id = $1 AND state = 'posted'",
+                )
+                .bind(id)
+                .bind(return_hash)
+                .execute(&self.pool)
+                .await?;
+                Posted::Repeated
+            }
             "posted" => {
                 self.fail_bridge_request(id).await?;
                 Posted::Conflict

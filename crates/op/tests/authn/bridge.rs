@@ -40,14 +40,12 @@ async fn a_site_user_signs_in_with_consent_and_gets_a_stable_federated_identity(
     let req = AuthReq::new("public", "code", "openid email");
     let mut b = Browser::default();
     let verify = bridge.send_out(&mut b, &req).await;
-    // The site is told what to ask for and where to come back; the RP's name is shown to the user there.
+    // The site is told what to ask for and for whom; where to post and come back is its configuration, never
+    // a parameter (a forged link could otherwise send its answer elsewhere).
     let q = params_of(&verify);
     assert!(verify.starts_with(&format!("{}/verify?", bridge.site_base)));
-    assert_eq!(q["return_url"], format!("{}/bridge/return", bridge.op.base));
-    assert_eq!(
-        q["postback_url"],
-        format!("{}/bridge/postback", bridge.op.base)
-    );
+    assert!(!q.contains_key("return_url") && !q.contains_key("postback_url"));
+    assert_eq!(q["client_name"], "public");
     assert!(q["claims"].split(' ').any(|c| c == "email"), "{q:?}");
     assert!(!q.contains_key("prompt"));
     let back = bridge.sign_in_at_site(&verify, SHOPPER_PASSWORD).await;
@@ -96,11 +94,18 @@ async fn a_site_user_signs_in_with_consent_and_gets_a_stable_federated_identity(
     let again = id_token(&bridge.op, &tokens, &req.nonce).await;
     assert_eq!(again["sub"], sub.as_str());
 
-    // prompt=login is passed on: the site must sign its user in afresh.
+    // prompt=login is passed on: the site must sign its user in afresh; so is max_age, with prompt=login.
     let mut b3 = Browser::default();
     let fresh = AuthReq::new("public", "code", "openid email").set("prompt", "login");
     let verify = bridge.send_out(&mut b3, &fresh).await;
     assert_eq!(params_of(&verify)["prompt"], "login");
+    let recent = AuthReq::new("public", "code", "openid").set("max_age", "300");
+    let verify = bridge.send_out(&mut Browser::default(), &recent).await;
+    let q = params_of(&verify);
+    assert_eq!(
+        (q["prompt"].as_str(), q["max_age"].as_str()),
+        ("login", "300")
+    );
 }
 
 #[tokio::test]

@@ -43,13 +43,14 @@ async fn postbacks_without_the_sites_key_are_refused() {
             api_key_hash: String::new(),
             trusted: true,
             signing_key: None,
+            ..Default::default()
         },
         portcullis_op::now(),
     )
     .await
     .unwrap();
     let (s, _) = bridge.postback(Some(&other), &body).await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(s, StatusCode::NOT_FOUND, "not a request of that site");
     // None of that was recorded: the return is refused, and the real answer is still accepted.
     let step = b.follow(&bridge.op, &bridge.return_url(&id)).await;
     assert!(is_error_page(&step, StatusCode::BAD_REQUEST), "{step:?}");
@@ -186,8 +187,8 @@ async fn the_return_completes_only_in_the_browser_sent_out_and_only_after_the_po
             .0,
         StatusCode::OK
     );
-    // Another browser (an attacker sending the victim the return link, or the reverse): refused, and that does
-    // not spoil the request for the browser it belongs to.
+    // Another browser without the code (somebody who saw the request id): refused, and that does not spoil the
+    // request for the browser it belongs to.
     for mut other in [Browser::default(), {
         let mut o = Browser::default();
         let _ = o
@@ -198,7 +199,9 @@ async fn the_return_completes_only_in_the_browser_sent_out_and_only_after_the_po
             .await;
         o
     }] {
-        let step = other.follow(&bridge.op, &bridge.return_url(&id)).await;
+        let step = other
+            .follow(&bridge.op, &bridge.return_url_without_code(&id))
+            .await;
         assert!(is_error_page(&step, StatusCode::FORBIDDEN), "{step:?}");
     }
     let step = b.follow(&bridge.op, &bridge.return_url(&id)).await;
@@ -208,6 +211,79 @@ async fn the_return_completes_only_in_the_browser_sent_out_and_only_after_the_po
         .follow(&bridge.op, &format!("{}/bridge/return", bridge.op.base))
         .await;
     assert!(is_error_page(&step, StatusCode::BAD_REQUEST), "{step:?}");
+}
+
+/// The attack of the review: the attacker starts a bridge sign-in in their own browser and has the site answer
+/// it in the victim's browser (a link to the site's verify page; the victim is signed in there, so the site
+/// vouches at once). The site sends the *victim's* browser back with the code: refused there (another browser),
+/// and the request is cancelled; the attacker's browser, without the code, gets nothing either.
+#[tokio::test]
+async fn a_sign_in_answered_in_another_persons_browser_completes_for_nobody() {
+    let bridge = Bridge::start(true, false).await;
+    // The victim is signed in at the site.
+    let mut victim = Browser::default();
+    let req = AuthReq::new("public", "code", "openid email");
+    let verify = bridge.send_out(&mut victim, &req).await;
+    let back = bridge.sign_in_at_site(&verify, SHOPPER_PASSWORD).await;
+    let site_cookie = back.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The attacker's request, answered in the victim's browser.
+    let mut attacker = Browser::default();
+    let verify = bridge.send_out(&mut attacker, &req).await;
+    let id = request_id(&verify);
+    let back = bridge
+        .site_http
+        .get(&verify)
+        .header("cookie", &site_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), StatusCode::SEE_OTHER, "the site vouched");
+    let to_victim = back.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to_victim.contains("&code="), "{to_victim}");
+    let step = victim.follow(&bridge.op, &to_victim).await;
+    assert!(is_error_page(&step, StatusCode::FORBIDDEN), "{step:?}");
+    // Cancelled: not even the code helps the attacker now, and without it there was nothing to begin with.
+    for url in [bridge.return_url_without_code(&id), to_victim] {
+        let step = attacker.follow(&bridge.op, &url).await;
+        assert!(
+            matches!(step, Step::ErrorPage(s, _) if s.is_client_error()),
+            "{step:?}"
+        );
+    }
+    // And a return without the code in the browser that started it ends that request too.
+    let (mut b, id) = sent(&bridge).await;
+    assert_eq!(
+        bridge
+            .postback(Some(SITE_KEY), &answer(&id, SHOPPER, json!({})))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let step = b
+        .follow(&bridge.op, &bridge.return_url_without_code(&id))
+        .await;
+    assert!(is_error_page(&step, StatusCode::FORBIDDEN), "{step:?}");
+    let step = b.follow(&bridge.op, &bridge.return_url(&id)).await;
+    assert!(is_error_page(&step, StatusCode::BAD_REQUEST), "{step:?}");
+}
+
+/// Without a site's key, a caller learns nothing about a request: 401 whether the id exists or not.
+#[tokio::test]
+async fn a_postback_without_a_key_says_nothing_about_requests() {
+    let bridge = Bridge::start(true, false).await;
+    let (_b, id) = sent(&bridge).await;
+    for rid in [id.as_str(), "unknown-request-id-0123456789"] {
+        let (s, _) = bridge
+            .postback(Some("wrong-key"), &answer(rid, SHOPPER, json!({})))
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{rid}");
+    }
 }
 
 #[tokio::test]
@@ -288,6 +364,7 @@ async fn a_site_with_a_signing_key_must_sign_its_answers() {
             api_key_hash: String::new(),
             trusted: false,
             signing_key: Some(key.to_public().unwrap().to_json()),
+            ..Default::default()
         },
         portcullis_op::now(),
     )

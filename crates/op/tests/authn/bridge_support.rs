@@ -22,6 +22,8 @@ pub const SHOPPER_PASSWORD: &str = "shopper-password";
 pub struct Bridge {
     pub op: Op,
     pub site_base: String,
+    /// The return code of each request's last accepted postback made by hand.
+    codes: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// The site's HTTP client (no redirects followed; its cookies handled by hand).
     pub site_http: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
@@ -52,6 +54,8 @@ impl Bridge {
                 api_key_sha256: key_hash(SITE_KEY),
                 trusted,
                 signing_key: None,
+                claims: Vec::new(),
+                trust_verified: true,
             }],
             ..config(dir.path(), free_port(), None)
         };
@@ -80,6 +84,7 @@ impl Bridge {
         Bridge {
             op,
             site_base,
+            codes: Default::default(),
             site_http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -108,17 +113,27 @@ impl Bridge {
         }
     }
 
-    /// At the site: the verify page, then the password form. The site's answer (with its session cookie, if
-    /// it set one).
+    /// At the site: the verify page, then the password form (with its CSRF token and cookie). The site's answer
+    /// (with its session cookie, if it set one).
     pub async fn sign_in_at_site(&self, verify_url: &str, password: &str) -> reqwest::Response {
         let page = self.site_http.get(verify_url).send().await.unwrap();
         assert_eq!(page.status(), StatusCode::OK);
+        let csrf_cookie = page.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
         let page = page.text().await.unwrap();
         let request_id = hidden(&page, "request_id").expect("the site's form");
+        let csrf = hidden(&page, "csrf").expect("the site's CSRF token");
         self.site_http
             .post(format!("{}/login", self.site_base))
+            .header("cookie", csrf_cookie)
             .form(&[
                 ("request_id", request_id.as_str()),
+                ("csrf", csrf.as_str()),
                 ("username", SHOPPER),
                 ("password", password),
             ])
@@ -152,6 +167,15 @@ impl Bridge {
         content_type: &str,
         body: String,
     ) -> (StatusCode, String) {
+        // The request id the answer is for (inside the JWS, for a signed one).
+        let request_id = serde_json::from_str::<Value>(&body)
+            .ok()
+            .or_else(|| {
+                let payload = portcullis_jose::jws::decode_unverified(&body).ok()?.payload;
+                serde_json::from_slice(&payload).ok()
+            })
+            .and_then(|v| v["request_id"].as_str().map(str::to_owned))
+            .unwrap_or_default();
         let mut r = self
             .op
             .http
@@ -162,11 +186,29 @@ impl Bridge {
             r = r.bearer_auth(k);
         }
         let r = r.send().await.unwrap();
-        (r.status(), r.text().await.unwrap())
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        if status == StatusCode::OK {
+            let v: Value = serde_json::from_str(&text).expect("a JSON answer");
+            let code = v["return_code"].as_str().expect("a return code").to_owned();
+            self.codes.lock().unwrap().insert(request_id, code);
+        }
+        (status, text)
     }
 
-    /// The return URL of `request_id`.
+    /// The return URL of `request_id`, with the code of its last accepted postback made by hand, if any.
     pub fn return_url(&self, request_id: &str) -> String {
+        match self.codes.lock().unwrap().get(request_id) {
+            Some(code) => format!(
+                "{}/bridge/return?request_id={request_id}&code={code}",
+                self.op.base
+            ),
+            None => self.return_url_without_code(request_id),
+        }
+    }
+
+    /// The return URL of `request_id` without a code (as whoever started the request could make it).
+    pub fn return_url_without_code(&self, request_id: &str) -> String {
         format!("{}/bridge/return?request_id={request_id}", self.op.base)
     }
 

@@ -104,7 +104,7 @@ async fn a_signed_in_user_adds_a_bank_to_their_account_only_when_asked() {
     let (mut b, req, bob, page) = bob_back_from_bank_b(&f).await;
     assert!(page.contains("Add Bank B to your account?"), "{page}");
     assert!(
-        page.contains("<strong id=\"upstream-who\">Dee Mo</strong>"),
+        page.contains("<strong id=\"upstream-who\">Dee Mo (demo@portcullis.example)</strong>"),
         "{page}"
     );
     assert!(
@@ -149,6 +149,65 @@ async fn a_signed_in_user_may_keep_the_bank_identity_separate() {
     let (idt, _) = hub_tokens(&f, &mut b, &req, step).await;
     assert_ne!(idt["sub"], bob, "a separate account");
     assert_eq!(idt["amr"], json!(["fed"]));
+}
+
+#[tokio::test]
+async fn this_isnt_me_changes_nothing() {
+    let f = Federation::start().await;
+    let (mut b, _, bob, page) = bob_back_from_bank_b(&f).await;
+    assert!(page.contains("id=\"cancel\""), "{page}");
+    // The bank's identity is shown with its address or account, not only a name it chose.
+    assert!(page.contains("Dee Mo (demo@portcullis.example)"), "{page}");
+    let step = b
+        .submit(&f.hub, &page, "/upstream/link", &[("decision", "cancel")])
+        .await;
+    let Step::ErrorPage(StatusCode::FORBIDDEN, body) = step else {
+        panic!("expected the cancelled page, got {step:?}")
+    };
+    assert!(body.contains("Nothing was changed"), "{body}");
+    // bob is still signed in as himself; Bank B's alice is not linked to him.
+    let req = AuthReq::new("public", "code", "openid");
+    let step = b.authorize(&f.hub, &req.query()).await;
+    let (idt, _) = hub_tokens(&f, &mut b, &req, step).await;
+    assert_eq!(idt["sub"], bob);
+    let mut fresh = Browser::default();
+    let to_bank = f.send_out(&mut fresh, &req, "bank-b").await;
+    let back = f
+        .at_bank(&f.bank_b, &mut Browser::default(), &to_bank, "alice")
+        .await;
+    let step = fresh.follow(&f.hub, &back).await;
+    let (idt, _) = hub_tokens(&f, &mut fresh, &req, step).await;
+    assert_ne!(idt["sub"], bob);
+}
+
+/// A relying party's `max_age` holds at the upstream: passed on, the bank asks its user again when its session
+/// is older, and the hub's `auth_time` is the bank's.
+#[tokio::test]
+async fn max_age_is_passed_to_the_bank_and_its_auth_time_kept() {
+    let f = Federation::start().await;
+    let mut bank_browser = Browser::default();
+    let req = AuthReq::new("public", "code", "openid");
+    let to_bank = f.send_out(&mut Browser::default(), &req, "bank-a").await;
+    let _ = f
+        .at_bank(&f.bank_a, &mut bank_browser, &to_bank, "alice")
+        .await;
+    let first = portcullis_op::now();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let req = AuthReq::new("public", "code", "openid").set("max_age", "1");
+    let mut b = Browser::default();
+    let to_bank = f.send_out(&mut b, &req, "bank-a").await;
+    assert_eq!(params_of(&to_bank)["max_age"], "1");
+    // The bank's session is older than a second: it shows its login page again.
+    let step = bank_browser.follow(&f.bank_a, &to_bank).await;
+    assert!(matches!(step, Step::Login(_)), "{step:?}");
+    let back = match bank_browser.complete(&f.bank_a, step, "alice").await {
+        Step::Redirect(to) => to,
+        other => panic!("{other:?}"),
+    };
+    let step = b.follow(&f.hub, &back).await;
+    let (idt, _) = hub_tokens(&f, &mut b, &req, step).await;
+    let auth_time = idt["auth_time"].as_i64().unwrap();
+    assert!(auth_time > first, "{auth_time} after {first}");
 }
 
 fn error_page(step: &Step, status: StatusCode) -> bool {

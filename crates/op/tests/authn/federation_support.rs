@@ -71,6 +71,7 @@ pub fn upstream(id: &str, name: &str, issuer: &str, key_file: &std::path::Path) 
         tls_key: None,
         scope: "openid email profile".into(),
         claims: Default::default(),
+        trust_verified: false,
     }
 }
 

@@ -13,6 +13,7 @@ mod attacks;
 mod attested;
 mod autofill;
 mod bridge;
+mod bridge_claims;
 mod bridge_refusals;
 mod bridge_support;
 mod ceremonies;

@@ -11,20 +11,31 @@ use reqwest::StatusCode;
 use super::federation_support::*;
 use crate::common::*;
 
-/// `GET /select-accounts?{query}` from browser `b`: the status, `Location` and body.
-async fn select(f: &Federation, b: &mut Browser, query: &str) -> (StatusCode, String, String) {
+/// A browser as the selector sees it: its selector cookie (`name=value`), if it has one.
+#[derive(Clone, Default)]
+struct Visitor(Option<String>);
+
+/// `GET {path_and_query}` at the hub from `v` (with `site` as `Sec-Fetch-Site`): the status, `Location` and body;
+/// a selector cookie it sets is kept.
+async fn get(
+    f: &Federation,
+    v: &mut Visitor,
+    path_and_query: &str,
+    site: &str,
+) -> (StatusCode, String, String) {
     let mut r = f
         .hub
         .http
-        .get(format!("{}?{query}", f.hub.url("/select-accounts")));
-    if let Some(c) = b.cookie_header() {
+        .get(format!("{}{path_and_query}", f.hub.base))
+        .header("sec-fetch-site", site);
+    if let Some(c) = &v.0 {
         r = r.header("cookie", c);
     }
     let resp = r.send().await.unwrap();
     for c in resp.headers().get_all("set-cookie") {
         let c = c.to_str().unwrap();
-        if c.starts_with("portcullis_browser=") {
-            b.browser = Some(c.split(';').next().unwrap().to_owned());
+        if c.starts_with("portcullis_selector=") {
+            v.0 = Some(c.split(';').next().unwrap().to_owned());
         }
     }
     let status = resp.status();
@@ -36,31 +47,18 @@ async fn select(f: &Federation, b: &mut Browser, query: &str) -> (StatusCode, St
     (status, location, resp.text().await.unwrap())
 }
 
-/// A link of the page followed: `GET /select-accounts` with `fields` (and `site` as `Sec-Fetch-Site`).
-async fn choose(
-    f: &Federation,
-    b: &Browser,
-    fields: &[(&str, &str)],
-    site: &str,
-) -> (StatusCode, String) {
-    let query: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish();
-    let mut r = f
-        .hub
-        .http
-        .get(format!("{}?{query}", f.hub.url("/select-accounts")))
-        .header("sec-fetch-site", site);
-    if let Some(c) = b.cookie_header() {
-        r = r.header("cookie", c);
-    }
-    let resp = r.send().await.unwrap();
-    let location = resp
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (resp.status(), location)
+/// `GET /select-accounts?{query}` from `v`.
+async fn select(f: &Federation, v: &mut Visitor, query: &str) -> (StatusCode, String, String) {
+    get(f, v, &format!("/select-accounts?{query}"), "none").await
+}
+
+/// The link of the page that chooses `idp`.
+fn link(page: &str, idp: &str) -> String {
+    let end = page
+        .find(&format!("\" id=\"idp-{idp}\""))
+        .unwrap_or_else(|| panic!("no link for {idp}: {page}"));
+    let start = page[..end].rfind("href=\"").unwrap() + 6;
+    page[start..end].replace("&amp;", "&")
 }
 
 #[tokio::test]
@@ -76,12 +74,13 @@ async fn the_selector_lists_providers_remembers_a_choice_and_sends_it_to_the_cli
             api_key_hash: String::new(),
             trusted: false,
             signing_key: None,
+            ..Default::default()
         },
         portcullis_op::now(),
     )
     .await
     .unwrap();
-    let mut b = Browser::default();
+    let mut b = Visitor::default();
     let q = "client_id=selector-rp&visitor_id=visitor-1";
     let (status, _, page) = select(&f, &mut b, q).await;
     assert_eq!(status, StatusCode::OK);
@@ -90,19 +89,15 @@ async fn the_selector_lists_providers_remembers_a_choice_and_sends_it_to_the_cli
         ("bank-b", "Bank B"),
         ("shop", "Example Shop"),
     ] {
-        let link = format!(
-            "href=\"/select-accounts?client_id=selector-rp&amp;visitor_id=visitor-1&amp;idp_id={id}\" \
-             id=\"idp-{id}\">{name}<"
+        assert!(page.contains(&format!("id=\"idp-{id}\">{name}<")), "{page}");
+        assert!(
+            link(&page, id).starts_with(&format!(
+                "/select-accounts?client_id=selector-rp&visitor_id=visitor-1&idp_id={id}&t="
+            )),
+            "{page}"
         );
-        assert!(page.contains(&link), "{page}");
     }
-    let origin = "same-origin";
-    let fields = [
-        ("client_id", "selector-rp"),
-        ("visitor_id", "visitor-1"),
-        ("idp_id", "bank-a"),
-    ];
-    let (status, to) = choose(&f, &b, &fields, origin).await;
+    let (status, to, _) = get(&f, &mut b, &link(&page, "bank-a"), "same-origin").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let p = params_of(&to);
     assert!(to.starts_with(&format!("{RP_INITIATE}?")), "{to}");
@@ -113,21 +108,20 @@ async fn the_selector_lists_providers_remembers_a_choice_and_sends_it_to_the_cli
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(again, to);
     // ... unless asked to choose again; another visitor id or another browser chooses afresh.
-    for (browser, query) in [
+    for (visitor, query) in [
         (b.clone(), format!("{q}&prompt=select_account")),
         (
             b.clone(),
             "client_id=selector-rp&visitor_id=visitor-2".into(),
         ),
-        (Browser::default(), q.to_owned()),
+        (Visitor::default(), q.to_owned()),
     ] {
-        let mut browser = browser;
-        let (status, _, _) = select(&f, &mut browser, &query).await;
+        let mut visitor = visitor;
+        let (status, _, _) = select(&f, &mut visitor, &query).await;
         assert_eq!(status, StatusCode::OK, "{query}");
     }
     // A login-bridge site: the hub is the issuer, and the site's idp_id takes the hub's login straight to it.
-    let fields = [("client_id", "selector-rp"), ("idp_id", "shop")];
-    let (_, to) = choose(&f, &b, &fields, origin).await;
+    let (_, to, _) = get(&f, &mut b, &link(&page, "shop"), "same-origin").await;
     assert_eq!(params_of(&to)["iss"], f.hub.base);
     let req = AuthReq::new("public", "code", "openid").set("idp_id", "shop");
     let step = Browser::default().authorize(&f.hub, &req.query()).await;
@@ -157,7 +151,7 @@ async fn the_selector_refuses_what_it_cannot_vouch_for() {
     )
     .await
     .unwrap();
-    let mut b = Browser::default();
+    let mut b = Visitor::default();
     for (query, why) in [
         (
             "client_id=preset&visitor_id=v",
@@ -179,25 +173,44 @@ async fn the_selector_refuses_what_it_cannot_vouch_for() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{why}");
         assert!(location.is_empty(), "{why}: never a redirect");
     }
-    let (status, _) = choose(
-        &f,
-        &b,
-        &[("client_id", "selector-rp"), ("idp_id", "nope")],
-        "same-origin",
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "unknown provider");
-    // A choice linked from another site (to plant a remembered choice in the victim's browser).
-    let (status, _) = choose(
-        &f,
-        &b,
-        &[
-            ("client_id", "selector-rp"),
-            ("visitor_id", "v"),
-            ("idp_id", "bank-b"),
-        ],
-        "cross-site",
-    )
-    .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A page, and what may be done with its links.
+    let (_, _, page) = select(&f, &mut b, "client_id=selector-rp&visitor_id=v").await;
+    let good = link(&page, "bank-b");
+    let cases = [
+        (
+            good.replace("idp_id=bank-b", "idp_id=nope"),
+            "same-origin",
+            StatusCode::BAD_REQUEST,
+            "a provider not on offer",
+        ),
+        (
+            good.replace("&t=", "&t=x"),
+            "same-origin",
+            StatusCode::FORBIDDEN,
+            "a forged token",
+        ),
+        (
+            good.split("&t=").next().unwrap().to_owned(),
+            "same-origin",
+            StatusCode::FORBIDDEN,
+            "no token",
+        ),
+        // Linked from another site, to plant a remembered choice in the victim's browser.
+        (
+            good.clone(),
+            "cross-site",
+            StatusCode::FORBIDDEN,
+            "from another site",
+        ),
+    ];
+    for (url, site, status, why) in cases {
+        let (s, location, _) = get(&f, &mut b.clone(), &url, site).await;
+        assert_eq!(s, status, "{why}");
+        assert!(location.is_empty(), "{why}");
+    }
+    // Another browser's link (the token is bound to the browser's selector cookie).
+    let (s, _, _) = get(&f, &mut Visitor::default(), &good, "same-origin").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "another browser");
+    let (s, _, _) = get(&f, &mut b, &good, "same-origin").await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "the page's own link");
 }

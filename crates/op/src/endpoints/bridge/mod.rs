@@ -3,12 +3,14 @@
 //!
 //! 1. The login page's "Continue with ..." button posts to `/bridge/start` ([`start`]): a bridge request is
 //!    stored (bound to the pending authorization request, and so to this browser) and the browser is sent to the
-//!    site's verify URL with `request_id`, `return_url`, `postback_url`, `client_name`, `claims` (the names the
-//!    relying party may get) and `prompt=login` when the relying party asked for a fresh sign-in.
+//!    site's verify URL with `request_id`, `client_name`, `claims` (the names the relying party may get and
+//!    the site may release), and `prompt=login` (with `max_age`) when the relying party asked for a fresh or
+//!    recent sign-in. (The postback and return URLs are the site's configuration, not parameters.)
 //! 2. The site signs its user in, in its own way, and its backend posts the answer to `/bridge/postback`
 //!    ([`postback`]), authenticated by its API key.
-//! 3. The site sends the browser to `/bridge/return?request_id=...` ([`finish`]): the sign-in completes only in
-//!    the browser that was sent out, only after an accepted postback, once, and before the request expires. The
+//! 3. The site sends the browser to `/bridge/return?request_id=...&code=...` ([`finish`]): the sign-in completes only in
+//!    the browser that was sent out *and* that the site signed in (it brings the one-time `code` the postback
+//!    was answered with), only after an accepted postback, once, and before the request expires. The
 //!    site's user is the local account linked to (site, identifier), created at the first sign-in; the
 //!    released claims are set on it; the session records the `bridge` method (`amr` `fed`). Then consent
 //!    (skipped when a trusted site said `no_prompt`) and the response, as after any login.
@@ -35,10 +37,10 @@ use crate::authn::AuthRecord;
 use crate::authn::bridge::BRIDGE_METHOD;
 use crate::http::binding::BrowserBinding;
 use crate::http::client_addr::ClientIp;
-use crate::http::{self, HttpResult, db, error_page};
+use crate::http::{self, HttpResult, csrf, db, error_page};
 use crate::provider::Provider;
 use crate::store::{BridgeRequestRow, BridgeSiteRow, PendingRow, UserRow};
-use crate::{now, random_token};
+use crate::{hash, now, random_token};
 
 /// How long a request sent out to a site may take (the user signing in there), in seconds; never longer than
 /// the pending authorization request it answers.
@@ -108,6 +110,7 @@ pub(crate) async fn send_out(
         browser: row.browser.clone(),
         state: "sent".into(),
         answer: None,
+        return_hash: None,
         expires_at: row.expires_at.min(t + BRIDGE_LIFETIME),
     };
     p.store.put_bridge_request(&request).await.map_err(db)?;
@@ -126,36 +129,47 @@ fn verify_location(p: &Provider, site: &BridgeSiteRow, id: &str, v: &Validated) 
             .into_iter()
             .map(str::to_owned),
     );
-    let fresh = v.req.prompt.contains(&Prompt::Login) || v.req.max_age == Some(0);
+    // Only what the site may release is asked for.
+    let allowed = crate::bridge_sites::allowed_claims(site);
+    claims.retain(|c| allowed.contains(c));
+    // A relying party's max_age is passed on, and asks the site for a fresh sign-in (a site that keeps its own
+    // session would otherwise vouch for an old one; one that reports `auth_time` is checked against it).
+    let fresh = v.req.prompt.contains(&Prompt::Login) || v.req.max_age.is_some();
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("request_id", id)
-            .append_pair("return_url", &p.endpoint("/bridge/return"))
-            .append_pair("postback_url", &p.endpoint("/bridge/postback"))
             .append_pair("client_name", &v.client.name)
             .append_pair("claims", &claims.into_iter().collect::<Vec<_>>().join(" "));
         if fresh {
             q.append_pair("prompt", "login");
         }
+        if let Some(max_age) = v.req.max_age {
+            q.append_pair("max_age", &max_age.to_string());
+        }
     }
     Some(url.to_string())
 }
 
-/// `GET /bridge/return?request_id=...`: the browser back from the site.
+/// `GET /bridge/return?request_id=...&code=...`: the browser back from the site, with the one-time code the
+/// site's postback was answered with.
 pub async fn finish(
     State(p): State<Arc<Provider>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = Params::parse(query.as_deref().unwrap_or("")).unwrap_or_default();
-    let id = params.get("request_id").unwrap_or("").to_owned();
-    finish_inner(&p, &id, &headers).await.unwrap_or_else(|r| r)
+    let id = params.get("request_id").unwrap_or("");
+    let code = params.get("code").unwrap_or("");
+    finish_inner(&p, (id, code), &headers)
+        .await
+        .unwrap_or_else(|r| r)
 }
 
 /// What an accepted postback said, as stored.
 struct Answer {
     identifier: String,
     no_prompt: bool,
+    auth_time: Option<i64>,
     claims: Map<String, Value>,
 }
 
@@ -164,11 +178,19 @@ fn answer_of(r: &BridgeRequestRow) -> Option<Answer> {
     Some(Answer {
         identifier: v.get("identifier")?.as_str()?.to_owned(),
         no_prompt: v.get("no_prompt")?.as_bool()?,
+        auth_time: v
+            .get("auth_time")
+            .and_then(Value::as_u64)
+            .and_then(|t| i64::try_from(t).ok()),
         claims: v.get("claims")?.as_object()?.clone(),
     })
 }
 
-async fn finish_inner(p: &Provider, id: &str, headers: &HeaderMap) -> HttpResult<Response> {
+async fn finish_inner(
+    p: &Provider,
+    (id, code): (&str, &str),
+    headers: &HeaderMap,
+) -> HttpResult<Response> {
     let t = now();
     let gone = || {
         bad(
@@ -178,9 +200,19 @@ async fn finish_inner(p: &Provider, id: &str, headers: &HeaderMap) -> HttpResult
     let Some(r) = p.store.bridge_request(id).await.map_err(db)? else {
         return Err(gone());
     };
+    // The code the site was given for the browser it signed in (constant time).
+    let code_ok = !code.is_empty()
+        && r.return_hash
+            .as_deref()
+            .is_some_and(|h| csrf::tokens_match(h, &hash(code)));
     let same_browser = BrowserBinding::existing(headers, p.secure_cookies())
         .is_some_and(|b| b.matches(&r.browser));
     if !same_browser {
+        // The site signed in a browser other than the one this request was started in: somebody started it and
+        // had it answered in another person's browser. Neither may use it now.
+        if code_ok {
+            p.store.fail_bridge_request(id).await.map_err(db)?;
+        }
         return Err(error_page(
             StatusCode::FORBIDDEN,
             "invalid_request",
@@ -193,6 +225,16 @@ async fn finish_inner(p: &Provider, id: &str, headers: &HeaderMap) -> HttpResult
         } else {
             gone()
         });
+    }
+    if !code_ok {
+        // Not the browser the site sent back (it would have the code): whoever started the request cannot
+        // complete it with another person's sign-in.
+        p.store.fail_bridge_request(id).await.map_err(db)?;
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "invalid_request",
+            "the site did not send this browser back; start again from the application",
+        ));
     }
     let (Some(answer), Some(site)) = (
         answer_of(&r),
@@ -218,6 +260,15 @@ async fn finish_inner(p: &Provider, id: &str, headers: &HeaderMap) -> HttpResult
         Ok(v) => v,
         Err(_) => return Err(bad("the stored request is no longer valid")),
     };
+    // When the site says its user signed in (never later than now); a relying party's max_age holds against it.
+    let at = answer.auth_time.map_or(t, |a| a.min(t));
+    if let Some(max_age) = v.req.max_age
+        && t - at > i64::try_from(max_age).unwrap_or(i64::MAX)
+    {
+        return Err(bad(
+            "the site's sign-in is older than the application allows; sign in at the site again",
+        ));
+    }
     let user = site_user(p, &site, &answer, t).await?;
     let arrival = row.expires_at - PENDING_LIFETIME;
     complete(
@@ -227,6 +278,7 @@ async fn finish_inner(p: &Provider, id: &str, headers: &HeaderMap) -> HttpResult
             proven: user,
             recorded_as: BRIDGE_METHOD,
             skip_consent: site.trusted && answer.no_prompt,
+            at,
         },
         (t, arrival),
         headers,
@@ -235,7 +287,7 @@ async fn finish_inner(p: &Provider, id: &str, headers: &HeaderMap) -> HttpResult
 }
 
 /// The local account of the site's user: linked at the first sign-in (a new account, without a password), its
-/// claims updated with what the site released now (the site is their source; claims it did not send stay).
+/// claims replaced by what the site released now (the site is their source).
 async fn site_user(
     p: &Provider,
     site: &BridgeSiteRow,
@@ -270,11 +322,9 @@ async fn site_user(
     let Some(mut user) = p.store.user(&id).await.map_err(db)? else {
         return Err(bad("the account linked to this site's user is gone"));
     };
-    let mut claims: Map<String, Value> = serde_json::from_str(&user.claims).unwrap_or_default();
-    for (k, v) in &answer.claims {
-        claims.insert(k.clone(), v.clone());
-    }
-    let text = Value::Object(claims).to_string();
+    // The site is the source of its user's claims: what it released now replaces what it released before (an
+    // address it no longer says is verified is not verified any more).
+    let text = Value::Object(answer.claims.clone()).to_string();
     if text != user.claims {
         p.store.set_user_claims(&user.id, &text).await.map_err(db)?;
         user.claims = text;

@@ -6,13 +6,17 @@
 //! [`crate::bridge_sites::POSTBACK_TYP`]), signed with that key, on top of the API key. Answers are plain
 //! text, not for end users:
 //!
-//! - 200: accepted (also for a retry of the same answer: the post is idempotent by request id);
+//! - 200: accepted (also for a retry of the same answer: the post is idempotent by request id), with
+//!   `{"return_code": "..."}`: a one-time code the site adds to the return URL in its redirect of the browser it
+//!   signed in (a retry gets a new code, which replaces the first). Without it the browser's return is refused:
+//!   the sign-in completes only for the browser the site authenticated, not for whoever started the request;
 //! - 400 (malformed body or claims), 401 (no or wrong key), 404 (unknown request), 409 (another answer was
 //!   posted before: the request is now failed), 410 (expired, completed or failed), 413, 415: give up;
 //! - 503 with `Retry-After`: the provider could not store the answer; retry.
 //!
 //! Must not: accept an answer without the key of the site the request was sent to, change an accepted answer,
-//! or accept a claim outside the provider's scopes.
+//! accept a claim outside the site's list and the provider's scopes, keep an unverified site's `*_verified`
+//! claims, or say anything about a request to a caller without a site's key.
 
 use std::sync::Arc;
 
@@ -26,7 +30,7 @@ use crate::http::csrf::tokens_match;
 use crate::http::limits::read_body;
 use crate::provider::Provider;
 use crate::store::{Posted, StoreError};
-use crate::{hash, now};
+use crate::{hash, now, random_token};
 
 fn text(status: StatusCode, message: &str) -> Response {
     let mut r = Response::new(Body::from(format!("{message}\n")));
@@ -76,6 +80,21 @@ fn unavailable_key() -> Response {
     )
 }
 
+/// The 200 answer: the one-time code the site adds to the return URL (only in its redirect of the browser it
+/// signed in), as JSON.
+fn returned(code: &str) -> Response {
+    let mut r = Response::new(Body::from(
+        serde_json::json!({ "return_code": code }).to_string(),
+    ));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 /// The bearer token of `Authorization`, if well-formed.
 fn api_key(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -123,30 +142,30 @@ async fn inner(p: &Provider, headers: &HeaderMap, body: Body) -> Result<Response
     };
     let post =
         Postback::parse(&payload).map_err(|e| text(StatusCode::BAD_REQUEST, &e.to_string()))?;
+    // The site first, by its key: nothing about a request is said to a caller without a site's key.
     let presented = hash(key);
+    let site = p
+        .store
+        .bridge_site_by_key(&presented)
+        .await
+        .map_err(unavailable)?
+        .filter(|s| tokens_match(&s.api_key_hash, &presented));
+    let Some(site) = site else {
+        return Err(text(StatusCode::UNAUTHORIZED, "wrong API key"));
+    };
     let request = p
         .store
         .bridge_request(&post.request_id)
         .await
-        .map_err(unavailable)?;
-    let site = match &request {
-        Some(r) => p.store.bridge_site(&r.site_id).await.map_err(unavailable)?,
-        None => None,
-    };
-    // The key is compared even when there is nothing to compare it with, so that the answer's time does not
-    // say whether a request id exists.
-    let stored = site.as_ref().map_or("", |s| s.api_key_hash.as_str());
-    let key_ok = tokens_match(&presented, stored) && site.is_some();
+        .map_err(unavailable)?
+        .filter(|r| r.site_id == site.id);
     if request.is_none() {
         return Err(text(StatusCode::NOT_FOUND, "unknown request"));
     }
-    if !key_ok {
-        return Err(text(StatusCode::UNAUTHORIZED, "wrong API key"));
-    }
     let site_key = site
-        .as_ref()
-        .and_then(|s| s.signing_key.as_deref())
-        .map(|k| crate::bridge_sites::signing_key(k).ok_or_else(|| unavailable_key()));
+        .signing_key
+        .as_deref()
+        .map(|k| crate::bridge_sites::signing_key(k).ok_or_else(unavailable_key));
     match (site_key, signed) {
         (None, false) => {}
         (None, true) => {
@@ -172,20 +191,31 @@ async fn inner(p: &Provider, headers: &HeaderMap, body: Body) -> Result<Response
             }
         }
     }
-    let allowed = p.scope_claims.all_claims();
-    if let Some(name) = post.first_claim_outside(|n| allowed.contains(n)) {
+    let mut post = post;
+    let released = p.scope_claims.all_claims();
+    let allowed = crate::bridge_sites::allowed_claims(&site);
+    if let Some(name) =
+        post.first_claim_outside(|n| released.contains(n) && allowed.iter().any(|a| a == n))
+    {
         return Err(text(
             StatusCode::BAD_REQUEST,
-            &format!("claim {name:?} is not one this provider releases"),
+            &format!("claim {name:?} is not one this site may release"),
         ));
     }
+    // A site not trusted for verification says an address, not that it was verified.
+    if !site.trust_verified {
+        for c in portcullis_oidc::VERIFIED_CLAIMS {
+            post.claims.remove(*c);
+        }
+    }
+    let code = random_token();
     let outcome = p
         .store
-        .post_bridge_answer(&post.request_id, &post.canonical(), now())
+        .post_bridge_answer(&post.request_id, &post.canonical(), &hash(&code), now())
         .await
         .map_err(unavailable)?;
     Ok(match outcome {
-        Posted::Accepted | Posted::Repeated => text(StatusCode::OK, "OK"),
+        Posted::Accepted | Posted::Repeated => returned(&code),
         Posted::Conflict => text(
             StatusCode::CONFLICT,
             "another answer was posted for this request; the request is cancelled",

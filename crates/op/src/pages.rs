@@ -8,8 +8,8 @@
 use portcullis_oidc::Params;
 
 use crate::templates::{
-    ConsentPage, ErrorPage, FederationButtons, FormPostPage, LoggedOutPage, LoginPage,
-    LogoutConfirmPage, PasswordInputs, SelectAccountsPage, render,
+    ConsentPage, ContinuePage, ErrorPage, FederationButtons, FormPostPage, LoggedOutPage,
+    LoginPage, LogoutConfirmPage, PasswordInputs, SelectAccountsPage, render,
 };
 pub use crate::templates::{MethodSection, UpstreamLinkPage};
 
@@ -65,6 +65,11 @@ pub fn select_accounts(client_name: &str, idps: &[(String, String, String)]) -> 
 /// The question whether to add an upstream identity to the account signed in here.
 pub fn upstream_link(page: &UpstreamLinkPage<'_>) -> String {
     render(page)
+}
+
+/// The way on to `name` at `url`, when a redirect cannot be used.
+pub fn continue_to(name: &str, url: &str) -> String {
+    render(&ContinuePage { name, url })
 }
 
 /// The consent form: the scopes asked for, and the user claims asked for by name.

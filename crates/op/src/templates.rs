@@ -124,6 +124,16 @@ pub struct UpstreamLinkPage<'a> {
     pub csrf: &'a str,
 }
 
+/// `continue.html`: the way on to another site when a redirect cannot be used.
+#[derive(Template)]
+#[template(path = "continue.html")]
+pub struct ContinuePage<'a> {
+    /// Where to.
+    pub name: &'a str,
+    /// The address.
+    pub url: &'a str,
+}
+
 /// `consent.html`: the scopes a client asks for, and Allow / Deny buttons posting `decision` to `/consent`.
 #[derive(Template)]
 #[template(path = "consent.html")]

@@ -344,7 +344,20 @@ async fn initiate(State(d): State<Arc<Demo>>, h: HeaderMap, RawQuery(q): RawQuer
         .begin_initiated(q.as_deref().unwrap_or(""), &d.options)
         .await
     {
-        Ok((url, pending, _)) => keep(&d, &h, url, pending).await,
+        Ok((url, pending, _)) => {
+            // Any site can send a browser here: a signed-in user stays signed in until the new login completes
+            // (the login waits in the session; the callback moves it to a fresh id).
+            let sid = session_id(&h);
+            let mut sessions = d.sessions.lock().await;
+            if let Some(s) = sid.as_ref().and_then(|sid| sessions.get_mut(sid))
+                && s.user.is_some()
+            {
+                s.pending = Some(pending);
+                return Redirect::to(&url).into_response();
+            }
+            drop(sessions);
+            keep(&d, &h, url, pending).await
+        }
         Err(e) => error_page(StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }

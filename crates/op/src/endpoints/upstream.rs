@@ -34,6 +34,7 @@ use crate::authn::AuthRecord;
 use crate::http::binding::BrowserBinding;
 use crate::http::client_addr::ClientIp;
 use crate::http::{self, HttpResult, db, error_page};
+use crate::pages;
 use crate::provider::Provider;
 use crate::store::{PendingRow, UpstreamRequestRow};
 use crate::upstream::{UPSTREAM_METHOD, Upstream};
@@ -113,6 +114,16 @@ pub(crate) async fn send_out(
         })
         .await
         .map_err(db)?;
+    // The login page allowed the issuer's origin as a form target; an authorization endpoint elsewhere is reached
+    // through a page of its own (a refresh and a link), which no form-action binds.
+    let origin = |u: &str| url::Url::parse(u).map(|u| u.origin().ascii_serialization());
+    if origin(&url).ok() != origin(&upstream.config.issuer).ok() {
+        return Ok(http::html(
+            StatusCode::OK,
+            pages::continue_to(&upstream.config.name, &url),
+            http::PAGE_CSP,
+        ));
+    }
     Ok(http::redirect(&url))
 }
 

@@ -30,6 +30,8 @@ enum Fault {
 
 struct Fake {
     issuer: String,
+    /// Its authorization endpoint.
+    authorize: String,
     published: Jwk,
     unpublished: Jwk,
     fault: Mutex<Fault>,
@@ -40,7 +42,7 @@ struct Fake {
 async fn discovery(State(f): State<Arc<Fake>>) -> Json<Value> {
     let i = &f.issuer;
     Json(json!({
-        "issuer": i, "authorization_endpoint": format!("{i}/authorize"), "token_endpoint": format!("{i}/token"),
+        "issuer": i, "authorization_endpoint": f.authorize, "token_endpoint": format!("{i}/token"),
         "jwks_uri": format!("{i}/jwks"), "response_types_supported": ["code"],
         "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["ES256"],
         "token_endpoint_auth_methods_supported": ["private_key_jwt"]
@@ -94,6 +96,7 @@ async fn bad_id_tokens_from_an_upstream_end_in_an_error_page_and_no_account() {
     let listener = tokio::net::TcpListener::bind("127.0.0.4:0").await.unwrap();
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     let fake = Arc::new(Fake {
+        authorize: format!("{issuer}/authorize"),
         issuer: issuer.clone(),
         published: Jwk::generate(Algorithm::Es256).unwrap(),
         unpublished: Jwk::generate(Algorithm::Es256).unwrap(),
@@ -150,5 +153,51 @@ async fn bad_id_tokens_from_an_upstream_end_in_an_error_page_and_no_account() {
         users_before,
         "no account was made"
     );
+    task.abort();
+}
+
+/// An upstream whose authorization endpoint is on another origin than its issuer: the login page's form-action
+/// allows only the issuer's, so the way there is a page of its own (a refresh and a link), not a redirect.
+#[tokio::test]
+async fn an_authorization_endpoint_elsewhere_is_reached_through_a_page() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.5:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let fake = Arc::new(Fake {
+        authorize: "http://127.0.0.6:9/authorize".into(),
+        issuer: issuer.clone(),
+        published: Jwk::generate(Algorithm::Es256).unwrap(),
+        unpublished: Jwk::generate(Algorithm::Es256).unwrap(),
+        fault: Mutex::new(Fault::OtherNonce),
+        nonce: Mutex::new(String::new()),
+    });
+    let app = Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwks", get(jwks))
+        .with_state(fake.clone());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("k.json");
+    std::fs::write(
+        &key_file,
+        Jwk::generate(Algorithm::Es256).unwrap().to_json(),
+    )
+    .unwrap();
+    let f = Federation::start_with(vec![upstream("far", "Far Bank", &issuer, &key_file)]).await;
+    let mut b = Browser::default();
+    let req = AuthReq::new("public", "code", "openid");
+    let Step::Login(page) = b.authorize(&f.hub, &req.query()).await else {
+        panic!("login page")
+    };
+    let step = b
+        .submit(&f.hub, &page, "/upstream/start", &[("upstream", "far")])
+        .await;
+    let Step::ErrorPage(StatusCode::OK, body) = step else {
+        panic!("expected the page on, got {step:?}")
+    };
+    assert!(
+        body.contains("<meta http-equiv=\"refresh\" content=\"0;url=http://127.0.0.6:9/authorize?"),
+        "{body}"
+    );
+    assert!(body.contains("id=\"continue\""), "{body}");
     task.abort();
 }

@@ -162,10 +162,11 @@ async fn inner(p: &Provider, headers: &HeaderMap, body: Body) -> Result<Response
     if request.is_none() {
         return Err(text(StatusCode::NOT_FOUND, "unknown request"));
     }
+    // A stored key that does not parse is the provider's fault (503), not the site's.
     let site_key = site
         .signing_key
         .as_deref()
-        .map(|k| crate::bridge_sites::signing_key(k).ok_or_else(unavailable_key));
+        .map(crate::bridge_sites::signing_key);
     match (site_key, signed) {
         (None, false) => {}
         (None, true) => {
@@ -181,7 +182,9 @@ async fn inner(p: &Provider, headers: &HeaderMap, body: Body) -> Result<Response
             ));
         }
         (Some(keys), true) => {
-            let keys = keys?;
+            let Some(keys) = keys else {
+                return Err(unavailable_key());
+            };
             let token = std::str::from_utf8(&bytes).unwrap_or("").trim();
             let opts = portcullis_jose::jws::VerifyOptions::new(SIGNED_POSTBACK_ALGS)
                 .typ(crate::bridge_sites::POSTBACK_TYP)

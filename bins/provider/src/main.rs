@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use portcullis_op::{Config, admin, keys, open_store};
 
+mod audit_cmd;
 mod sites;
 
 /// jemalloc: ~20 % more flows/s than glibc's malloc under load (docs/benchmarks.md), and its dedicated arena for
@@ -84,6 +85,18 @@ enum Command {
     /// Manage login-bridge sites (websites whose own login vouches for their users).
     #[command(subcommand)]
     Site(sites::SiteCmd),
+    /// List audit events, oldest first.
+    Audit {
+        /// Only this user's (login name).
+        #[arg(long)]
+        user: Option<String>,
+        /// Since: seconds since the epoch, or an age like 90m, 24h, 7d (default 24h).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -342,6 +355,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         }
                         None => println!("client {id} registered"),
                     }
+                    audit_cmd::admin(&store, "client_changed", &format!("added {id}")).await;
                 }
                 Command::Client(ClientCmd::List) => {
                     for id in store.client_ids().await.map_err(s)? {
@@ -353,6 +367,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         return Err(format!("no client {id}"));
                     }
                     println!("client {id} removed");
+                    audit_cmd::admin(&store, "client_changed", &format!("removed {id}")).await;
                 }
                 Command::User(UserCmd::Add {
                     username,
@@ -432,6 +447,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                         }
                     }
                 }
+                Command::Audit { user, since, limit } => {
+                    audit_cmd::list(&store, (user.as_deref(), since.as_deref(), limit), now).await?
+                }
                 Command::Site(cmd) => {
                     let upstreams: Vec<&str> =
                         cfg.upstreams.iter().map(|u| u.id.as_str()).collect();
@@ -466,6 +484,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         "rotated: next keys now sign, previous keys stay published for {} s",
                         cfg.retired_key_lifetime
                     );
+                    audit_cmd::admin(&store, "key_rotated", "every family").await;
                 }
                 Command::Serve | Command::Config(_) | Command::Kek(_) => {
                     unreachable!("handled above")

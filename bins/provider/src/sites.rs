@@ -113,6 +113,7 @@ pub async fn run(
             };
             let key = bridge_sites::add(store, row, now).await.map_err(e)?;
             println!("site {id} added; API key (shown once): {key}");
+            crate::audit_cmd::admin(store, "bridge_site_changed", &format!("added {id}")).await;
             endpoints(issuer);
         }
         SiteCmd::List => {
@@ -134,6 +135,8 @@ pub async fn run(
         SiteCmd::RotateKey { id } => {
             let key = bridge_sites::rotate_key(store, &id, now).await.map_err(e)?;
             println!("site {id}: new API key (shown once): {key}");
+            crate::audit_cmd::admin(store, "bridge_site_changed", &format!("new key for {id}"))
+                .await;
         }
         SiteCmd::Remove { id } => {
             if !store
@@ -144,6 +147,7 @@ pub async fn run(
                 return Err(format!("no site {id}"));
             }
             println!("site {id} removed");
+            crate::audit_cmd::admin(store, "bridge_site_changed", &format!("removed {id}")).await;
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use common::*;
 use reqwest::StatusCode;
-use support::{Proc, spawn};
+use support::{Proc, spawn, spawn_logging};
 
 fn demo_password(p: &Proc) -> String {
     p.stdout
@@ -299,4 +299,69 @@ fn admin_subcommands_work_and_refuse_bad_input() {
         Some(1),
         "plain http issuer off loopback is refused"
     );
+}
+
+/// The log, as JSON lines at level debug, through a sign-in (a wrong password first), consent, the code, tokens and
+/// a refresh: every line is a JSON object, the audit events are there, and no password, code or token is.
+#[tokio::test]
+async fn json_logs_hold_audit_events_and_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("provider.log");
+    let port = free_port();
+    let p = spawn_logging(&dir.path().join("data"), port, Some(&log));
+    let password = demo_password(&p);
+    let op = Remote::new(&format!("http://127.0.0.1:{port}"));
+    let mut b = Browser::default();
+    let req =
+        AuthReq::new("demo", "code", "openid profile offline_access").set("redirect_uri", DEMO_RP);
+    let Step::Login(page) = b.authorize(&op, &req.query()).await else {
+        panic!("login page")
+    };
+    let wrong = "wrong-password-7c2e9a";
+    let _ = b
+        .submit(
+            &op,
+            &page,
+            "/login",
+            &[("username", "demo"), ("password", wrong)],
+        )
+        .await;
+    let (req, cb) = demo_login(&op, &mut b, &password).await;
+    let (s, t) = redeem_demo(&op, &cb["code"], req.verifier.as_str()).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed = op
+        .http
+        .post(op.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+            ("client_id", "demo"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    drop(p);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.is_empty());
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v.is_object(), "{line}");
+    }
+    assert!(
+        text.contains("portcullis::audit") && text.contains("sign_in"),
+        "{text}"
+    );
+    for secret in [
+        password.as_str(),
+        wrong,
+        cb["code"].as_str(),
+        t["access_token"].as_str().unwrap(),
+        rt.as_str(),
+        t["id_token"].as_str().unwrap(),
+    ] {
+        assert!(!text.contains(secret), "a secret in the log: {secret}");
+    }
 }

@@ -115,3 +115,62 @@ async fn user_factors_lists_and_resets_them() {
     let nobody = run(&data, &["user", "factors", "nobody"]);
     assert_eq!(nobody.status.code(), Some(1));
 }
+
+/// `portcullis-provider audit`: the admin commands' own changes are audited and listed (oldest first, by user and
+/// age), and a bad `--since` or an unknown user is refused.
+#[test]
+fn audit_lists_the_admin_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let add = run(
+        &data,
+        &[
+            "client",
+            "add",
+            "shop",
+            r#"{"redirect_uris":["https://shop.example/cb"],"token_endpoint_auth_method":"none"}"#,
+        ],
+    );
+    assert!(add.status.success(), "{add:?}");
+    let site = run(
+        &data,
+        &[
+            "site",
+            "add",
+            "mall",
+            "--name",
+            "Mall",
+            "--verify-url",
+            "https://mall.example/verify",
+        ],
+    );
+    assert!(site.status.success(), "{site:?}");
+    let key = text(&site)
+        .split("(shown once): ")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let listed = text(&run(&data, &["audit", "--since", "1h"]));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(
+        lines[0].contains("\tclient_changed\tsuccess\t") && lines[0].ends_with("added shop"),
+        "{listed}"
+    );
+    assert!(
+        lines[1].contains("\tbridge_site_changed\tsuccess\t"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&key), "no secret in the audit");
+    for bad in [
+        vec!["audit", "--since", "5w"],
+        vec!["audit", "--user", "nobody"],
+    ] {
+        let out = run(&data, &bad);
+        assert!(!out.status.success(), "{bad:?}");
+    }
+}

@@ -118,6 +118,11 @@ pub struct Config {
     /// Upstream OpenID Providers offered on the login page (`[[upstreams]]`, see
     /// [`crate::upstream::UpstreamConfig`]). Default: none.
     pub upstreams: Vec<crate::upstream::UpstreamConfig>,
+    /// How long audit events are kept, in days (default 365; at least 1).
+    pub audit_retention_days: u64,
+    /// Where to serve `/metrics` (Prometheus text format), an address:port apart from `listen` so that it need
+    /// not be public. Default: not served.
+    pub metrics_listen: Option<String>,
 }
 
 /// An authentication level (`acr` value) defined in the configuration: met by `methods` different sign-in
@@ -190,6 +195,8 @@ impl Default for Config {
             acr_levels: Vec::new(),
             bridge_sites: Vec::new(),
             upstreams: Vec::new(),
+            audit_retention_days: 365,
+            metrics_listen: None,
         }
     }
 }
@@ -315,6 +322,14 @@ impl Config {
                     l.acr
                 )));
             }
+        }
+        if let Some(m) = &self.metrics_listen
+            && (m.parse::<std::net::SocketAddr>().is_err() || *m == self.listen)
+        {
+            return bad("metrics_listen must be an address:port other than listen");
+        }
+        if !(1..=36_500).contains(&self.audit_retention_days) {
+            return bad("audit_retention_days must be 1..=36500");
         }
         for u in &self.upstreams {
             u.check()

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod audit;
 pub mod authn;
 pub mod bridge_sites;
 pub mod clients;
@@ -24,6 +25,7 @@ pub mod factor_pages;
 pub mod http;
 mod id_token;
 pub mod keys;
+pub mod metrics;
 pub mod pages;
 pub mod provider;
 pub mod sealing;
@@ -240,11 +242,31 @@ impl Running {
                     Ok(c) => tracing::debug!("purged {c:?}"),
                     Err(e) => tracing::warn!("purge failed: {e}"),
                 }
+                let kept = i64::try_from(provider.cfg.audit_retention_days)
+                    .unwrap_or(i64::MAX / 86_400)
+                    .saturating_mul(86_400);
+                if let Err(e) = provider.store.purge_audit(now().saturating_sub(kept)).await {
+                    tracing::warn!("audit purge failed: {e}");
+                }
             }
         });
+        let mut loops = vec![
+            reload,
+            purge,
+            tokio::spawn(metrics::sample(self.provider.clone())),
+        ];
+        if let Some(addr) = &self.provider.cfg.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("metrics_listen {addr}: {e}"))?;
+            loops.push(tokio::spawn(metrics::serve(
+                self.provider.clone(),
+                listener,
+            )));
+        }
         // The background loops end with the server: when `run` ends or its task is aborted, they are aborted too,
         // so nothing keeps the provider (and its database connections) alive after it stopped serving.
-        let _loops = AbortOnDrop(vec![reload, purge]);
+        let _loops = AbortOnDrop(loops);
         let app = router(self.provider.clone());
         let max = self.provider.cfg.max_request_bytes.max(8192);
         // At most `max_connections` open at once: the next client waits in the listen backlog until one closes.

@@ -56,6 +56,8 @@ pub struct Provider {
     pub(crate) delivery: crate::delivery::Delivery,
     /// The upstream OpenID Providers, each with its relying party.
     pub(crate) upstreams: crate::upstream::Upstreams,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Parsed user claims by user id, with the text each was parsed from.
@@ -120,6 +122,7 @@ impl Provider {
         let upstreams = crate::upstream::Upstreams::from_config(&cfg.issuer, &cfg.upstreams)
             .map_err(|e| StoreError::Corrupt(format!("upstreams: {e}")))?;
         Ok(Arc::new(Provider {
+            metrics: crate::metrics::Metrics::default(),
             upstreams,
             scope_claims: cfg.scope_claims(),
             cfg,

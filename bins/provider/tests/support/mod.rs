@@ -20,16 +20,29 @@ impl Drop for Proc {
 }
 
 pub fn spawn(dir: &std::path::Path, port: u16) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis-provider"))
-        .env("PORTCULLIS_DATA_DIR", dir)
+    spawn_logging(dir, port, None)
+}
+
+/// [`spawn`], with its log (JSON lines, level debug) written to `log` when given.
+pub fn spawn_logging(dir: &std::path::Path, port: u16, log: Option<&std::path::Path>) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis-provider"));
+    cmd.env("PORTCULLIS_DATA_DIR", dir)
         .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
         .env("PORTCULLIS_ISSUER", format!("http://127.0.0.1:{port}"))
         .env_remove("PORTCULLIS_DATABASE_URL")
         .env_remove("PORTCULLIS_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+        .stdout(Stdio::piped());
+    match log {
+        Some(path) => {
+            cmd.env("PORTCULLIS_LOG", "debug")
+                .env("PORTCULLIS_LOG_FORMAT", "json")
+                .stderr(std::fs::File::create(path).unwrap());
+        }
+        None => {
+            cmd.stderr(Stdio::inherit());
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut stdout = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);

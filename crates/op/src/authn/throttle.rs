@@ -109,6 +109,8 @@ pub struct Throttle {
     work_burst: f64,
     work_per_second: f64,
     admissions: tokio::sync::Semaphore,
+    /// The verification queue's size.
+    queue: usize,
     serial: Mutex<()>,
     pairs: Mutex<Table<(String, IpAddr), Failures>>,
     addresses: Mutex<Table<IpAddr, Failures>>,
@@ -123,6 +125,7 @@ impl Throttle {
         Throttle {
             work_burst: burst,
             work_per_second: per_second,
+            queue: crate::authn::password::cpus() * crate::authn::password::QUEUE_PER_CPU,
             admissions: tokio::sync::Semaphore::new(
                 crate::authn::password::cpus() * crate::authn::password::QUEUE_PER_CPU,
             ),
@@ -190,6 +193,12 @@ impl Throttle {
     /// attempt is verified; `None` when the queue is full (answer 503 with `Retry-After`).
     pub fn admit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
         self.admissions.try_acquire().ok()
+    }
+
+    /// How many sign-in verifications are running or waiting now.
+    pub fn in_flight(&self) -> usize {
+        self.queue
+            .saturating_sub(self.admissions.available_permits())
     }
 
     /// How long a sign-in attempt for `account` (when the form names one) from `address` at `now` (milliseconds

@@ -250,6 +250,15 @@ pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Bo
         let id = form.get("id").unwrap_or_default();
         match p.store.remove_passkey(&user.id, id).await.map_err(db)? {
             Removal::Removed => {
+                crate::audit::Audit {
+                    kind: "passkey_removed",
+                    outcome: "success",
+                    user_id: Some(&user.id),
+                    detail: id,
+                    ..Default::default()
+                }
+                .record(&p.store)
+                .await;
                 // Whoever signed in elsewhere (with the removed passkey, say) is signed out; this browser stays.
                 p.store
                     .delete_user_sessions_except(&user.id, &hash)
@@ -429,6 +438,15 @@ pub async fn add_passkey(
             let m = "The passkey was not created.";
             return show(&p, &session, &user, Some(m), StatusCode::BAD_REQUEST).await;
         }
+        crate::audit::Audit {
+            kind: "passkey_added",
+            outcome: "success",
+            user_id: Some(&user.id),
+            detail: name,
+            ..Default::default()
+        }
+        .record(&p.store)
+        .await;
         Ok(http::redirect("/account"))
     }
     .await

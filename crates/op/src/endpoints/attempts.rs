@@ -13,6 +13,7 @@ use portcullis_oidc::{ErrorCode, Params};
 
 use super::authorize::now_millis;
 use super::authorize::request::Validated;
+use crate::audit::Audit;
 use crate::authn::throttle::RetryAfter;
 use crate::authn::{AuthRecord, LoginMethod, ceremony, policy};
 use crate::http::{HttpResult, db, error_page};
@@ -285,6 +286,36 @@ pub(crate) async fn attempt(
         .filter(|(u, _)| allowed(u));
     drop(_admitted);
     factor_answered(p, user, method, (proven.is_some(), t)).await?;
+    // Audited: who (the proven user; for a failure the known user, or the account the form named when it
+    // exists — the name typed is never written), how, from where.
+    let kind = if method.first_factor() {
+        "sign_in"
+    } else {
+        "factor"
+    };
+    let named = match (&proven, user) {
+        (Some((u, _)), _) => Some(u.id.clone()),
+        (None, Some(u)) => Some(u.id.clone()),
+        (None, None) => match form.get("username") {
+            Some(name) => p.store.user_by_name(name).await.map_err(db)?.map(|u| u.id),
+            None => None,
+        },
+    };
+    p.metrics.sign_in(method.id(), proven.is_some());
+    Audit {
+        kind,
+        outcome: if proven.is_some() {
+            "success"
+        } else {
+            "failure"
+        },
+        user_id: named.as_deref(),
+        client_id: Some(&row.client_id),
+        address: Some(ip),
+        detail: proven.as_ref().map_or(method.id(), |(_, r)| *r),
+    }
+    .record(&p.store)
+    .await;
     let Some((proven, recorded_as)) = proven else {
         return fail(method.failure_message()).await;
     };

@@ -50,7 +50,18 @@ async fn consent_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRes
             "request already completed",
         ));
     }
-    if form.get("decision") != Some("allow") {
+    let allowed = form.get("decision") == Some("allow");
+    crate::audit::Audit {
+        kind: "consent",
+        outcome: if allowed { "given" } else { "refused" },
+        user_id: Some(&session.user_id),
+        client_id: Some(&v.client.id),
+        detail: &v.req.scope.iter().collect::<Vec<_>>().join(" "),
+        ..Default::default()
+    }
+    .record(&p.store)
+    .await;
+    if !allowed {
         // The authorization completes (denied): a pushed request it came from is used up.
         v.complete_pushed(p).await?;
         let target = v.error_target();

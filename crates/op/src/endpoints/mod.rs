@@ -127,6 +127,10 @@ pub fn router(p: Arc<Provider>) -> Router {
         .route("/passkey.js", get(assets::passkey_js))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route_layer(axum::middleware::from_fn_with_state(
+            p.clone(),
+            crate::metrics::track,
+        ))
         .fallback(|| async {
             http::oauth_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

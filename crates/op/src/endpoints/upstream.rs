@@ -234,7 +234,22 @@ async fn callback_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpR
         .rp
         .complete(&session, &cb)
         .await
-        .map_err(|e| failed(upstream, &e))?;
+        .map_err(|e| failed(upstream, &e));
+    let login = match login {
+        Ok(l) => l,
+        Err(page) => {
+            p.metrics.sign_in("upstream", false);
+            crate::audit::Audit {
+                kind: "sign_in",
+                outcome: "failure",
+                detail: &format!("upstream:{}", upstream.config.id),
+                ..Default::default()
+            }
+            .record(&p.store)
+            .await;
+            return Err(page);
+        }
+    };
     let mut claims = login.claims();
     if login.access_token.is_some() {
         match upstream.rp.userinfo(&upstream.config.issuer, &login).await {
@@ -277,6 +292,17 @@ async fn callback_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpR
             .await;
         }
     };
+    p.metrics.sign_in("upstream", true);
+    crate::audit::Audit {
+        kind: "sign_in",
+        outcome: "success",
+        user_id: Some(&user.id),
+        client_id: Some(&pending.client_id),
+        detail: &format!("upstream:{}", upstream.config.id),
+        ..Default::default()
+    }
+    .record(&p.store)
+    .await;
     let arrival = pending.expires_at - PENDING_LIFETIME;
     complete(
         p,

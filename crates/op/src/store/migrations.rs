@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../../migrations/0014_factor_limits.sql")),
     (15, include_str!("../../migrations/0015_bridge.sql")),
     (16, include_str!("../../migrations/0016_upstream.sql")),
+    (17, include_str!("../../migrations/0017_audit.sql")),
 ];
 
 impl Store {

@@ -28,6 +28,7 @@ use std::str::FromStr;
 use sqlx::AnyPool;
 
 mod at_rest;
+mod audit;
 mod bridge;
 mod checkpoint;
 mod clients;
@@ -47,6 +48,7 @@ mod seen_jtis;
 mod sessions;
 mod settings;
 pub use at_rest::{Kek, KekError};
+pub use audit::AuditRow;
 pub use bridge::{BridgeRequestRow, BridgeSiteRow, Posted};
 pub use factors::{CodeCheck, FactorRow, SentCode};
 pub use passkeys::{PasskeyRow, Removal};

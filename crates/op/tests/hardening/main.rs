@@ -10,6 +10,7 @@ mod claims;
 mod earlier;
 mod interop;
 mod logout;
+mod operations;
 mod par;
 mod request_objects;
 mod review;

@@ -109,6 +109,15 @@ pub(super) async fn changed(
         .delete_user_sessions_except(&who.user.id, &who.hash)
         .await
         .map_err(db)?;
+    crate::audit::Audit {
+        kind: "account_change",
+        outcome: "success",
+        user_id: Some(&who.user.id),
+        detail: what,
+        ..Default::default()
+    }
+    .record(&p.store)
+    .await;
     notify(p, who, what, email_before).await
 }
 

@@ -270,6 +270,17 @@ async fn finish_inner(
         ));
     }
     let user = site_user(p, &site, &answer, t).await?;
+    p.metrics.sign_in("bridge", true);
+    crate::audit::Audit {
+        kind: "sign_in",
+        outcome: "success",
+        user_id: Some(&user.id),
+        client_id: Some(&row.client_id),
+        detail: &format!("bridge:{}", site.id),
+        ..Default::default()
+    }
+    .record(&p.store)
+    .await;
     let arrival = row.expires_at - PENDING_LIFETIME;
     complete(
         p,

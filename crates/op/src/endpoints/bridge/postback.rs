@@ -217,6 +217,21 @@ async fn inner(p: &Provider, headers: &HeaderMap, body: Body) -> Result<Response
         .post_bridge_answer(&post.request_id, &post.canonical(), &hash(&code), now())
         .await
         .map_err(unavailable)?;
+    crate::audit::Audit {
+        kind: "bridge_postback",
+        outcome: match outcome {
+            Posted::Accepted => "accepted",
+            Posted::Repeated => "repeated",
+            Posted::Conflict => "conflict",
+            Posted::Unknown => "unknown",
+            Posted::Expired => "expired",
+            Posted::Finished => "finished",
+        },
+        detail: &format!("site={} identifier={}", site.id, post.identifier),
+        ..Default::default()
+    }
+    .record(&p.store)
+    .await;
     Ok(match outcome {
         Posted::Accepted | Posted::Repeated => returned(&code),
         Posted::Conflict => text(

@@ -69,7 +69,12 @@ async fn token_inner(
         (false, _) => None,
     };
     let cnf = cnf.as_deref();
-    match req.grant {
+    let grant_type = match &req.grant {
+        Grant::AuthorizationCode { .. } => "authorization_code",
+        Grant::RefreshToken { .. } => "refresh_token",
+        Grant::ClientCredentials { .. } => "client_credentials",
+    };
+    let issued = match req.grant {
         Grant::AuthorizationCode {
             code,
             redirect_uri,
@@ -93,5 +98,14 @@ async fn token_inner(
         Grant::ClientCredentials { scope } => {
             client_credentials::issue(p, &client, scope.as_ref(), cnf, t).await
         }
+    };
+    if issued.is_ok() {
+        p.metrics
+            .tokens
+            .get_or_create(&crate::metrics::GrantLabels {
+                grant_type: grant_type.to_owned(),
+            })
+            .inc();
     }
+    issued
 }

@@ -53,6 +53,16 @@ pub(crate) async fn refresh(
         Consumed::Replayed(grant_id) => {
             // Reuse of a rotated refresh token: revoke the whole family.
             p.store.revoke_grant(&grant_id).await.map_err(db)?;
+            p.metrics.refresh_reuse.inc();
+            crate::audit::Audit {
+                kind: "refresh_reuse",
+                outcome: "grant_revoked",
+                client_id: Some(&client.id),
+                detail: &grant_id,
+                ..Default::default()
+            }
+            .record(&p.store)
+            .await;
             return Err(oerr(OidcError::InvalidGrant(
                 "refresh token reused; grant revoked",
             )));

@@ -158,7 +158,11 @@ async fn factor_verify_accepts_a_token_once_for_its_client_and_factors() {
     let (_, decoded, _) = client(&["jwt", "decode", &token]);
     let decoded: Value = serde_json::from_str(&decoded).unwrap();
     let sub = decoded["claims"]["sub"].as_str().unwrap().to_owned();
+    // `--sub=VALUE`: a subject may begin with `-` (ids are random base64url), which a separate argument would
+    // make look like an option.
     let verify_as = |client_id: &str, factors: &str, token: &str, (nonce, sub): (&str, &str)| {
+        let sub = format!("--sub={sub}");
+        let nonce = format!("--nonce={nonce}");
         client(&[
             "factor",
             "verify",
@@ -172,10 +176,8 @@ async fn factor_verify_accepts_a_token_once_for_its_client_and_factors() {
             "120",
             "--replay-file",
             replay,
-            "--nonce",
-            nonce,
-            "--sub",
-            sub,
+            &nonce,
+            &sub,
             token,
         ])
     };

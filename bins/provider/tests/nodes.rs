@@ -1,8 +1,8 @@
 //! Issue 26, first slice: three provider *processes* on one throwaway PostgreSQL cluster, with the requests of
 //! each flow spread across them. A code issued on A is redeemed on B, and its replay on C is refused and revokes
 //! the grant; refresh rotation on one node and reuse detection on another; a login-bridge request started on one
-//! node, answered on another and completed on the third; a key rotation made by the admin command is used by every
-//! node within its reload interval.
+//! node, answered on another and completed on the third; a client assertion's `jti` used on one node refused on
+//! the others; a key rotation made by the admin command is used by every node within its reload interval.
 //!
 //! Must not: share anything between the nodes but the database, the key-encryption key and the configuration.
 
@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use portcullis_jose::{Algorithm, Jwk, JwkSet, jwt};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -241,6 +242,46 @@ async fn three_nodes_share_one_postgresql_deployment() {
         )
         .await;
     assert!(matches!(step, Step::Consent(_)), "{step:?}");
+
+    // A client assertion (private_key_jwt) used on A is refused on B and on C: its jti is kept in the shared
+    // database.
+    let key = Jwk::generate(Algorithm::Es256).unwrap();
+    let meta = json!({"redirect_uris": [DEMO_RP], "token_endpoint_auth_method": "private_key_jwt",
+                      "jwks": JwkSet::new(vec![key.to_public().unwrap()]).to_map(),
+                      "response_types": [], "grant_types": ["client_credentials"], "scope": "api:read"});
+    let out = d
+        .command(ports[0])
+        .args(["client", "add", "pkjwt", &meta.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let now = portcullis_op::now();
+    let assertion = jwt::encode_value(
+        &portcullis_jose::jws::Header::new(Algorithm::Es256),
+        &json!({"iss": "pkjwt", "sub": "pkjwt", "aud": format!("{}/token", d.issuer), "exp": now + 60,
+                "iat": now, "jti": portcullis_op::random_token()}),
+        &key.signing_key().unwrap(),
+    )
+    .unwrap();
+    let body = [
+        ("grant_type", "client_credentials"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let (s, t) = token(a, &body, None).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    for node in [b, c] {
+        let (s, e) = token(node, &body, None).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+            "the jti again on {}",
+            node.base()
+        );
+    }
 
     // A key rotation by the admin command reaches every node within its reload interval (30 s).
     let (req, code) = demo_login(a, &mut browser, &password).await;

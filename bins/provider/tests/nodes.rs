@@ -311,3 +311,92 @@ async fn three_nodes_share_one_postgresql_deployment() {
         }
     }
 }
+
+/// PostgreSQL stopped under a running node and started again: meanwhile every request that needs the database is
+/// answered 503 with `Retry-After` (never a 500, never a hang), `/ready` says not ready and `/health` still
+/// answers; once the database is back the node serves again without a restart, and a flow begun before the outage
+/// completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_answers_503_while_postgresql_is_down_and_recovers() {
+    let pg = PgCluster::start();
+    let database_url = pg.create_db("outage").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("portcullis.toml"), "").unwrap();
+    let port = free_port();
+    let d = Deployment {
+        issuer: format!("http://127.0.0.1:{port}"),
+        database_url,
+        kek: portcullis_op::store::Kek::generate()
+            .unwrap()
+            .text()
+            .to_string(),
+        dir,
+    };
+    let (node, banner) = d.node(port).await;
+    let password = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("demo user:"))
+        .and_then(|r| r.trim().rsplit(" / ").next())
+        .expect("demo credentials")
+        .to_owned();
+    let op = &node.remote;
+    let mut browser = Browser::default();
+    // A code issued before the outage.
+    let (req, code) = demo_login(op, &mut browser, &password).await;
+
+    pg.stop();
+    let started = Instant::now();
+    let statuses = [
+        op.http.get(op.url("/ready")).send().await.unwrap(),
+        op.http
+            .post(op.url("/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "not-a-code"),
+                ("redirect_uri", DEMO_RP),
+                ("client_id", "demo"),
+                ("code_verifier", req.verifier.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap(),
+        op.http
+            .get(format!(
+                "{}?{}",
+                op.url("/authorize"),
+                AuthReq::new("demo", "code", "openid")
+                    .set("redirect_uri", DEMO_RP)
+                    .query()
+            ))
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for r in &statuses {
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{}", r.url());
+        assert_eq!(r.headers()["retry-after"], "1", "{}", r.url());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "answered without hanging"
+    );
+    let health = op.http.get(op.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    pg.start_again();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = op.http.get(op.url("/ready")).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the node did not recover");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The code issued before the outage still redeems, once; new sign-ins work.
+    let (s, t) = redeem(op, &code, &req).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let (req, code) = demo_login(op, &mut browser, &password).await;
+    let (s, t) = redeem(op, &code, &req).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+}

@@ -140,13 +140,18 @@ pub fn bearer_error(status: StatusCode, code: &'static str, description: &str) -
     OAuthError::bearer(status, code, description).into_response()
 }
 
-/// Storage unavailable: 503, never a 500 and never details.
+/// Storage unavailable: 503 with `Retry-After`, never a 500 and never details.
 pub fn unavailable() -> Response {
-    oauth_error(
+    let mut r = oauth_error(
         StatusCode::SERVICE_UNAVAILABLE,
         "temporarily_unavailable",
         "storage is unavailable, try again",
-    )
+    );
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    r
 }
 
 /// A storage failure, logged, as [`unavailable`].

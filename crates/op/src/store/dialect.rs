@@ -60,8 +60,11 @@ pub(super) async fn connect_pool(kind: DbKind, url: &str) -> Result<AnyPool> {
                 .await?
         }
         DbKind::Postgres => {
+            // A database that is down is answered in seconds (503 with Retry-After), not after sqlx's default
+            // 30 s wait for a connection; the pool reconnects by itself once it is back.
             AnyPoolOptions::new()
                 .max_connections(16)
+                .acquire_timeout(Duration::from_secs(3))
                 .connect(url)
                 .await?
         }

@@ -12,6 +12,8 @@ pub struct PgCluster {
     pub dir: tempfile::TempDir,
     pub port: u16,
     bin: PathBuf,
+    /// The server options it was started with.
+    opts: String,
 }
 
 fn pg_bin() -> PathBuf {
@@ -90,7 +92,36 @@ impl PgCluster {
             "pg_ctl start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        PgCluster { dir, port, bin }
+        PgCluster {
+            dir,
+            port,
+            bin,
+            opts,
+        }
+    }
+
+    /// Stops the server (fast shutdown: connections are cut), for fault tests.
+    pub fn stop(&self) {
+        let out = pg_command(&self.bin, "pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "fast", "-w", "stop"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_ctl stop: {out:?}");
+    }
+
+    /// Starts the stopped server again, on the same port and data.
+    pub fn start_again(&self) {
+        let out = pg_command(&self.bin, "pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-o", &self.opts, "-l"])
+            .arg(self.dir.path().join("log"))
+            .args(["-w", "start"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_ctl start: {out:?}");
     }
 
     pub fn url(&self, db: &str) -> String {

@@ -5,12 +5,16 @@
 //! Must not: offer a provider whose method the provider does not run, or act on `idp_id` for a request that
 //! must not show a page (`prompt=none`) or that a relying party's second-factor request restricts.
 
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use portcullis_oidc::Prompt;
+use portcullis_oidc::{Params, Prompt};
 
 use super::authorize::request::Validated;
+use super::authorize::{now_millis, too_many_pages};
+use super::interaction::pending_from_form;
 use crate::authn::bridge::BRIDGE_METHOD;
-use crate::http::{HttpResult, db};
+use crate::http::{self, HttpResult, db, error_page};
 use crate::provider::Provider;
 use crate::store::PendingRow;
 use crate::upstream::UPSTREAM_METHOD;
@@ -80,4 +84,40 @@ pub(crate) async fn shortcut(
         return super::bridge::send_out(p, row, v, &site).await.map(Some);
     }
     Ok(None)
+}
+
+/// The form of a "Continue with ..." button (`/bridge/start`, `/upstream/start`): its pending authorization
+/// request, checked as every login form is (CSRF, this browser, this site). A relying party's second-factor
+/// request cannot be answered elsewhere.
+pub(crate) async fn button_form(
+    p: &Provider,
+    headers: &HeaderMap,
+    body: Body,
+) -> HttpResult<(Params, PendingRow, Validated)> {
+    let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
+    let (row, v) = pending_from_form(p, &form, &["authorize"], headers).await?;
+    if v.second_factor.is_some() {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "signing in elsewhere is not offered here",
+        ));
+    }
+    Ok((form, row, v))
+}
+
+/// What sending a browser out costs: a unit of the address's stored-work rate, and an attempt of the pending
+/// request (like a failed sign-in; past [`super::login::MAX_ATTEMPTS`] the request is used up).
+pub(crate) async fn spend(p: &Provider, ip: std::net::IpAddr, row: &PendingRow) -> HttpResult<()> {
+    if let Err(crate::authn::throttle::RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
+        return Err(too_many_pages(secs));
+    }
+    if p.store.count_attempt(&row.id).await.map_err(db)? > super::login::MAX_ATTEMPTS {
+        return Err(error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "invalid_request",
+            "too many sign-in attempts for this request; start again from the application",
+        ));
+    }
+    Ok(())
 }

@@ -25,10 +25,9 @@ use portcullis_oidc::{Params, Prompt, ResponseMode};
 use portcullis_rp::{AuthOptions, Callback, LoginSession, RpError};
 use serde_json::{Map, Value};
 
+use super::authorize::PENDING_LIFETIME;
 use super::authorize::request::{Validated, establish};
-use super::authorize::{PENDING_LIFETIME, now_millis, too_many_pages};
-use super::interaction::pending_from_form;
-use super::login::{MAX_ATTEMPTS, Phase, SignedIn, complete};
+use super::login::{Phase, SignedIn, complete};
 use super::upstream_link::{Account, account, ask};
 use crate::authn::AuthRecord;
 use crate::http::binding::BrowserBinding;
@@ -67,25 +66,12 @@ async fn start_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> HttpResult<Response> {
-    let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
-    let (row, v) = pending_from_form(p, &form, &["authorize"], headers).await?;
+    let (form, row, v) = super::federation::button_form(p, headers, body).await?;
     let upstream = form.get("upstream").and_then(|id| p.upstreams.get(id));
     let (Some(upstream), true) = (upstream, p.methods.get(UPSTREAM_METHOD).is_some()) else {
         return Err(bad("no such identity provider"));
     };
-    if v.second_factor.is_some() {
-        return Err(bad("signing in elsewhere is not offered here"));
-    }
-    if let Err(crate::authn::throttle::RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
-        return Err(too_many_pages(secs));
-    }
-    if p.store.count_attempt(&row.id).await.map_err(db)? > MAX_ATTEMPTS {
-        return Err(error_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "invalid_request",
-            "too many sign-in attempts for this request; start again from the application",
-        ));
-    }
+    super::federation::spend(p, ip, &row).await?;
     send_out(p, &row, &v, upstream).await
 }
 

@@ -29,9 +29,8 @@ use axum::response::Response;
 use portcullis_oidc::{Params, Prompt};
 use serde_json::{Map, Value};
 
+use super::authorize::PENDING_LIFETIME;
 use super::authorize::request::{Validated, establish};
-use super::authorize::{PENDING_LIFETIME, now_millis, too_many_pages};
-use super::interaction::pending_from_form;
 use super::login::{Phase, SignedIn, complete};
 use crate::authn::AuthRecord;
 use crate::authn::bridge::BRIDGE_METHOD;
@@ -68,9 +67,8 @@ async fn start_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> HttpResult<Response> {
-    let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
-    let (row, v) = pending_from_form(p, &form, &["authorize"], headers).await?;
-    if v.second_factor.is_some() || p.methods.get(BRIDGE_METHOD).is_none() {
+    let (form, row, v) = super::federation::button_form(p, headers, body).await?;
+    if p.methods.get(BRIDGE_METHOD).is_none() {
         return Err(bad("signing in at another site is not offered here"));
     }
     let site = match form.get("site") {
@@ -80,17 +78,7 @@ async fn start_inner(
     let Some(site) = site else {
         return Err(bad("no such site"));
     };
-    if let Err(crate::authn::throttle::RetryAfter(secs)) = p.throttle.allow_work(ip, now_millis()) {
-        return Err(too_many_pages(secs));
-    }
-    // Each request sent out counts against the pending request, like a failed sign-in.
-    if p.store.count_attempt(&row.id).await.map_err(db)? > super::login::MAX_ATTEMPTS {
-        return Err(error_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "invalid_request",
-            "too many sign-in attempts for this request; start again from the application",
-        ));
-    }
+    super::federation::spend(p, ip, &row).await?;
     send_out(p, &row, &v, &site).await
 }
 

@@ -37,12 +37,19 @@ async fn bank(ip: &str) -> Op {
     Op::start_cfg(cfg, dir).await
 }
 
+/// A port on `ip` (127.0.0.2 and up, which only these tests use) that no other test of this process is given:
+/// taken from a counter below the ephemeral range, so that two tests asking at once cannot both get the port the
+/// kernel just freed (as `bind(0)` then close can).
 pub fn free_port_on(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(21_000);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(port < 32_000, "out of test ports");
+        if std::net::TcpListener::bind((ip, port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Registers client `id` at `op` with `key` (`private_key_jwt`) and `redirect`.

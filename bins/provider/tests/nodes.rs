@@ -1,142 +1,249 @@
-//! Issue 26, first slice: three provider *processes* on one throwaway PostgreSQL cluster, with the requests of
-//! each flow spread across them. A code issued on A is redeemed on B, and its replay on C is refused and revokes
-//! the grant; refresh rotation on one node and reuse detection on another; a login-bridge request started on one
-//! node, answered on another and completed on the third; a client assertion's `jti` used on one node refused on
-//! the others; a key rotation made by the admin command is used by every node within its reload interval.
+//! Three provider *processes* on one throwaway PostgreSQL cluster, with the requests of each flow spread across
+//! them: a code issued on A is redeemed on B, and its replay on C is refused and revokes the grant; refresh
+//! rotation on one node and reuse detection on another; a passkey registered (prompt=create) and a passkey
+//! sign-in each begun on one node and finished on others; a step-up asked for on one node and answered on
+//! another, its code refused on the third; a login-bridge request started on one node, answered on another and
+//! completed on the third; a client assertion's `jti` used on one node refused on the others; a key rotation made
+//! by the admin command used by every node within its reload interval. And a node under a PostgreSQL outage.
 //!
 //! Must not: share anything between the nodes but the database, the key-encryption key and the configuration.
 
 #[path = "../../../crates/op/tests/common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod deployment;
+
 use std::time::{Duration, Instant};
 
 use common::*;
+use deployment::*;
 use portcullis_jose::{Algorithm, Jwk, JwkSet, jwt};
 use reqwest::StatusCode;
 use serde_json::json;
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
-const DEMO_RP: &str = "http://127.0.0.1:8081/callback";
 const SITE_KEY: &str = "nodes-site-api-key-0123456789abcdefghijkl";
 
-struct Node {
-    child: Child,
-    remote: Remote,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// A passkey made through a relying party's registration request (prompt=create): the page comes from A, the
+/// new credential is posted to B, consent is given on C. Then a sign-in with it begun on B and finished on C;
+/// the same answer from another browser, on A, is refused.
+async fn passkeys_across_nodes(d: &Deployment, [a, b, c]: [&Remote; 3]) {
+    let rp_key = Jwk::generate(Algorithm::Es256).unwrap();
+    let meta = json!({"redirect_uris": [DEMO_RP], "token_endpoint_auth_method": "none",
+                      "jwks": JwkSet::new(vec![rp_key.to_public().unwrap()]).to_map()});
+    admin(d, &["client", "add", "shop", &meta.to_string()]);
+    let req = AuthReq::new("shop", "code", "openid").set("redirect_uri", DEMO_RP);
+    let mut claims: serde_json::Map<String, serde_json::Value> = req
+        .pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    let now = portcullis_op::now();
+    for (k, v) in [
+        ("iss", json!("shop")),
+        ("aud", json!(d.issuer)),
+        ("exp", json!(now + 300)),
+        ("jti", json!(portcullis_op::random_token())),
+        ("prompt", json!("create")),
+        ("login_hint", json!("customer-7")),
+    ] {
+        claims.insert(k.into(), v);
     }
-}
-
-/// The environment every node shares.
-struct Deployment {
-    dir: tempfile::TempDir,
-    issuer: String,
-    database_url: String,
-    kek: String,
-}
-
-impl Deployment {
-    fn command(&self, port: u16) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis-provider"));
-        c.env(
-            "PORTCULLIS_DATA_DIR",
-            self.dir.path().join(format!("node-{port}")),
+    let request = jwt::encode_value(
+        &portcullis_jose::jws::Header::new(Algorithm::Es256).with_typ("oauth-authz-req+jwt"),
+        &claims,
+        &rp_key.signing_key().unwrap(),
+    )
+    .unwrap();
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", "shop")
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("redirect_uri", DEMO_RP)
+        .append_pair("request", &request)
+        .finish();
+    let mut browser = Browser::default();
+    let Step::ErrorPage(StatusCode::OK, page) = browser.authorize(a, &query).await else {
+        panic!("the registration page on A")
+    };
+    assert!(page.contains("Create a passkey"), "{page}");
+    let options: webauthn_rs_proto::CreationChallengeResponse =
+        serde_json::from_str(&unescape(&value_of(&page, "passkey-creation-options"))).unwrap();
+    let mut key = SoftPasskey::new(true);
+    let origin = url::Url::parse(&d.issuer).unwrap();
+    let created = key.do_registration(origin.clone(), options).unwrap();
+    let ceremony = hidden(&page, "ceremony").unwrap();
+    let step = browser
+        .submit(
+            b,
+            &page,
+            "/register",
+            &[
+                ("ceremony", &ceremony),
+                ("credential", &serde_json::to_string(&created).unwrap()),
+            ],
         )
-        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PORTCULLIS_ISSUER", &self.issuer)
-        .env("PORTCULLIS_DATABASE_URL", &self.database_url)
-        .env("PORTCULLIS_KEK", &self.kek)
-        .env("PORTCULLIS_CONFIG", self.dir.path().join("portcullis.toml"))
-        .env_remove("PORTCULLIS_PASSWORD");
-        c
-    }
-
-    /// Starts a node on `port`; its banner's lines (the first node prints the demo credentials).
-    async fn node(&self, port: u16) -> (Node, Vec<String>) {
-        let mut child = self
-            .command(port)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let mut lines = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            assert!(Instant::now() < deadline, "node did not start: {lines:?}");
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap() == 0 {
-                panic!("node exited: {lines:?}");
-            }
-            let done = line.contains("curl -s");
-            lines.push(line.trim_end().to_owned());
-            if done {
-                break;
-            }
-        }
-        let remote = Remote::new(&format!("http://127.0.0.1:{port}"));
-        (Node { child, remote }, lines)
-    }
-}
-
-async fn demo_login(node: &Remote, b: &mut Browser, password: &str) -> (AuthReq, String) {
-    let req =
-        AuthReq::new("demo", "code", "openid profile offline_access").set("redirect_uri", DEMO_RP);
-    let mut step = b.authorize(node, &req.query()).await;
-    for _ in 0..3 {
-        step = match step {
-            Step::Login(page) => {
-                b.submit(
-                    node,
-                    &page,
-                    "/login",
-                    &[("username", "demo"), ("password", password)],
-                )
+        .await;
+    let step = match step {
+        Step::Consent(page) => {
+            browser
+                .submit(c, &page, "/consent", &[("decision", "allow")])
                 .await
-            }
-            Step::Consent(page) => {
-                b.submit(node, &page, "/consent", &[("decision", "allow")])
-                    .await
-            }
-            done => done,
         }
-    }
-    let code = step.redirect()["code"].clone();
-    (req, code)
-}
-
-async fn redeem(node: &Remote, code: &str, req: &AuthReq) -> (StatusCode, serde_json::Value) {
-    token(
-        node,
+        other => other,
+    };
+    let cb = step.redirect();
+    let (s, t) = token(
+        a,
         &[
             ("grant_type", "authorization_code"),
-            ("code", code),
+            ("code", &cb["code"]),
             ("redirect_uri", DEMO_RP),
-            ("client_id", "demo"),
+            ("client_id", "shop"),
             ("code_verifier", req.verifier.as_str()),
         ],
         None,
     )
-    .await
+    .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+
+    // A sign-in with the new passkey: begun on B, answered on C; another browser's copy on A is refused.
+    let mut browser = Browser::default();
+    let req = AuthReq::new("shop", "code", "openid").set("redirect_uri", DEMO_RP);
+    let Step::Login(page) = browser.authorize(b, &req.query()).await else {
+        panic!("the login page")
+    };
+    let step = browser
+        .submit(
+            b,
+            &page,
+            "/login",
+            &[
+                ("method", "passkey"),
+                ("step", "begin"),
+                ("username", "4:shop:customer-7"),
+            ],
+        )
+        .await;
+    let Step::Login(page) = step else {
+        panic!("the passkey step: {step:?}")
+    };
+    let options: webauthn_rs_proto::RequestChallengeResponse =
+        serde_json::from_str(&unescape(&value_of(&page, "passkey-options"))).unwrap();
+    let assertion = key.do_authentication(origin, options).unwrap();
+    let credential = serde_json::to_string(&assertion).unwrap();
+    let ceremony = hidden(&page, "ceremony").unwrap();
+    let fields = [
+        ("method", "passkey"),
+        ("ceremony", ceremony.as_str()),
+        ("credential", credential.as_str()),
+    ];
+    let stolen = Browser::default().submit(a, &page, "/login", &fields).await;
+    assert!(
+        matches!(stolen, Step::ErrorPage(StatusCode::FORBIDDEN, _)),
+        "{stolen:?}"
+    );
+    let done = browser.submit(c, &page, "/login", &fields).await;
+    let cb = done.redirect();
+    assert!(cb.contains_key("code"), "{cb:?}");
 }
 
-async fn refresh(node: &Remote, rt: &str) -> (StatusCode, serde_json::Value) {
-    token(
-        node,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt),
-            ("client_id", "demo"),
-        ],
-        None,
-    )
-    .await
+/// A step-up with the authenticator app: asked for on A, answered on B; the same code on C (for the next step)
+/// is refused.
+async fn step_up_across_nodes(d: &Deployment, [a, b, c]: [&Remote; 3], password: &str) {
+    const CALLBACK: &str = "https://app.example/Auth/Callback";
+    let meta = json!({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none"});
+    admin(d, &["client", "add", "app", &meta.to_string()]);
+    let store = d.store().await;
+    let demo = store.user_by_name("demo").await.unwrap().unwrap();
+    let seed = portcullis_op::authn::factors::app::new_seed().unwrap();
+    let now = portcullis_op::now();
+    store
+        .put_factor(&demo.id, "mobile_app-setup", &seed, now)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .confirm_app_setup(&demo.id, &seed, 0, now)
+            .await
+            .unwrap()
+    );
+    store.close().await;
+    let mut browser = Browser::default();
+    demo_login(a, &mut browser, password).await;
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("redirectUrl", CALLBACK)
+        .append_pair("clientId", "app")
+        .append_pair("factors", "mobile_app")
+        .finish();
+    let code =
+        portcullis_op::authn::factors::app::code_at(&seed, portcullis_op::now() as u64).unwrap();
+    let page = factor_page(a, &browser, &query).await;
+    let passed = factor_step(b, &mut browser, &page, &code).await;
+    let back = params_of(passed.location());
+    assert_eq!(back["auth_token"].split('.').count(), 3, "{back:?}");
+    let page = factor_page(b, &browser, &query).await;
+    let again = factor_step(c, &mut browser, &page, &code).await;
+    assert!(
+        matches!(again, Step::ErrorPage(StatusCode::UNAUTHORIZED, _)),
+        "the code again, on C: {again:?}"
+    );
+}
+
+/// `GET /Factor/Authenticate?query` on `node`: the step-up page.
+async fn factor_page(node: &Remote, b: &Browser, query: &str) -> String {
+    let r = node
+        .http
+        .get(node.url(&format!("/Factor/Authenticate?{query}")))
+        .header("cookie", b.cookie_header().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.text().await.unwrap()
+}
+
+/// Posts the authenticator app's `code` for the step-up `page` to `node`: a redirect back, or the page shown.
+async fn factor_step(node: &Remote, b: &mut Browser, page: &str, code: &str) -> Step {
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("pending", &hidden(page, "pending").unwrap())
+        .append_pair("csrf", &hidden(page, "csrf").unwrap())
+        .append_pair("method", "mobile_app")
+        .append_pair("code", code)
+        .finish();
+    let r = node
+        .http
+        .post(node.url("/Factor/step"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", b.cookie_header().unwrap())
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    b.step(r).await
+}
+
+/// Runs an admin command of the deployment; it must succeed.
+fn admin(d: &Deployment, args: &[&str]) {
+    let out = d.command(free_port()).args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+}
+
+/// The `value` of the element with `id` on a page, HTML entities decoded by [`unescape`] by the caller.
+fn value_of(page: &str, id: &str) -> String {
+    let needle = format!("id=\"{id}\" value=\"");
+    let start = page.find(&needle).unwrap_or_else(|| panic!("{id}: {page}")) + needle.len();
+    let end = page[start..].find('"').unwrap() + start;
+    page[start..end].to_owned()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// The `kid` of an ID token.
@@ -151,59 +258,48 @@ fn kid(id_token: &str) -> String {
 async fn three_nodes_share_one_postgresql_deployment() {
     let pg = PgCluster::start();
     let database_url = pg.create_db("three_nodes").await;
-    let dir = tempfile::tempdir().unwrap();
     let ports = [free_port(), free_port(), free_port()];
     let site_hash = portcullis_op::hash(SITE_KEY);
-    std::fs::write(
-        dir.path().join("portcullis.toml"),
-        format!(
-            "[[bridge_sites]]\nid = \"shop\"\nname = \"Shop\"\nverify_url = \"https://shop.example/verify\"\n\
-             api_key_sha256 = \"{site_hash}\"\ntrusted = true\n"
-        ),
-    )
-    .unwrap();
-    let d = Deployment {
-        issuer: format!("http://127.0.0.1:{}", ports[0]),
+    // WebAuthn needs a domain name for the issuer: localhost (the nodes listen on 127.0.0.1).
+    let d = Deployment::new(
+        format!("http://localhost:{}", ports[0]),
         database_url,
-        kek: portcullis_op::store::Kek::generate()
-            .unwrap()
-            .text()
-            .to_string(),
-        dir,
-    };
+        &format!(
+            "passkeys = true\n[[bridge_sites]]\nid = \"shop\"\nname = \"Shop\"\n\
+             verify_url = \"https://shop.example/verify\"\napi_key_sha256 = \"{site_hash}\"\ntrusted = true\n"
+        ),
+    );
     // A first (it sets the deployment up: keys, the demo client and user), then B and C on the same database.
     let (a, banner) = d.node(ports[0]).await;
-    let password = banner
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("demo user:"))
-        .and_then(|r| r.trim().rsplit(" / ").next())
-        .expect("demo credentials")
-        .to_owned();
+    let password = demo_password(&banner);
     let (b_node, _) = d.node(ports[1]).await;
     let (c, _) = d.node(ports[2]).await;
     let (a, b, c) = (&a.remote, &b_node.remote, &c.remote);
 
+    passkeys_across_nodes(&d, [a, b, c]).await;
+    step_up_across_nodes(&d, [a, b, c], &password).await;
+
     // A code issued on A is redeemed on B; its replay on C is refused and revokes the grant.
     let mut browser = Browser::default();
     let (req, code) = demo_login(a, &mut browser, &password).await;
-    let (s, tokens) = redeem(b, &code, &req).await;
+    let (s, tokens) = demo_redeem(b, &code, &req).await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
-    let (s, _) = redeem(c, &code, &req).await;
+    let (s, _) = demo_redeem(c, &code, &req).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "replayed on C");
-    let (s, _) = refresh(a, tokens["refresh_token"].as_str().unwrap()).await;
+    let (s, _) = demo_refresh(a, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "the grant was revoked");
 
     // Refresh rotation across nodes, and reuse detected on a third.
     let (req, code) = demo_login(b, &mut browser, &password).await;
-    let (s, tokens) = redeem(a, &code, &req).await;
+    let (s, tokens) = demo_redeem(a, &code, &req).await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
     let rt1 = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let (s, rotated) = refresh(b, &rt1).await;
+    let (s, rotated) = demo_refresh(b, &rt1).await;
     assert_eq!(s, StatusCode::OK, "{rotated}");
     let rt2 = rotated["refresh_token"].as_str().unwrap().to_owned();
-    let (s, _) = refresh(c, &rt1).await;
+    let (s, _) = demo_refresh(c, &rt1).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "reuse of the rotated token");
-    let (s, _) = refresh(a, &rt2).await;
+    let (s, _) = demo_refresh(a, &rt2).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "the family was revoked");
 
     // A login-bridge request: started on A, answered on B, completed on C.
@@ -285,7 +381,7 @@ async fn three_nodes_share_one_postgresql_deployment() {
 
     // A key rotation by the admin command reaches every node within its reload interval (30 s).
     let (req, code) = demo_login(a, &mut browser, &password).await;
-    let (_, tokens) = redeem(a, &code, &req).await;
+    let (_, tokens) = demo_redeem(a, &code, &req).await;
     let before = kid(tokens["id_token"].as_str().unwrap());
     let out = d
         .command(ports[0])
@@ -297,7 +393,7 @@ async fn three_nodes_share_one_postgresql_deployment() {
     for node in [a, b, c] {
         loop {
             let (req, code) = demo_login(node, &mut browser, &password).await;
-            let (s, tokens) = redeem(node, &code, &req).await;
+            let (s, tokens) = demo_redeem(node, &code, &req).await;
             assert_eq!(s, StatusCode::OK, "{tokens}");
             if kid(tokens["id_token"].as_str().unwrap()) != before {
                 break;
@@ -320,25 +416,10 @@ async fn three_nodes_share_one_postgresql_deployment() {
 async fn a_node_answers_503_while_postgresql_is_down_and_recovers() {
     let pg = PgCluster::start();
     let database_url = pg.create_db("outage").await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("portcullis.toml"), "").unwrap();
     let port = free_port();
-    let d = Deployment {
-        issuer: format!("http://127.0.0.1:{port}"),
-        database_url,
-        kek: portcullis_op::store::Kek::generate()
-            .unwrap()
-            .text()
-            .to_string(),
-        dir,
-    };
+    let d = Deployment::new(format!("http://127.0.0.1:{port}"), database_url, "");
     let (node, banner) = d.node(port).await;
-    let password = banner
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("demo user:"))
-        .and_then(|r| r.trim().rsplit(" / ").next())
-        .expect("demo credentials")
-        .to_owned();
+    let password = demo_password(&banner);
     let op = &node.remote;
     let mut browser = Browser::default();
     // A code issued before the outage.
@@ -394,9 +475,9 @@ async fn a_node_answers_503_while_postgresql_is_down_and_recovers() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // The code issued before the outage still redeems, once; new sign-ins work.
-    let (s, t) = redeem(op, &code, &req).await;
+    let (s, t) = demo_redeem(op, &code, &req).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     let (req, code) = demo_login(op, &mut browser, &password).await;
-    let (s, t) = redeem(op, &code, &req).await;
+    let (s, t) = demo_redeem(op, &code, &req).await;
     assert_eq!(s, StatusCode::OK, "{t}");
 }

@@ -323,7 +323,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         None | Some(Command::Serve) => {
             let running = portcullis_op::start(cfg).await?;
             print_next_steps(&running);
-            running.run().await
+            running.run_until(portcullis_op::stop_signal()).await
         }
         Some(Command::Kek(KekCmd::Generate)) => {
             let kek = portcullis_op::store::Kek::generate().map_err(|e| e.to_string())?;

@@ -219,6 +219,16 @@ impl Running {
     /// [`http::deadline::WRITE_TIMEOUT`]; at most `max_connections` are open at once. Keys are
     /// reloaded every 30 s so that a rotation on any node reaches every node.
     pub async fn run(self) -> Result<(), String> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// [`Running::run`] until `stop` completes (see [`stop_signal`]), then drains: no new connection is
+    /// accepted, every request in flight is answered, idle kept-alive connections are closed, and this returns
+    /// once all connections have ended — or after [`DRAIN_TIMEOUT`], cutting what is left.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), String> {
         let provider = self.provider.clone();
         let reload = tokio::spawn(async move {
             loop {
@@ -273,18 +283,18 @@ impl Running {
         let slots = Arc::new(tokio::sync::Semaphore::new(
             self.provider.cfg.max_connections,
         ));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut stop = std::pin::pin!(stop);
         loop {
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                return Err("connection slots closed".into());
+            let accepted = tokio::select! {
+                biased;
+                () = &mut stop => break,
+                a = accept(&self.listener, &slots) => a,
             };
-            let (stream, peer_addr) = match self.listener.accept().await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+            let Some((stream, peer_addr, slot)) = accepted else {
+                continue;
             };
+            let watcher = graceful.watcher();
             let _ = stream.set_nodelay(true);
             let app = app.clone();
             let tls = self.provider.tls.clone();
@@ -313,7 +323,7 @@ impl Running {
                         let io = hyper_util::rt::TokioIo::new(http::deadline::WriteDeadline::new(
                             stream,
                         ));
-                        let _ = builder().serve_connection(io, svc).await;
+                        let _ = watcher.watch(builder().serve_connection(io, svc)).await;
                     }
                     Some(tls) => {
                         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
@@ -340,11 +350,65 @@ impl Running {
                         );
                         let svc = hyper_util::service::TowerToHyperService::new(svc);
                         let io = hyper_util::rt::TokioIo::new(stream);
-                        let _ = builder().serve_connection(io, svc).await;
+                        let _ = watcher.watch(builder().serve_connection(io, svc)).await;
                     }
                 }
             });
         }
+        // Draining: the listener closes (new connections are refused), the open ones finish what they are
+        // answering and close.
+        drop(self.listener);
+        let open = graceful.count();
+        tracing::info!("stopping: draining {open} open connections");
+        match tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("stopped: every connection drained"),
+            Err(_) => tracing::warn!(
+                "stopped: connections still open after {} s were cut",
+                DRAIN_TIMEOUT.as_secs()
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// How long a stopping provider waits for its open connections to finish (below the 30 s a process manager
+/// such as Kubernetes or systemd commonly allows between SIGTERM and SIGKILL).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The next connection and its slot; `None` after a failed accept (logged, and retried after a pause).
+async fn accept(
+    listener: &tokio::net::TcpListener,
+    slots: &Arc<tokio::sync::Semaphore>,
+) -> Option<(
+    tokio::net::TcpStream,
+    SocketAddr,
+    tokio::sync::OwnedSemaphorePermit,
+)> {
+    let slot = slots.clone().acquire_owned().await.ok()?;
+    match listener.accept().await {
+        Ok((stream, addr)) => Some((stream, addr, slot)),
+        Err(e) => {
+            tracing::warn!("accept: {e}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
+/// Completes at the first SIGTERM or SIGINT (Ctrl-C): what [`Running::run_until`] stops on in the provider
+/// binary. If the handlers cannot be installed it never completes (and the signals keep their default).
+pub async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot handle SIGTERM/SIGINT: stopping will not drain");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
     }
 }
 

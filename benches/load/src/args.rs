@@ -36,9 +36,18 @@ pub(crate) struct Args {
     /// Threads of the load generator's runtime.
     #[arg(long, default_value_t = 1)]
     pub(crate) threads: usize,
-    /// Port (loopback).
+    /// Port (loopback) of the first node; node *i* listens on port + i.
     #[arg(long, default_value_t = 18080)]
     pub(crate) port: u16,
+    /// Provider nodes sharing one PostgreSQL database (needs `--database-url`). Each flow goes to three nodes
+    /// in turn — authorize on one, token on the next, UserInfo on the one after — as through a load balancer
+    /// without sticky sessions.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub(crate) nodes: u16,
+    /// A fresh, empty PostgreSQL database for the nodes (`postgres://...`); without it each run gets a fresh
+    /// SQLite data directory. `benches/load/postgres.py` makes a throwaway cluster and passes this.
+    #[arg(long)]
+    pub(crate) database_url: Option<String>,
     /// A shell command run (and waited for) after the login and before the first flow; the load stops if it
     /// fails. `benches/load/instructions.py` zeroes callgrind's counters with it, so that exactly the flows
     /// are counted.

@@ -24,20 +24,23 @@
 //! target/release/provider-load --connections 64 --flows 100000 --seconds 20 --rate 3000
 //! ```
 //!
-//! Must not: load a provider it did not start, or reuse a data directory: it starts its own on `127.0.0.1` with a fresh
-//! temporary one.
+//! With `--database-url` the provider runs on PostgreSQL, and with `--nodes N` as N processes on that one
+//! database, each flow's three steps going to three nodes in turn (`nodes.rs`); `benches/load/postgres.py` makes
+//! the throwaway cluster. CPU per flow then counts the database server's processes too.
+//!
+//! Must not: load a provider it did not start, or reuse a data directory: it starts its own on `127.0.0.1` with a
+//! fresh temporary one (and a fresh database, which the caller provides).
 
 #![forbid(unsafe_code)]
 
 mod args;
 mod conn;
 mod flow;
+mod nodes;
 mod split;
 mod stats;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -47,6 +50,7 @@ use clap::Parser;
 pub(crate) use args::*;
 pub(crate) use conn::*;
 pub(crate) use flow::*;
+pub(crate) use nodes::*;
 pub(crate) use split::*;
 pub(crate) use stats::*;
 
@@ -66,40 +70,16 @@ fn main() {
 }
 
 async fn run(args: Args) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let addr: SocketAddr = ([127, 0, 0, 1], args.port).into();
-    let base = format!("http://{addr}");
-    let mut child = Command::new(&args.provider)
-        .env("PORTCULLIS_DATA_DIR", dir.path())
-        .env("PORTCULLIS_LISTEN", addr.to_string())
-        .env("PORTCULLIS_ISSUER", &base)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the provider (build it with cargo build --release -p portcullis-provider)");
-    let pid = child.id();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut password = None;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let mut line = String::new();
-        if out.read_line(&mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        if let Some(r) = line.trim().strip_prefix("demo user:") {
-            password = r.trim().rsplit(" / ").next().map(str::to_owned);
-        }
-        if line.contains("curl -s") {
-            break;
-        }
-    }
-    let password = password.expect("demo credentials printed");
-    let rss_idle = rss_peak_kib(pid);
+    let mut nodes = Nodes::start(&args);
+    let addr = nodes.addrs[0];
+    let addrs = nodes.addrs.clone();
+    let password = nodes.password.clone();
+    let rss_idle = nodes.rss_peak_kib();
     let cookie = login(addr, &password).await;
     if let Some(cmd) = &args.after_login {
         let status = Command::new("sh").arg("-c").arg(cmd).status();
         if !status.as_ref().is_ok_and(|s| s.success()) {
-            let _ = child.kill();
-            let _ = child.wait();
+            nodes.stop();
             eprintln!("--after-login command failed: {status:?}");
             std::process::exit(1);
         }
@@ -107,17 +87,18 @@ async fn run(args: Args) {
 
     // Peak memory of start-up and the one interactive login (its Argon2 hash alone is 46 MiB, mapped and
     // unmapped again), then reset the high-water mark so the figure below is the peak of the flows alone.
-    let rss_setup = rss_peak_kib(pid);
-    let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
-    let cpu_before = cpu_seconds(pid);
+    let rss_setup = nodes.rss_peak_kib();
+    let reset = nodes.clear_refs();
+    let cpu_before = nodes.cpu_seconds();
+    let db_before = database_cpu_seconds();
     let own_before = cpu_seconds(std::process::id());
     let machine_before = machine_cpu();
 
     if args.split {
+        // (The phases load node 0 alone.)
         split_phases(&args, addr, &cookie).await;
-        let rss_peak = rss_peak_kib(pid);
-        let _ = child.kill();
-        let _ = child.wait();
+        let rss_peak = nodes.rss_peak_kib();
+        nodes.stop();
         println!(
             "provider RSS            peak during the phases {} KiB{}",
             rss_peak.map_or("?".into(), |v| v.to_string()),
@@ -139,20 +120,26 @@ async fn run(args: Args) {
     let cpu_at_start = if warmup.is_zero() {
         None
     } else {
+        let pids = nodes.pids();
         Some(tokio::spawn(async move {
             tokio::time::sleep_until(counted_from.into()).await;
             (
-                cpu_seconds(pid),
+                pids.into_iter().map(cpu_seconds).sum::<Option<f64>>(),
                 cpu_seconds(std::process::id()),
                 machine_cpu(),
+                database_cpu_seconds(),
             )
         }))
     };
     let mut workers = Vec::new();
     for _ in 0..args.connections {
         let (cookie, next, flows, rate) = (cookie.clone(), next.clone(), args.flows, args.rate);
+        let addrs = addrs.clone();
         workers.push(tokio::spawn(async move {
-            let mut c = Conn::new(addr);
+            // One keep-alive connection to each node; flow i goes to nodes i, i+1 and i+2 (modulo their
+            // number) for its three steps.
+            let mut conns: Vec<Conn> = addrs.iter().map(|a| Conn::new(*a)).collect();
+            let n = conns.len();
             let mut local = Samples::default();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -163,17 +150,17 @@ async fn run(args: Args) {
                     break;
                 };
                 let t0 = Instant::now();
-                let Some((code, v)) = authorize(&mut c, &cookie).await else {
+                let Some((code, v)) = authorize(&mut conns[i % n], &cookie).await else {
                     local.errors += 1;
                     continue;
                 };
                 let t1 = Instant::now();
-                let Some(at) = exchange(&mut c, &code, &v).await else {
+                let Some(at) = exchange(&mut conns[(i + 1) % n], &code, &v).await else {
                     local.errors += 1;
                     continue;
                 };
                 let t2 = Instant::now();
-                if !userinfo(&mut c, &at).await {
+                if !userinfo(&mut conns[(i + 2) % n], &at).await {
                     local.errors += 1;
                     continue;
                 }
@@ -198,19 +185,29 @@ async fn run(args: Args) {
         }
     }
     let elapsed = counted_from.elapsed().as_secs_f64();
-    let rss_peak = rss_peak_kib(pid);
-    let (cpu_before, own_before, machine_before) = match cpu_at_start {
-        Some(t) => t.await.unwrap_or((None, None, None)),
-        None => (cpu_before, own_before, machine_before),
+    let rss_peak = nodes.rss_peak_kib();
+    let (cpu_before, own_before, machine_before, db_before) = match cpu_at_start {
+        Some(t) => t.await.unwrap_or((None, None, None, None)),
+        None => (cpu_before, own_before, machine_before, db_before),
     };
-    let cpu = cpu_seconds(pid).zip(cpu_before).map(|(a, b)| a - b);
+    let cpu = nodes.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
+    let db = database_cpu_seconds()
+        .zip(db_before)
+        .map(|(a, b)| a - b)
+        .filter(|_| args.database_url.is_some());
     let own = cpu_seconds(std::process::id())
         .zip(own_before)
         .map(|(a, b)| a - b);
     let machine = machine_cpu().zip(machine_before).map(|(a, b)| a - b);
-    let _ = child.kill();
-    let _ = child.wait();
+    nodes.stop();
     let n = s.flow.len();
+    match &args.database_url {
+        Some(_) => println!(
+            "{} provider node(s) on one PostgreSQL database; each flow's steps spread over them",
+            args.nodes
+        ),
+        None => println!("one provider node on SQLite"),
+    }
     if !warmup.is_zero() {
         println!(
             "warm-up {:.1} s not counted: the figures below are of the flows due after it",
@@ -257,13 +254,23 @@ async fn run(args: Args) {
         println!(
             "CPU time                provider {cpu:.1} s, load generator {own:.1} s over {elapsed:.1} s of wall time"
         );
+        let per_flow = |s: f64| s * 1e3 / n.max(1) as f64;
+        match db {
+            Some(db) => println!(
+                "CPU per flow            provider {:.3} ms + database {:.3} ms = {:.3} ms (database: every `postgres` process)",
+                per_flow(cpu),
+                per_flow(db),
+                per_flow(cpu + db)
+            ),
+            None => println!("CPU per flow            provider {:.3} ms", per_flow(cpu)),
+        }
         if let Some(m) = machine {
             // What else ran on the machine meanwhile (other processes, and interrupt time, which includes the
             // loopback traffic's own softirq work) and what the hypervisor took: on a shared VM these tell a run
             // that fell behind because of the provider from one that fell behind because of the machine.
             println!(
                 "machine CPU             other processes and interrupts {:.1} s, stolen by the hypervisor {:.1} s ({} CPUs)",
-                (m.busy - cpu - own).max(0.0),
+                (m.busy - cpu - own - db.unwrap_or(0.0)).max(0.0),
                 m.steal,
                 std::thread::available_parallelism().map_or(0, |n| n.get())
             );

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use portcullis_op::{Config, admin, keys, open_store};
 
 mod audit_cmd;
+mod consents;
 mod sites;
 
 /// jemalloc: ~20 % more flows/s than glibc's malloc under load (docs/benchmarks.md), and its dedicated arena for
@@ -170,6 +171,14 @@ enum UserCmd {
         /// With --reset: only this kind (mobile_app, email, sms, second_password).
         #[arg(long, requires = "reset")]
         kind: Option<String>,
+    },
+    /// List the applications a user has consented to, or withdraw that consent (revoking their tokens).
+    Consents {
+        /// Login name.
+        username: String,
+        /// Withdraw the consent given to this client id.
+        #[arg(long)]
+        revoke: Option<String>,
     },
 }
 
@@ -446,6 +455,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                             );
                         }
                     }
+                }
+                Command::User(UserCmd::Consents { username, revoke }) => {
+                    consents::run(&store, &username, revoke.as_deref(), now).await?
                 }
                 Command::Audit { user, since, limit } => {
                     audit_cmd::list(&store, (user.as_deref(), since.as_deref(), limit), now).await?

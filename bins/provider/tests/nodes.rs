@@ -406,6 +406,37 @@ async fn three_nodes_share_one_postgresql_deployment() {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+
+    // Consent withdrawn by the admin command: the demo client's refresh token is refused on every node, and
+    // the client must ask again.
+    let (req, code) = demo_login(b, &mut browser, &password).await;
+    let (_, tokens) = demo_redeem(c, &code, &req).await;
+    let out = d
+        .command(ports[0])
+        .args(["user", "consents", "demo"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("demo\topenid profile offline_access"),
+        "{listed}"
+    );
+    admin(&d, &["user", "consents", "demo", "--revoke", "demo"]);
+    let again = d
+        .command(ports[0])
+        .args(["user", "consents", "demo", "--revoke", "demo"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "nothing left to withdraw");
+    for node in [a, b, c] {
+        let (s, _) = demo_refresh(node, tokens["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "refresh after the withdrawal");
+    }
+    let req = AuthReq::new("demo", "code", "openid profile offline_access")
+        .set("redirect_uri", DEMO_RP)
+        .set("prompt", "none");
+    let back = browser.authorize(a, &req.query()).await.redirect();
+    assert_eq!(back["error"], "consent_required");
 }
 
 /// PostgreSQL stopped under a running node and started again: meanwhile every request that needs the database is

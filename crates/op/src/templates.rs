@@ -216,6 +216,8 @@ pub struct AccountPage<'a> {
     pub attestation: bool,
     /// The passkeys, oldest first.
     pub passkeys: &'a [PasskeyItem],
+    /// The applications the user consented to.
+    pub apps: &'a [crate::endpoints::account_apps::AppItem],
     /// The CSRF token (bound to the session) of every form.
     pub csrf: &'a str,
     /// What the last change did or why it was refused.

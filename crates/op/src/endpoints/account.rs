@@ -1,4 +1,5 @@
-//! The account page (`/account`): the signed-in user's passkeys — name, created, last used, synced or
+//! The account page (`/account`): the applications the user consented to (withdrawn in [`super::account_apps`]),
+//! and the signed-in user's passkeys — name, created, last used, synced or
 //! device-bound — with adding one (a registration ceremony, like [`super::register`]'s, for the session's
 //! user), renaming and removing. A password user adds a passkey here and can then sign in with either.
 //!
@@ -134,7 +135,7 @@ pub(crate) fn recent(session: &SessionRow) -> HttpResult<()> {
 }
 
 /// The account page, with `message` and `status`.
-async fn show(
+pub(crate) async fn show(
     p: &Provider,
     session: &SessionRow,
     user: &UserRow,
@@ -162,6 +163,7 @@ async fn show(
             name: k.name,
         })
         .collect();
+    let apps = super::account_apps::apps_of(p, &user.id).await?;
     let csrf = csrf_token(p, session)?;
     // An account a relying party created shows as its identifier there.
     let shown = match super::register::account_of_username(&user.username) {
@@ -173,6 +175,7 @@ async fn show(
         attestation: p.passkeys.as_ref().is_some_and(|k| k.offers_attestation()),
         has_password: !user.password_hash.is_empty(),
         passkeys: &items,
+        apps: &apps,
         csrf: &csrf,
         message,
     });
@@ -237,7 +240,12 @@ pub async fn rename(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Bo
 }
 
 /// `POST /account/passkeys/remove`.
-pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
+pub async fn remove(
+    State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     async {
         let (who, form) = change(&p, &headers, body).await?;
         recent(&who.session)?;
@@ -254,6 +262,7 @@ pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Bo
                     kind: "passkey_removed",
                     outcome: "success",
                     user_id: Some(&user.id),
+                    address: Some(ip),
                     detail: id,
                     ..Default::default()
                 }
@@ -372,6 +381,7 @@ pub async fn new_passkey(
 /// `POST /account/passkeys`: the new passkey, stored for the session's user.
 pub async fn add_passkey(
     State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -442,6 +452,7 @@ pub async fn add_passkey(
             kind: "passkey_added",
             outcome: "success",
             user_id: Some(&user.id),
+            address: Some(ip),
             detail: name,
             ..Default::default()
         }

@@ -16,17 +16,28 @@ use super::authorize::PENDING_LIFETIME;
 use super::authorize::consent::remembered;
 use super::authorize::issue::issue_authorization;
 use super::interaction::pending_from_form;
+use crate::http::client_addr::ClientIp;
 use crate::http::{self, HttpResult, csrf, db};
 use crate::provider::Provider;
 
 /// The consent form's answer.
-pub async fn consent(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
-    consent_inner(&p, &headers, body)
+pub async fn consent(
+    State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    consent_inner(&p, ip, &headers, body)
         .await
         .unwrap_or_else(|r| r)
 }
 
-async fn consent_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpResult<Response> {
+async fn consent_inner(
+    p: &Provider,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> HttpResult<Response> {
     let form = http::read_form(p.cfg.max_request_bytes, headers, body).await?;
     let (row, v) = pending_from_form(p, &form, &["consent"], headers).await?;
     let Some((_, session)) = p.current_session(headers).await? else {
@@ -56,8 +67,8 @@ async fn consent_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRes
         outcome: if allowed { "given" } else { "refused" },
         user_id: Some(&session.user_id),
         client_id: Some(&v.client.id),
+        address: Some(ip),
         detail: &v.req.scope.iter().collect::<Vec<_>>().join(" "),
-        ..Default::default()
     }
     .record(&p.store)
     .await;

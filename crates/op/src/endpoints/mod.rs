@@ -11,6 +11,7 @@
 //! | `/consent` | [`consent`] |
 //! | `/register` | [`register`] (an account a relying party's signed request creates) |
 //! | `/account`, `/account/passkeys/*` | [`account`] (the user's passkeys) |
+//! | `/account/apps/remove` | [`account_apps`] (withdrawing consent from an application) |
 //! | `/account/factors`, `/account/factors/*` | [`account_factors`] (the user's step-up factors) |
 //! | `/Factor/Authenticate`, `/Factor/step` | [`factor`] (step-up Auth Tokens) |
 //! | `/par` | [`par`] |
@@ -32,6 +33,7 @@ use crate::http;
 use crate::provider::Provider;
 
 pub mod account;
+pub mod account_apps;
 pub mod account_factors;
 pub mod assets;
 pub(crate) mod attempts;
@@ -88,6 +90,7 @@ pub fn router(p: Arc<Provider>) -> Router {
         .route("/account/passkeys/new", post(account::new_passkey))
         .route("/account/passkeys/rename", post(account::rename))
         .route("/account/passkeys/remove", post(account::remove))
+        .route("/account/apps/remove", post(account_apps::remove))
         .route("/account/factors", get(account_factors::page))
         .route(
             "/account/factors/confirm",

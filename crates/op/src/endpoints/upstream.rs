@@ -173,15 +173,21 @@ fn state_of(params: &Params) -> Option<String> {
 /// `GET /upstream/callback`.
 pub async fn callback(
     State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    callback_inner(&p, &headers, query.as_deref().unwrap_or(""))
+    callback_inner(&p, ip, &headers, query.as_deref().unwrap_or(""))
         .await
         .unwrap_or_else(|r| r)
 }
 
-async fn callback_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpResult<Response> {
+async fn callback_inner(
+    p: &Provider,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    query: &str,
+) -> HttpResult<Response> {
     let t = now();
     let gone = || {
         bad(
@@ -228,6 +234,7 @@ async fn callback_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpR
             crate::audit::Audit {
                 kind: "sign_in",
                 outcome: "failure",
+                address: Some(ip),
                 detail: &format!("upstream:{}", upstream.config.id),
                 ..Default::default()
             }
@@ -284,8 +291,8 @@ async fn callback_inner(p: &Provider, headers: &HeaderMap, query: &str) -> HttpR
         outcome: "success",
         user_id: Some(&user.id),
         client_id: Some(&pending.client_id),
+        address: Some(ip),
         detail: &format!("upstream:{}", upstream.config.id),
-        ..Default::default()
     }
     .record(&p.store)
     .await;

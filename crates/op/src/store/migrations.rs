@@ -33,6 +33,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../../migrations/0015_bridge.sql")),
     (16, include_str!("../../migrations/0016_upstream.sql")),
     (17, include_str!("../../migrations/0017_audit.sql")),
+    (
+        18,
+        include_str!("../../migrations/0018_consent_withdrawals.sql"),
+    ),
 ];
 
 impl Store {

@@ -69,6 +69,21 @@ async fn a_site_user_signs_in_with_consent_and_gets_a_stable_federated_identity(
     assert_eq!(idt["amr"], json!(["fed"]));
     assert_eq!(idt["acr"], "urn:portcullis:acr:bridge");
     let sub = idt["sub"].as_str().unwrap().to_owned();
+    // Audited: the site, the client and the browser's address.
+    let events = bridge
+        .op
+        .provider
+        .store
+        .audit_events(None, 0, 100)
+        .await
+        .unwrap();
+    let signed = events
+        .iter()
+        .find(|e| e.kind == "sign_in" && e.outcome == "success")
+        .expect("a sign-in event");
+    assert_eq!(signed.detail, "bridge:shop");
+    assert_eq!(signed.client_id.as_deref(), Some("public"));
+    assert_eq!(signed.address.as_deref(), Some("127.0.0.1"));
     let (status, info) = userinfo(&bridge.op, tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(info["email"], "sam@shop.example");

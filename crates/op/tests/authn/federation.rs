@@ -69,6 +69,23 @@ async fn a_bank_user_signs_in_at_the_hub_through_each_bank() {
     }
     // Two banks' alices are two people here.
     assert_ne!(subs[0], subs[1]);
+    // Audited: the bank, the client and the browser's address.
+    let events = f
+        .hub
+        .provider
+        .store
+        .audit_events(None, 0, 100)
+        .await
+        .unwrap();
+    for bank in ["upstream:bank-a", "upstream:bank-b"] {
+        let signed = events
+            .iter()
+            .find(|e| e.kind == "sign_in" && e.detail == bank)
+            .unwrap_or_else(|| panic!("{bank} in {events:?}"));
+        assert_eq!(signed.outcome, "success");
+        assert_eq!(signed.client_id.as_deref(), Some("public"));
+        assert!(signed.address.is_some(), "{signed:?}");
+    }
     // Bank A's alice again, in a new browser: the same local account.
     let req = AuthReq::new("public", "code", "openid");
     let mut b = Browser::default();

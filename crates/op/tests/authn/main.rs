@@ -17,6 +17,7 @@ mod bridge_claims;
 mod bridge_refusals;
 mod bridge_support;
 mod ceremonies;
+mod consents;
 mod factor_channels;
 mod factor_endpoint;
 mod factor_enrol;

@@ -100,6 +100,10 @@ async fn sign_ins_consent_and_refresh_reuse_are_audited_without_secrets() {
     let sign_in = events.iter().find(|e| e.kind == "sign_in").unwrap();
     assert_eq!(sign_in.client_id.as_deref(), Some("public"));
     assert!(sign_in.address.is_some(), "{sign_in:?}");
+    // Every event of a request carries the client's address.
+    for e in &events {
+        assert_eq!(e.address.as_deref(), Some("127.0.0.1"), "{e:?}");
+    }
     // Nothing secret in any event: not the password tried, the right one, the code or a token.
     let all = format!("{events:?}");
     for secret in [

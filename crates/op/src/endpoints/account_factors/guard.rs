@@ -103,7 +103,7 @@ pub(super) async fn changed(
     p: &Provider,
     who: &SignedIn,
     what: &str,
-    email_before: Option<String>,
+    (email_before, ip): (Option<String>, std::net::IpAddr),
 ) -> HttpResult<()> {
     p.store
         .delete_user_sessions_except(&who.user.id, &who.hash)
@@ -113,6 +113,7 @@ pub(super) async fn changed(
         kind: "account_change",
         outcome: "success",
         user_id: Some(&who.user.id),
+        address: Some(ip),
         detail: what,
         ..Default::default()
     }

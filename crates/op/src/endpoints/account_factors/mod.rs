@@ -152,6 +152,7 @@ pub async fn setup_app(State(p): State<Arc<Provider>>, headers: HeaderMap, body:
 /// `POST /account/factors/app/confirm`: the first code makes the set-up the user's authenticator app.
 pub async fn confirm_app(
     State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -182,7 +183,7 @@ pub async fn confirm_app(
             return show(&p, &who, Some(m), setup, StatusCode::BAD_REQUEST).await;
         }
         let before = enrolled_email(&p, &who).await?;
-        changed(&p, &who, "An authenticator app was set up", before).await?;
+        changed(&p, &who, "An authenticator app was set up", (before, ip)).await?;
         show(
             &p,
             &who,
@@ -276,6 +277,7 @@ async fn send(
 /// Confirms a new destination of `channel` with the code sent there.
 async fn confirm(
     p: &Provider,
+    ip: std::net::IpAddr,
     headers: &HeaderMap,
     body: Body,
     channel: Channel,
@@ -296,7 +298,7 @@ async fn confirm(
                 Channel::Email => "A new e-mail address was verified",
                 Channel::Sms => "A new phone number was verified",
             };
-            changed(p, &who, what, before).await?;
+            changed(p, &who, what, (before, ip)).await?;
             let m = format!("{} verified.", masked(&destination));
             show(p, &who, Some(&m), None, StatusCode::OK).await
         }
@@ -337,11 +339,12 @@ pub async fn send_to(
 /// `POST /account/factors/{email,sms}/confirm`: the code sent there.
 pub async fn confirm_code(
     State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    async { confirm(&p, &headers, body, channel_of(&name)?).await }
+    async { confirm(&p, ip, &headers, body, channel_of(&name)?).await }
         .await
         .unwrap_or_else(|r| r)
 }
@@ -350,6 +353,7 @@ pub async fn confirm_code(
 /// user's password.
 pub async fn set_second_password(
     State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -375,7 +379,7 @@ pub async fn set_second_password(
             .await
             .map_err(db)?;
         let before = enrolled_email(&p, &who).await?;
-        changed(&p, &who, "A second password was set", before).await?;
+        changed(&p, &who, "A second password was set", (before, ip)).await?;
         show(&p, &who, Some("Second password set."), None, StatusCode::OK).await
     }
     .await
@@ -383,7 +387,12 @@ pub async fn set_second_password(
 }
 
 /// `POST /account/factors/remove`: removes one factor (an app's pending set-up goes with the app).
-pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Body) -> Response {
+pub async fn remove(
+    State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     async {
         let (who, form) = permitted(&p, &headers, body).await?;
         let Some(kind) = form.get("kind").filter(|k| REMOVABLE.contains(k)) else {
@@ -404,7 +413,7 @@ pub async fn remove(State(p): State<Arc<Provider>>, headers: HeaderMap, body: Bo
         }
         if n > 0 {
             let what = format!("A factor was removed ({kind})");
-            changed(&p, &who, &what, before).await?;
+            changed(&p, &who, &what, (before, ip)).await?;
         }
         let m = if n > 0 {
             "Removed."

@@ -142,13 +142,14 @@ fn verify_location(p: &Provider, site: &BridgeSiteRow, id: &str, v: &Validated) 
 /// site's postback was answered with.
 pub async fn finish(
     State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = Params::parse(query.as_deref().unwrap_or("")).unwrap_or_default();
     let id = params.get("request_id").unwrap_or("");
     let code = params.get("code").unwrap_or("");
-    finish_inner(&p, (id, code), &headers)
+    finish_inner(&p, (id, code, ip), &headers)
         .await
         .unwrap_or_else(|r| r)
 }
@@ -176,7 +177,7 @@ fn answer_of(r: &BridgeRequestRow) -> Option<Answer> {
 
 async fn finish_inner(
     p: &Provider,
-    (id, code): (&str, &str),
+    (id, code, ip): (&str, &str, std::net::IpAddr),
     headers: &HeaderMap,
 ) -> HttpResult<Response> {
     let t = now();
@@ -264,8 +265,8 @@ async fn finish_inner(
         outcome: "success",
         user_id: Some(&user.id),
         client_id: Some(&row.client_id),
+        address: Some(ip),
         detail: &format!("bridge:{}", site.id),
-        ..Default::default()
     }
     .record(&p.store)
     .await;

@@ -1,7 +1,8 @@
 //! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3): redeems a sealed or
 //! stored code once, in the transaction that stores the new tokens; a code used twice revokes everything
 //! issued from it. The code's client, redirect URI, PKCE verifier, expiry and live grant are checked after the
-//! consumption, and the stored tokens are revoked if any check fails.
+//! consumption, and the stored tokens are revoked if any check fails — or if the user withdrew consent from the
+//! client since the code was issued.
 //!
 //! Must not: hand out a token before every check passed.
 
@@ -79,6 +80,11 @@ pub(crate) async fn redeem(
             return Err(oerr(e));
         }
     };
+    if consent_withdrawn(p, &row, &grant).await? {
+        // The user took consent back after this code was issued: nothing issued from it stays usable.
+        p.store.revoke_grant(&grant.id).await.map_err(db)?;
+        return Err(oerr(OidcError::InvalidGrant("consent was withdrawn")));
+    }
     if !row.tokens_stored {
         // Not reached while the store keeps its promise (a live grant gets the tokens); stored
         // here rather than answered without them.
@@ -100,6 +106,22 @@ pub(crate) async fn redeem(
         row.user,
     )
     .await
+}
+
+/// Whether the code's user withdrew consent from its client at or after the second the code was issued
+/// ([`crate::store::Store::withdraw_consent`]; read after the redemption committed, so that a withdrawal racing it
+/// either is seen here or revokes the grant stored by it).
+async fn consent_withdrawn(p: &Provider, row: &CodeGrant, grant: &GrantRow) -> HttpResult<bool> {
+    let Some(user) = grant.user_id.as_deref() else {
+        return Ok(false);
+    };
+    let lifetime = i64::try_from(p.cfg.code_lifetime).unwrap_or(i64::MAX);
+    let issued = row.code.expires_at.saturating_sub(lifetime);
+    Ok(p.store
+        .consent_withdrawn_at(user, &grant.client_id)
+        .await
+        .map_err(db)?
+        .is_some_and(|w| w >= issued))
 }
 
 /// Redeems an opened sealed code: its grant and `tokens` are stored unless the code was redeemed before. The

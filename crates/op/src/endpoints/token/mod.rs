@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_oidc::{Grant, OidcError, TokenRequest, certificate_thumbprint_s256};
 
+use crate::http::client_addr::ClientIp;
 use crate::http::{self, HttpResult, oerr};
 use crate::now;
 use crate::provider::Provider;
@@ -27,18 +28,19 @@ pub mod response;
 /// The token endpoint.
 pub async fn token(
     State(p): State<Arc<Provider>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     peer: Option<axum::Extension<PeerCertificate>>,
     body: Body,
 ) -> Response {
-    token_inner(&p, super::peer_der(peer), &headers, body)
+    token_inner(&p, (super::peer_der(peer), ip), &headers, body)
         .await
         .unwrap_or_else(|r| r)
 }
 
 async fn token_inner(
     p: &Provider,
-    peer: Option<Arc<Vec<u8>>>,
+    (peer, ip): (Option<Arc<Vec<u8>>>, std::net::IpAddr),
     headers: &HeaderMap,
     body: Body,
 ) -> HttpResult<Response> {
@@ -94,7 +96,7 @@ async fn token_inner(
         Grant::RefreshToken {
             refresh_token,
             scope,
-        } => refresh_token::refresh(p, &client, &refresh_token, scope.as_ref(), cnf, t).await,
+        } => refresh_token::refresh(p, &client, &refresh_token, (scope.as_ref(), cnf, ip), t).await,
         Grant::ClientCredentials { scope } => {
             client_credentials::issue(p, &client, scope.as_ref(), cnf, t).await
         }

@@ -17,8 +17,7 @@ pub(crate) async fn refresh(
     p: &Provider,
     client: &Client,
     refresh_token: &str,
-    scope: Option<&Scope>,
-    cnf: Option<&str>,
+    (scope, cnf, ip): (Option<&Scope>, Option<&str>, std::net::IpAddr),
     t: i64,
 ) -> HttpResult<Response> {
     client
@@ -58,6 +57,7 @@ pub(crate) async fn refresh(
                 kind: "refresh_reuse",
                 outcome: "grant_revoked",
                 client_id: Some(&client.id),
+                address: Some(ip),
                 detail: &grant_id,
                 ..Default::default()
             }

@@ -1,5 +1,5 @@
-//! `portcullis-provider user consents NAME [--revoke CLIENT]`: the applications a user has consented to (client
-//! id and scopes, one per line), or withdrawing that consent for the user — as the account page's "Remove
+//! `portcullis-provider user consents NAME [--revoke CLIENT]`: the applications a user has consented to or has a
+//! live grant with (client id and the scopes consented to, one per line), or withdrawing that consent for the user — as the account page's "Remove
 //! access" does: every grant revoked with its tokens, a code issued before refused, the application must ask
 //! again. Recorded as the audit event `consent` `revoked` (by the admin command).
 //!
@@ -9,12 +9,7 @@ use portcullis_op::audit::Audit;
 use portcullis_op::store::Store;
 
 /// Lists `username`'s consents, or withdraws the one from `revoke`.
-pub async fn run(
-    store: &Store,
-    username: &str,
-    revoke: Option<&str>,
-    now: i64,
-) -> Result<(), String> {
+pub async fn run(store: &Store, username: &str, revoke: Option<&str>) -> Result<(), String> {
     let e = |e: portcullis_op::store::StoreError| e.to_string();
     let user = store
         .user_by_name(username)
@@ -22,16 +17,22 @@ pub async fn run(
         .map_err(e)?
         .ok_or_else(|| format!("no user {username}"))?;
     let Some(client) = revoke else {
-        for (client, c) in store.consents_of(&user.id).await.map_err(e)? {
-            println!("{client}\t{}", c.scope);
+        let mut listed: std::collections::BTreeMap<String, String> = store
+            .consents_of(&user.id)
+            .await
+            .map_err(e)?
+            .into_iter()
+            .map(|(client, c)| (client, c.scope))
+            .collect();
+        for client in store.granted_clients(&user.id).await.map_err(e)? {
+            listed.entry(client).or_default();
+        }
+        for (client, scope) in listed {
+            println!("{client}\t{scope}");
         }
         return Ok(());
     };
-    if !store
-        .withdraw_consent(&user.id, client, now)
-        .await
-        .map_err(e)?
-    {
+    if !store.withdraw_consent(&user.id, client).await.map_err(e)? {
         return Err(format!("{username} has given {client} no access"));
     }
     Audit {

@@ -457,7 +457,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     }
                 }
                 Command::User(UserCmd::Consents { username, revoke }) => {
-                    consents::run(&store, &username, revoke.as_deref(), now).await?
+                    consents::run(&store, &username, revoke.as_deref()).await?
                 }
                 Command::Audit { user, since, limit } => {
                     audit_cmd::list(&store, (user.as_deref(), since.as_deref(), limit), now).await?
@@ -531,7 +531,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    let result = rt.block_on(run(cli));
+    // Blocking work still running (a password hash) gets a moment, not forever.
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -8,7 +8,8 @@
 //!   acknowledged access token still works on the surviving nodes;
 //! - PostgreSQL stopped for a few seconds under load: the nodes answer 503 with `Retry-After` meanwhile, never
 //!   another 5xx or a dropped connection, and serve again without a restart; nothing acknowledged is lost;
-//! - SIGTERM: the node stops accepting, answers the request in flight, closes idle connections and exits 0.
+//! - SIGTERM: the node stops accepting, answers the request in flight, closes idle connections and exits 0; a
+//!   second signal while it drains stops it at once.
 //!
 //! Must not: run unbounded (every loop has a count and a deadline), or share anything between the nodes but the
 //! database, the key-encryption key and the configuration.
@@ -461,4 +462,32 @@ async fn sigterm_answers_the_request_in_flight_then_exits() {
     assert!(answer.contains("\"access_token\""), "{answer}");
     let status = node.wait_exit(Duration::from_secs(10)).expect("exited");
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_a_draining_node_at_once() {
+    let pg = PgCluster::start();
+    let database_url = pg.create_db("second_signal").await;
+    let port = free_port();
+    let d = Deployment::new(format!("http://127.0.0.1:{port}"), database_url, "");
+    let (mut node, _) = d.node(port).await;
+    let addr = format!("127.0.0.1:{port}");
+    // A request that never finishes arriving keeps the drain going (up to its 20 s).
+    let mut stuck = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stuck
+        .write_all(
+            format!("POST /token HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\ngrant")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    node.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(node.wait_exit(Duration::ZERO).is_none(), "draining");
+    node.signal("-INT");
+    let status = node
+        .wait_exit(Duration::from_secs(5))
+        .expect("stopped at the second signal");
+    assert_eq!(status.code(), Some(1));
 }

@@ -4,7 +4,8 @@
 //! sign-in each begun on one node and finished on others; a step-up asked for on one node and answered on
 //! another, its code refused on the third; a login-bridge request started on one node, answered on another and
 //! completed on the third; a client assertion's `jti` used on one node refused on the others; a key rotation made
-//! by the admin command used by every node within its reload interval. And a node under a PostgreSQL outage.
+//! by the admin command used by every node within its reload interval; consent withdrawn by the admin command
+//! refused on every node (refresh, a code issued before, `prompt=none`). And a node under a PostgreSQL outage.
 //!
 //! Must not: share anything between the nodes but the database, the key-encryption key and the configuration.
 
@@ -411,6 +412,7 @@ async fn three_nodes_share_one_postgresql_deployment() {
     // the client must ask again.
     let (req, code) = demo_login(b, &mut browser, &password).await;
     let (_, tokens) = demo_redeem(c, &code, &req).await;
+    let (early_req, early) = demo_login(a, &mut browser, &password).await;
     let out = d
         .command(ports[0])
         .args(["user", "consents", "demo"])
@@ -432,6 +434,12 @@ async fn three_nodes_share_one_postgresql_deployment() {
         let (s, _) = demo_refresh(node, tokens["refresh_token"].as_str().unwrap()).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "refresh after the withdrawal");
     }
+    let (s, e) = demo_redeem(b, &early, &early_req).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "a code issued before the withdrawal: {e}"
+    );
     let req = AuthReq::new("demo", "code", "openid profile offline_access")
         .set("redirect_uri", DEMO_RP)
         .set("prompt", "none");

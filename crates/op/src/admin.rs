@@ -220,6 +220,7 @@ pub async fn add_user(
         username: username.to_owned(),
         password_hash: passwords::hash(password).map_err(AdminError::Invalid)?,
         claims: claims.to_string(),
+        consent_withdrawn_at: None,
     };
     if !store.add_user(&row, now()).await? {
         return Err(AdminError::Invalid(format!("username {username} is taken")));

@@ -396,7 +396,8 @@ async fn accept(
 }
 
 /// Completes at the first SIGTERM or SIGINT (Ctrl-C): what [`Running::run_until`] stops on in the provider
-/// binary. If the handlers cannot be installed it never completes (and the signals keep their default).
+/// binary; a second one exits the process at once (status 1). If the handlers cannot be installed it never
+/// completes (and the signals keep their default).
 pub async fn stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
@@ -410,6 +411,15 @@ pub async fn stop_signal() {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = int.recv() => tracing::info!("SIGINT: stopping"),
     }
+    // A second signal while draining (Ctrl-C twice) stops at once.
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!("second signal: stopping without draining");
+        std::process::exit(1);
+    });
 }
 
 /// Aborts its tasks when dropped.

@@ -1,5 +1,5 @@
-//! The account page's applications: those the signed-in user has consented to (`GET /account` lists them), and
-//! withdrawing that consent (`POST /account/apps/remove`). A withdrawal forgets what was consented to, revokes
+//! The account page's applications: those the signed-in user has consented to or has a live grant with (`GET
+//! /account` lists them), and withdrawing that consent (`POST /account/apps/remove`). A withdrawal forgets what was consented to, revokes
 //! every grant the user gave the application with its access and refresh tokens, and makes a code issued before
 //! it unredeemable ([`crate::store::Store::withdraw_consent`]); the application must ask again. It is recorded as
 //! the audit event `consent` with the outcome `revoked`, with the client address.
@@ -8,8 +8,8 @@
 //! ([`super::account::change`]). It does not need a recent sign-in: taking access away only lowers what is
 //! exposed.
 //!
-//! Must not: withdraw another user's consent, name an application the user has not consented to, or show a page
-//! to a browser without a session.
+//! Must not: withdraw another user's consent, record a withdrawal of nothing, or show a page to a browser without
+//! a session.
 
 use std::sync::Arc;
 
@@ -21,7 +21,6 @@ use axum::response::Response;
 use super::account::{SignedIn, change, show};
 use crate::http::client_addr::ClientIp;
 use crate::http::{self, HttpResult, db};
-use crate::now;
 use crate::provider::Provider;
 
 /// The longest client id a withdrawal names, bytes (longer cannot be registered).
@@ -37,22 +36,33 @@ pub struct AppItem {
     pub scope: String,
 }
 
-/// The applications `user_id` has consented to, by client id (a client removed since is left out).
+/// The applications `user_id` has consented to or has a live grant with, by client id. A client removed since
+/// (or unknown) is listed by its id.
 pub(crate) async fn apps_of(p: &Provider, user_id: &str) -> HttpResult<Vec<AppItem>> {
-    let mut apps = Vec::new();
-    for (id, consent) in p.store.consents_of(user_id).await.map_err(db)? {
-        if let Some(client) = p.client(&id).await? {
-            apps.push(AppItem {
-                name: client.name.clone(),
-                id,
-                scope: consent.scope,
-            });
-        }
+    let mut listed: std::collections::BTreeMap<String, String> = p
+        .store
+        .consents_of(user_id)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|(id, c)| (id, c.scope))
+        .collect();
+    for id in p.store.granted_clients(user_id).await.map_err(db)? {
+        listed.entry(id).or_default();
+    }
+    let mut apps = Vec::with_capacity(listed.len());
+    for (id, scope) in listed {
+        let name = match p.client(&id).await? {
+            Some(client) => client.name.clone(),
+            None => id.clone(),
+        };
+        apps.push(AppItem { id, name, scope });
     }
     Ok(apps)
 }
 
-/// `POST /account/apps/remove` (`client`): withdraws the session's user's consent from that application.
+/// `POST /account/apps/remove` (`client`): withdraws the session's user's consent from that application. The
+/// withdrawal runs to its end even if the browser goes away meanwhile.
 pub async fn remove(
     State(p): State<Arc<Provider>>,
     ClientIp(ip): ClientIp,
@@ -61,15 +71,11 @@ pub async fn remove(
 ) -> Response {
     async {
         let (SignedIn { session, user, .. }, form) = change(&p, &headers, body).await?;
-        let client = form.get("client").unwrap_or_default();
-        let known = !client.is_empty()
+        let client = form.get("client").unwrap_or_default().to_owned();
+        let withdrawn = !client.is_empty()
             && client.len() <= MAX_CLIENT_ID
-            && p.client(client).await?.is_some()
-            && p.store
-                .withdraw_consent(&user.id, client, now())
-                .await
-                .map_err(db)?;
-        if !known {
+            && withdraw(&p, &user.id, &client).await?;
+        if !withdrawn {
             let m = "No such application.";
             return show(&p, &session, &user, Some(m), StatusCode::NOT_FOUND).await;
         }
@@ -77,7 +83,7 @@ pub async fn remove(
             kind: "consent",
             outcome: "revoked",
             user_id: Some(&user.id),
-            client_id: Some(client),
+            client_id: Some(&client),
             address: Some(ip),
             detail: "",
         }
@@ -87,4 +93,14 @@ pub async fn remove(
     }
     .await
     .unwrap_or_else(|r| r)
+}
+
+/// [`crate::store::Store::withdraw_consent`] in a task of its own: a request cancelled (the browser went away)
+/// does not cut it short.
+async fn withdraw(p: &Arc<Provider>, user_id: &str, client_id: &str) -> HttpResult<bool> {
+    let (store, user_id, client_id) = (p.store.clone(), user_id.to_owned(), client_id.to_owned());
+    tokio::spawn(async move { store.withdraw_consent(&user_id, &client_id).await })
+        .await
+        .map_err(|e| db(crate::StoreError::Corrupt(e.to_string())))?
+        .map_err(db)
 }

@@ -176,6 +176,7 @@ async fn register_inner(p: &Provider, headers: &HeaderMap, body: Body) -> HttpRe
         // Passkey only: no password verifies against an empty hash.
         password_hash: String::new(),
         claims: "{}".into(),
+        consent_withdrawn_at: None,
     };
     let row_of_passkey = passkeys
         .passkey_row(&user.id, &registration, &passkey, "passkey", t)

@@ -86,6 +86,7 @@ async fn link_new(
         username: format!("~upstream/{id}/{fresh_id}"),
         password_hash: String::new(),
         claims: "{}".into(),
+        consent_withdrawn_at: None,
     };
     if !p.store.add_user(&fresh, t).await.map_err(db)? {
         return Err(http::unavailable());

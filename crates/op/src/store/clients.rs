@@ -64,6 +64,11 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // Consent given to it goes too: a client registered later under the same id starts with none.
+        sqlx::query("DELETE FROM consents WHERE client_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(n == 1)
     }

@@ -57,7 +57,7 @@ pub(super) fn grant_from(row: &impl Cols) -> Result<GrantRow> {
 pub(super) const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.scope, g.claims, g.auth_time, g.nonce, g.sid, g.cnf, g.revoked, g.authn";
 
 /// The user columns of a `LEFT JOIN users u`, prefixed so they cannot clash with the grant's.
-pub(super) const JOINED_USER_COLUMNS: &str = "u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.claims AS u_claims";
+pub(super) const JOINED_USER_COLUMNS: &str = "u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, u.claims AS u_claims, u.consent_withdrawn_at AS u_consent_withdrawn_at";
 
 pub(super) fn joined_user(r: &impl Cols) -> Result<Option<UserRow>> {
     let Some(id) = r.opt_text("u_id")? else {
@@ -68,6 +68,7 @@ pub(super) fn joined_user(r: &impl Cols) -> Result<Option<UserRow>> {
         username: r.text("u_username")?,
         password_hash: r.text("u_password_hash")?,
         claims: r.text("u_claims")?,
+        consent_withdrawn_at: r.opt_int("u_consent_withdrawn_at")?,
     }))
 }
 

@@ -5,6 +5,10 @@
 
 use super::{ConsentRow, Result, Store};
 
+/// Seconds added to a withdrawal's time: what an authorization that read the consent just before it was
+/// withdrawn issues is stamped within them, and refused. (Consent given again that soon is refused once.)
+pub const WITHDRAWAL_MARGIN: i64 = 2;
+
 impl Store {
     /// What a user consented to for a client.
     pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<ConsentRow>> {
@@ -48,48 +52,86 @@ impl Store {
             .collect())
     }
 
-    /// Withdraws `user_id`'s consent from `client_id` at `now`: forgets what was consented to, records when (a
-    /// code issued before it is refused at redemption: [`Store::consent_withdrawn_at`]), then revokes every grant
-    /// of that user and client with its tokens. Whether there was anything to withdraw (remembered consent or a
-    /// live grant); when there was none, nothing is written.
-    ///
-    /// Two transactions, in this order: a redemption that committed its grant before the first sees no
-    /// withdrawal, but its grant is revoked by the second; one that commits after the first finds the withdrawal
-    /// when it checks.
-    pub async fn withdraw_consent(&self, user_id: &str, client_id: &str, now: i64) -> Result<bool> {
-        let _w = self.write().await;
-        let mut tx = self.pool.begin().await?;
-        let forgot = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
-            .bind(user_id)
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if forgot == 0 {
-            let live: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM grants WHERE user_id = $1 AND client_id = $2 AND revoked = 0 LIMIT 1",
-            )
-            .bind(user_id)
-            .bind(client_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if live.is_none() {
-                // Nothing to withdraw: nothing is recorded either.
-                tx.rollback().await?;
-                return Ok(false);
-            }
-        }
-        sqlx::query(
-            "INSERT INTO consent_withdrawals (user_id, client_id, withdrawn_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (user_id, client_id) DO UPDATE SET withdrawn_at = excluded.withdrawn_at",
+    /// The clients `user_id` has a live grant with, by client id (a trusted login-bridge site's sign-in, for
+    /// one, grants without remembering consent).
+    pub async fn granted_clients(&self, user_id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT client_id FROM grants WHERE user_id = $1 AND revoked = 0 ORDER BY client_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Whether `user_id` has a live grant with `client_id`.
+    async fn has_live_grant(&self, user_id: &str, client_id: &str) -> Result<bool> {
+        let live: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM grants WHERE user_id = $1 AND client_id = $2 AND revoked = 0 LIMIT 1",
         )
         .bind(user_id)
         .bind(client_id)
-        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(live.is_some())
+    }
+
+    /// Withdraws `user_id`'s consent from `client_id`: forgets what was consented to, records when (a code issued
+    /// at or before that time is refused at redemption, tokens issued at the authorization endpoint likewise:
+    /// [`Store::consent_withdrawn_since`]), then revokes every grant of that user and client with its tokens.
+    /// Whether there was anything to withdraw (remembered consent or a live grant); when there was none, nothing
+    /// is written (and no lock taken).
+    ///
+    /// Three transactions, in this order. (1) The consent row goes: no authorization begun after it can find
+    /// it. (2) The withdrawal is recorded with the time after (1) committed plus [`WITHDRAWAL_MARGIN`]: an
+    /// authorization that read the consent before (1) stamps its code or tokens within the margin, so they are
+    /// refused. (3) The grants are revoked: a redemption that committed its grant before (2) committed and so
+    /// saw no withdrawal is revoked here; one that commits later finds the withdrawal when it checks. A
+    /// withdrawal cut short is repeated by asking again: the client stays listed by its live grants
+    /// ([`Store::granted_clients`]).
+    pub async fn withdraw_consent(&self, user_id: &str, client_id: &str) -> Result<bool> {
+        if self.consent(user_id, client_id).await?.is_none()
+            && !self.has_live_grant(user_id, client_id).await?
+        {
+            return Ok(false);
+        }
+        let _w = self.write().await;
+        sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        let at = crate::now().saturating_add(WITHDRAWAL_MARGIN);
+        let mut tx = self.pool.begin().await?;
+        // A later time is never replaced by an earlier one (a clock behind on another node).
+        sqlx::query(
+            "INSERT INTO consent_withdrawals (user_id, client_id, withdrawn_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET withdrawn_at = CASE \
+             WHEN excluded.withdrawn_at > consent_withdrawals.withdrawn_at THEN excluded.withdrawn_at \
+             ELSE consent_withdrawals.withdrawn_at END",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE users SET consent_withdrawn_at = $2 WHERE id = $1 \
+             AND (consent_withdrawn_at IS NULL OR consent_withdrawn_at < $2)",
+        )
+        .bind(user_id)
+        .bind(at)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // The grants first, then their tokens: the order `revoke_grant` locks in (no deadlock between them).
         let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE grants SET revoked = 1 WHERE user_id = $1 AND client_id = $2 AND revoked = 0",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
         for table in ["access_tokens", "refresh_tokens"] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE grant_id IN \
@@ -100,16 +142,32 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let revoked = sqlx::query(
-            "UPDATE grants SET revoked = 1 WHERE user_id = $1 AND client_id = $2 AND revoked = 0",
-        )
-        .bind(user_id)
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
         tx.commit().await?;
-        Ok(forgot + revoked > 0)
+        Ok(true)
+    }
+
+    /// Whether `user` withdrew consent from `client_id` at or after `since`: what a redemption asks of the code's
+    /// user, as the redemption read it.
+    ///
+    /// On SQLite write transactions run one at a time and the redemption read the user inside its own, so a
+    /// withdrawal either committed before (and the user's `consent_withdrawn_at` says so) or revokes the grant the
+    /// redemption stored: only a user with a withdrawal since `since` costs a query. On PostgreSQL a withdrawal can
+    /// commit between the redemption's read of the user and its commit without seeing its grant, so the
+    /// withdrawals are read again, after the redemption committed.
+    pub async fn consent_withdrawn_since(
+        &self,
+        user: &super::UserRow,
+        client_id: &str,
+        since: i64,
+    ) -> Result<bool> {
+        if self.kind == super::DbKind::Sqlite && user.consent_withdrawn_at.is_none_or(|w| w < since)
+        {
+            return Ok(false);
+        }
+        Ok(self
+            .consent_withdrawn_at(&user.id, client_id)
+            .await?
+            .is_some_and(|w| w >= since))
     }
 
     /// When `user_id` last withdrew consent from `client_id`, if ever.

@@ -35,6 +35,7 @@ mod clients;
 mod codes;
 mod columns;
 mod consents;
+pub use consents::WITHDRAWAL_MARGIN;
 mod dialect;
 mod engine;
 mod factors;

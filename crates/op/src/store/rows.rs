@@ -35,6 +35,8 @@ pub struct UserRow {
     pub password_hash: String,
     /// Claims as a JSON object.
     pub claims: String,
+    /// When the user last withdrew consent from any client ([`crate::store::Store::withdraw_consent`]).
+    pub consent_withdrawn_at: Option<i64>,
 }
 
 /// A signing key row.

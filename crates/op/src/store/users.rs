@@ -33,12 +33,13 @@ impl Store {
             username: r.try_get("username")?,
             password_hash: r.try_get("password_hash")?,
             claims: r.try_get("claims")?,
+            consent_withdrawn_at: r.try_get("consent_withdrawn_at")?,
         })
     }
 
     /// A user by login name.
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>> {
-        sqlx::query("SELECT id, username, password_hash, claims FROM users WHERE username = $1")
+        sqlx::query("SELECT id, username, password_hash, claims, consent_withdrawn_at FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&self.pool)
             .await?
@@ -49,7 +50,7 @@ impl Store {
 
     /// A user by id.
     pub async fn user(&self, id: &str) -> Result<Option<UserRow>> {
-        sqlx::query("SELECT id, username, password_hash, claims FROM users WHERE id = $1")
+        sqlx::query("SELECT id, username, password_hash, claims, consent_withdrawn_at FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -60,7 +61,7 @@ impl Store {
 
     /// Every user.
     pub async fn users(&self) -> Result<Vec<UserRow>> {
-        sqlx::query("SELECT id, username, password_hash, claims FROM users ORDER BY username")
+        sqlx::query("SELECT id, username, password_hash, claims, consent_withdrawn_at FROM users ORDER BY username")
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -100,7 +101,7 @@ pub(super) fn user_on<'a>(
     id: &'a str,
 ) -> futures_core::future::BoxFuture<'a, Result<Option<UserRow>>> {
     Box::pin(async move {
-        sqlx::query("SELECT id, username, password_hash, claims FROM users WHERE id = $1")
+        sqlx::query("SELECT id, username, password_hash, claims, consent_withdrawn_at FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?

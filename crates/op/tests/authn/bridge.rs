@@ -136,6 +136,23 @@ async fn a_trusted_site_with_no_prompt_skips_consent() {
     let tokens = answered(&bridge, &mut b, &req, step).await;
     let (_, info) = userinfo(&bridge.op, tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(info["name"], "Sam Shopper");
+    // No consent was asked, none remembered: the application is still listed on the account page, by its
+    // grant, and its access can be removed there.
+    let (_, page) = crate::account::account_page(&bridge.op, &b).await;
+    assert!(page.contains("data-id=\"public\""), "{page}");
+    let (s, _) = crate::account::post(
+        &bridge.op,
+        &mut b,
+        "/account/apps/remove",
+        &[
+            ("csrf", &crate::account::csrf_of(&page)),
+            ("client", "public"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (s, _) = userinfo(&bridge.op, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
     // prompt=consent from the relying party still shows the page.
     let mut b2 = Browser::default();
     let asked = AuthReq::new("public", "code", "openid profile").set("prompt", "consent");

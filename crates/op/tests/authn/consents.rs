@@ -83,9 +83,28 @@ async fn removing_an_applications_access_revokes_its_tokens_and_its_consent() {
         b.authorize(&op, &req.query()).await,
         Step::Consent(_)
     ));
-    // Consent given again, a second later: a new code redeems (the withdrawal stops only what was issued
-    // before it, or in its second: its time is kept in seconds).
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Consent given again at once, for tokens from the authorization endpoint (implicit): refused, as is what
+    // an authorization that read the consent just before the withdrawal issues (within WITHDRAWAL_MARGIN).
+    let quick = AuthReq::new("public", "id_token token", "openid profile");
+    let step = b.authorize(&op, &quick.query()).await;
+    let back = b.complete(&op, step, "alice").await.location().to_owned();
+    let fragment = back.split_once('#').map_or("", |(_, f)| f);
+    let answer: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(fragment.as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(
+        answer.get("error").map(String::as_str),
+        Some("access_denied"),
+        "{back}"
+    );
+    assert!(!answer.contains_key("access_token"), "{back}");
+    assert!(answer["error_description"].contains("withdrawn"), "{back}");
+    // Consent given again after the margin (and the second its time is rounded to): a new code redeems.
+    tokio::time::sleep(std::time::Duration::from_millis(
+        (portcullis_op::store::WITHDRAWAL_MARGIN as u64 + 1) * 1000 + 100,
+    ))
+    .await;
     let req = AuthReq::new("public", "code", "openid profile");
     let step = b.authorize(&op, &req.query()).await;
     let cb = b.complete(&op, step, "alice").await.redirect();
@@ -194,4 +213,35 @@ async fn removing_access_is_refused_without_the_session_its_form_or_a_consent() 
     assert_eq!(s, StatusCode::OK);
     let (_, page) = account_page(&op, &bob).await;
     assert!(page.contains("data-id=\"public\""), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_client_takes_its_consents_with_it() {
+    let op = Op::sqlite().await;
+    let mut b = Browser::default();
+    let req =
+        AuthReq::new("pairwise-b", "code", "openid").set("redirect_uri", "https://b.example/cb");
+    let step = b.authorize(&op, &req.query()).await;
+    let cb = b.complete(&op, step, "alice").await.redirect();
+    assert!(cb.contains_key("code"), "{cb:?}");
+    let (_, page) = account_page(&op, &b).await;
+    assert!(page.contains("data-id=\"pairwise-b\""), "{page}");
+    assert!(op.provider.store.remove_client("pairwise-b").await.unwrap());
+    let (_, page) = account_page(&op, &b).await;
+    assert!(!page.contains("data-id=\"pairwise-b\""), "{page}");
+    // Registered again under the same id: it starts with no consent.
+    portcullis_op::admin::add_client(
+        &op.provider.store,
+        "pairwise-b",
+        &serde_json::json!({"redirect_uris": ["https://b.example/cb"], "token_endpoint_auth_method": "none",
+                            "subject_type": "pairwise"}),
+    )
+    .await
+    .unwrap();
+    // (The provider's client cache holds the removed client for a while; the consent is gone regardless.)
+    let req = AuthReq::new("pairwise-b", "code", "openid")
+        .set("redirect_uri", "https://b.example/cb")
+        .set("prompt", "none");
+    let back = b.authorize(&op, &req.query()).await.redirect();
+    assert_eq!(back["error"], "consent_required");
 }

@@ -309,6 +309,7 @@ async fn site_user(
                 username: format!("~bridge/{}/{id}", site.id),
                 password_hash: String::new(),
                 claims: "{}".into(),
+                consent_withdrawn_at: None,
             };
             if !p.store.add_user(&fresh, t).await.map_err(db)? {
                 return Err(http::unavailable());

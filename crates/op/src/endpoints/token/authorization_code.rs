@@ -109,19 +109,18 @@ pub(crate) async fn redeem(
 }
 
 /// Whether the code's user withdrew consent from its client at or after the second the code was issued
-/// ([`crate::store::Store::withdraw_consent`]; read after the redemption committed, so that a withdrawal racing it
-/// either is seen here or revokes the grant stored by it).
+/// ([`crate::store::Store::consent_withdrawn_since`], asked after the redemption committed: a withdrawal racing it
+/// is either seen here or revokes the grant it stored).
 async fn consent_withdrawn(p: &Provider, row: &CodeGrant, grant: &GrantRow) -> HttpResult<bool> {
-    let Some(user) = grant.user_id.as_deref() else {
+    let Some(user) = &row.user else {
         return Ok(false);
     };
     let lifetime = i64::try_from(p.cfg.code_lifetime).unwrap_or(i64::MAX);
     let issued = row.code.expires_at.saturating_sub(lifetime);
-    Ok(p.store
-        .consent_withdrawn_at(user, &grant.client_id)
+    p.store
+        .consent_withdrawn_since(user, &grant.client_id, issued)
         .await
-        .map_err(db)?
-        .is_some_and(|w| w >= issued))
+        .map_err(db)
 }
 
 /// Redeems an opened sealed code: its grant and `tokens` are stored unless the code was redeemed before. The

@@ -10,3 +10,6 @@ CREATE TABLE consent_withdrawals (
 );
 ALTER TABLE users ADD COLUMN consent_withdrawn_at BIGINT;
 CREATE INDEX grants_user_client ON grants (user_id, client_id);
+-- Consent to clients removed before removing a client took its consents with it: gone, so that a client registered
+-- later under the same id starts with none.
+DELETE FROM consents WHERE client_id NOT IN (SELECT id FROM clients);

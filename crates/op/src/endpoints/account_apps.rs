@@ -74,33 +74,43 @@ pub async fn remove(
         let client = form.get("client").unwrap_or_default().to_owned();
         let withdrawn = !client.is_empty()
             && client.len() <= MAX_CLIENT_ID
-            && withdraw(&p, &user.id, &client).await?;
+            && withdraw(&p, &user.id, &client, ip).await?;
         if !withdrawn {
             let m = "No such application.";
             return show(&p, &session, &user, Some(m), StatusCode::NOT_FOUND).await;
         }
-        crate::audit::Audit {
-            kind: "consent",
-            outcome: "revoked",
-            user_id: Some(&user.id),
-            client_id: Some(&client),
-            address: Some(ip),
-            detail: "",
-        }
-        .record(&p.store)
-        .await;
         Ok(http::redirect("/account"))
     }
     .await
     .unwrap_or_else(|r| r)
 }
 
-/// [`crate::store::Store::withdraw_consent`] in a task of its own: a request cancelled (the browser went away)
-/// does not cut it short.
-async fn withdraw(p: &Arc<Provider>, user_id: &str, client_id: &str) -> HttpResult<bool> {
+/// [`crate::store::Store::withdraw_consent`] and its audit event in a task of their own: a request cancelled
+/// (the browser went away) cuts neither short.
+async fn withdraw(
+    p: &Arc<Provider>,
+    user_id: &str,
+    client_id: &str,
+    ip: std::net::IpAddr,
+) -> HttpResult<bool> {
     let (store, user_id, client_id) = (p.store.clone(), user_id.to_owned(), client_id.to_owned());
-    tokio::spawn(async move { store.withdraw_consent(&user_id, &client_id).await })
-        .await
-        .map_err(|e| db(crate::StoreError::Corrupt(e.to_string())))?
-        .map_err(db)
+    tokio::spawn(async move {
+        let withdrawn = store.withdraw_consent(&user_id, &client_id).await?;
+        if withdrawn {
+            crate::audit::Audit {
+                kind: "consent",
+                outcome: "revoked",
+                user_id: Some(&user_id),
+                client_id: Some(&client_id),
+                address: Some(ip),
+                detail: "",
+            }
+            .record(&store)
+            .await;
+        }
+        Ok(withdrawn)
+    })
+    .await
+    .map_err(|e| db(crate::StoreError::Corrupt(e.to_string())))?
+    .map_err(db)
 }

@@ -81,13 +81,12 @@ impl Store {
     /// Whether there was anything to withdraw (remembered consent or a live grant); when there was none, nothing
     /// is written (and no lock taken).
     ///
-    /// Three transactions, in this order. (1) The consent row goes: no authorization begun after it can find
-    /// it. (2) The withdrawal is recorded with the time after (1) committed plus [`WITHDRAWAL_MARGIN`]: an
-    /// authorization that read the consent before (1) stamps its code or tokens within the margin, so they are
-    /// refused. (3) The grants are revoked: a redemption that committed its grant before (2) committed and so
-    /// saw no withdrawal is revoked here; one that commits later finds the withdrawal when it checks. A
-    /// withdrawal cut short is repeated by asking again: the client stays listed by its live grants
-    /// ([`Store::granted_clients`]).
+    /// Two transactions, in this order. (1) The consent row goes, and the withdrawal is recorded with the time
+    /// after the deletion plus [`WITHDRAWAL_MARGIN`]: no authorization begun after (1) finds the consent, and one
+    /// that read it before stamps its code or tokens within the margin, so they are refused. (2) The grants are
+    /// revoked: a redemption that committed its grant before (1) committed, and so saw no withdrawal, is revoked
+    /// here; one that commits later finds the withdrawal when it checks. A withdrawal cut short between the two
+    /// is repeated by asking again: the client stays listed by its live grants ([`Store::granted_clients`]).
     pub async fn withdraw_consent(&self, user_id: &str, client_id: &str) -> Result<bool> {
         if self.consent(user_id, client_id).await?.is_none()
             && !self.has_live_grant(user_id, client_id).await?
@@ -95,13 +94,13 @@ impl Store {
             return Ok(false);
         }
         let _w = self.write().await;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         let at = crate::now().saturating_add(WITHDRAWAL_MARGIN);
-        let mut tx = self.pool.begin().await?;
         // A later time is never replaced by an earlier one (a clock behind on another node).
         sqlx::query(
             "INSERT INTO consent_withdrawals (user_id, client_id, withdrawn_at) VALUES ($1, $2, $3) \

@@ -138,14 +138,14 @@ pub(crate) async fn issue_authorization(
             )
             .await
             .map_err(db)?;
-        // An access token handed out here is held against a consent withdrawal that raced this authorization
-        // (a code is held against it when redeemed): the withdrawal's time covers what read the consent before.
-        if access.is_some()
-            && p.store
-                .consent_withdrawn_at(&user.id, &client.id)
-                .await
-                .map_err(db)?
-                .is_some_and(|w| w >= t)
+        // What is handed out here with a stored grant (tokens, an ID token, a stored code) is held against a
+        // consent withdrawal that raced this authorization (a sealed code is held against it when redeemed): the
+        // withdrawal's time covers what read the consent before.
+        if p.store
+            .consent_withdrawn_at(&user.id, &client.id)
+            .await
+            .map_err(db)?
+            .is_some_and(|w| w >= t)
         {
             p.store.revoke_grant(&grant.id).await.map_err(db)?;
             return Ok(p.auth_error(

@@ -1,7 +1,8 @@
 //! `portcullis-provider user consents NAME [--revoke CLIENT]`: the applications a user has consented to or has a
-//! live grant with (client id and the scopes consented to, one per line), or withdrawing that consent for the user — as the account page's "Remove
-//! access" does: every grant revoked with its tokens, a code issued before refused, the application must ask
-//! again. Recorded as the audit event `consent` `revoked` (by the admin command).
+//! live grant with (client id and the scopes consented to, one per line), or withdrawing that consent for the
+//! user — as the account page's "Remove access" does: every grant revoked with its tokens, a code issued before
+//! refused, the application must ask again. Recorded as the audit event `consent` `revoked` (by the admin
+//! command).
 //!
 //! Must not: touch another user's consent, or record a withdrawal of nothing.
 

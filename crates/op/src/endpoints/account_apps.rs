@@ -1,8 +1,9 @@
-//! The account page's applications: those the signed-in user has consented to or has a live grant with (`GET
-//! /account` lists them), and withdrawing that consent (`POST /account/apps/remove`). A withdrawal forgets what was consented to, revokes
-//! every grant the user gave the application with its access and refresh tokens, and makes a code issued before
-//! it unredeemable ([`crate::store::Store::withdraw_consent`]); the application must ask again. It is recorded as
-//! the audit event `consent` with the outcome `revoked`, with the client address.
+//! The account page's applications: those the signed-in user has consented to or has a live grant with
+//! (`GET /account` lists them), and withdrawing that consent (`POST /account/apps/remove`). A withdrawal forgets
+//! what was consented to, revokes every grant the user gave the application with its access and refresh tokens,
+//! and makes a code issued before it unredeemable ([`crate::store::Store::withdraw_consent`]); the application
+//! must ask again. It is recorded as the audit event `consent` with the outcome `revoked`, with the client
+//! address.
 //!
 //! A withdrawal needs the session's cookie, a form posted from this site and the session's CSRF token
 //! ([`super::account::change`]). It does not need a recent sign-in: taking access away only lowers what is

@@ -18,16 +18,7 @@ pub async fn run(store: &Store, username: &str, revoke: Option<&str>) -> Result<
         .map_err(e)?
         .ok_or_else(|| format!("no user {username}"))?;
     let Some(client) = revoke else {
-        let mut listed: std::collections::BTreeMap<String, String> = store
-            .consents_of(&user.id)
-            .await
-            .map_err(e)?
-            .into_iter()
-            .map(|(client, c)| (client, c.scope))
-            .collect();
-        for client in store.granted_clients(&user.id).await.map_err(e)? {
-            listed.entry(client).or_default();
-        }
+        let listed = store.applications_of(&user.id).await.map_err(e)?;
         for (client, scope) in listed {
             println!("{client}\t{scope}");
         }

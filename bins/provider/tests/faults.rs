@@ -261,6 +261,30 @@ async fn load(
     all
 }
 
+/// Starts [`load`] in a task with a deadline `within` from now: its stop and fault flags, and the task.
+fn start_load(
+    nodes: Vec<String>,
+    cookie: String,
+    within: Duration,
+) -> (
+    Arc<AtomicBool>,
+    Arc<AtomicBool>,
+    tokio::task::JoinHandle<Tally>,
+) {
+    let (stop, fault) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let running = tokio::spawn(load(
+        nodes,
+        cookie,
+        stop.clone(),
+        fault.clone(),
+        Instant::now() + within,
+    ));
+    (stop, fault, running)
+}
+
 /// Checks what no fault excuses, and that every acknowledged token still works on `live`.
 async fn assert_nothing_lost(t: &Tally, live: &[String]) {
     assert!(t.wrong.is_empty(), "{:#?}", t.wrong);
@@ -326,18 +350,7 @@ async fn kill_9_of_a_node_mid_load_loses_no_grant_and_redeems_none_twice() {
     let pg = PgCluster::start();
     let (_d, mut nodes, cookie) = deployment(&pg, "kill_nine", 3).await;
     let bases: Vec<String> = nodes.iter().map(|n| n.remote.base.clone()).collect();
-    let (stop, fault) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let running = tokio::spawn(load(
-        bases.clone(),
-        cookie,
-        stop.clone(),
-        fault.clone(),
-        deadline,
-    ));
+    let (stop, fault, running) = start_load(bases.clone(), cookie, Duration::from_secs(40));
     tokio::time::sleep(Duration::from_secs(2)).await;
     nodes[1].signal("-KILL");
     fault.store(true, Ordering::SeqCst);
@@ -361,18 +374,7 @@ async fn a_postgresql_outage_under_load_gives_503s_and_loses_nothing() {
     let pg = PgCluster::start();
     let (_d, nodes, cookie) = deployment(&pg, "outage_load", 2).await;
     let bases: Vec<String> = nodes.iter().map(|n| n.remote.base.clone()).collect();
-    let (stop, fault) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let running = tokio::spawn(load(
-        bases.clone(),
-        cookie,
-        stop.clone(),
-        fault.clone(),
-        deadline,
-    ));
+    let (stop, fault, running) = start_load(bases.clone(), cookie, Duration::from_secs(60));
     tokio::time::sleep(Duration::from_secs(2)).await;
     tokio::task::block_in_place(|| pg.stop());
     tokio::time::sleep(Duration::from_secs(3)).await;

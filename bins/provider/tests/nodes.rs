@@ -430,6 +430,13 @@ async fn three_nodes_share_one_postgresql_deployment() {
         .output()
         .unwrap();
     assert!(!again.status.success(), "nothing left to withdraw");
+    let nobody = d
+        .command(ports[0])
+        .args(["user", "consents", "nobody", "--revoke", "demo"])
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success(), "no such user");
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user nobody"));
     for node in [a, b, c] {
         let (s, _) = demo_refresh(node, tokens["refresh_token"].as_str().unwrap()).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "refresh after the withdrawal");

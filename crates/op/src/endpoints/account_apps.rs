@@ -40,17 +40,7 @@ pub struct AppItem {
 /// The applications `user_id` has consented to or has a live grant with, by client id. A client removed since
 /// (or unknown) is listed by its id.
 pub(crate) async fn apps_of(p: &Provider, user_id: &str) -> HttpResult<Vec<AppItem>> {
-    let mut listed: std::collections::BTreeMap<String, String> = p
-        .store
-        .consents_of(user_id)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .map(|(id, c)| (id, c.scope))
-        .collect();
-    for id in p.store.granted_clients(user_id).await.map_err(db)? {
-        listed.entry(id).or_default();
-    }
+    let listed = p.store.applications_of(user_id).await.map_err(db)?;
     let mut apps = Vec::with_capacity(listed.len());
     for (id, scope) in listed {
         let name = match p.client(&id).await? {

@@ -38,29 +38,26 @@ impl Store {
         Ok(())
     }
 
-    /// The clients `user_id` has consented to, with what, by client id.
-    pub async fn consents_of(&self, user_id: &str) -> Result<Vec<(String, ConsentRow)>> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT client_id, scope, claims FROM consents WHERE user_id = $1 ORDER BY client_id",
+    /// The applications `user_id` gave access to, by client id: those consented to (with the scopes) and those
+    /// holding a live grant without remembered consent (with no scopes: a trusted login-bridge site's sign-in
+    /// grants without asking, and a withdrawal cut short leaves its grants listed, to be withdrawn again).
+    pub async fn applications_of(&self, user_id: &str) -> Result<Vec<(String, String)>> {
+        let consented: Vec<(String, String)> =
+            sqlx::query_as("SELECT client_id, scope FROM consents WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let granted: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT client_id FROM grants WHERE user_id = $1 AND revoked = 0",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(c, scope, claims)| (c, ConsentRow { scope, claims }))
-            .collect())
-    }
-
-    /// The clients `user_id` has a live grant with, by client id (a trusted login-bridge site's sign-in, for
-    /// one, grants without remembering consent).
-    pub async fn granted_clients(&self, user_id: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT client_id FROM grants WHERE user_id = $1 AND revoked = 0 ORDER BY client_id",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?)
+        let mut apps: std::collections::BTreeMap<String, String> = consented.into_iter().collect();
+        for client in granted {
+            apps.entry(client).or_default();
+        }
+        Ok(apps.into_iter().collect())
     }
 
     /// Whether `user_id` has a live grant with `client_id`.
@@ -86,7 +83,7 @@ impl Store {
     /// that read it before stamps its code or tokens within the margin, so they are refused. (2) The grants are
     /// revoked: a redemption that committed its grant before (1) committed, and so saw no withdrawal, is revoked
     /// here; one that commits later finds the withdrawal when it checks. A withdrawal cut short between the two
-    /// is repeated by asking again: the client stays listed by its live grants ([`Store::granted_clients`]).
+    /// is repeated by asking again: the client stays listed by its live grants ([`Store::applications_of`]).
     pub async fn withdraw_consent(&self, user_id: &str, client_id: &str) -> Result<bool> {
         if self.consent(user_id, client_id).await?.is_none()
             && !self.has_live_grant(user_id, client_id).await?
